@@ -1,0 +1,26 @@
+EXTENSION = fann
+EXTVERSION = 1.0
+
+MODULE_big = fann
+OBJS = src/fann.o src/build.o src/cost.o src/distance.o src/insert.o \
+	src/labels.o src/page.o src/scan.o src/vacuum.o src/validate.o
+HEADERS = src/fann.h
+
+DATA = fann--1.0.sql
+
+TESTS = $(sort $(wildcard sql/*.sql))
+REGRESS = $(patsubst sql/%.sql,%,$(TESTS))
+REGRESS_OPTS = --inputdir=. --load-extension=fann
+
+TAP_TESTS = 1
+
+# -O3 for the scan loops; the SIMD kernels pick their ISA per function
+PG_CFLAGS = -O3 -fopenmp
+SHLIB_LINK = -fopenmp -lm
+
+# no JIT bitcode: it would need clang on every machine that builds fann
+override with_llvm = no
+
+PG_CONFIG ?= pg_config
+PGXS := $(shell $(PG_CONFIG) --pgxs)
+include $(PGXS)

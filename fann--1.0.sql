@@ -1,0 +1,73 @@
+/* fann--1.0.sql */
+
+\echo Use "CREATE EXTENSION fann" to load this file. \quit
+
+-- Distance functions on real[] vectors, as pgvector names them
+CREATE FUNCTION l2_distance(real[], real[]) RETURNS float8
+	AS 'MODULE_PATHNAME', 'fann_l2_distance'
+	LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+
+CREATE FUNCTION inner_product(real[], real[]) RETURNS float8
+	AS 'MODULE_PATHNAME', 'fann_inner_product'
+	LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+
+CREATE FUNCTION negative_inner_product(real[], real[]) RETURNS float8
+	AS 'MODULE_PATHNAME', 'fann_negative_inner_product'
+	LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+
+CREATE FUNCTION cosine_distance(real[], real[]) RETURNS float8
+	AS 'MODULE_PATHNAME', 'fann_cosine_distance'
+	LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+
+CREATE OPERATOR <-> (
+	LEFTARG = real[], RIGHTARG = real[], FUNCTION = l2_distance,
+	COMMUTATOR = '<->'
+);
+
+CREATE OPERATOR <#> (
+	LEFTARG = real[], RIGHTARG = real[], FUNCTION = negative_inner_product,
+	COMMUTATOR = '<#>'
+);
+
+CREATE OPERATOR <=> (
+	LEFTARG = real[], RIGHTARG = real[], FUNCTION = cosine_distance,
+	COMMUTATOR = '<=>'
+);
+
+-- The access method
+CREATE FUNCTION fann_handler(internal) RETURNS index_am_handler
+	AS 'MODULE_PATHNAME' LANGUAGE C;
+
+CREATE ACCESS METHOD fann TYPE INDEX HANDLER fann_handler;
+
+COMMENT ON ACCESS METHOD fann IS 'filtered nearest-neighbour search over real[] vectors with integer[] labels';
+
+CREATE OPERATOR CLASS fann_l2_ops
+	DEFAULT FOR TYPE real[] USING fann AS
+	OPERATOR 1 <-> (real[], real[]) FOR ORDER BY float_ops;
+
+CREATE OPERATOR CLASS fann_ip_ops
+	FOR TYPE real[] USING fann AS
+	OPERATOR 2 <#> (real[], real[]) FOR ORDER BY float_ops;
+
+CREATE OPERATOR CLASS fann_cosine_ops
+	FOR TYPE real[] USING fann AS
+	OPERATOR 3 <=> (real[], real[]) FOR ORDER BY float_ops;
+
+CREATE OPERATOR CLASS fann_label_ops
+	DEFAULT FOR TYPE integer[] USING fann AS
+	OPERATOR 4 = (anyarray, anyarray),
+	OPERATOR 5 @> (anyarray, anyarray),
+	OPERATOR 6 && (anyarray, anyarray);
+
+-- What the most recent fann index scan in this backend did
+CREATE FUNCTION fann_last_scan(
+	OUT path text,
+	OUT groups_matched bigint,
+	OUT rows_matching bigint,
+	OUT elements_visited bigint,
+	OUT distance_computations bigint,
+	OUT rows_returned bigint,
+	OUT passes integer)
+	RETURNS record
+	AS 'MODULE_PATHNAME' LANGUAGE C VOLATILE STRICT PARALLEL RESTRICTED;

@@ -1,0 +1,58 @@
+# Shared by scripts/demo and scripts/test: dependencies, build, and a
+# throwaway PostgreSQL cluster run by an unprivileged user on a unix socket.
+set -euo pipefail
+
+PG_MAJOR=15
+PG_BIN=/usr/lib/postgresql/$PG_MAJOR/bin
+REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+
+as_root() {
+	if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi
+}
+
+# Install what building and testing fann needs, if it is missing.
+install_deps() {
+	local pkgs="postgresql-$PG_MAJOR postgresql-server-dev-$PG_MAJOR gcc make libipc-run-perl"
+	local missing=""
+	for p in $pkgs; do
+		dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
+	done
+	if [ -n "$missing" ]; then
+		echo "== installing:$missing"
+		as_root apt-get update -qq
+		DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq --no-install-recommends $missing >/dev/null
+	fi
+}
+
+build_install() {
+	echo "== building and installing fann"
+	make -C "$REPO" -s -j2 PG_CONFIG=$PG_BIN/../bin/pg_config >/dev/null
+	as_root make -C "$REPO" -s install PG_CONFIG=$PG_BIN/../bin/pg_config >/dev/null
+}
+
+# PostgreSQL refuses to run as root: the cluster belongs to $PG_USER.
+PG_USER=${PG_USER:-postgres}
+run_pg() {
+	if [ "$(id -u)" = 0 ]; then runuser -u "$PG_USER" -- "$@"; else "$@"; fi
+}
+
+# start_cluster NAME: a new cluster under /tmp, listening only on a socket;
+# exports PGHOST/PGPORT/PGUSER/PGDATABASE for psql and pg_regress.
+start_cluster() {
+	CLUSTER_DIR=$(mktemp -d "/tmp/fann-$1.XXXXXX")
+	chmod 755 "$CLUSTER_DIR"
+	[ "$(id -u)" = 0 ] && chown "$PG_USER" "$CLUSTER_DIR"
+	run_pg $PG_BIN/initdb -D "$CLUSTER_DIR/data" -A trust -U postgres >/dev/null
+	export PGPORT=${PGPORT:-54329}
+	run_pg $PG_BIN/pg_ctl -D "$CLUSTER_DIR/data" -l "$CLUSTER_DIR/log" -w start \
+		-o "-k $CLUSTER_DIR -c listen_addresses='' -p $PGPORT -c shared_buffers=512MB -c max_wal_size=4GB" >/dev/null
+	export PGHOST=$CLUSTER_DIR PGUSER=postgres PGDATABASE=postgres
+	trap stop_cluster EXIT
+}
+
+stop_cluster() {
+	if [ -n "${CLUSTER_DIR:-}" ] && [ -d "$CLUSTER_DIR/data" ]; then
+		run_pg $PG_BIN/pg_ctl -D "$CLUSTER_DIR/data" -m immediate stop >/dev/null 2>&1 || true
+		rm -rf "$CLUSTER_DIR"
+	fi
+}

@@ -1,0 +1,559 @@
+/*
+ * build.c
+ *	  CREATE INDEX for fann: two passes over the table.
+ *
+ * Pass 1 finds the distinct label sets (groups) and counts their rows, which
+ * fixes the whole layout: element pages with one contiguous id range per
+ * group, then the group pages, then the sorted (label, group) pairs.  Pass 2
+ * writes each row's element into its group's next slot.  Only the groups are
+ * held in memory, so the build needs O(groups) memory whatever the table
+ * size.  Pages are written through shared buffers and WAL-logged in bulk at
+ * the end (log_newpage_range).
+ */
+#include "postgres.h"
+
+#include "access/tableam.h"
+#include "catalog/index.h"
+#include "catalog/pg_type.h"
+#include "commands/progress.h"
+#include "common/hashfn.h"
+#include "fann.h"
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "storage/smgr.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+
+#define FANN_PHASE_LABELS	2
+#define FANN_PHASE_ELEMENTS 3
+
+/* One distinct label set seen in pass 1 */
+typedef struct BuildGroup
+{
+	uint32		hash;
+	int			nlabels;		/* -1: the NULL-labels group */
+	int32	   *labels;
+	int64		count;			/* rows, from pass 1 */
+	int64		filled;			/* rows written in pass 2 */
+	int64		first;			/* position of its first element */
+	uint32		gid;
+} BuildGroup;
+
+typedef struct FannBuildState
+{
+	Relation	index;
+	int			dimensions;
+	bool		has_labels;
+	int			per_page;		/* elements per page */
+
+	/* open-addressing hash of label sets -> groups */
+	BuildGroup **slots;
+	int			nslots;
+	BuildGroup **groups;		/* in insertion, later in layout order */
+	int			ngroups;
+	int			maxgroups;
+
+	int64		nrows;			/* pass 1 */
+	int64		written;		/* pass 2 */
+	FannElement element;		/* pass 2 scratch element */
+	MemoryContext tmpctx;
+} FannBuildState;
+
+/* The metric of the vector column's opclass: which ordering operator it has */
+FannMetric
+FannIndexMetric(Relation index)
+{
+	Oid			opfamily = index->rd_opfamily[0];
+
+	for (int s = FANN_L2_STRATEGY; s <= FANN_COSINE_STRATEGY; s++)
+		if (OidIsValid(get_opfamily_member(opfamily, FLOAT4ARRAYOID,
+										   FLOAT4ARRAYOID, s)))
+			return (FannMetric) s;
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_OBJECT_DEFINITION),
+			 errmsg("first column of fann index \"%s\" must use a vector operator class",
+					RelationGetRelationName(index)),
+			 errhint("Use fann_l2_ops, fann_ip_ops or fann_cosine_ops.")));
+	return FANN_METRIC_L2;		/* keep compiler quiet */
+}
+
+static void
+check_index_definition(Relation index)
+{
+	int			natts = IndexRelationGetNumberOfKeyAttributes(index);
+
+	if (natts > 2 || index->rd_opcintype[0] != FLOAT4ARRAYOID ||
+		(natts == 2 && index->rd_opcintype[1] != INT4ARRAYOID))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_OBJECT_DEFINITION),
+				 errmsg("fann index must be on a real[] vector column, optionally followed by an integer[] label column")));
+	(void) FannIndexMetric(index);
+}
+
+static BuildGroup **
+find_slot(FannBuildState *bs, uint32 hash, const int32 *labels, int n)
+{
+	int			i = hash & (bs->nslots - 1);
+
+	for (;;)
+	{
+		BuildGroup *g = bs->slots[i];
+
+		if (g == NULL ||
+			(g->hash == hash && g->nlabels == n &&
+			 (n <= 0 || memcmp(g->labels, labels, sizeof(int32) * n) == 0)))
+			return &bs->slots[i];
+		i = (i + 1) & (bs->nslots - 1);
+	}
+}
+
+static void
+grow_slots(FannBuildState *bs)
+{
+	bs->nslots *= 2;
+	bs->slots = repalloc_huge(bs->slots, sizeof(BuildGroup *) * bs->nslots);
+	memset(bs->slots, 0, sizeof(BuildGroup *) * bs->nslots);
+	for (int i = 0; i < bs->ngroups; i++)
+	{
+		BuildGroup *g = bs->groups[i];
+
+		*find_slot(bs, g->hash, g->labels, g->nlabels) = g;
+	}
+}
+
+/* The group of a label set (n == -1: NULL labels), created if asked */
+static BuildGroup *
+lookup_group(FannBuildState *bs, const int32 *labels, int n, bool create)
+{
+	uint32		hash = n <= 0 ? (uint32) n : hash_bytes((const unsigned char *) labels,
+														 sizeof(int32) * n);
+	BuildGroup **slot = find_slot(bs, hash, labels, n);
+	BuildGroup *g;
+
+	if (*slot || !create)
+		return *slot;
+
+	g = palloc(sizeof(BuildGroup));
+	g->hash = hash;
+	g->nlabels = n;
+	g->labels = n > 0 ? palloc(sizeof(int32) * n) : NULL;
+	if (n > 0)
+		memcpy(g->labels, labels, sizeof(int32) * n);
+	g->count = g->filled = 0;
+	*slot = g;
+	if (bs->ngroups == bs->maxgroups)
+	{
+		bs->maxgroups *= 2;
+		bs->groups = repalloc_huge(bs->groups, sizeof(BuildGroup *) * bs->maxgroups);
+	}
+	bs->groups[bs->ngroups++] = g;
+	if (bs->ngroups * 2 > bs->nslots)
+		grow_slots(bs);
+	return g;
+}
+
+/*
+ * The row's vector and label set, checked.  Returns NULL for a row without a
+ * vector, which is not indexed.  *nlabels is -1 when the labels are NULL or
+ * the index has no label column.
+ */
+const float *
+FannRowValues(Relation index, Datum *values, bool *isnull, int *dim,
+			  int32 **labels, int *nlabels)
+{
+	const float *vec;
+
+	if (isnull[0])
+		return NULL;
+	vec = FannVectorFromArray(DatumGetArrayTypeP(values[0]), dim, true);
+	if (*dim > FANN_MAX_DIMENSIONS)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("vector has %d dimensions, fann indexes at most %d",
+						*dim, FANN_MAX_DIMENSIONS)));
+	if (IndexRelationGetNumberOfKeyAttributes(index) < 2 || isnull[1])
+		*nlabels = -1;
+	else
+		*nlabels = FannNormaliseLabels(DatumGetArrayTypeP(values[1]), labels, NULL);
+	return vec;
+}
+
+static void
+count_callback(Relation index, ItemPointer tid, Datum *values, bool *isnull,
+			   bool tupleIsAlive, void *state)
+{
+	FannBuildState *bs = (FannBuildState *) state;
+	MemoryContext oldctx = MemoryContextSwitchTo(bs->tmpctx);
+	int			dim;
+	int32	   *labels = NULL;
+	int			n;
+	BuildGroup *g;
+
+	if (FannRowValues(index, values, isnull, &dim, &labels, &n) != NULL)
+	{
+		if (bs->dimensions == 0)
+			bs->dimensions = dim;
+		FannCheckDimensions(dim, bs->dimensions);
+		MemoryContextSwitchTo(oldctx);
+		g = lookup_group(bs, labels, n, true);
+		g->count++;
+		bs->nrows++;
+	}
+	MemoryContextSwitchTo(oldctx);
+	MemoryContextReset(bs->tmpctx);
+}
+
+static void
+write_callback(Relation index, ItemPointer tid, Datum *values, bool *isnull,
+			   bool tupleIsAlive, void *state)
+{
+	FannBuildState *bs = (FannBuildState *) state;
+	MemoryContext oldctx = MemoryContextSwitchTo(bs->tmpctx);
+	int			dim;
+	int32	   *labels = NULL;
+	int			n;
+	const float *vec = FannRowValues(index, values, isnull, &dim, &labels, &n);
+	BuildGroup *g = vec ? lookup_group(bs, labels, n, false) : NULL;
+
+	/*
+	 * A row pass 1 did not see can only come from a concurrent build's newer
+	 * snapshot; its validation phase inserts such rows.
+	 */
+	if (g != NULL && g->filled < g->count && dim == bs->dimensions)
+	{
+		int64		pos = g->first + g->filled++;
+		BlockNumber blkno = 1 + pos / bs->per_page;
+		OffsetNumber off = FirstOffsetNumber + pos % bs->per_page;
+		Buffer		buf = ReadBuffer(index, blkno);
+		Page		page;
+		FannElement e = bs->element;
+
+		e->heaptid = *tid;
+		e->flags = 0;
+		e->group = g->gid;
+		e->next = InvalidFannId;
+		e->nextfree = InvalidFannId;
+		memcpy(e->vec, vec, sizeof(float4) * dim);
+
+		LockBuffer(buf, BUFFER_LOCK_EXCLUSIVE);
+		page = BufferGetPage(buf);
+		memcpy(PageGetItem(page, PageGetItemId(page, off)), e,
+			   FANN_ELEMENT_SIZE(dim));
+		MarkBufferDirty(buf);
+		UnlockReleaseBuffer(buf);
+
+		pgstat_progress_update_param(PROGRESS_CREATEIDX_TUPLES_DONE, ++bs->written);
+	}
+	MemoryContextSwitchTo(oldctx);
+	MemoryContextReset(bs->tmpctx);
+}
+
+/* Layout order: NULL group first, then label sets lexicographically */
+static int
+cmp_groups(const void *a, const void *b)
+{
+	const BuildGroup *x = *(BuildGroup *const *) a;
+	const BuildGroup *y = *(BuildGroup *const *) b;
+
+	for (int i = 0; i < x->nlabels && i < y->nlabels; i++)
+		if (x->labels[i] != y->labels[i])
+			return x->labels[i] < y->labels[i] ? -1 : 1;
+	return (x->nlabels > y->nlabels) - (x->nlabels < y->nlabels);
+}
+
+static int
+cmp_pairs(const void *a, const void *b)
+{
+	const FannPair *x = a;
+	const FannPair *y = b;
+
+	if (x->label != y->label)
+		return x->label < y->label ? -1 : 1;
+	return (x->group > y->group) - (x->group < y->group);
+}
+
+static uint32
+position_id(FannBuildState *bs, int64 pos)
+{
+	return FannMakeId(1 + pos / bs->per_page,
+					  FirstOffsetNumber + pos % bs->per_page, bs->per_page);
+}
+
+/* Element pages with a placeholder (free) item in every slot pass 2 fills */
+static void
+write_element_pages(FannBuildState *bs, BlockNumber npages)
+{
+	Size		esize = FANN_ELEMENT_SIZE(bs->dimensions);
+	FannElement e = palloc0(esize);
+	int64		left = bs->nrows;
+
+	e->flags = FANN_ELEMENT_DEAD | FANN_ELEMENT_FREE;
+	ItemPointerSetInvalid(&e->heaptid);
+	e->next = e->nextfree = InvalidFannId;
+	for (BlockNumber p = 0; p < npages; p++)
+	{
+		Buffer		buf = FannNewBuffer(bs->index, MAIN_FORKNUM);
+		Page		page = BufferGetPage(buf);
+
+		FannInitPage(page, FANN_PAGE_ELEMENT);
+		for (int i = 0; i < bs->per_page && left > 0; i++, left--)
+			if (PageAddItem(page, (Item) e, esize, InvalidOffsetNumber,
+							false, false) == InvalidOffsetNumber)
+				elog(ERROR, "failed to add fann element to page");
+		MarkBufferDirty(buf);
+		UnlockReleaseBuffer(buf);
+	}
+	pfree(e);
+}
+
+static void
+write_group_pages(FannBuildState *bs, BlockNumber first, BlockNumber npages)
+{
+	int			i = 0;
+
+	for (BlockNumber p = 0; p < npages; p++)
+	{
+		Buffer		buf = FannNewBuffer(bs->index, MAIN_FORKNUM);
+		Page		page = BufferGetPage(buf);
+
+		Assert(BufferGetBlockNumber(buf) == first + p);
+		FannInitPage(page, FANN_PAGE_GROUP);
+		if (p + 1 < npages)
+			FannPageGetOpaque(page)->next = first + p + 1;
+		for (int j = 0; j < (int) FANN_GROUPS_PER_PAGE && i < bs->ngroups; j++, i++)
+		{
+			BuildGroup *g = bs->groups[i];
+			FannGroupData entry;
+
+			entry.nlabels = g->nlabels < 0 ? FANN_NULL_LABELS : g->nlabels;
+			entry.nlive = g->count;
+			entry.range_start = position_id(bs, g->first);
+			entry.range_end = position_id(bs, g->first + g->count);
+			entry.chain_head = InvalidFannId;
+			entry.free_head = InvalidFannId;
+			if (PageAddItem(page, (Item) &entry, sizeof(entry), InvalidOffsetNumber,
+							false, false) == InvalidOffsetNumber)
+				elog(ERROR, "failed to add fann group to page");
+		}
+		MarkBufferDirty(buf);
+		UnlockReleaseBuffer(buf);
+	}
+}
+
+static BlockNumber
+write_pair_pages(FannBuildState *bs, int64 npairs)
+{
+	FannPair   *pairs = palloc_extended(sizeof(FannPair) * Max(npairs, 1),
+										MCXT_ALLOC_HUGE);
+	int64		k = 0;
+	BlockNumber npages = 0;
+
+	for (int i = 0; i < bs->ngroups; i++)
+		for (int j = 0; j < bs->groups[i]->nlabels; j++)
+		{
+			pairs[k].label = bs->groups[i]->labels[j];
+			pairs[k++].group = bs->groups[i]->gid;
+		}
+	qsort(pairs, npairs, sizeof(FannPair), cmp_pairs);
+
+	for (k = 0; k < npairs; npages++)
+	{
+		Buffer		buf = FannNewBuffer(bs->index, MAIN_FORKNUM);
+		Page		page = BufferGetPage(buf);
+		int64		n = Min((int64) FANN_PAIRS_PER_PAGE, npairs - k);
+
+		FannInitPage(page, FANN_PAGE_PAIR);
+		memcpy(FannPageGetPairs(page), pairs + k, sizeof(FannPair) * n);
+		((PageHeader) page)->pd_lower += sizeof(FannPair) * n;
+		k += n;
+		MarkBufferDirty(buf);
+		UnlockReleaseBuffer(buf);
+	}
+	pfree(pairs);
+	return npages;
+}
+
+/*
+ * Slots pass 2 left empty (rows that vanished between the passes of a
+ * concurrent build) go to the free list and out of their group's count.
+ */
+static uint32
+free_unfilled_slots(FannBuildState *bs, BlockNumber group_start)
+{
+	uint32		free_head = InvalidFannId;
+
+	for (int i = 0; i < bs->ngroups; i++)
+	{
+		BuildGroup *g = bs->groups[i];
+
+		for (int64 pos = g->first + g->filled; pos < g->first + g->count; pos++)
+		{
+			Buffer		buf = ReadBuffer(bs->index, 1 + pos / bs->per_page);
+			Page		page;
+			FannElement e;
+
+			LockBuffer(buf, BUFFER_LOCK_EXCLUSIVE);
+			page = BufferGetPage(buf);
+			e = (FannElement) PageGetItem(page, PageGetItemId(page, FirstOffsetNumber + pos % bs->per_page));
+			e->nextfree = free_head;
+			free_head = position_id(bs, pos);
+			MarkBufferDirty(buf);
+			UnlockReleaseBuffer(buf);
+		}
+		if (g->filled < g->count)
+		{
+			Buffer		buf = ReadBuffer(bs->index, group_start + i / FANN_GROUPS_PER_PAGE);
+			Page		page;
+
+			LockBuffer(buf, BUFFER_LOCK_EXCLUSIVE);
+			page = BufferGetPage(buf);
+			((FannGroup) PageGetItem(page, PageGetItemId(page, FirstOffsetNumber + i % FANN_GROUPS_PER_PAGE)))->nlive = g->filled;
+			MarkBufferDirty(buf);
+			UnlockReleaseBuffer(buf);
+		}
+	}
+	return free_head;
+}
+
+IndexBuildResult *
+fannbuild(Relation heap, Relation index, IndexInfo *indexInfo)
+{
+	FannBuildState bs;
+	IndexBuildResult *result;
+	Buffer		metabuf;
+	Page		metapage;
+	FannMetaPage meta;
+	BlockNumber nelempages,
+				ngrouppages;
+	int64		npairs = 0;
+	int64		pos = 0;
+
+	if (RelationGetNumberOfBlocks(index) != 0)
+		elog(ERROR, "index \"%s\" already contains data", RelationGetRelationName(index));
+	check_index_definition(index);
+
+	MemSet(&bs, 0, sizeof(bs));
+	bs.index = index;
+	bs.has_labels = IndexRelationGetNumberOfKeyAttributes(index) == 2;
+	bs.nslots = 1024;
+	bs.slots = palloc0(sizeof(BuildGroup *) * bs.nslots);
+	bs.maxgroups = 256;
+	bs.groups = palloc(sizeof(BuildGroup *) * bs.maxgroups);
+	bs.tmpctx = AllocSetContextCreate(CurrentMemoryContext, "fann build row",
+									  ALLOCSET_DEFAULT_SIZES);
+
+	/* Metapage first, so that it is block 0; filled in at the end */
+	metabuf = FannNewBuffer(index, MAIN_FORKNUM);
+	Assert(BufferGetBlockNumber(metabuf) == FANN_METAPAGE_BLKNO);
+
+	pgstat_progress_update_param(PROGRESS_CREATEIDX_SUBPHASE, FANN_PHASE_LABELS);
+	table_index_build_scan(heap, index, indexInfo, true, true,
+						   count_callback, &bs, NULL);
+
+	/* Layout: element pages, group pages, pair pages */
+	qsort(bs.groups, bs.ngroups, sizeof(BuildGroup *), cmp_groups);
+	bs.per_page = bs.dimensions > 0 ? FannElementsPerPage(bs.dimensions) : 1;
+	nelempages = (bs.nrows + bs.per_page - 1) / bs.per_page;
+	ngrouppages = (bs.ngroups + FANN_GROUPS_PER_PAGE - 1) / FANN_GROUPS_PER_PAGE;
+	if ((uint64) (1 + nelempages) * bs.per_page >= InvalidFannId ||
+		(uint64) (1 + nelempages + ngrouppages) * FANN_GROUPS_PER_PAGE >= InvalidFannId)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("table is too large for a fann index")));
+	for (int i = 0; i < bs.ngroups; i++)
+	{
+		BuildGroup *g = bs.groups[i];
+
+		g->first = pos;
+		pos += g->count;
+		g->gid = FannMakeId(1 + nelempages + i / FANN_GROUPS_PER_PAGE,
+							FirstOffsetNumber + i % FANN_GROUPS_PER_PAGE,
+							FANN_GROUPS_PER_PAGE);
+		npairs += Max(g->nlabels, 0);
+	}
+
+	write_element_pages(&bs, nelempages);
+	write_group_pages(&bs, 1 + nelempages, ngrouppages);
+
+	metapage = BufferGetPage(metabuf);
+	FannInitMetaPage(metapage, bs.dimensions, FannIndexMetric(index), bs.has_labels);
+	meta = FannPageGetMeta(metapage);
+	meta->pair_npages = write_pair_pages(&bs, npairs);
+	if (meta->pair_npages > 0)
+		meta->pair_start = 1 + nelempages + ngrouppages;
+	if (ngrouppages > 0)
+	{
+		meta->group_first = 1 + nelempages;
+		meta->group_last = nelempages + ngrouppages;
+	}
+	if (nelempages > 0)
+		meta->insert_page = nelempages;
+	for (int i = 0; i < bs.ngroups; i++)
+	{
+		if (bs.groups[i]->nlabels < 0)
+			meta->null_group = bs.groups[i]->gid;
+		else if (bs.groups[i]->nlabels == 0)
+			meta->empty_group = bs.groups[i]->gid;
+	}
+	MarkBufferDirty(metabuf);
+	/* Pass 2 locks element pages: release the metapage meanwhile */
+	LockBuffer(metabuf, BUFFER_LOCK_UNLOCK);
+
+	pgstat_progress_update_param(PROGRESS_CREATEIDX_SUBPHASE, FANN_PHASE_ELEMENTS);
+	pgstat_progress_update_param(PROGRESS_CREATEIDX_TUPLES_TOTAL, bs.nrows);
+	if (bs.nrows > 0)
+	{
+		bs.element = palloc0(FANN_ELEMENT_SIZE(bs.dimensions));
+		table_index_build_scan(heap, index, indexInfo, true, true,
+							   write_callback, &bs, NULL);
+	}
+
+	LockBuffer(metabuf, BUFFER_LOCK_EXCLUSIVE);
+	meta->free_head = free_unfilled_slots(&bs, 1 + nelempages);
+	MarkBufferDirty(metabuf);
+	UnlockReleaseBuffer(metabuf);
+
+	if (RelationNeedsWAL(index))
+		log_newpage_range(index, MAIN_FORKNUM, 0,
+						  RelationGetNumberOfBlocks(index), true);
+
+	result = palloc(sizeof(IndexBuildResult));
+	result->heap_tuples = bs.nrows;
+	result->index_tuples = bs.written;
+	MemoryContextDelete(bs.tmpctx);
+	return result;
+}
+
+/* The init fork of an UNLOGGED index: an empty metapage */
+void
+fannbuildempty(Relation index)
+{
+	Page		page = (Page) palloc(BLCKSZ);
+
+	check_index_definition(index);
+	FannInitMetaPage(page, 0, FannIndexMetric(index),
+					 IndexRelationGetNumberOfKeyAttributes(index) == 2);
+	PageSetChecksumInplace(page, FANN_METAPAGE_BLKNO);
+	smgrwrite(RelationGetSmgr(index), INIT_FORKNUM, FANN_METAPAGE_BLKNO,
+			  (char *) page, true);
+	log_newpage(&(RelationGetSmgr(index))->smgr_rnode.node, INIT_FORKNUM,
+				FANN_METAPAGE_BLKNO, page, true);
+	smgrimmedsync(RelationGetSmgr(index), INIT_FORKNUM);
+	pfree(page);
+}
+
+char *
+fannbuildphasename(int64 phasenum)
+{
+	switch (phasenum)
+	{
+		case PROGRESS_CREATEIDX_SUBPHASE_INITIALIZE:
+			return "initializing";
+		case FANN_PHASE_LABELS:
+			return "collecting label sets";
+		case FANN_PHASE_ELEMENTS:
+			return "writing elements";
+		default:
+			return NULL;
+	}
+}

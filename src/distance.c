@@ -1,0 +1,488 @@
+/*
+ * distance.c
+ *	  Distance kernels (AVX-512, AVX2+FMA, portable) and the SQL distance
+ *	  functions on real[].
+ *
+ * The SQL functions and the index call the very same kernel, so the ORDER BY
+ * values an index scan returns are bit-identical to what a sequential scan
+ * computes: no recheck is needed and ties break the same way.  The kernel is
+ * chosen once from the CPU (GUC fann.simd can force one, for tests).
+ */
+#include "postgres.h"
+
+#include <math.h>
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+#define FANN_X86 1
+#endif
+
+#include "fann.h"
+#include "fmgr.h"
+#include "utils/guc.h"
+
+typedef enum FannSimd
+{
+	FANN_SIMD_AUTO,
+	FANN_SIMD_GENERIC,
+	FANN_SIMD_AVX2,
+	FANN_SIMD_AVX512
+} FannSimd;
+
+static const struct config_enum_entry fann_simd_options[] = {
+	{"auto", FANN_SIMD_AUTO, false},
+	{"generic", FANN_SIMD_GENERIC, false},
+	{"avx2", FANN_SIMD_AVX2, false},
+	{"avx512", FANN_SIMD_AVX512, false},
+	{NULL, 0, false}
+};
+
+static int	fann_simd = FANN_SIMD_AUTO;
+
+/* The primitives every metric is built from, set by FannSetSimd() */
+static float (*l2sq_impl) (const float *a, const float *b, int n);
+static float (*dot_impl) (const float *a, const float *b, int n);
+static void (*cosine_impl) (const float *a, const float *b, int n,
+							float *ab, float *aa, float *bb);
+
+/* Portable kernels: four partial sums let the compiler vectorise */
+static float
+l2sq_generic(const float *a, const float *b, int n)
+{
+	float		s[4] = {0, 0, 0, 0};
+	int			i = 0;
+
+	for (; i + 4 <= n; i += 4)
+		for (int j = 0; j < 4; j++)
+		{
+			float		d = a[i + j] - b[i + j];
+
+			s[j] += d * d;
+		}
+	for (; i < n; i++)
+		s[0] += (a[i] - b[i]) * (a[i] - b[i]);
+	return (s[0] + s[1]) + (s[2] + s[3]);
+}
+
+static float
+dot_generic(const float *a, const float *b, int n)
+{
+	float		s[4] = {0, 0, 0, 0};
+	int			i = 0;
+
+	for (; i + 4 <= n; i += 4)
+		for (int j = 0; j < 4; j++)
+			s[j] += a[i + j] * b[i + j];
+	for (; i < n; i++)
+		s[0] += a[i] * b[i];
+	return (s[0] + s[1]) + (s[2] + s[3]);
+}
+
+static void
+cosine_generic(const float *a, const float *b, int n,
+			   float *ab, float *aa, float *bb)
+{
+	float		sab = 0,
+				saa = 0,
+				sbb = 0;
+
+	for (int i = 0; i < n; i++)
+	{
+		sab += a[i] * b[i];
+		saa += a[i] * a[i];
+		sbb += b[i] * b[i];
+	}
+	*ab = sab;
+	*aa = saa;
+	*bb = sbb;
+}
+
+#ifdef FANN_X86
+
+__attribute__((target("avx2,fma")))
+static inline float
+hsum256(__m256 v)
+{
+	__m128		s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+
+	s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+	s = _mm_add_ss(s, _mm_movehdup_ps(s));
+	return _mm_cvtss_f32(s);
+}
+
+/* Two accumulators hide the FMA latency (4 cycles) on 128-d vectors */
+__attribute__((target("avx2,fma")))
+static float
+l2sq_avx2(const float *a, const float *b, int n)
+{
+	__m256		s0 = _mm256_setzero_ps(),
+				s1 = _mm256_setzero_ps();
+	float		tail = 0;
+	int			i = 0;
+
+	for (; i + 16 <= n; i += 16)
+	{
+		__m256		d0 = _mm256_sub_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i));
+		__m256		d1 = _mm256_sub_ps(_mm256_loadu_ps(a + i + 8), _mm256_loadu_ps(b + i + 8));
+
+		s0 = _mm256_fmadd_ps(d0, d0, s0);
+		s1 = _mm256_fmadd_ps(d1, d1, s1);
+	}
+	for (; i + 8 <= n; i += 8)
+	{
+		__m256		d0 = _mm256_sub_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i));
+
+		s0 = _mm256_fmadd_ps(d0, d0, s0);
+	}
+	for (; i < n; i++)
+		tail += (a[i] - b[i]) * (a[i] - b[i]);
+	return hsum256(_mm256_add_ps(s0, s1)) + tail;
+}
+
+__attribute__((target("avx2,fma")))
+static float
+dot_avx2(const float *a, const float *b, int n)
+{
+	__m256		s0 = _mm256_setzero_ps(),
+				s1 = _mm256_setzero_ps();
+	float		tail = 0;
+	int			i = 0;
+
+	for (; i + 16 <= n; i += 16)
+	{
+		s0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), s0);
+		s1 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 8), _mm256_loadu_ps(b + i + 8), s1);
+	}
+	for (; i + 8 <= n; i += 8)
+		s0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), s0);
+	for (; i < n; i++)
+		tail += a[i] * b[i];
+	return hsum256(_mm256_add_ps(s0, s1)) + tail;
+}
+
+__attribute__((target("avx2,fma")))
+static void
+cosine_avx2(const float *a, const float *b, int n,
+			float *ab, float *aa, float *bb)
+{
+	__m256		sab = _mm256_setzero_ps(),
+				saa = _mm256_setzero_ps(),
+				sbb = _mm256_setzero_ps();
+	float		tab = 0,
+				taa = 0,
+				tbb = 0;
+	int			i = 0;
+
+	for (; i + 8 <= n; i += 8)
+	{
+		__m256		va = _mm256_loadu_ps(a + i);
+		__m256		vb = _mm256_loadu_ps(b + i);
+
+		sab = _mm256_fmadd_ps(va, vb, sab);
+		saa = _mm256_fmadd_ps(va, va, saa);
+		sbb = _mm256_fmadd_ps(vb, vb, sbb);
+	}
+	for (; i < n; i++)
+	{
+		tab += a[i] * b[i];
+		taa += a[i] * a[i];
+		tbb += b[i] * b[i];
+	}
+	*ab = hsum256(sab) + tab;
+	*aa = hsum256(saa) + taa;
+	*bb = hsum256(sbb) + tbb;
+}
+
+/* AVX-512: masked loads handle the tail without a scalar loop */
+__attribute__((target("avx512f")))
+static float
+l2sq_avx512(const float *a, const float *b, int n)
+{
+	__m512		s0 = _mm512_setzero_ps(),
+				s1 = _mm512_setzero_ps();
+	int			i = 0;
+
+	for (; i + 32 <= n; i += 32)
+	{
+		__m512		d0 = _mm512_sub_ps(_mm512_loadu_ps(a + i), _mm512_loadu_ps(b + i));
+		__m512		d1 = _mm512_sub_ps(_mm512_loadu_ps(a + i + 16), _mm512_loadu_ps(b + i + 16));
+
+		s0 = _mm512_fmadd_ps(d0, d0, s0);
+		s1 = _mm512_fmadd_ps(d1, d1, s1);
+	}
+	for (; i < n; i += 16)
+	{
+		__mmask16	m = (n - i >= 16) ? 0xFFFF : (__mmask16) ((1u << (n - i)) - 1);
+		__m512		d = _mm512_sub_ps(_mm512_maskz_loadu_ps(m, a + i), _mm512_maskz_loadu_ps(m, b + i));
+
+		s0 = _mm512_fmadd_ps(d, d, s0);
+	}
+	return _mm512_reduce_add_ps(_mm512_add_ps(s0, s1));
+}
+
+__attribute__((target("avx512f")))
+static float
+dot_avx512(const float *a, const float *b, int n)
+{
+	__m512		s0 = _mm512_setzero_ps(),
+				s1 = _mm512_setzero_ps();
+	int			i = 0;
+
+	for (; i + 32 <= n; i += 32)
+	{
+		s0 = _mm512_fmadd_ps(_mm512_loadu_ps(a + i), _mm512_loadu_ps(b + i), s0);
+		s1 = _mm512_fmadd_ps(_mm512_loadu_ps(a + i + 16), _mm512_loadu_ps(b + i + 16), s1);
+	}
+	for (; i < n; i += 16)
+	{
+		__mmask16	m = (n - i >= 16) ? 0xFFFF : (__mmask16) ((1u << (n - i)) - 1);
+
+		s0 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, a + i), _mm512_maskz_loadu_ps(m, b + i), s0);
+	}
+	return _mm512_reduce_add_ps(_mm512_add_ps(s0, s1));
+}
+
+__attribute__((target("avx512f")))
+static void
+cosine_avx512(const float *a, const float *b, int n,
+			  float *ab, float *aa, float *bb)
+{
+	__m512		sab = _mm512_setzero_ps(),
+				saa = _mm512_setzero_ps(),
+				sbb = _mm512_setzero_ps();
+
+	for (int i = 0; i < n; i += 16)
+	{
+		__mmask16	m = (n - i >= 16) ? 0xFFFF : (__mmask16) ((1u << (n - i)) - 1);
+		__m512		va = _mm512_maskz_loadu_ps(m, a + i);
+		__m512		vb = _mm512_maskz_loadu_ps(m, b + i);
+
+		sab = _mm512_fmadd_ps(va, vb, sab);
+		saa = _mm512_fmadd_ps(va, va, saa);
+		sbb = _mm512_fmadd_ps(vb, vb, sbb);
+	}
+	*ab = _mm512_reduce_add_ps(sab);
+	*aa = _mm512_reduce_add_ps(saa);
+	*bb = _mm512_reduce_add_ps(sbb);
+}
+#endif							/* FANN_X86 */
+
+static bool
+simd_supported(int simd)
+{
+#ifdef FANN_X86
+	if (simd == FANN_SIMD_AVX512)
+		return __builtin_cpu_supports("avx512f");
+	if (simd == FANN_SIMD_AVX2)
+		return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+#endif
+	return simd == FANN_SIMD_GENERIC;
+}
+
+static void
+set_kernels(int simd)
+{
+	if (simd == FANN_SIMD_AUTO)
+		simd = simd_supported(FANN_SIMD_AVX512) ? FANN_SIMD_AVX512 :
+			simd_supported(FANN_SIMD_AVX2) ? FANN_SIMD_AVX2 : FANN_SIMD_GENERIC;
+
+	l2sq_impl = l2sq_generic;
+	dot_impl = dot_generic;
+	cosine_impl = cosine_generic;
+#ifdef FANN_X86
+	if (simd == FANN_SIMD_AVX512)
+	{
+		l2sq_impl = l2sq_avx512;
+		dot_impl = dot_avx512;
+		cosine_impl = cosine_avx512;
+	}
+	else if (simd == FANN_SIMD_AVX2)
+	{
+		l2sq_impl = l2sq_avx2;
+		dot_impl = dot_avx2;
+		cosine_impl = cosine_avx2;
+	}
+#endif
+}
+
+static bool
+check_fann_simd(int *newval, void **extra, GucSource source)
+{
+	if (*newval == FANN_SIMD_AUTO || simd_supported(*newval))
+		return true;
+	GUC_check_errdetail("This CPU does not support that instruction set.");
+	return false;
+}
+
+static void
+assign_fann_simd(int newval, void *extra)
+{
+	set_kernels(newval);
+}
+
+void
+FannDefineSimdGuc(void)
+{
+	set_kernels(FANN_SIMD_AUTO);
+	DefineCustomEnumVariable("fann.simd",
+							 "Instruction set of the distance kernels.",
+							 "auto picks the widest one the CPU supports.",
+							 &fann_simd, FANN_SIMD_AUTO, fann_simd_options,
+							 PGC_USERSET, 0,
+							 check_fann_simd, assign_fann_simd, NULL);
+}
+
+/* The metric functions: final ORDER BY values, as float8 */
+static double
+l2_distance(const float *a, const float *b, int n)
+{
+	return sqrt((double) l2sq_impl(a, b, n));
+}
+
+static double
+negative_inner_product(const float *a, const float *b, int n)
+{
+	return -(double) dot_impl(a, b, n);
+}
+
+/* Undefined for a zero vector: NaN, as pgvector returns; it sorts last */
+static double
+cosine_distance(const float *a, const float *b, int n)
+{
+	float		ab,
+				aa,
+				bb;
+	double		similarity;
+
+	cosine_impl(a, b, n, &ab, &aa, &bb);
+	similarity = (double) ab / sqrt((double) aa * (double) bb);
+	if (isnan(similarity))
+		return similarity;
+	/* rounding can push it slightly outside [-1, 1] */
+	similarity = Max(-1.0, Min(1.0, similarity));
+	return 1.0 - similarity;
+}
+
+FannDistanceFunction
+FannGetDistance(FannMetric metric)
+{
+	switch (metric)
+	{
+		case FANN_METRIC_L2:
+			return l2_distance;
+		case FANN_METRIC_IP:
+			return negative_inner_product;
+		case FANN_METRIC_COSINE:
+			return cosine_distance;
+	}
+	elog(ERROR, "unknown fann metric %d", (int) metric);
+	return NULL;				/* keep compiler quiet */
+}
+
+static void
+check_finite(const float *v, int n)
+{
+	for (int i = 0; i < n; i++)
+	{
+		if (isnan(v[i]))
+			ereport(ERROR,
+					(errcode(ERRCODE_DATA_EXCEPTION),
+					 errmsg("NaN not allowed in vector")));
+		if (isinf(v[i]))
+			ereport(ERROR,
+					(errcode(ERRCODE_DATA_EXCEPTION),
+					 errmsg("infinite value not allowed in vector")));
+	}
+}
+
+/*
+ * The float4 elements of a real[] used as a vector, after checking that it is
+ * one-dimensional, non-empty and free of NULLs (and, if asked, of NaN/Inf).
+ */
+const float *
+FannVectorFromArray(ArrayType *a, int *dim, bool finite)
+{
+	if (ARR_NDIM(a) == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_EXCEPTION),
+				 errmsg("vector must have at least 1 dimension")));
+	if (ARR_NDIM(a) > 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_EXCEPTION),
+				 errmsg("vector must be a one-dimensional array"),
+				 errdetail("The array has %d dimensions.", ARR_NDIM(a))));
+	if (ARR_ELEMTYPE(a) != FLOAT4OID)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATATYPE_MISMATCH),
+				 errmsg("vector must be an array of real")));
+	if (array_contains_nulls(a))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("vector must not contain NULL elements")));
+	*dim = ARR_DIMS(a)[0];
+	if (finite)
+		check_finite((const float *) ARR_DATA_PTR(a), *dim);
+	return (const float *) ARR_DATA_PTR(a);
+}
+
+void
+FannCheckDimensions(int got, int expected)
+{
+	if (got != expected)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_EXCEPTION),
+				 errmsg("different vector dimensions %d and %d", got, expected)));
+}
+
+/*
+ * Common body of the SQL functions.  Inputs are checked for NaN/Inf only when
+ * the result is not finite, which keeps the common case to one pass.
+ */
+static double
+sql_distance(FunctionCallInfo fcinfo, FannDistanceFunction fn)
+{
+	ArrayType  *a = PG_GETARG_ARRAYTYPE_P(0);
+	ArrayType  *b = PG_GETARG_ARRAYTYPE_P(1);
+	int			na,
+				nb;
+	const float *va = FannVectorFromArray(a, &na, false);
+	const float *vb = FannVectorFromArray(b, &nb, false);
+	double		result;
+
+	FannCheckDimensions(na, nb);
+	result = fn(va, vb, na);
+	if (!isfinite(result))
+	{
+		check_finite(va, na);
+		check_finite(vb, nb);
+	}
+	return result;
+}
+
+PG_FUNCTION_INFO_V1(fann_l2_distance);
+Datum
+fann_l2_distance(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_FLOAT8(sql_distance(fcinfo, l2_distance));
+}
+
+PG_FUNCTION_INFO_V1(fann_negative_inner_product);
+Datum
+fann_negative_inner_product(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_FLOAT8(sql_distance(fcinfo, negative_inner_product));
+}
+
+PG_FUNCTION_INFO_V1(fann_inner_product);
+Datum
+fann_inner_product(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_FLOAT8(-sql_distance(fcinfo, negative_inner_product));
+}
+
+PG_FUNCTION_INFO_V1(fann_cosine_distance);
+Datum
+fann_cosine_distance(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_FLOAT8(sql_distance(fcinfo, cosine_distance));
+}

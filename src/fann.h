@@ -1,0 +1,291 @@
+/*
+ * fann.h
+ *	  Shared types and on-disk layout of the fann index access method.
+ *
+ * A fann index answers "the k nearest vectors among the rows whose integer
+ * labels satisfy =, @> or &&".  Rows with the identical normalised label set
+ * form one *group* (UNG, SIGMOD 2025, section 3); every structure below is
+ * keyed by element ids and group ids so that later search paths (graph, IVF)
+ * can reuse it.
+ *
+ * Page layout (all pages are standard PostgreSQL pages with a FannPageOpaque
+ * special space that names the page type):
+ *
+ *	block 0 		metapage: FannMetaPageData (dimensions, metric, where each
+ *					structure starts, free-slot list heads)
+ *	element pages	one fixed-size FannElementData item per row: heap TID,
+ *					group id, vector.  The build writes the elements of each
+ *					group into one contiguous id range, groups one after the
+ *					other, so a filtered exact scan reads pages sequentially.
+ *	group pages 	one fixed-size FannGroupData item per distinct label set:
+ *					its size, element range, chain of rows inserted later, free
+ *					list, live row count.  Chained through opaque->next.
+ *	pair pages		(label, group) postings as a raw array between the page
+ *					header and pd_lower.  The build writes them sorted in one
+ *					contiguous block range (binary searched); inserts append
+ *					unsorted pairs to a chain of delta pages.
+ *
+ * Element and group ids are computed from their location, so no map is kept:
+ *	element id = blkno * elements_per_page + (offnum - 1)
+ *	group id   = blkno * FANN_GROUPS_PER_PAGE + (offnum - 1)
+ * Ids of blocks holding other structures are simply never used.
+ *
+ * Each element is reachable from exactly one place: its group's build range
+ * if its id lies inside that range, otherwise its group's insert chain
+ * (FannElementData.next).  Chain links are written once and never changed, so
+ * a scan following a chain is safe against concurrent inserts and VACUUM.
+ *
+ * Locking order: metapage, then group pages, then pair pages, then element
+ * pages.  Inserts and VACUUM's free-list maintenance hold the metapage
+ * exclusively, which serialises them against each other.
+ */
+#ifndef FANN_H
+#define FANN_H
+
+#include "postgres.h"
+
+#include "access/amapi.h"
+#include "access/genam.h"
+#include "access/generic_xlog.h"
+#include "nodes/execnodes.h"
+#include "nodes/pathnodes.h"
+#include "storage/bufmgr.h"
+#include "storage/bufpage.h"
+#include "utils/array.h"
+#include "utils/relcache.h"
+
+#define FANN_MAGIC				0x46414E4E	/* "FANN" */
+#define FANN_VERSION			1
+#define FANN_METAPAGE_BLKNO		0
+#define FANN_MAX_DIMENSIONS		2000
+
+/* Operator strategies: ordering operators of the vector opclasses ... */
+#define FANN_L2_STRATEGY		1
+#define FANN_IP_STRATEGY		2
+#define FANN_COSINE_STRATEGY	3
+/* ... and search operators of fann_label_ops */
+#define FANN_LABEL_EQUAL_STRATEGY		4
+#define FANN_LABEL_CONTAINS_STRATEGY	5
+#define FANN_LABEL_OVERLAP_STRATEGY		6
+#define FANN_MAX_STRATEGY				6
+
+typedef enum FannMetric
+{
+	FANN_METRIC_L2 = FANN_L2_STRATEGY,
+	FANN_METRIC_IP = FANN_IP_STRATEGY,
+	FANN_METRIC_COSINE = FANN_COSINE_STRATEGY
+} FannMetric;
+
+/* Search paths; only exact exists so far */
+typedef enum FannStrategy
+{
+	FANN_STRATEGY_AUTO,
+	FANN_STRATEGY_EXACT
+} FannStrategy;
+
+#define InvalidFannId			((uint32) 0xFFFFFFFF)
+
+/* Page types */
+#define FANN_PAGE_META			1
+#define FANN_PAGE_ELEMENT		2
+#define FANN_PAGE_GROUP			3
+#define FANN_PAGE_PAIR			4
+#define FANN_PAGE_ID			0xFA22	/* identifies fann pages for tools */
+
+typedef struct FannPageOpaqueData
+{
+	BlockNumber next;			/* next page of the same chain, or Invalid */
+	uint16		type;			/* FANN_PAGE_* */
+	uint16		page_id;		/* FANN_PAGE_ID */
+} FannPageOpaqueData;
+
+typedef FannPageOpaqueData *FannPageOpaque;
+
+#define FannPageGetOpaque(page) ((FannPageOpaque) PageGetSpecialPointer(page))
+
+typedef struct FannMetaPageData
+{
+	uint32		magic;
+	uint32		version;
+	uint16		dimensions;		/* 0 until the first vector arrives */
+	uint16		metric;			/* FannMetric */
+	uint16		elements_per_page;	/* 0 while dimensions is 0 */
+	uint16		has_labels;		/* index has a label column */
+	uint32		null_group;		/* group of rows whose labels are NULL */
+	uint32		empty_group;	/* group of rows whose labels are '{}' */
+	uint32		free_head;		/* reusable element slots outside chains */
+	BlockNumber insert_page;	/* element page that new slots go to */
+	BlockNumber group_first;	/* chain of group pages */
+	BlockNumber group_last;
+	BlockNumber pair_start;		/* sorted pairs: [start, start + npages) */
+	uint32		pair_npages;
+	BlockNumber delta_first;	/* chain of unsorted pair pages */
+	BlockNumber delta_last;
+} FannMetaPageData;
+
+typedef FannMetaPageData *FannMetaPage;
+
+#define FannPageGetMeta(page) ((FannMetaPage) PageGetContents(page))
+
+/* Element flags */
+#define FANN_ELEMENT_DEAD		0x0001	/* heap row is gone (VACUUM) */
+#define FANN_ELEMENT_FREE		0x0002	/* on a free list, may be reused */
+#define FANN_ELEMENT_IN_CHAIN	0x0004	/* linked into its group's chain */
+
+typedef struct FannElementData
+{
+	ItemPointerData heaptid;
+	uint16		flags;
+	uint32		group;
+	uint32		next;			/* next older chain element of the group */
+	uint32		nextfree;		/* next free slot, when FREE */
+	float4		vec[FLEXIBLE_ARRAY_MEMBER];
+} FannElementData;
+
+typedef FannElementData *FannElement;
+
+#define FANN_ELEMENT_SIZE(dim) \
+	MAXALIGN(offsetof(FannElementData, vec) + sizeof(float4) * (dim))
+
+/* nlabels of the group holding rows whose label array is NULL */
+#define FANN_NULL_LABELS		((uint32) 0xFFFFFFFF)
+
+typedef struct FannGroupData
+{
+	uint32		nlabels;		/* size of the label set, or FANN_NULL_LABELS */
+	uint32		nlive;			/* rows indexed and not yet vacuumed away */
+	uint32		range_start;	/* element ids [start, end) written by build */
+	uint32		range_end;
+	uint32		chain_head;		/* newest element outside the range */
+	uint32		free_head;		/* freed chain elements, reusable */
+} FannGroupData;
+
+typedef FannGroupData *FannGroup;
+
+#define FANN_PAGE_USABLE \
+	(BLCKSZ - MAXALIGN(SizeOfPageHeaderData) - MAXALIGN(sizeof(FannPageOpaqueData)))
+#define FANN_GROUPS_PER_PAGE \
+	(FANN_PAGE_USABLE / (MAXALIGN(sizeof(FannGroupData)) + sizeof(ItemIdData)))
+
+typedef struct FannPair
+{
+	int32		label;
+	uint32		group;
+} FannPair;
+
+#define FANN_PAIRS_PER_PAGE		(FANN_PAGE_USABLE / sizeof(FannPair))
+#define FannPageGetPairs(page)	((FannPair *) PageGetContents(page))
+#define FannPageGetNPairs(page) \
+	((((PageHeader) (page))->pd_lower - (PageGetContents(page) - (char *) (page))) / sizeof(FannPair))
+
+/* id <-> location */
+static inline BlockNumber
+FannIdBlock(uint32 id, int per_page)
+{
+	return id / per_page;
+}
+
+static inline OffsetNumber
+FannIdOffset(uint32 id, int per_page)
+{
+	return (OffsetNumber) (id % per_page) + FirstOffsetNumber;
+}
+
+static inline uint32
+FannMakeId(BlockNumber blkno, OffsetNumber off, int per_page)
+{
+	return blkno * per_page + (off - FirstOffsetNumber);
+}
+
+/* What the predicate on the label column selects (labels.c) */
+typedef struct FannGroupSet
+{
+	bool		all;			/* every group (no label predicate) ... */
+	bool		all_but_null;	/* ... or every group but the NULL one */
+	int			ngroups;		/* otherwise this sorted list */
+	uint32	   *groups;
+	bool		recheck;		/* array '=' needs the heap recheck */
+} FannGroupSet;
+
+/* Counters reported by fann_last_scan() */
+typedef struct FannScanStats
+{
+	const char *path;
+	int64		groups_matched;
+	int64		rows_matching;
+	int64		elements_visited;
+	int64		distance_computations;
+	int64		rows_returned;
+	int32		passes;
+} FannScanStats;
+
+/* GUCs (fann.c) */
+extern int	fann_strategy;
+extern FannScanStats fann_last_stats;
+
+/* distance.c */
+typedef double (*FannDistanceFunction) (const float *a, const float *b, int n);
+extern void FannDefineSimdGuc(void);
+extern FannDistanceFunction FannGetDistance(FannMetric metric);
+extern const float *FannVectorFromArray(ArrayType *a, int *dim, bool finite);
+extern void FannCheckDimensions(int got, int expected);
+
+/* labels.c */
+extern int	FannNormaliseLabels(ArrayType *a, int32 **labels, bool *hasnulls);
+extern uint32 FannFindGroup(Relation index, FannMetaPage meta,
+							const int32 *labels, int n);
+extern void FannGroupSetFromKeys(Relation index, FannMetaPage meta,
+								 ScanKey keys, int nkeys, FannGroupSet *set);
+
+/* page.c */
+extern Buffer FannNewBuffer(Relation index, ForkNumber fork);
+extern void FannInitPage(Page page, uint16 type);
+extern void FannInitMetaPage(Page page, int dimensions, FannMetric metric,
+							 bool has_labels);
+extern int	FannElementsPerPage(int dimensions);
+extern void FannGetMetaSnapshot(Relation index, FannMetaPageData *meta);
+extern bool FannReadGroup(Relation index, uint32 gid, FannGroupData *group);
+extern void FannCheckPage(Page page, uint16 type, Relation index, BlockNumber blkno);
+
+/* build.c */
+extern const float *FannRowValues(Relation index, Datum *values, bool *isnull,
+								  int *dim, int32 **labels, int *nlabels);
+extern IndexBuildResult *fannbuild(Relation heap, Relation index, IndexInfo *indexInfo);
+extern void fannbuildempty(Relation index);
+extern FannMetric FannIndexMetric(Relation index);
+extern char *fannbuildphasename(int64 phasenum);
+
+/* insert.c */
+extern bool fanninsert(Relation index, Datum *values, bool *isnull,
+					   ItemPointer heap_tid, Relation heap,
+					   IndexUniqueCheck checkUnique, bool indexUnchanged,
+					   IndexInfo *indexInfo);
+
+/* scan.c */
+extern IndexScanDesc fannbeginscan(Relation index, int nkeys, int norderbys);
+extern void fannrescan(IndexScanDesc scan, ScanKey keys, int nkeys,
+					   ScanKey orderbys, int norderbys);
+extern bool fanngettuple(IndexScanDesc scan, ScanDirection dir);
+extern void fannendscan(IndexScanDesc scan);
+
+/* vacuum.c */
+extern IndexBulkDeleteResult *fannbulkdelete(IndexVacuumInfo *info,
+											 IndexBulkDeleteResult *stats,
+											 IndexBulkDeleteCallback callback,
+											 void *callback_state);
+extern IndexBulkDeleteResult *fannvacuumcleanup(IndexVacuumInfo *info,
+												IndexBulkDeleteResult *stats);
+
+/* cost.c */
+extern void fanncostestimate(PlannerInfo *root, IndexPath *path,
+							 double loop_count, Cost *indexStartupCost,
+							 Cost *indexTotalCost, Selectivity *indexSelectivity,
+							 double *indexCorrelation, double *indexPages);
+
+/* validate.c */
+extern bool fannvalidate(Oid opclassoid);
+
+/* fann.c */
+extern bytea *fannoptions(Datum reloptions, bool validate);
+
+#endif							/* FANN_H */

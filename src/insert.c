@@ -1,0 +1,271 @@
+/*
+ * insert.c
+ *	  Adding one row to a fann index after the build.
+ *
+ * The row joins the group of its label set (a new label set makes a new
+ * group, with its postings appended to the delta pair pages).  Its element
+ * takes, in order of preference, a freed slot of its own group's chain, a
+ * freed slot from the global free list, or a new slot on the insert page.
+ * Every change is WAL-logged with GenericXLog; a record never leaves a row
+ * half-reachable: the element and its group's chain head change atomically.
+ */
+#include "postgres.h"
+
+#include "fann.h"
+#include "utils/memutils.h"
+
+#define META_BLOCK(meta, off)	(*(BlockNumber *) ((char *) (meta) + (off)))
+
+/*
+ * The last page of a structure that grows at its end (group pages, delta
+ * pair pages, element insert page), returned exclusively locked, with room
+ * for an item of need bytes and fewer than maxitems items (0: no limit).
+ * When the page is full a new one is appended; last_off and first_off are
+ * offsets of its metapage pointers (first_off < 0: the pages are not
+ * chained).
+ */
+static Buffer
+tail_buffer(Relation index, Buffer metabuf, int first_off, int last_off,
+			uint16 type, Size need, int maxitems)
+{
+	FannMetaPage meta = FannPageGetMeta(BufferGetPage(metabuf));
+	BlockNumber last = META_BLOCK(meta, last_off);
+	Buffer		buf;
+	Buffer		prevbuf = InvalidBuffer;
+	GenericXLogState *state;
+	FannMetaPage wmeta;
+	Page		page;
+
+	if (last != InvalidBlockNumber)
+	{
+		buf = ReadBuffer(index, last);
+		LockBuffer(buf, BUFFER_LOCK_EXCLUSIVE);
+		page = BufferGetPage(buf);
+		FannCheckPage(page, type, index, last);
+		if (PageGetExactFreeSpace(page) >= need &&
+			(maxitems == 0 || PageGetMaxOffsetNumber(page) < maxitems))
+			return buf;
+		if (first_off >= 0)
+			prevbuf = buf;
+		else
+			UnlockReleaseBuffer(buf);
+	}
+
+	buf = FannNewBuffer(index, MAIN_FORKNUM);
+	state = GenericXLogStart(index);
+	wmeta = FannPageGetMeta(GenericXLogRegisterBuffer(state, metabuf, 0));
+	page = GenericXLogRegisterBuffer(state, buf, GENERIC_XLOG_FULL_IMAGE);
+	FannInitPage(page, type);
+	if (BufferIsValid(prevbuf))
+		FannPageGetOpaque(GenericXLogRegisterBuffer(state, prevbuf, 0))->next =
+			BufferGetBlockNumber(buf);
+	if (first_off >= 0 && META_BLOCK(meta, first_off) == InvalidBlockNumber)
+		META_BLOCK(wmeta, first_off) = BufferGetBlockNumber(buf);
+	META_BLOCK(wmeta, last_off) = BufferGetBlockNumber(buf);
+	GenericXLogFinish(state);
+	if (BufferIsValid(prevbuf))
+		UnlockReleaseBuffer(prevbuf);
+	return buf;
+}
+
+/* A new group for a label set (n == -1: NULL labels); returns its id */
+static uint32
+create_group(Relation index, Buffer metabuf, const int32 *labels, int n)
+{
+	Buffer		buf = tail_buffer(index, metabuf,
+									  offsetof(FannMetaPageData, group_first),
+									  offsetof(FannMetaPageData, group_last),
+									  FANN_PAGE_GROUP,
+									  MAXALIGN(sizeof(FannGroupData)) + sizeof(ItemIdData),
+									  FANN_GROUPS_PER_PAGE);
+	GenericXLogState *state = GenericXLogStart(index);
+	FannMetaPage wmeta = FannPageGetMeta(GenericXLogRegisterBuffer(state, metabuf, 0));
+	Page		page = GenericXLogRegisterBuffer(state, buf, 0);
+	FannGroupData entry;
+	OffsetNumber off;
+	uint32		gid;
+
+	entry.nlabels = n < 0 ? FANN_NULL_LABELS : n;
+	entry.nlive = 0;
+	entry.range_start = entry.range_end = InvalidFannId;
+	entry.chain_head = entry.free_head = InvalidFannId;
+	if ((uint64) (BufferGetBlockNumber(buf) + 1) * FANN_GROUPS_PER_PAGE >= InvalidFannId)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("fann index \"%s\" has no room for another label set",
+						RelationGetRelationName(index)),
+				 errhint("REINDEX it.")));
+	off = PageAddItem(page, (Item) &entry, sizeof(entry), InvalidOffsetNumber, false, false);
+	if (off == InvalidOffsetNumber)
+		elog(ERROR, "failed to add fann group to page");
+	gid = FannMakeId(BufferGetBlockNumber(buf), off, FANN_GROUPS_PER_PAGE);
+	if (n < 0)
+		wmeta->null_group = gid;
+	else if (n == 0)
+		wmeta->empty_group = gid;
+	GenericXLogFinish(state);
+	UnlockReleaseBuffer(buf);
+
+	/*
+	 * Postings last: until they are all in, lookups miss the group, which has
+	 * no rows yet.  A crash in between leaves an empty, harmless group.
+	 */
+	for (int i = 0; i < n; i++)
+	{
+		FannPair	pair = {labels[i], gid};
+
+		buf = tail_buffer(index, metabuf,
+						  offsetof(FannMetaPageData, delta_first),
+						  offsetof(FannMetaPageData, delta_last),
+						  FANN_PAGE_PAIR, sizeof(FannPair), 0);
+		state = GenericXLogStart(index);
+		page = GenericXLogRegisterBuffer(state, buf, 0);
+		memcpy((char *) page + ((PageHeader) page)->pd_lower, &pair, sizeof(pair));
+		((PageHeader) page)->pd_lower += sizeof(FannPair);
+		GenericXLogFinish(state);
+		UnlockReleaseBuffer(buf);
+	}
+	return gid;
+}
+
+/* Pop the head of a free list whose head is *head; returns its element */
+static FannElement
+pop_free(Relation index, Page page, uint32 id, int per_page, uint32 *head)
+{
+	FannElement e = (FannElement) PageGetItem(page, PageGetItemId(page, FannIdOffset(id, per_page)));
+
+	if (!(e->flags & FANN_ELEMENT_FREE))
+		ereport(ERROR,
+				(errcode(ERRCODE_INDEX_CORRUPTED),
+				 errmsg("fann index \"%s\" has a free list entry %u that is in use",
+						RelationGetRelationName(index), id)));
+	*head = e->nextfree;
+	return e;
+}
+
+static void
+add_element(Relation index, Buffer metabuf, uint32 gid, ItemPointer tid,
+			const float *vec, int dim)
+{
+	FannMetaPage meta = FannPageGetMeta(BufferGetPage(metabuf));
+	int			per_page = meta->elements_per_page;
+	Size		esize = FANN_ELEMENT_SIZE(dim);
+	BlockNumber gblkno = FannIdBlock(gid, FANN_GROUPS_PER_PAGE);
+	Buffer		gbuf = ReadBuffer(index, gblkno);
+	Buffer		ebuf;
+	GenericXLogState *state;
+	FannMetaPage wmeta;
+	FannGroup	group;
+	Page		page;
+	FannElement e;
+	uint32		id;
+	bool		local;
+
+	LockBuffer(gbuf, BUFFER_LOCK_EXCLUSIVE);
+	FannCheckPage(BufferGetPage(gbuf), FANN_PAGE_GROUP, index, gblkno);
+	group = (FannGroup) PageGetItem(BufferGetPage(gbuf),
+									PageGetItemId(BufferGetPage(gbuf), FannIdOffset(gid, FANN_GROUPS_PER_PAGE)));
+
+	/* Which slot: the group's free list, the global one, or a new one */
+	local = group->free_head != InvalidFannId;
+	id = local ? group->free_head : meta->free_head;
+	if (id != InvalidFannId)
+	{
+		ebuf = ReadBuffer(index, FannIdBlock(id, per_page));
+		LockBuffer(ebuf, BUFFER_LOCK_EXCLUSIVE);
+	}
+	else
+	{
+		ebuf = tail_buffer(index, metabuf, -1, offsetof(FannMetaPageData, insert_page),
+						   FANN_PAGE_ELEMENT, esize + sizeof(ItemIdData), per_page);
+		if ((uint64) (BufferGetBlockNumber(ebuf) + 1) * per_page >= InvalidFannId)
+			ereport(ERROR,
+					(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+					 errmsg("fann index \"%s\" is full", RelationGetRelationName(index))));
+	}
+	FannCheckPage(BufferGetPage(ebuf), FANN_PAGE_ELEMENT, index, BufferGetBlockNumber(ebuf));
+
+	state = GenericXLogStart(index);
+	wmeta = FannPageGetMeta(GenericXLogRegisterBuffer(state, metabuf, 0));
+	group = (FannGroup) PageGetItem(GenericXLogRegisterBuffer(state, gbuf, 0),
+									PageGetItemId(BufferGetPage(gbuf), FannIdOffset(gid, FANN_GROUPS_PER_PAGE)));
+	page = GenericXLogRegisterBuffer(state, ebuf, 0);
+	if (id != InvalidFannId)
+		e = pop_free(index, page, id, per_page, local ? &group->free_head : &wmeta->free_head);
+	else
+	{
+		OffsetNumber off = PageGetMaxOffsetNumber(page) + 1;
+
+		if (PageAddItem(page, (Item) palloc0(esize), esize, off, false, false) != off)
+			elog(ERROR, "failed to add fann element to page");
+		id = FannMakeId(BufferGetBlockNumber(ebuf), off, per_page);
+		e = (FannElement) PageGetItem(page, PageGetItemId(page, off));
+		e->flags = 0;
+		e->next = InvalidFannId;
+	}
+
+	/* A slot of its own group's chain or build range is already reachable */
+	if (!local && !(id >= group->range_start && id < group->range_end))
+	{
+		e->next = group->chain_head;
+		e->flags = FANN_ELEMENT_IN_CHAIN;
+		group->chain_head = id;
+	}
+	e->flags &= FANN_ELEMENT_IN_CHAIN;
+	e->heaptid = *tid;
+	e->group = gid;
+	e->nextfree = InvalidFannId;
+	memcpy(e->vec, vec, sizeof(float4) * dim);
+	group->nlive++;
+	GenericXLogFinish(state);
+
+	UnlockReleaseBuffer(ebuf);
+	UnlockReleaseBuffer(gbuf);
+}
+
+bool
+fanninsert(Relation index, Datum *values, bool *isnull, ItemPointer heap_tid,
+		   Relation heap, IndexUniqueCheck checkUnique, bool indexUnchanged,
+		   IndexInfo *indexInfo)
+{
+	MemoryContext ctx = AllocSetContextCreate(CurrentMemoryContext,
+											  "fann insert", ALLOCSET_DEFAULT_SIZES);
+	MemoryContext oldctx = MemoryContextSwitchTo(ctx);
+	int			dim;
+	int32	   *labels = NULL;
+	int			n;
+	const float *vec = FannRowValues(index, values, isnull, &dim, &labels, &n);
+
+	if (vec != NULL)
+	{
+		Buffer		metabuf = ReadBuffer(index, FANN_METAPAGE_BLKNO);
+		FannMetaPage meta;
+		uint32		gid;
+
+		/* The metapage lock serialises inserts (see fann.h) */
+		LockBuffer(metabuf, BUFFER_LOCK_EXCLUSIVE);
+		FannCheckPage(BufferGetPage(metabuf), FANN_PAGE_META, index, FANN_METAPAGE_BLKNO);
+		meta = FannPageGetMeta(BufferGetPage(metabuf));
+		if (meta->dimensions == 0)
+		{
+			/* the first vector of an index built empty fixes the dimensions */
+			GenericXLogState *state = GenericXLogStart(index);
+			FannMetaPage wmeta = FannPageGetMeta(GenericXLogRegisterBuffer(state, metabuf, 0));
+
+			wmeta->dimensions = dim;
+			wmeta->elements_per_page = FannElementsPerPage(dim);
+			GenericXLogFinish(state);
+		}
+		FannCheckDimensions(dim, meta->dimensions);
+
+		gid = n < 0 ? meta->null_group : FannFindGroup(index, meta, labels, n);
+		if (gid == InvalidFannId)
+			gid = create_group(index, metabuf, labels, n);
+		add_element(index, metabuf, gid, heap_tid, vec, dim);
+		UnlockReleaseBuffer(metabuf);
+	}
+
+	MemoryContextSwitchTo(oldctx);
+	MemoryContextDelete(ctx);
+	return false;
+}

@@ -1,0 +1,383 @@
+/*
+ * labels.c
+ *	  Label sets: normalisation, the (label, group) postings, and the set of
+ *	  groups a label predicate selects.
+ *
+ * The index works with normalised label sets (sorted, without duplicates).
+ * '@>' and '&&' are set operations in PostgreSQL, so they are answered exactly
+ * from the groups; array '=' also compares order and duplicates, so the
+ * groups give candidates that the executor rechecks against the heap.
+ */
+#include "postgres.h"
+
+#include "catalog/pg_type.h"
+#include "fann.h"
+#include "utils/array.h"
+#include "utils/lsyscache.h"
+
+static int
+cmp_int32(const void *a, const void *b)
+{
+	int32		x = *(const int32 *) a;
+	int32		y = *(const int32 *) b;
+
+	return (x > y) - (x < y);
+}
+
+static int
+cmp_uint32(const void *a, const void *b)
+{
+	uint32		x = *(const uint32 *) a;
+	uint32		y = *(const uint32 *) b;
+
+	return (x > y) - (x < y);
+}
+
+/* Sort and remove duplicates in place; returns the new length */
+static int
+sort_unique_uint32(uint32 *v, int n)
+{
+	int			k = 0;
+
+	if (n == 0)
+		return 0;
+	qsort(v, n, sizeof(uint32), cmp_uint32);
+	for (int i = 1; i < n; i++)
+		if (v[i] != v[k])
+			v[++k] = v[i];
+	return k + 1;
+}
+
+/*
+ * Normalise a label array into a sorted set.  For a row's labels (hasnulls ==
+ * NULL) NULL elements and multi-dimensional arrays are errors; for a query
+ * the array is flattened, as PostgreSQL's array operators do, and NULL
+ * elements are skipped and reported through *hasnulls.
+ */
+int
+FannNormaliseLabels(ArrayType *a, int32 **labels, bool *hasnulls)
+{
+	Datum	   *elems;
+	bool	   *nulls;
+	int			n;
+	int			k = 0;
+	int32	   *out;
+
+	if (ARR_ELEMTYPE(a) != INT4OID)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATATYPE_MISMATCH),
+				 errmsg("labels must be an array of integer")));
+	if (hasnulls == NULL && ARR_NDIM(a) > 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_EXCEPTION),
+				 errmsg("label array must be one-dimensional"),
+				 errdetail("The array has %d dimensions.", ARR_NDIM(a))));
+
+	deconstruct_array(a, INT4OID, sizeof(int32), true, TYPALIGN_INT,
+					  &elems, &nulls, &n);
+	out = palloc(sizeof(int32) * Max(n, 1));
+	if (hasnulls)
+		*hasnulls = false;
+	for (int i = 0; i < n; i++)
+	{
+		if (nulls[i])
+		{
+			if (hasnulls == NULL)
+				ereport(ERROR,
+						(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+						 errmsg("label array must not contain NULL elements")));
+			*hasnulls = true;
+			continue;
+		}
+		out[k++] = DatumGetInt32(elems[i]);
+	}
+	pfree(elems);
+	pfree(nulls);
+
+	if (k > 1)
+	{
+		int			m = 0;
+
+		qsort(out, k, sizeof(int32), cmp_int32);
+		for (int i = 1; i < k; i++)
+			if (out[i] != out[m])
+				out[++m] = out[i];
+		k = m + 1;
+	}
+	*labels = out;
+	return k;
+}
+
+static void
+append_group(uint32 **list, int *n, int *cap, uint32 gid)
+{
+	if (*n == *cap)
+	{
+		*cap *= 2;
+		*list = repalloc(*list, sizeof(uint32) * *cap);
+	}
+	(*list)[(*n)++] = gid;
+}
+
+/* Read a pair page under a share lock into pairs; returns the count */
+static int
+read_pair_page(Relation index, BlockNumber blkno, FannPair *pairs,
+			   BlockNumber *next)
+{
+	Buffer		buf = ReadBuffer(index, blkno);
+	Page		page;
+	int			n;
+
+	LockBuffer(buf, BUFFER_LOCK_SHARE);
+	page = BufferGetPage(buf);
+	FannCheckPage(page, FANN_PAGE_PAIR, index, blkno);
+	n = FannPageGetNPairs(page);
+	memcpy(pairs, FannPageGetPairs(page), n * sizeof(FannPair));
+	if (next)
+		*next = FannPageGetOpaque(page)->next;
+	UnlockReleaseBuffer(buf);
+	return n;
+}
+
+/*
+ * The postings of each of labels[0..n-1] (sorted), as sorted group id lists.
+ * The sorted pairs are binary searched per label; the delta pages written by
+ * inserts are read once for all labels.
+ */
+static void
+fetch_postings(Relation index, FannMetaPage meta, const int32 *labels, int n,
+			   uint32 **lists, int *lens)
+{
+	FannPair   *pairs = palloc(sizeof(FannPair) * FANN_PAIRS_PER_PAGE);
+	int		   *caps = palloc(sizeof(int) * n);
+	BlockNumber blkno;
+
+	for (int i = 0; i < n; i++)
+	{
+		caps[i] = 16;
+		lens[i] = 0;
+		lists[i] = palloc(sizeof(uint32) * caps[i]);
+	}
+
+	for (int i = 0; i < n && meta->pair_npages > 0; i++)
+	{
+		uint32		lo = 0,
+					hi = meta->pair_npages;
+
+		/* first page whose last pair has label >= labels[i] */
+		while (lo < hi)
+		{
+			uint32		mid = (lo + hi) / 2;
+			int			np = read_pair_page(index, meta->pair_start + mid, pairs, NULL);
+
+			if (np > 0 && pairs[np - 1].label < labels[i])
+				lo = mid + 1;
+			else
+				hi = mid;
+		}
+		for (; lo < meta->pair_npages; lo++)
+		{
+			int			np = read_pair_page(index, meta->pair_start + lo, pairs, NULL);
+			int			j = 0;
+
+			while (j < np && pairs[j].label < labels[i])
+				j++;
+			for (; j < np && pairs[j].label == labels[i]; j++)
+				append_group(&lists[i], &lens[i], &caps[i], pairs[j].group);
+			if (j < np)
+				break;
+		}
+	}
+
+	for (blkno = meta->delta_first; blkno != InvalidBlockNumber;)
+	{
+		int			np = read_pair_page(index, blkno, pairs, &blkno);
+
+		for (int j = 0; j < np; j++)
+		{
+			int32	   *hit = bsearch(&pairs[j].label, labels, n, sizeof(int32), cmp_int32);
+
+			if (hit)
+				append_group(&lists[hit - labels], &lens[hit - labels],
+							 &caps[hit - labels], pairs[j].group);
+		}
+	}
+
+	for (int i = 0; i < n; i++)
+		lens[i] = sort_unique_uint32(lists[i], lens[i]);
+	pfree(pairs);
+	pfree(caps);
+}
+
+/* a := a AND b on sorted lists; returns the new length of a */
+static int
+intersect(uint32 *a, int na, const uint32 *b, int nb)
+{
+	int			i = 0,
+				j = 0,
+				k = 0;
+
+	while (i < na && j < nb)
+	{
+		if (a[i] < b[j])
+			i++;
+		else if (a[i] > b[j])
+			j++;
+		else
+		{
+			a[k++] = a[i];
+			i++;
+			j++;
+		}
+	}
+	return k;
+}
+
+/* Groups whose set contains all of labels[0..n-1], n > 0 */
+static int
+groups_containing(Relation index, FannMetaPage meta, const int32 *labels, int n,
+				  uint32 **out)
+{
+	uint32	  **lists = palloc(sizeof(uint32 *) * n);
+	int		   *lens = palloc(sizeof(int) * n);
+	int			len;
+
+	fetch_postings(index, meta, labels, n, lists, lens);
+	len = lens[0];
+	for (int i = 1; i < n; i++)
+		len = intersect(lists[0], len, lists[i], lens[i]);
+	*out = lists[0];
+	return len;
+}
+
+/* Groups whose set meets labels[0..n-1] */
+static int
+groups_overlapping(Relation index, FannMetaPage meta, const int32 *labels, int n,
+				   uint32 **out)
+{
+	uint32	  **lists = palloc(sizeof(uint32 *) * Max(n, 1));
+	int		   *lens = palloc(sizeof(int) * Max(n, 1));
+	int			total = 0;
+	uint32	   *all;
+
+	fetch_postings(index, meta, labels, n, lists, lens);
+	for (int i = 0; i < n; i++)
+		total += lens[i];
+	all = palloc(sizeof(uint32) * Max(total, 1));
+	total = 0;
+	for (int i = 0; i < n; i++)
+	{
+		memcpy(all + total, lists[i], sizeof(uint32) * lens[i]);
+		total += lens[i];
+	}
+	*out = all;
+	return sort_unique_uint32(all, total);
+}
+
+/* Groups whose set is exactly labels[0..n-1] (at most one exists) */
+static int
+groups_equal(Relation index, FannMetaPage meta, const int32 *labels, int n,
+			 uint32 **out)
+{
+	uint32		gid = FannFindGroup(index, meta, labels, n);
+
+	*out = palloc(sizeof(uint32));
+	(*out)[0] = gid;
+	return gid == InvalidFannId ? 0 : 1;
+}
+
+/* The group of rows whose normalised label set is labels, or InvalidFannId */
+uint32
+FannFindGroup(Relation index, FannMetaPage meta, const int32 *labels, int n)
+{
+	uint32	   *cand;
+	int			ncand;
+
+	if (n == 0)
+		return meta->empty_group;
+	ncand = groups_containing(index, meta, labels, n, &cand);
+	for (int i = 0; i < ncand; i++)
+	{
+		FannGroupData group;
+
+		if (FannReadGroup(index, cand[i], &group) && group.nlabels == (uint32) n)
+			return cand[i];
+	}
+	return InvalidFannId;
+}
+
+/*
+ * The groups selected by the label scan keys (attribute 2), ANDed together.
+ * With no label key every group is selected, including the NULL-labels one.
+ */
+void
+FannGroupSetFromKeys(Relation index, FannMetaPage meta, ScanKey keys, int nkeys,
+					 FannGroupSet *set)
+{
+	set->all = true;
+	set->all_but_null = false;
+	set->ngroups = 0;
+	set->groups = NULL;
+	set->recheck = false;
+
+	for (int k = 0; k < nkeys; k++)
+	{
+		ScanKey		key = &keys[k];
+		int32	   *labels;
+		int			n;
+		bool		hasnulls;
+		uint32	   *groups = NULL;
+		int			ngroups = 0;
+
+		/* strict operators: a NULL argument matches nothing */
+		if (key->sk_flags & SK_ISNULL)
+		{
+			set->all = set->all_but_null = false;
+			set->ngroups = 0;
+			return;
+		}
+		n = FannNormaliseLabels(DatumGetArrayTypeP(key->sk_argument), &labels, &hasnulls);
+
+		switch (key->sk_strategy)
+		{
+			case FANN_LABEL_EQUAL_STRATEGY:
+				/* no indexed row has NULL elements, so none can be equal */
+				if (!hasnulls)
+					ngroups = groups_equal(index, meta, labels, n, &groups);
+				set->recheck = true;
+				break;
+			case FANN_LABEL_CONTAINS_STRATEGY:
+				/* a NULL element is contained in nothing */
+				if (hasnulls)
+					break;
+				if (n == 0)
+				{
+					/* '@> {}' holds for every non-NULL label array */
+					if (set->all)
+					{
+						set->all = false;
+						set->all_but_null = true;
+					}
+					continue;
+				}
+				ngroups = groups_containing(index, meta, labels, n, &groups);
+				break;
+			case FANN_LABEL_OVERLAP_STRATEGY:
+				/* NULL elements overlap nothing; the others still can */
+				if (n > 0)
+					ngroups = groups_overlapping(index, meta, labels, n, &groups);
+				break;
+			default:
+				elog(ERROR, "unexpected fann label strategy %d", key->sk_strategy);
+		}
+
+		if (set->all || set->all_but_null)
+		{
+			set->all = set->all_but_null = false;
+			set->groups = groups;
+			set->ngroups = ngroups;
+		}
+		else
+			set->ngroups = intersect(set->groups, set->ngroups, groups, ngroups);
+	}
+}

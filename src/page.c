@@ -1,0 +1,129 @@
+/*
+ * page.c
+ *	  Page access shared by build, insert, scan and vacuum: new pages, the
+ *	  metapage, group entries.
+ */
+#include "postgres.h"
+
+#include "fann.h"
+#include "storage/lmgr.h"
+
+/* A new page at the end of the relation, returned exclusively locked */
+Buffer
+FannNewBuffer(Relation index, ForkNumber fork)
+{
+	bool		needLock = !RELATION_IS_LOCAL(index);
+	Buffer		buf;
+
+	if (needLock)
+		LockRelationForExtension(index, ExclusiveLock);
+	buf = ReadBufferExtended(index, fork, P_NEW, RBM_NORMAL, NULL);
+	LockBuffer(buf, BUFFER_LOCK_EXCLUSIVE);
+	if (needLock)
+		UnlockRelationForExtension(index, ExclusiveLock);
+	return buf;
+}
+
+void
+FannInitPage(Page page, uint16 type)
+{
+	FannPageOpaque opaque;
+
+	PageInit(page, BLCKSZ, sizeof(FannPageOpaqueData));
+	opaque = FannPageGetOpaque(page);
+	opaque->next = InvalidBlockNumber;
+	opaque->type = type;
+	opaque->page_id = FANN_PAGE_ID;
+}
+
+int
+FannElementsPerPage(int dimensions)
+{
+	return FANN_PAGE_USABLE / (FANN_ELEMENT_SIZE(dimensions) + sizeof(ItemIdData));
+}
+
+void
+FannInitMetaPage(Page page, int dimensions, FannMetric metric, bool has_labels)
+{
+	FannMetaPage meta;
+
+	FannInitPage(page, FANN_PAGE_META);
+	meta = FannPageGetMeta(page);
+	MemSet(meta, 0, sizeof(FannMetaPageData));
+	meta->magic = FANN_MAGIC;
+	meta->version = FANN_VERSION;
+	meta->dimensions = dimensions;
+	meta->metric = metric;
+	meta->elements_per_page = dimensions > 0 ? FannElementsPerPage(dimensions) : 0;
+	meta->has_labels = has_labels;
+	meta->null_group = InvalidFannId;
+	meta->empty_group = InvalidFannId;
+	meta->free_head = InvalidFannId;
+	meta->insert_page = InvalidBlockNumber;
+	meta->group_first = InvalidBlockNumber;
+	meta->group_last = InvalidBlockNumber;
+	meta->pair_start = InvalidBlockNumber;
+	meta->pair_npages = 0;
+	meta->delta_first = InvalidBlockNumber;
+	meta->delta_last = InvalidBlockNumber;
+	((PageHeader) page)->pd_lower =
+		((char *) meta + sizeof(FannMetaPageData)) - (char *) page;
+}
+
+/* Raise a clear error instead of misreading a page that is not what we expect */
+void
+FannCheckPage(Page page, uint16 type, Relation index, BlockNumber blkno)
+{
+	FannPageOpaque opaque = FannPageGetOpaque(page);
+
+	if (PageIsNew(page) || opaque->page_id != FANN_PAGE_ID || opaque->type != type)
+		ereport(ERROR,
+				(errcode(ERRCODE_INDEX_CORRUPTED),
+				 errmsg("fann index \"%s\" has an unexpected page at block %u",
+						RelationGetRelationName(index), blkno),
+				 errhint("Please REINDEX it.")));
+}
+
+/* A copy of the metapage, read under a share lock */
+void
+FannGetMetaSnapshot(Relation index, FannMetaPageData *meta)
+{
+	Buffer		buf = ReadBuffer(index, FANN_METAPAGE_BLKNO);
+	Page		page;
+
+	LockBuffer(buf, BUFFER_LOCK_SHARE);
+	page = BufferGetPage(buf);
+	FannCheckPage(page, FANN_PAGE_META, index, FANN_METAPAGE_BLKNO);
+	memcpy(meta, FannPageGetMeta(page), sizeof(FannMetaPageData));
+	UnlockReleaseBuffer(buf);
+
+	if (meta->magic != FANN_MAGIC || meta->version != FANN_VERSION)
+		ereport(ERROR,
+				(errcode(ERRCODE_INDEX_CORRUPTED),
+				 errmsg("fann index \"%s\" has version %u, this build reads version %d",
+						RelationGetRelationName(index), meta->version, FANN_VERSION),
+				 errhint("Please REINDEX it.")));
+}
+
+/* Copy group gid's entry; false if the id names no group */
+bool
+FannReadGroup(Relation index, uint32 gid, FannGroupData *group)
+{
+	BlockNumber blkno = FannIdBlock(gid, FANN_GROUPS_PER_PAGE);
+	OffsetNumber off = FannIdOffset(gid, FANN_GROUPS_PER_PAGE);
+	Buffer		buf;
+	Page		page;
+	bool		found;
+
+	if (gid == InvalidFannId || blkno >= RelationGetNumberOfBlocks(index))
+		return false;
+	buf = ReadBuffer(index, blkno);
+	LockBuffer(buf, BUFFER_LOCK_SHARE);
+	page = BufferGetPage(buf);
+	FannCheckPage(page, FANN_PAGE_GROUP, index, blkno);
+	found = off <= PageGetMaxOffsetNumber(page);
+	if (found)
+		memcpy(group, PageGetItem(page, PageGetItemId(page, off)), sizeof(FannGroupData));
+	UnlockReleaseBuffer(buf);
+	return found;
+}

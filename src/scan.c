@@ -1,0 +1,417 @@
+/*
+ * scan.c
+ *	  Index scans: the AM scan callbacks and the exact search path.
+ *
+ * The exact path visits every element of the groups the label predicate
+ * selects and returns them in (distance, element id) order.  Candidates are
+ * kept in a buffer bounded by work_mem: when it fills, the better half is
+ * kept and everything worse is dropped for this pass.  Rows are then handed
+ * out from a binary heap; if the executor wants more than a pass kept (other
+ * WHERE clauses, LIMIT beyond the buffer), the next pass collects the rows
+ * strictly after the last one returned.  The order is total, so no row is
+ * returned twice or skipped, and a query never gets fewer rows than match.
+ */
+#include "postgres.h"
+
+#include <math.h>
+
+#include "access/relscan.h"
+#include "fann.h"
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "utils/memutils.h"
+
+typedef struct FannCandidate
+{
+	double		distance;
+	uint32		id;
+	ItemPointerData tid;
+} FannCandidate;
+
+typedef struct FannScanOpaqueData
+{
+	bool		started;
+	MemoryContext ctx;			/* per-scan memory, reset on rescan */
+	FannMetaPageData meta;
+	FannGroupSet groups;
+
+	/* ORDER BY: distance to query, or NULL for an unordered scan */
+	FannDistanceFunction distance;
+	const float *query;
+
+	FannCandidate *cands;
+	int			ncands;
+	int			capacity;
+	bool		pruned;			/* this pass dropped candidates ... */
+	FannCandidate bound;		/* ... after this one */
+	bool		has_last;
+	FannCandidate last;			/* last row returned */
+} FannScanOpaqueData;
+
+typedef FannScanOpaqueData *FannScanOpaque;
+
+/* (distance, id) order; NaN sorts after every number, as in float8 */
+static inline int
+cand_cmp(const FannCandidate *a, const FannCandidate *b)
+{
+	if (a->distance < b->distance)
+		return -1;
+	if (a->distance > b->distance)
+		return 1;
+	if (isnan(a->distance) != isnan(b->distance))
+		return isnan(a->distance) ? 1 : -1;
+	return (a->id > b->id) - (a->id < b->id);
+}
+
+static inline void
+cand_swap(FannCandidate *a, FannCandidate *b)
+{
+	FannCandidate t = *a;
+
+	*a = *b;
+	*b = t;
+}
+
+/* Move the k smallest of c[0..n) to c[0..k), the k-th smallest to c[k-1] */
+static void
+select_smallest(FannCandidate *c, int n, int k)
+{
+	int			lo = 0,
+				hi = n - 1;
+
+	while (lo < hi)
+	{
+		FannCandidate pivot = c[(lo + hi) / 2];
+		int			i = lo,
+					j = hi;
+
+		while (i <= j)
+		{
+			while (cand_cmp(&c[i], &pivot) < 0)
+				i++;
+			while (cand_cmp(&c[j], &pivot) > 0)
+				j--;
+			if (i <= j)
+				cand_swap(&c[i++], &c[j--]);
+		}
+		if (k - 1 <= j)
+			hi = j;
+		else if (k - 1 >= i)
+			lo = i;
+		else
+			break;
+	}
+}
+
+static void
+sift_down(FannCandidate *c, int n, int i)
+{
+	for (;;)
+	{
+		int			l = 2 * i + 1;
+		int			m = i;
+
+		if (l < n && cand_cmp(&c[l], &c[m]) < 0)
+			m = l;
+		if (l + 1 < n && cand_cmp(&c[l + 1], &c[m]) < 0)
+			m = l + 1;
+		if (m == i)
+			return;
+		cand_swap(&c[i], &c[m]);
+		i = m;
+	}
+}
+
+/* Offer one live element to the current pass */
+static inline void
+consider(FannScanOpaque so, FannElement e, uint32 id)
+{
+	FannCandidate c;
+
+	c.id = id;
+	c.distance = 0;
+	if (so->query)
+	{
+		c.distance = so->distance(so->query, e->vec, so->meta.dimensions);
+		fann_last_stats.distance_computations++;
+	}
+	if (so->has_last && cand_cmp(&c, &so->last) <= 0)
+		return;
+	if (so->pruned && cand_cmp(&c, &so->bound) > 0)
+		return;
+	c.tid = e->heaptid;
+	so->cands[so->ncands++] = c;
+	if (so->ncands == so->capacity)
+	{
+		/* keep the better half; the worst kept bounds what may enter */
+		int			keep = so->capacity / 2;
+
+		select_smallest(so->cands, so->ncands, keep);
+		so->ncands = keep;
+		so->bound = so->cands[0];
+		for (int i = 1; i < keep; i++)
+			if (cand_cmp(&so->cands[i], &so->bound) > 0)
+				so->bound = so->cands[i];
+		so->pruned = true;
+	}
+}
+
+/*
+ * Offer the live elements of a locked element page whose ids lie in
+ * [start, end) and that belong to group gid (any group if gid is
+ * InvalidFannId, except skip_group).
+ */
+static void
+scan_page(FannScanOpaque so, Page page, BlockNumber blkno, uint32 start,
+		  uint32 end, uint32 gid, uint32 skip_group)
+{
+	int			per_page = so->meta.elements_per_page;
+	OffsetNumber maxoff = PageGetMaxOffsetNumber(page);
+
+	for (OffsetNumber off = FirstOffsetNumber; off <= maxoff; off++)
+	{
+		uint32		id = FannMakeId(blkno, off, per_page);
+		FannElement e = (FannElement) PageGetItem(page, PageGetItemId(page, off));
+
+		if (id < start || id >= end)
+			continue;
+		fann_last_stats.elements_visited++;
+		if ((e->flags & FANN_ELEMENT_DEAD) ||
+			(gid != InvalidFannId ? e->group != gid : e->group == skip_group))
+			continue;
+		fann_last_stats.rows_matching++;
+		consider(so, e, id);
+	}
+}
+
+/*
+ * Offer the elements of the pages in [first, last] that scan_page accepts;
+ * pages of other kinds are skipped if skip_others, otherwise an error.
+ */
+static void
+scan_blocks(IndexScanDesc scan, BlockNumber first, BlockNumber last,
+			uint32 start, uint32 end, uint32 gid, uint32 skip_group,
+			bool skip_others)
+{
+	FannScanOpaque so = (FannScanOpaque) scan->opaque;
+
+	for (BlockNumber blkno = first; blkno <= last; blkno++)
+	{
+		Buffer		buf = ReadBuffer(scan->indexRelation, blkno);
+		Page		page;
+
+		CHECK_FOR_INTERRUPTS();
+		LockBuffer(buf, BUFFER_LOCK_SHARE);
+		page = BufferGetPage(buf);
+		if (!skip_others || FannPageGetOpaque(page)->type != FANN_PAGE_ELEMENT)
+			FannCheckPage(page, FANN_PAGE_ELEMENT, scan->indexRelation, blkno);
+		if (FannPageGetOpaque(page)->type == FANN_PAGE_ELEMENT)
+			scan_page(so, page, blkno, start, end, gid, skip_group);
+		UnlockReleaseBuffer(buf);
+	}
+}
+
+/* Offer the live elements of a group's insert chain */
+static void
+scan_chain(IndexScanDesc scan, uint32 id, uint32 gid)
+{
+	FannScanOpaque so = (FannScanOpaque) scan->opaque;
+	int			per_page = so->meta.elements_per_page;
+	Buffer		buf = InvalidBuffer;
+
+	while (id != InvalidFannId)
+	{
+		BlockNumber blkno = FannIdBlock(id, per_page);
+		Page		page;
+		FannElement e;
+
+		if (!BufferIsValid(buf) || BufferGetBlockNumber(buf) != blkno)
+		{
+			if (BufferIsValid(buf))
+				UnlockReleaseBuffer(buf);
+			CHECK_FOR_INTERRUPTS();
+			buf = ReadBuffer(scan->indexRelation, blkno);
+			LockBuffer(buf, BUFFER_LOCK_SHARE);
+			FannCheckPage(BufferGetPage(buf), FANN_PAGE_ELEMENT, scan->indexRelation, blkno);
+		}
+		page = BufferGetPage(buf);
+		if (FannIdOffset(id, per_page) > PageGetMaxOffsetNumber(page))
+			ereport(ERROR,
+					(errcode(ERRCODE_INDEX_CORRUPTED),
+					 errmsg("fann index \"%s\" has a chain link to missing element %u",
+							RelationGetRelationName(scan->indexRelation), id)));
+		e = (FannElement) PageGetItem(page, PageGetItemId(page, FannIdOffset(id, per_page)));
+		fann_last_stats.elements_visited++;
+		if (!(e->flags & FANN_ELEMENT_DEAD) && e->group == gid)
+		{
+			fann_last_stats.rows_matching++;
+			consider(so, e, id);
+		}
+		id = e->next;
+	}
+	if (BufferIsValid(buf))
+		UnlockReleaseBuffer(buf);
+}
+
+/* One pass over the selected groups, then heapify what it kept */
+static void
+exact_pass(IndexScanDesc scan)
+{
+	FannScanOpaque so = (FannScanOpaque) scan->opaque;
+	FannGroupSet *set = &so->groups;
+	bool		first = fann_last_stats.passes++ == 0;
+	int64		matching = fann_last_stats.rows_matching;
+
+	so->ncands = 0;
+	so->pruned = false;
+
+	if (so->meta.elements_per_page == 0)
+		 /* no vector indexed yet */ ;
+	else if (set->all || set->all_but_null)
+	{
+		/* every element page, in block order */
+		scan_blocks(scan, 1, RelationGetNumberOfBlocks(scan->indexRelation) - 1,
+					0, InvalidFannId, InvalidFannId,
+					set->all ? InvalidFannId : so->meta.null_group, true);
+	}
+	else
+	{
+		for (int i = 0; i < set->ngroups; i++)
+		{
+			FannGroupData group;
+
+			if (!FannReadGroup(scan->indexRelation, set->groups[i], &group))
+				continue;
+			if (group.range_start < group.range_end)
+				scan_blocks(scan, FannIdBlock(group.range_start, so->meta.elements_per_page),
+							FannIdBlock(group.range_end - 1, so->meta.elements_per_page),
+							group.range_start, group.range_end,
+							set->groups[i], InvalidFannId, false);
+			scan_chain(scan, group.chain_head, set->groups[i]);
+		}
+	}
+
+	/* later passes revisit the same rows: count them once */
+	if (!first)
+		fann_last_stats.rows_matching = matching;
+
+	for (int i = so->ncands / 2 - 1; i >= 0; i--)
+		sift_down(so->cands, so->ncands, i);
+}
+
+IndexScanDesc
+fannbeginscan(Relation index, int nkeys, int norderbys)
+{
+	IndexScanDesc scan = RelationGetIndexScan(index, nkeys, norderbys);
+	FannScanOpaque so = palloc0(sizeof(FannScanOpaqueData));
+
+	if (norderbys > 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("fann index scans order by one distance only")));
+	so->ctx = AllocSetContextCreate(CurrentMemoryContext, "fann scan",
+									ALLOCSET_DEFAULT_SIZES);
+	scan->opaque = so;
+	scan->xs_orderbyvals = palloc0(sizeof(Datum) * Max(norderbys, 1));
+	scan->xs_orderbynulls = palloc(sizeof(bool) * Max(norderbys, 1));
+	return scan;
+}
+
+void
+fannrescan(IndexScanDesc scan, ScanKey keys, int nkeys, ScanKey orderbys,
+		   int norderbys)
+{
+	FannScanOpaque so = (FannScanOpaque) scan->opaque;
+
+	if (keys && scan->numberOfKeys > 0)
+		memmove(scan->keyData, keys, scan->numberOfKeys * sizeof(ScanKeyData));
+	if (orderbys && scan->numberOfOrderBys > 0)
+		memmove(scan->orderByData, orderbys, scan->numberOfOrderBys * sizeof(ScanKeyData));
+	MemoryContextReset(so->ctx);
+	so->started = false;
+}
+
+/* Read the metapage, resolve the label predicate and the query vector */
+static void
+start_scan(IndexScanDesc scan)
+{
+	FannScanOpaque so = (FannScanOpaque) scan->opaque;
+	MemoryContext oldctx = MemoryContextSwitchTo(so->ctx);
+
+	MemSet(&fann_last_stats, 0, sizeof(fann_last_stats));
+	fann_last_stats.path = "exact";
+
+	FannGetMetaSnapshot(scan->indexRelation, &so->meta);
+	FannGroupSetFromKeys(scan->indexRelation, &so->meta, scan->keyData,
+						 scan->numberOfKeys, &so->groups);
+	fann_last_stats.groups_matched = so->groups.all || so->groups.all_but_null ?
+		-1 : so->groups.ngroups;
+
+	so->query = NULL;
+	if (scan->numberOfOrderBys > 0 && !(scan->orderByData[0].sk_flags & SK_ISNULL))
+	{
+		int			dim;
+
+		so->query = FannVectorFromArray(DatumGetArrayTypePCopy(scan->orderByData[0].sk_argument),
+										&dim, true);
+		if (so->meta.dimensions > 0)
+			FannCheckDimensions(dim, so->meta.dimensions);
+		so->distance = FannGetDistance((FannMetric) scan->orderByData[0].sk_strategy);
+	}
+
+	/* the candidate buffer gets work_mem */
+	so->capacity = Max(1024, (int) Min((Size) work_mem * 1024 / sizeof(FannCandidate),
+									   MaxAllocSize / sizeof(FannCandidate)));
+	so->cands = palloc(sizeof(FannCandidate) * so->capacity);
+	so->has_last = false;
+	so->pruned = true;			/* so that the first pass runs */
+	so->ncands = 0;
+	so->started = true;
+	MemoryContextSwitchTo(oldctx);
+}
+
+bool
+fanngettuple(IndexScanDesc scan, ScanDirection dir)
+{
+	FannScanOpaque so = (FannScanOpaque) scan->opaque;
+
+	if (!so->started)
+		start_scan(scan);
+
+	if (so->ncands == 0)
+	{
+		/* a pass that kept everything left has nothing more to give */
+		if (!so->pruned)
+			return false;
+		exact_pass(scan);
+		if (so->ncands == 0)
+			return false;
+	}
+
+	/* pop the smallest */
+	so->last = so->cands[0];
+	so->has_last = true;
+	so->cands[0] = so->cands[--so->ncands];
+	sift_down(so->cands, so->ncands, 0);
+
+	scan->xs_heaptid = so->last.tid;
+	scan->xs_recheck = so->groups.recheck;
+	scan->xs_recheckorderby = false;
+	if (scan->numberOfOrderBys > 0)
+	{
+		scan->xs_orderbyvals[0] = Float8GetDatum(so->last.distance);
+		scan->xs_orderbynulls[0] = so->query == NULL;
+	}
+	fann_last_stats.rows_returned++;
+	return true;
+}
+
+void
+fannendscan(IndexScanDesc scan)
+{
+	FannScanOpaque so = (FannScanOpaque) scan->opaque;
+
+	MemoryContextDelete(so->ctx);
+	pfree(so);
+	scan->opaque = NULL;
+}
