@@ -203,7 +203,7 @@ scan_blocks(IndexScanDesc scan, BlockNumber first, BlockNumber last,
 		CHECK_FOR_INTERRUPTS();
 		LockBuffer(buf, BUFFER_LOCK_SHARE);
 		page = BufferGetPage(buf);
-		if (!skip_others || FannPageGetOpaque(page)->type != FANN_PAGE_ELEMENT)
+		if (!skip_others)
 			FannCheckPage(page, FANN_PAGE_ELEMENT, scan->indexRelation, blkno);
 		if (FannPageGetOpaque(page)->type == FANN_PAGE_ELEMENT)
 			scan_page(so, page, blkno, start, end, gid, skip_group);

@@ -1,0 +1,47 @@
+-- Helpers shared by the suites that follow.
+
+-- Run a query through the fann index (sequential scans and sorts disabled:
+-- plan choice is tested elsewhere) and again as an exact sequential scan; raise
+-- if the plan does not use the named index or the ids differ (order
+-- included).  Returns the number of rows compared.
+CREATE FUNCTION fann_check(query text, index_name text) RETURNS int AS $$
+DECLARE
+	plan text;
+	via_index bigint[];
+	exact bigint[];
+BEGIN
+	PERFORM set_config('enable_seqscan', 'off', true);
+	PERFORM set_config('enable_sort', 'off', true);
+	SELECT string_agg(p, E'\n') INTO plan
+	  FROM fann_explain(query) AS p;
+	IF position('Index Scan using ' || index_name || ' ' IN plan) = 0 THEN
+		RAISE EXCEPTION 'plan for % does not use %: %', query, index_name, plan;
+	END IF;
+	EXECUTE 'SELECT array_agg(id) FROM (' || query || ') q' INTO via_index;
+
+	PERFORM set_config('enable_seqscan', 'on', true);
+	PERFORM set_config('enable_sort', 'on', true);
+	PERFORM set_config('enable_indexscan', 'off', true);
+	PERFORM set_config('enable_bitmapscan', 'off', true);
+	EXECUTE 'SELECT array_agg(id) FROM (' || query || ') q' INTO exact;
+	PERFORM set_config('enable_indexscan', 'on', true);
+	PERFORM set_config('enable_bitmapscan', 'on', true);
+
+	IF via_index IS DISTINCT FROM exact THEN
+		RAISE EXCEPTION 'index and exact results differ for %: index % exact %',
+			query, via_index, exact;
+	END IF;
+	RETURN coalesce(cardinality(exact), 0);
+END
+$$ LANGUAGE plpgsql;
+
+CREATE FUNCTION fann_explain(query text) RETURNS SETOF text AS $$
+BEGIN
+	RETURN QUERY EXECUTE 'EXPLAIN (COSTS OFF) ' || query;
+END
+$$ LANGUAGE plpgsql;
+
+-- A random vector of dim components in [0, 1)
+CREATE FUNCTION fann_random_vector(dim int) RETURNS real[] AS $$
+	SELECT array_agg(random()::real) FROM generate_series(1, dim)
+$$ LANGUAGE sql VOLATILE;

@@ -1,0 +1,95 @@
+-- The exact path returns what a sequential scan returns, for every label
+-- operator, metric and combination, on a few thousand random rows.
+
+SELECT setseed(0.5);
+CREATE TABLE items (id bigint PRIMARY KEY, embedding real[], labels int4[]);
+-- 37 dimensions: the kernels' vector bodies and their tails
+INSERT INTO items
+SELECT i, fann_random_vector(37),
+	   CASE WHEN i % 97 = 0 THEN NULL			-- NULL labels
+			WHEN i % 89 = 0 THEN '{}'			-- empty label set
+			WHEN i % 83 = 0 THEN '{3,1,3}'		-- unsorted, duplicated
+			ELSE (SELECT coalesce(array_agg(l), '{}') FROM generate_series(1, 6) l
+				   WHERE random() < 0.5 / l + 0.05 + 0 * i)
+	   END
+  FROM generate_series(1, 3000) i;
+CREATE INDEX items_l2 ON items USING fann (embedding fann_l2_ops, labels);
+CREATE INDEX items_ip ON items USING fann (embedding fann_ip_ops, labels);
+CREATE INDEX items_cos ON items USING fann (embedding fann_cosine_ops, labels);
+ANALYZE items;
+
+CREATE TEMP TABLE predicates (p text);
+INSERT INTO predicates VALUES
+	('true'),
+	('labels = ''{1}'''), ('labels = ''{1,2}'''), ('labels = ''{2,1}'''),
+	('labels = ''{1,3}'''), ('labels = ''{3,1,3}'''), ('labels = ''{}'''),
+	('labels = ''{1,NULL}'''),
+	('labels @> ''{1}'''), ('labels @> ''{1,3}'''), ('labels @> ''{3,1,3}'''),
+	('labels @> ''{2,4,6}'''), ('labels @> ''{}'''), ('labels @> ''{99}'''),
+	('labels @> ''{1,NULL}'''), ('labels @> ''{{1},{2}}'''),
+	('labels && ''{2,4}'''), ('labels && ''{6}'''), ('labels && ''{}'''),
+	('labels && ''{NULL,5}'''), ('labels && ''{99,-1}'''),
+	('labels @> ''{1}'' AND labels && ''{4,5}'''),
+	('labels @> ''{2}'' AND labels = ''{1,2}'''),
+	('labels @> (SELECT NULL::int4[])'),
+	-- a heap filter: the scan must keep streaming past LIMIT
+	('labels && ''{1,2}'' AND id % 7 = 0'),
+	('labels IS NULL');
+
+CREATE TEMP TABLE metrics (op text, idx text);
+INSERT INTO metrics VALUES ('<->', 'items_l2'), ('<#>', 'items_ip'), ('<=>', 'items_cos');
+
+-- each predicate x metric x LIMIT: rows compared (0 where nothing matches)
+SELECT p, op, lim,
+	   fann_check(format('SELECT id FROM items WHERE %s ORDER BY embedding %s %L LIMIT %s',
+						 p, op, (SELECT embedding FROM items WHERE id = 1), lim), idx) AS n
+  FROM predicates, metrics, (VALUES (10), (400)) l(lim)
+ ORDER BY p, op, lim;
+
+-- the scan reports what it did
+SELECT id FROM items WHERE labels @> '{1,3}'
+ ORDER BY embedding <-> (SELECT embedding FROM items WHERE id = 2) LIMIT 3;
+SELECT path, groups_matched > 0 AS has_groups,
+	   rows_matching = (SELECT count(*) FROM items WHERE labels @> '{1,3}') AS matching_ok,
+	   distance_computations = rows_matching AS one_distance_each,
+	   rows_returned, passes
+  FROM fann_last_scan();
+
+-- no LIMIT: every indexed row, in order
+SELECT fann_check(format('SELECT id FROM items WHERE labels && ''{5}'' ORDER BY embedding <-> %L',
+						 (SELECT embedding FROM items WHERE id = 3)), 'items_l2') AS n;
+
+-- A small work_mem forces several passes; rows still come in order, once
+SET work_mem = '64kB';
+SELECT fann_check(format('SELECT id FROM items ORDER BY embedding <=> %L LIMIT 2900',
+						 (SELECT embedding FROM items WHERE id = 4)), 'items_cos') AS n;
+SELECT passes > 1 AS several_passes, rows_returned FROM fann_last_scan();
+RESET work_mem;
+
+-- Rows without a vector are not indexed: an index scan does not return them
+INSERT INTO items VALUES (5001, NULL, '{1}');
+SET enable_seqscan = off;
+SELECT count(*) FROM (SELECT id FROM items ORDER BY embedding <-> (SELECT embedding FROM items WHERE id = 1)) s;
+RESET enable_seqscan;
+DELETE FROM items WHERE id = 5001;
+
+-- Query vectors must match the index
+SELECT id FROM items ORDER BY embedding <-> '{1,2,3}' LIMIT 1;
+SELECT id FROM items ORDER BY embedding <-> array_fill('NaN'::real, ARRAY[37]) LIMIT 1;
+-- an ORDER BY NULL query returns rows, unordered
+SET enable_seqscan = off;
+SELECT count(*) FROM (SELECT id FROM items ORDER BY embedding <-> NULL LIMIT 5) s;
+RESET enable_seqscan;
+
+-- Duplicate vectors: equal distances, each row once
+CREATE TABLE dups (id int, embedding real[], labels int4[]);
+INSERT INTO dups SELECT i, '{1,1,1}', ARRAY[i % 3] FROM generate_series(1, 300) i;
+INSERT INTO dups SELECT i, '{2,2,2}', ARRAY[i % 3] FROM generate_series(301, 600) i;
+CREATE INDEX ON dups USING fann (embedding, labels);
+SET enable_seqscan = off;
+SELECT count(*), count(DISTINCT id), min(d), max(d)
+  FROM (SELECT id, embedding <-> '{1,1,1}' d FROM dups WHERE labels && '{0,1}'
+		 ORDER BY embedding <-> '{1,1,1}' LIMIT 250) s;
+SELECT count(*), count(DISTINCT id)
+  FROM (SELECT id FROM dups ORDER BY embedding <-> '{1,1,1}') s;
+RESET enable_seqscan;
