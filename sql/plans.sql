@@ -1,0 +1,41 @@
+-- Plan shapes the planner picks on its own (no enable_* settings)
+
+SELECT setseed(0.75);
+CREATE TABLE catalog (id bigint PRIMARY KEY, embedding real[], labels int4[]);
+INSERT INTO catalog
+SELECT i, fann_random_vector(32),
+	   (SELECT array_agg(l) FROM generate_series(1, 10) l WHERE random() < 0.3 + 0 * i)
+  FROM generate_series(1, 10000) i;
+CREATE INDEX catalog_idx ON catalog USING fann (embedding, labels);
+CREATE TABLE q AS SELECT fann_random_vector(32) AS v;
+ANALYZE catalog;
+
+-- unfiltered and filtered k-NN: an index scan, labels as Index Cond
+EXPLAIN (COSTS OFF) SELECT id FROM catalog ORDER BY embedding <-> (SELECT v FROM q) LIMIT 10;
+EXPLAIN (COSTS OFF) SELECT id FROM catalog WHERE labels @> '{3,7}' ORDER BY embedding <-> (SELECT v FROM q) LIMIT 10;
+EXPLAIN (COSTS OFF) SELECT id FROM catalog WHERE labels && '{1,9}' ORDER BY embedding <-> (SELECT v FROM q) LIMIT 10;
+EXPLAIN (COSTS OFF) SELECT id FROM catalog WHERE labels = '{2}' ORDER BY embedding <-> (SELECT v FROM q) LIMIT 10;
+EXPLAIN (COSTS OFF) SELECT id FROM catalog WHERE labels @> '{2}' AND labels && '{4,5}' ORDER BY embedding <-> (SELECT v FROM q) LIMIT 10;
+-- other conditions stay filters on top of the index scan
+EXPLAIN (COSTS OFF) SELECT id FROM catalog WHERE labels @> '{3}' AND id > 100 ORDER BY embedding <-> (SELECT v FROM q) LIMIT 10;
+
+-- a selective condition on another indexed column wins
+EXPLAIN (COSTS OFF) SELECT id FROM catalog WHERE id < 50 ORDER BY embedding <-> (SELECT v FROM q) LIMIT 10;
+-- the index has no <#> operator: not usable for that ordering
+EXPLAIN (COSTS OFF) SELECT id FROM catalog ORDER BY embedding <#> (SELECT v FROM q) LIMIT 10;
+
+-- each metric's opclass serves its own operator
+CREATE INDEX catalog_ip ON catalog USING fann (embedding fann_ip_ops, labels);
+CREATE INDEX catalog_cos ON catalog USING fann (embedding fann_cosine_ops, labels);
+EXPLAIN (COSTS OFF) SELECT id FROM catalog WHERE labels @> '{1}' ORDER BY embedding <#> (SELECT v FROM q) LIMIT 10;
+EXPLAIN (COSTS OFF) SELECT id FROM catalog WHERE labels @> '{1}' ORDER BY embedding <=> (SELECT v FROM q) LIMIT 10;
+DROP INDEX catalog_ip, catalog_cos;
+
+-- a vector-only index: label predicates are heap filters
+DROP INDEX catalog_idx;
+CREATE INDEX catalog_vec ON catalog USING fann (embedding);
+EXPLAIN (COSTS OFF) SELECT id FROM catalog WHERE labels @> '{3,7}' ORDER BY embedding <-> (SELECT v FROM q) LIMIT 10;
+
+-- the operator classes validate
+SELECT opcname, amvalidate(oid) FROM pg_opclass
+ WHERE opcmethod = (SELECT oid FROM pg_am WHERE amname = 'fann') ORDER BY opcname;
