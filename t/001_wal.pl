@@ -1,0 +1,89 @@
+# WAL: a streaming replica replays fann's build, inserts and VACUUM (checked
+# page by page with wal_consistency_checking) and answers as the primary's
+# sequential scan does; after a crash the primary recovers the same index.
+use strict;
+use warnings;
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+
+my $primary = PostgreSQL::Test::Cluster->new('primary');
+$primary->init(allows_streaming => 1);
+$primary->append_conf('postgresql.conf', "wal_consistency_checking = 'generic'");
+$primary->start;
+$primary->safe_psql('postgres', 'CREATE EXTENSION fann');
+$primary->backup('backup');
+
+my $standby = PostgreSQL::Test::Cluster->new('standby');
+$standby->init_from_backup($primary, 'backup', has_streaming => 1);
+$standby->start;
+
+$primary->safe_psql('postgres', q{
+	SELECT setseed(0.3);
+	CREATE TABLE items (id int PRIMARY KEY, embedding real[], labels int4[]);
+	INSERT INTO items SELECT i, ARRAY[random(), random(), random(), random()]::real[],
+		ARRAY[i % 5, 10 + i % 4] FROM generate_series(1, 3000) i;
+	CREATE INDEX items_idx ON items USING fann (embedding, labels);
+	CREATE UNLOGGED TABLE scratch (embedding real[]);
+	CREATE INDEX ON scratch USING fann (embedding);
+	INSERT INTO scratch VALUES ('{1,2}');
+});
+
+# rounds of inserts (new label sets too), deletes and VACUUM
+for my $round (1 .. 3)
+{
+	my $base = 3000 + 1000 * $round;
+	$primary->safe_psql('postgres', qq{
+		INSERT INTO items SELECT i, ARRAY[random(), random(), random(), random()]::real[],
+			CASE WHEN i % 3 = 0 THEN ARRAY[20 + $round, i % 5] WHEN i % 7 = 0 THEN NULL
+				 ELSE ARRAY[i % 5, 10 + i % 4] END
+			FROM generate_series($base + 1, $base + 1000) i;
+		DELETE FROM items WHERE id % 5 = $round;
+		VACUUM items;
+	});
+}
+
+my @predicates = ('true', q{labels @> '{2}'}, q{labels && '{21,13}'},
+	q{labels = '{1,11}'}, q{labels @> '{22,1}'}, q{labels IS NULL});
+
+sub answer
+{
+	my ($node, $pred, $use_index) = @_;
+	my $settings = $use_index
+	  ? 'SET enable_seqscan = off; SET enable_sort = off;'
+	  : 'SET enable_indexscan = off; SET enable_bitmapscan = off;';
+	return $node->safe_psql('postgres', qq{$settings
+		SELECT string_agg(id::text, ',') FROM (SELECT id FROM items WHERE $pred
+		ORDER BY embedding <-> '{0.5,0.5,0.5,0.5}' LIMIT 40) s;});
+}
+
+$primary->wait_for_catchup($standby);
+for my $pred (@predicates)
+{
+	my $exact = answer($primary, $pred, 0);
+	isnt($exact, '', "some rows match $pred");
+	is(answer($primary, $pred, 1), $exact, "primary index answers $pred exactly");
+	is(answer($standby, $pred, 1), $exact, "standby index answers $pred exactly");
+}
+
+# crash the primary in the middle of inserts
+$primary->safe_psql('postgres', q{
+	INSERT INTO items SELECT i, ARRAY[random(), random(), random(), random()]::real[],
+		ARRAY[i % 5, 30] FROM generate_series(10001, 11000) i;
+});
+$primary->stop('immediate');
+$primary->start;
+for my $pred (@predicates, q{labels @> '{30}'})
+{
+	is(answer($primary, $pred, 1), answer($primary, $pred, 0),
+		"after crash recovery the index answers $pred exactly");
+}
+is($primary->safe_psql('postgres',
+		'SET enable_seqscan = off; SELECT count(*) FROM (SELECT 1 FROM scratch ORDER BY embedding <-> \'{0,0}\') s'),
+	'0', 'an unlogged fann index is empty after a crash');
+$primary->safe_psql('postgres', q{INSERT INTO scratch VALUES ('{3,4}')});
+is($primary->safe_psql('postgres',
+		'SET enable_seqscan = off; SELECT embedding FROM scratch ORDER BY embedding <-> \'{0,0}\' LIMIT 1'),
+	'{3,4}', 'and takes new rows');
+
+done_testing();
