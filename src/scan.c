@@ -4,8 +4,10 @@
  *
  * The exact path visits every element of the groups the label predicate
  * selects and returns them in (distance, element id) order.  Candidates are
- * kept in a buffer bounded by work_mem: when it fills, the better half is
- * kept and everything worse is dropped for this pass.  Rows are then handed
+ * kept in a buffer: when it fills, the better half is kept and everything
+ * worse is dropped for this pass, so most elements cost one distance and one
+ * comparison.  The first pass keeps FANN_FIRST_PASS_ROWS rows (LIMITs are
+ * usually small); each later pass keeps four times more, up to work_mem.  Rows are then handed
  * out from a binary heap; if the executor wants more than a pass kept (other
  * WHERE clauses, LIMIT beyond the buffer), the next pass collects the rows
  * strictly after the last one returned.  The order is total, so no row is
@@ -20,6 +22,8 @@
 #include "miscadmin.h"
 #include "pgstat.h"
 #include "utils/memutils.h"
+
+#define FANN_FIRST_PASS_ROWS	1024
 
 typedef struct FannCandidate
 {
@@ -41,7 +45,8 @@ typedef struct FannScanOpaqueData
 
 	FannCandidate *cands;
 	int			ncands;
-	int			capacity;
+	int			capacity;		/* buffer size of this pass */
+	int			max_capacity;	/* work_mem's worth */
 	bool		pruned;			/* this pass dropped candidates ... */
 	FannCandidate bound;		/* ... after this one */
 	bool		has_last;
@@ -166,9 +171,12 @@ scan_page(FannScanOpaque so, Page page, BlockNumber blkno, uint32 start,
 		  uint32 end, uint32 gid, uint32 skip_group)
 {
 	int			per_page = so->meta.elements_per_page;
-	OffsetNumber maxoff = PageGetMaxOffsetNumber(page);
 
-	for (OffsetNumber off = FirstOffsetNumber; off <= maxoff; off++)
+	/*
+	 * Items are laid out from the end of the page backwards: walking the
+	 * offsets downwards reads memory upwards, which the prefetcher follows.
+	 */
+	for (OffsetNumber off = PageGetMaxOffsetNumber(page); off >= FirstOffsetNumber; off--)
 	{
 		uint32		id = FannMakeId(blkno, off, per_page);
 		FannElement e = (FannElement) PageGetItem(page, PageGetItemId(page, off));
@@ -262,6 +270,15 @@ exact_pass(IndexScanDesc scan)
 	bool		first = fann_last_stats.passes++ == 0;
 	int64		matching = fann_last_stats.rows_matching;
 
+	/* a bigger buffer for each pass, up to work_mem */
+	if (so->capacity < so->max_capacity)
+	{
+		so->capacity = so->capacity == 0 ? 2 * FANN_FIRST_PASS_ROWS :
+			Min(so->max_capacity, so->capacity * 4);
+		if (so->cands)
+			pfree(so->cands);
+		so->cands = MemoryContextAlloc(so->ctx, sizeof(FannCandidate) * so->capacity);
+	}
 	so->ncands = 0;
 	so->pruned = false;
 
@@ -359,10 +376,11 @@ start_scan(IndexScanDesc scan)
 		so->distance = FannGetDistance((FannMetric) scan->orderByData[0].sk_strategy);
 	}
 
-	/* the candidate buffer gets work_mem */
-	so->capacity = Max(1024, (int) Min((Size) work_mem * 1024 / sizeof(FannCandidate),
-									   MaxAllocSize / sizeof(FannCandidate)));
-	so->cands = palloc(sizeof(FannCandidate) * so->capacity);
+	so->max_capacity = Max(2 * FANN_FIRST_PASS_ROWS,
+						   (int) Min((Size) work_mem * 1024 / sizeof(FannCandidate),
+									 MaxAllocSize / sizeof(FannCandidate)));
+	so->capacity = 0;
+	so->cands = NULL;
 	so->has_last = false;
 	so->pruned = true;			/* so that the first pass runs */
 	so->ncands = 0;
