@@ -36,10 +36,12 @@ run_pg() {
 	if [ "$(id -u)" = 0 ]; then runuser -u "$PG_USER" -- "$@"; else "$@"; fi
 }
 
-# start_cluster NAME: a new cluster under /tmp, listening only on a socket;
-# exports PGHOST/PGPORT/PGUSER/PGDATABASE for psql and pg_regress.
+# start_cluster NAME [PARENT]: a new cluster in PARENT (default /tmp),
+# listening only on a unix socket there; exports PGHOST/PGPORT/PGUSER/
+# PGDATABASE for psql and pg_regress, and removes it on exit.
 start_cluster() {
-	CLUSTER_DIR=$(mktemp -d "/tmp/fann-$1.XXXXXX")
+	mkdir -p "${2:-/tmp}"
+	CLUSTER_DIR=$(mktemp -d "${2:-/tmp}/fann-$1.XXXXXX")
 	chmod 755 "$CLUSTER_DIR"
 	[ "$(id -u)" = 0 ] && chown "$PG_USER" "$CLUSTER_DIR"
 	run_pg $PG_BIN/initdb -D "$CLUSTER_DIR/data" -A trust -U postgres >/dev/null
