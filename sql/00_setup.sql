@@ -45,3 +45,13 @@ $$ LANGUAGE plpgsql;
 CREATE FUNCTION fann_random_vector(dim int) RETURNS real[] AS $$
 	SELECT array_agg(random()::real) FROM generate_series(1, dim)
 $$ LANGUAGE sql VOLATILE;
+
+-- The SQLSTATE and message a statement fails with, or 'ok'
+CREATE FUNCTION fann_error(statement text) RETURNS text AS $$
+BEGIN
+	EXECUTE statement;
+	RETURN 'ok';
+EXCEPTION WHEN OTHERS THEN
+	RETURN SQLSTATE || ': ' || SQLERRM;
+END
+$$ LANGUAGE plpgsql;

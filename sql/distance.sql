@@ -17,14 +17,16 @@ SELECT proname, provolatile, proisstrict, proparallel FROM pg_proc
  WHERE proname IN ('l2_distance', 'inner_product', 'negative_inner_product', 'cosine_distance')
  ORDER BY proname;
 
--- bad input
-SELECT '{1,2}'::real[] <-> '{1,2,3}';
-SELECT '{1,NULL}'::real[] <-> '{1,2}';
-SELECT '{1,NaN}'::real[] <-> '{1,2}';
-SELECT '{1,Infinity}'::real[] <=> '{1,2}';
-SELECT '{-Infinity,1}'::real[] <#> '{1,2}';
-SELECT '{{1,2},{3,4}}'::real[] <-> '{{1,2},{3,4}}';
-SELECT '{}'::real[] <-> '{}';
+-- bad input: clear messages and SQLSTATEs
+SELECT q AS statement, fann_error(q) AS error FROM (VALUES
+	($$SELECT '{1,2}'::real[] <-> '{1,2,3}'$$),
+	($$SELECT '{1,NULL}'::real[] <-> '{1,2}'$$),
+	($$SELECT '{1,NaN}'::real[] <-> '{1,2}'$$),
+	($$SELECT '{1,Infinity}'::real[] <=> '{1,2}'$$),
+	($$SELECT '{-Infinity,1}'::real[] <#> '{1,2}'$$),
+	($$SELECT '{{1,2},{3,4}}'::real[] <-> '{{1,2},{3,4}}'$$),
+	($$SELECT '{}'::real[] <-> '{}'$$),
+	($$SELECT inner_product('{1}', '{NaN}')$$)) v(q);
 
 -- Every kernel the CPU has agrees with a double-precision reference, on
 -- lengths that exercise the vector bodies and the tails.

@@ -95,6 +95,12 @@ CREATE INDEX ON bad USING fann (labels);
 CREATE INDEX ON bad USING fann (embedding, labels, labels);
 CREATE INDEX ON bad USING fann (labels, embedding);
 CREATE INDEX ON bad USING fann (embedding) WITH (nonsense = 1);
+-- the build keeps only the label sets in memory, within maintenance_work_mem
+TRUNCATE bad;
+INSERT INTO bad SELECT '{1,2}', ARRAY[i, i + 1, i + 2] FROM generate_series(1, 20000) i;
+SET maintenance_work_mem = '1MB';
+CREATE INDEX ON bad USING fann (embedding, labels);
+RESET maintenance_work_mem;
 DROP TABLE bad;
 
 -- UNLOGGED tables: the init fork holds an empty index

@@ -93,3 +93,15 @@ SELECT count(*), count(DISTINCT id), min(d), max(d)
 SELECT count(*), count(DISTINCT id)
   FROM (SELECT id FROM dups ORDER BY embedding <-> '{1,1,1}') s;
 RESET enable_seqscan;
+
+-- cosine distance to a zero vector is NaN: such rows sort last, as in a
+-- sequential scan
+CREATE TABLE zeros (id int, embedding real[]);
+INSERT INTO zeros SELECT i, CASE WHEN i % 10 = 0 THEN '{0,0,0}' ELSE fann_random_vector(3) END
+  FROM generate_series(1, 100) i;
+CREATE INDEX zeros_cos ON zeros USING fann (embedding fann_cosine_ops);
+SELECT fann_check('SELECT id FROM zeros ORDER BY embedding <=> ''{1,2,3}'' LIMIT 90', 'zeros_cos') AS n;
+SET enable_seqscan = off;
+SELECT count(*) FILTER (WHERE d = 'NaN') AS nan_rows, count(*) FROM (
+	SELECT embedding <=> '{1,2,3}' AS d FROM zeros ORDER BY embedding <=> '{1,2,3}' OFFSET 90) s;
+RESET enable_seqscan;

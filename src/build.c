@@ -53,6 +53,7 @@ typedef struct FannBuildState
 	int			ngroups;
 	int			maxgroups;
 
+	Size		memory;			/* bytes held for groups */
 	int64		nrows;			/* pass 1 */
 	int64		written;		/* pass 2 */
 	FannElement element;		/* pass 2 scratch element */
@@ -133,6 +134,14 @@ lookup_group(FannBuildState *bs, const int32 *labels, int n, bool create)
 	if (*slot || !create)
 		return *slot;
 
+	/* the groups are all the build keeps in memory: bound them */
+	bs->memory += sizeof(BuildGroup) + sizeof(int32) * Max(n, 0) + 3 * sizeof(BuildGroup *);
+	if (bs->memory > (Size) maintenance_work_mem * 1024)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("fann index build needs more than maintenance_work_mem for %d distinct label sets",
+						bs->ngroups),
+				 errhint("Increase maintenance_work_mem.")));
 	g = palloc(sizeof(BuildGroup));
 	g->hash = hash;
 	g->nlabels = n;
