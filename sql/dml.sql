@@ -25,6 +25,11 @@ REINDEX INDEX docs_idx;
 SELECT fann_check(format('SELECT id FROM docs WHERE labels @> ''{2,11}'' ORDER BY embedding <-> %L LIMIT 50',
 						 (SELECT embedding FROM docs WHERE id = 7)), 'docs_idx') AS n;
 
+-- and so does a concurrent rebuild
+REINDEX INDEX CONCURRENTLY docs_idx;
+SELECT fann_check(format('SELECT id FROM docs WHERE labels && ''{1,12}'' ORDER BY embedding <-> %L LIMIT 50',
+						 (SELECT embedding FROM docs WHERE id = 7)), 'docs_idx') AS n;
+
 -- new label sets after the build: new groups, new labels, '{}' and NULL
 INSERT INTO docs
 SELECT i, fann_random_vector(8),
