@@ -12,7 +12,7 @@ as_root() {
 
 # Install what building and testing fann needs, if it is missing.
 install_deps() {
-	local pkgs="postgresql-$PG_MAJOR postgresql-server-dev-$PG_MAJOR gcc make libipc-run-perl"
+	local pkgs="postgresql-$PG_MAJOR postgresql-server-dev-$PG_MAJOR gcc make libipc-run-perl libpq-dev zlib1g-dev gnuplot-nox"
 	local missing=""
 	for p in $pkgs; do
 		dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

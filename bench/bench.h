@@ -1,0 +1,108 @@
+/*
+ * bench.h
+ *	  fannbench: data loading, label generation, ground truth and query
+ *	  sweeps for filtered k-NN benchmarks.  Independent of the extension's
+ *	  code: ground truth uses its own double-precision distances.
+ */
+#ifndef BENCH_H
+#define BENCH_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* A dense matrix of n vectors of d floats */
+typedef struct Vectors
+{
+	int64_t		n;
+	int			d;
+	float	   *data;
+} Vectors;
+
+/* Label sets, one per row: sorted, without duplicates */
+typedef struct LabelSets
+{
+	int64_t		n;
+	int64_t    *start;			/* row i: labels[start[i] .. start[i+1]) */
+	int32_t    *labels;
+} LabelSets;
+
+typedef enum QueryType
+{
+	QUERY_NONE,
+	QUERY_EQUALITY,
+	QUERY_CONTAINMENT,
+	QUERY_OVERLAP
+} QueryType;
+
+typedef enum Metric
+{
+	METRIC_L2,
+	METRIC_IP,
+	METRIC_COSINE
+} Metric;
+
+/* Exact answers: k ids and distances per query, and how many rows match */
+typedef struct GroundTruth
+{
+	int64_t		nq;
+	int			k;
+	int32_t    *ids;			/* -1 where fewer than k rows match */
+	float	   *dist;
+	int64_t    *matches;
+} GroundTruth;
+
+/* vecio.c */
+extern Vectors read_vectors(const char *path, int64_t limit);
+extern void write_vectors(const char *path, const Vectors *v);
+extern LabelSets read_labels(const char *path, int64_t limit);
+extern void write_labels(const char *path, const LabelSets *ls);
+extern void write_gt(const char *prefix, const GroundTruth *gt);
+extern GroundTruth read_gt(const char *prefix);
+extern void *xmalloc(size_t size);
+extern void die(const char *fmt,...) __attribute__((format(printf, 1, 2), noreturn));
+
+/* labelgen.c */
+extern LabelSets generate_base_labels(const char *dist, int nlabels, int64_t rows,
+									  uint64_t seed);
+extern LabelSets generate_query_labels(const LabelSets *base, QueryType type,
+									   int64_t nq, int k, uint64_t seed);
+extern int	labels_match(const LabelSets *base, int64_t row, const LabelSets *q,
+						 int64_t qi, QueryType type);
+extern QueryType parse_query_type(const char *s);
+extern const char *query_type_name(QueryType t);
+extern uint64_t rng_next(uint64_t *state);
+extern double rng_uniform(uint64_t *state);
+
+/* gt.c */
+extern Metric parse_metric(const char *s);
+extern double exact_distance(Metric m, const float *a, const float *b, int d);
+extern GroundTruth compute_gt(const Vectors *base, const LabelSets *bl,
+							  const Vectors *queries, const LabelSets *ql,
+							  QueryType type, Metric metric, int k);
+
+/* load.c */
+extern void load_table(const char *conninfo, const char *table,
+					   const Vectors *v, const LabelSets *ls);
+
+/* sweep.c */
+typedef struct SweepOptions
+{
+	const char *conninfo;
+	const char *table;
+	const char *dataset;
+	const char *config;
+	const char *csv;
+	const char *build_seconds;
+	const char *index_bytes;
+	int			k;
+	int			clients;
+	int			warmup;
+	Metric		metric;
+	QueryType	type;
+} SweepOptions;
+
+extern int	run_sweep(const SweepOptions *opt, const Vectors *base,
+					  const Vectors *queries, const LabelSets *ql,
+					  const GroundTruth *gt, const char *setting);
+
+#endif

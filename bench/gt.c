@@ -1,0 +1,150 @@
+/*
+ * gt.c
+ *	  Exact filtered k-NN by brute force, in double precision, OpenMP over
+ *	  queries.  Deliberately shares no code with the extension's kernels.
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bench.h"
+
+Metric
+parse_metric(const char *s)
+{
+	if (strcmp(s, "l2") == 0)
+		return METRIC_L2;
+	if (strcmp(s, "ip") == 0)
+		return METRIC_IP;
+	if (strcmp(s, "cosine") == 0)
+		return METRIC_COSINE;
+	die("unknown metric \"%s\" (l2, ip, cosine)", s);
+}
+
+double
+exact_distance(Metric m, const float *a, const float *b, int d)
+{
+	double		s = 0,
+				na = 0,
+				nb = 0;
+
+	for (int i = 0; i < d; i++)
+	{
+		if (m == METRIC_L2)
+			s += ((double) a[i] - b[i]) * ((double) a[i] - b[i]);
+		else
+		{
+			s += (double) a[i] * b[i];
+			na += (double) a[i] * a[i];
+			nb += (double) b[i] * b[i];
+		}
+	}
+	if (m == METRIC_L2)
+		return sqrt(s);
+	if (m == METRIC_IP)
+		return -s;
+	return 1.0 - s / sqrt(na * nb);
+}
+
+typedef struct Hit
+{
+	double		dist;
+	int32_t		id;
+} Hit;
+
+/* worse = larger distance, then larger id */
+static int
+worse(const Hit *a, const Hit *b)
+{
+	return a->dist > b->dist || (a->dist == b->dist && a->id > b->id);
+}
+
+static int
+cmp_hit(const void *a, const void *b)
+{
+	return worse(a, b) ? 1 : (worse(b, a) ? -1 : 0);
+}
+
+/* Keep the k best in a max-heap whose root is the worst kept */
+static void
+heap_offer(Hit *h, int *n, int k, Hit x)
+{
+	int			i;
+
+	if (*n < k)
+	{
+		for (i = (*n)++; i > 0 && worse(&x, &h[(i - 1) / 2]); i = (i - 1) / 2)
+			h[i] = h[(i - 1) / 2];
+		h[i] = x;
+		return;
+	}
+	if (!worse(&h[0], &x))
+		return;
+	h[0] = x;
+	for (i = 0;;)
+	{
+		int			l = 2 * i + 1,
+					m = i;
+		Hit			t;
+
+		if (l < k && worse(&h[l], &h[m]))
+			m = l;
+		if (l + 1 < k && worse(&h[l + 1], &h[m]))
+			m = l + 1;
+		if (m == i)
+			break;
+		t = h[i];
+		h[i] = h[m];
+		h[m] = t;
+		i = m;
+	}
+}
+
+GroundTruth
+compute_gt(const Vectors *base, const LabelSets *bl, const Vectors *queries,
+		   const LabelSets *ql, QueryType type, Metric metric, int k)
+{
+	GroundTruth gt;
+
+	if (base->d != queries->d)
+		die("base has %d dimensions, queries %d", base->d, queries->d);
+	if (type != QUERY_NONE && (bl == NULL || ql == NULL))
+		die("a filtered ground truth needs base and query labels");
+	gt.nq = queries->n;
+	gt.k = k;
+	gt.ids = xmalloc(sizeof(int32_t) * gt.nq * k);
+	gt.dist = xmalloc(sizeof(float) * gt.nq * k);
+	gt.matches = xmalloc(sizeof(int64_t) * gt.nq);
+
+#pragma omp parallel for schedule(dynamic, 4)
+	for (int64_t q = 0; q < gt.nq; q++)
+	{
+		Hit		   *h = malloc(sizeof(Hit) * k);
+		int			n = 0;
+		int64_t		m = 0;
+
+		for (int64_t r = 0; r < base->n; r++)
+		{
+			Hit			x;
+
+			if (type != QUERY_NONE && !labels_match(bl, r, ql, q, type))
+				continue;
+			m++;
+			x.dist = exact_distance(metric, &queries->data[q * queries->d],
+									&base->data[r * base->d], base->d);
+			if (isnan(x.dist))
+				x.dist = INFINITY;	/* sorts last, as NaN does in PostgreSQL */
+			x.id = (int32_t) r;
+			heap_offer(h, &n, k, x);
+		}
+		qsort(h, n, sizeof(Hit), cmp_hit);
+		for (int i = 0; i < k; i++)
+		{
+			gt.ids[q * k + i] = i < n ? h[i].id : -1;
+			gt.dist[q * k + i] = i < n ? (float) h[i].dist : INFINITY;
+		}
+		gt.matches[q] = m;
+		free(h);
+	}
+	return gt;
+}

@@ -1,0 +1,199 @@
+/*
+ * main.c
+ *	  fannbench: the C half of bench/run.  Subcommands:
+ *
+ *	synth	--rows N --dim D [--seed S] --out F.fvecs
+ *	load	--base F [--labels F] --table T [--limit N] [--conninfo C]
+ *	labels	--dist zipf|uniform|poisson|multinomial|one --nlabels L --rows N
+ *			[--seed S] --out F
+ *	queries --base-labels F --type T --nqueries Q --k K [--seed S] --out F
+ *	gt		--base F [--base-labels F] --queries F [--query-labels F] --type T
+ *			--k K --metric M [--limit N] [--nqueries Q] --out PREFIX
+ *	sweep	--base F --queries F [--query-labels F] --gt PREFIX --type T
+ *			--table T --k K --metric M --config NAME --dataset NAME --csv F
+ *			[--clients N] [--warmup W] [--limit N] [--nqueries Q]
+ *			[--build-seconds S] [--index-mb M] [--conninfo C] --set S ...
+ *
+ * Connections use libpq's defaults (PG* environment) unless --conninfo.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bench.h"
+
+static int	g_argc;
+static char **g_argv;
+
+static const char *
+opt(const char *name, const char *dflt)
+{
+	for (int i = 2; i + 1 < g_argc; i++)
+		if (strcmp(g_argv[i], name) == 0)
+			return g_argv[i + 1];
+	if (dflt == NULL)
+		die("%s needs %s", g_argv[1], name);
+	return *dflt ? dflt : NULL;
+}
+
+static long long
+num(const char *name, const char *dflt)
+{
+	return atoll(opt(name, dflt));
+}
+
+/* Clustered synthetic vectors: 32 Gaussian-ish blobs */
+static void
+cmd_synth(void)
+{
+	Vectors		v;
+	uint64_t	rng = num("--seed", "1");
+	int			nc = 32;
+	float	   *centers;
+
+	v.n = num("--rows", NULL);
+	v.d = num("--dim", NULL);
+	v.data = xmalloc(sizeof(float) * v.n * v.d);
+	centers = xmalloc(sizeof(float) * nc * v.d);
+	for (int i = 0; i < nc * v.d; i++)
+		centers[i] = rng_uniform(&rng);
+	for (int64_t i = 0; i < v.n; i++)
+	{
+		int			c = rng_next(&rng) % nc;
+
+		for (int j = 0; j < v.d; j++)
+			v.data[i * v.d + j] = centers[c * v.d + j] +
+				0.3f * (float) (rng_uniform(&rng) + rng_uniform(&rng) - 1.0);
+	}
+	write_vectors(opt("--out", NULL), &v);
+}
+
+static void
+cmd_load(void)
+{
+	int64_t		limit = num("--limit", "0");
+	Vectors		v = read_vectors(opt("--base", NULL), limit);
+	const char *lpath = opt("--labels", "");
+	LabelSets	ls;
+
+	if (lpath)
+		ls = read_labels(lpath, v.n);
+	load_table(opt("--conninfo", ""), opt("--table", NULL), &v, lpath ? &ls : NULL);
+	printf("loaded %lld vectors of %d dimensions into %s\n", (long long) v.n, v.d,
+		   opt("--table", NULL));
+}
+
+static void
+cmd_labels(void)
+{
+	LabelSets	ls = generate_base_labels(opt("--dist", NULL), num("--nlabels", NULL),
+										  num("--rows", NULL), num("--seed", "1"));
+
+	write_labels(opt("--out", NULL), &ls);
+}
+
+static void
+cmd_queries(void)
+{
+	LabelSets	base = read_labels(opt("--base-labels", NULL), 0);
+	LabelSets	q = generate_query_labels(&base, parse_query_type(opt("--type", NULL)),
+										  num("--nqueries", NULL), num("--k", NULL),
+										  num("--seed", "1"));
+
+	write_labels(opt("--out", NULL), &q);
+}
+
+/* The query side: vectors and label sets, as many as --nqueries says */
+static void
+read_queries(Vectors *q, LabelSets *ql, int *has_labels)
+{
+	const char *path = opt("--query-labels", "");
+
+	*q = read_vectors(opt("--queries", NULL), num("--nqueries", "0"));
+	*has_labels = path != NULL;
+	if (path)
+	{
+		*ql = read_labels(path, q->n);
+		if (ql->n < q->n)
+			q->n = ql->n;
+	}
+}
+
+static void
+cmd_gt(void)
+{
+	Vectors		base = read_vectors(opt("--base", NULL), num("--limit", "0"));
+	const char *blpath = opt("--base-labels", "");
+	LabelSets	bl,
+				ql;
+	Vectors		q;
+	int			has_ql;
+	GroundTruth gt;
+
+	if (blpath)
+		bl = read_labels(blpath, base.n);
+	read_queries(&q, &ql, &has_ql);
+	gt = compute_gt(&base, blpath ? &bl : NULL, &q, has_ql ? &ql : NULL,
+					parse_query_type(opt("--type", NULL)),
+					parse_metric(opt("--metric", NULL)), num("--k", NULL));
+	write_gt(opt("--out", NULL), &gt);
+}
+
+static int
+cmd_sweep(void)
+{
+	SweepOptions o;
+	Vectors		base = read_vectors(opt("--base", NULL), num("--limit", "0"));
+	Vectors		q;
+	LabelSets	ql;
+	int			has_ql;
+	GroundTruth gt = read_gt(opt("--gt", NULL));
+	int			status = 0;
+
+	read_queries(&q, &ql, &has_ql);
+	o.conninfo = opt("--conninfo", "");
+	o.table = opt("--table", NULL);
+	o.dataset = opt("--dataset", NULL);
+	o.config = opt("--config", NULL);
+	o.csv = opt("--csv", NULL);
+	o.build_seconds = opt("--build-seconds", "0");
+	o.index_bytes = opt("--index-mb", "0");
+	o.k = num("--k", NULL);
+	o.clients = num("--clients", "1");
+	o.warmup = num("--warmup", "50");
+	o.metric = parse_metric(opt("--metric", NULL));
+	o.type = parse_query_type(opt("--type", NULL));
+	if (o.type != QUERY_NONE && !has_ql)
+		die("a filtered sweep needs --query-labels");
+	if (gt.nq > q.n)
+		gt.nq = q.n;
+	for (int i = 2; i + 1 < g_argc; i++)
+		if (strcmp(g_argv[i], "--set") == 0)
+			status |= run_sweep(&o, &base, &q, has_ql ? &ql : NULL, &gt, g_argv[i + 1]);
+	return status;
+}
+
+int
+main(int argc, char **argv)
+{
+	g_argc = argc;
+	g_argv = argv;
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	if (argc < 2)
+		die("usage: fannbench synth|load|labels|queries|gt|sweep [--option value ...]");
+	if (strcmp(argv[1], "synth") == 0)
+		cmd_synth();
+	else if (strcmp(argv[1], "load") == 0)
+		cmd_load();
+	else if (strcmp(argv[1], "labels") == 0)
+		cmd_labels();
+	else if (strcmp(argv[1], "queries") == 0)
+		cmd_queries();
+	else if (strcmp(argv[1], "gt") == 0)
+		cmd_gt();
+	else if (strcmp(argv[1], "sweep") == 0)
+		return cmd_sweep();
+	else
+		die("unknown subcommand \"%s\"", argv[1]);
+	return 0;
+}

@@ -1,0 +1,339 @@
+/*
+ * sweep.c
+ *	  Running a query set through libpq, with N clients, and scoring it
+ *	  against the ground truth: recall@k, QPS, latency percentiles and short
+ *	  answers, overall and split by filter selectivity.
+ */
+#include <math.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <libpq-fe.h>
+
+#include "bench.h"
+
+typedef struct Worker
+{
+	const SweepOptions *opt;
+	const char *setting;
+	const Vectors *queries;
+	const LabelSets *ql;
+	int			index;			/* this worker takes queries index, index+clients, ... */
+	double	   *latency_ms;		/* per query */
+	int32_t    *found;			/* per query, k ids */
+	int		   *nfound;
+	char		error[512];
+} Worker;
+
+static double
+now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
+static const char *
+operator_of(Metric m)
+{
+	return m == METRIC_L2 ? "<->" : m == METRIC_IP ? "<#>" : "<=>";
+}
+
+static const char *
+predicate_of(QueryType t)
+{
+	switch (t)
+	{
+		case QUERY_EQUALITY:
+			return "WHERE labels = $2::int4[] ";
+		case QUERY_CONTAINMENT:
+			return "WHERE labels @> $2::int4[] ";
+		case QUERY_OVERLAP:
+			return "WHERE labels && $2::int4[] ";
+		default:
+			return "";
+	}
+}
+
+/* "a=b,c=d" -> SET a = 'b'; SET c = 'd' */
+static int
+apply_setting(PGconn *c, const char *setting, char *error, size_t errlen)
+{
+	char	   *copy = strdup(setting);
+	char	   *save = NULL;
+
+	for (char *kv = strtok_r(copy, ",", &save); kv; kv = strtok_r(NULL, ",", &save))
+	{
+		char	   *eq = strchr(kv, '=');
+		const char *params[2];
+		PGresult   *r;
+
+		if (eq == NULL)
+		{
+			snprintf(error, errlen, "setting \"%s\" is not name=value", kv);
+			free(copy);
+			return 0;
+		}
+		*eq = '\0';
+		params[0] = kv;
+		params[1] = eq + 1;
+		r = PQexecParams(c, "SELECT set_config($1, $2, false)", 2, NULL, params, NULL, NULL, 0);
+		if (PQresultStatus(r) != PGRES_TUPLES_OK)
+		{
+			snprintf(error, errlen, "%s", PQerrorMessage(c));
+			PQclear(r);
+			free(copy);
+			return 0;
+		}
+		PQclear(r);
+	}
+	free(copy);
+	return 1;
+}
+
+static void
+format_vector(char *out, const float *v, int d)
+{
+	char	   *p = out;
+
+	*p++ = '{';
+	for (int i = 0; i < d; i++)
+		p += sprintf(p, i ? ",%.9g" : "%.9g", v[i]);
+	*p++ = '}';
+	*p = '\0';
+}
+
+static void
+format_labels(char *out, const LabelSets *ql, int64_t q)
+{
+	char	   *p = out;
+
+	*p++ = '{';
+	for (int64_t j = ql->start[q]; j < ql->start[q + 1]; j++)
+		p += sprintf(p, j > ql->start[q] ? ",%d" : "%d", ql->labels[j]);
+	*p++ = '}';
+	*p = '\0';
+}
+
+static void *
+worker_main(void *arg)
+{
+	Worker	   *w = arg;
+	const SweepOptions *opt = w->opt;
+	PGconn	   *c = PQconnectdb(opt->conninfo ? opt->conninfo : "");
+	char	   *ident;
+	char		sql[1024];
+	char	   *vec = xmalloc((size_t) w->queries->d * 20 + 16);
+	char	   *labels = NULL;
+	int			nparams = opt->type == QUERY_NONE ? 1 : 2;
+	int64_t		warm = 0;
+
+	if (PQstatus(c) != CONNECTION_OK)
+	{
+		snprintf(w->error, sizeof(w->error), "connection failed: %s", PQerrorMessage(c));
+		PQfinish(c);
+		return NULL;
+	}
+	if (!apply_setting(c, w->setting, w->error, sizeof(w->error)))
+	{
+		PQfinish(c);
+		return NULL;
+	}
+	ident = PQescapeIdentifier(c, opt->table, strlen(opt->table));
+	snprintf(sql, sizeof(sql), "SELECT id FROM %s %sORDER BY embedding %s $1::real[] LIMIT %d",
+			 ident, predicate_of(opt->type), operator_of(opt->metric), opt->k);
+	PQfreemem(ident);
+	if (w->ql)
+		labels = xmalloc(16 * (size_t) (w->ql->start[w->ql->n] + 1) + 16);
+
+	/* a warm-up pass over some queries first, untimed */
+	for (int64_t pass = 0; pass < 2; pass++)
+	{
+		for (int64_t q = w->index; q < w->queries->n; q += opt->clients)
+		{
+			const char *params[2];
+			PGresult   *r;
+			double		t0;
+
+			if (pass == 0 && warm++ >= opt->warmup)
+				break;
+			format_vector(vec, &w->queries->data[q * w->queries->d], w->queries->d);
+			params[0] = vec;
+			if (nparams == 2)
+			{
+				format_labels(labels, w->ql, q);
+				params[1] = labels;
+			}
+			t0 = now_ms();
+			r = PQexecParams(c, sql, nparams, NULL, params, NULL, NULL, 0);
+			if (PQresultStatus(r) != PGRES_TUPLES_OK)
+			{
+				snprintf(w->error, sizeof(w->error), "%s", PQerrorMessage(c));
+				PQclear(r);
+				break;
+			}
+			if (pass == 1)
+			{
+				w->latency_ms[q] = now_ms() - t0;
+				w->nfound[q] = PQntuples(r) < opt->k ? PQntuples(r) : opt->k;
+				for (int i = 0; i < w->nfound[q]; i++)
+					w->found[q * opt->k + i] = atoi(PQgetvalue(r, i, 0));
+			}
+			PQclear(r);
+		}
+		if (w->error[0])
+			break;
+	}
+	free(vec);
+	free(labels);
+	PQfinish(c);
+	return NULL;
+}
+
+static int
+cmp_double(const void *a, const void *b)
+{
+	double		x = *(const double *) a,
+				y = *(const double *) b;
+
+	return (x > y) - (x < y);
+}
+
+/* Selectivity buckets: fraction of rows the filter matches */
+static const char *bucket_names[] = {"all", "<0.1%", "0.1-1%", "1-10%", ">=10%"};
+
+static int
+bucket_of(double s)
+{
+	return s < 0.001 ? 1 : s < 0.01 ? 2 : s < 0.1 ? 3 : 4;
+}
+
+/* Score query q: recall@k by distance (ties count), and whether it was short */
+static double
+score(const SweepOptions *opt, const Vectors *base, const Vectors *queries,
+	  const GroundTruth *gt, int64_t q, const int32_t *found, int nfound,
+	  int *is_short)
+{
+	int64_t		want = gt->matches[q] < opt->k ? gt->matches[q] : opt->k;
+	double		kth;
+	int			hits = 0;
+
+	*is_short = nfound < want;
+	if (want == 0)
+		return 1.0;
+	kth = gt->dist[q * gt->k + want - 1];
+	for (int i = 0; i < nfound; i++)
+	{
+		int			dup = 0;
+		double		d;
+
+		if (found[i] < 0 || found[i] >= base->n)
+			continue;
+		for (int j = 0; j < i; j++)
+			dup |= found[j] == found[i];
+		d = exact_distance(opt->metric, &queries->data[q * queries->d],
+						   &base->data[(int64_t) found[i] * base->d], base->d);
+		if (!dup && (float) d <= kth + 1e-6 * fmax(1.0, fabs(kth)))
+			hits++;
+	}
+	return (double) (hits < want ? hits : want) / want;
+}
+
+int
+run_sweep(const SweepOptions *opt, const Vectors *base, const Vectors *queries,
+		  const LabelSets *ql, const GroundTruth *gt, const char *setting)
+{
+	int64_t		nq = queries->n;
+	Worker	   *workers = calloc(opt->clients, sizeof(Worker));
+	pthread_t  *threads = xmalloc(sizeof(pthread_t) * opt->clients);
+	double	   *latency = calloc(nq, sizeof(double));
+	int32_t    *found = xmalloc(sizeof(int32_t) * nq * opt->k);
+	int		   *nfound = calloc(nq, sizeof(int));
+	double		t0,
+				wall;
+	FILE	   *csv;
+	char	   *csv_setting;
+	int			header;
+
+	if (gt->nq != nq || gt->k < opt->k)
+		die("ground truth has %lld queries with k=%d, need %lld with k>=%d",
+			(long long) gt->nq, gt->k, (long long) nq, opt->k);
+	t0 = now_ms();
+	for (int i = 0; i < opt->clients; i++)
+	{
+		workers[i] = (Worker) {opt, setting, queries, ql, i, latency, found, nfound, ""};
+		pthread_create(&threads[i], NULL, worker_main, &workers[i]);
+	}
+	for (int i = 0; i < opt->clients; i++)
+		pthread_join(threads[i], NULL);
+	wall = now_ms() - t0;
+	for (int i = 0; i < opt->clients; i++)
+		if (workers[i].error[0])
+		{
+			fprintf(stderr, "fannbench: %s [%s]: %s", opt->config, setting, workers[i].error);
+			return 1;
+		}
+
+	header = access(opt->csv, F_OK) != 0;
+	if ((csv = fopen(opt->csv, "a")) == NULL)
+		die("cannot write %s", opt->csv);
+	/* the CSV separates fields with commas: settings use spaces there */
+	csv_setting = strdup(setting);
+	for (char *p = csv_setting; *p; p++)
+		if (*p == ',')
+			*p = ' ';
+	if (header)
+		fprintf(csv, "dataset,config,setting,query_type,clients,bucket,queries,recall,qps,"
+				"mean_ms,p50_ms,p99_ms,short,build_s,index_mb\n");
+
+	for (int b = 0; b < 5; b++)
+	{
+		double	   *lat = xmalloc(sizeof(double) * nq);
+		double		recall = 0,
+					sum = 0;
+		int64_t		n = 0,
+					nshort = 0;
+
+		for (int64_t q = 0; q < nq; q++)
+		{
+			int			is_short;
+
+			if (b > 0 && bucket_of((double) gt->matches[q] / base->n) != b)
+				continue;
+			recall += score(opt, base, queries, gt, q, &found[q * opt->k], nfound[q], &is_short);
+			nshort += is_short;
+			sum += latency[q];
+			lat[n++] = latency[q];
+		}
+		if (n > 0)
+		{
+			/* per bucket, throughput from latencies; overall, from the wall clock */
+			double		qps = b == 0 ? nq / (wall / 1e3) : n / (sum / 1e3) * opt->clients;
+
+			qsort(lat, n, sizeof(double), cmp_double);
+			printf("%-12s %-28s %-11s %2d clients %-7s n=%-5lld recall=%.4f qps=%9.1f "
+				   "mean=%.3fms p50=%.3fms p99=%.3fms short=%lld\n",
+				   opt->config, setting, query_type_name(opt->type), opt->clients,
+				   bucket_names[b], (long long) n, recall / n, qps, sum / n,
+				   lat[n / 2], lat[(int64_t) floor(0.99 * (n - 1))], (long long) nshort);
+			fprintf(csv, "%s,%s,%s,%s,%d,%s,%lld,%.5f,%.2f,%.4f,%.4f,%.4f,%lld,%s,%s\n",
+					opt->dataset, opt->config, csv_setting, query_type_name(opt->type),
+					opt->clients, bucket_names[b], (long long) n, recall / n, qps,
+					sum / n, lat[n / 2], lat[(int64_t) floor(0.99 * (n - 1))],
+					(long long) nshort, opt->build_seconds, opt->index_bytes);
+		}
+		free(lat);
+	}
+	fclose(csv);
+	free(csv_setting);
+	free(workers);
+	free(threads);
+	free(latency);
+	free(found);
+	free(nfound);
+	return 0;
+}
