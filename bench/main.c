@@ -4,8 +4,8 @@
  *
  *	synth	--rows N --dim D [--seed S] --out F.fvecs
  *	load	--base F [--labels F] --table T [--limit N] [--conninfo C]
- *	labels	--dist zipf|uniform|poisson|multinomial|one --nlabels L --rows N
- *			[--seed S] --out F
+ *	labels	--dist zipf|uniform|poisson|multinomial|one --nlabels L
+ *			(--rows N | --rows-of BASE [--limit N]) [--seed S] --out F
  *	queries --base-labels F --type T --nqueries Q --k K [--seed S] --out F
  *	gt		--base F [--base-labels F] --queries F [--query-labels F] --type T
  *			--k K --metric M [--limit N] [--nqueries Q] --out PREFIX
@@ -86,10 +86,24 @@ cmd_load(void)
 static void
 cmd_labels(void)
 {
-	LabelSets	ls = generate_base_labels(opt("--dist", NULL), num("--nlabels", NULL),
-										  num("--rows", NULL), num("--seed", "1"));
+	const char *base = opt("--rows-of", "");
+	int64_t		rows;
+	LabelSets	ls;
 
+	if (base)
+	{
+		Vectors		v = read_vectors(base, num("--limit", "0"));
+
+		rows = v.n;
+		free(v.data);
+	}
+	else
+		rows = num("--rows", NULL);
+	ls = generate_base_labels(opt("--dist", NULL), num("--nlabels", NULL), rows,
+							  num("--seed", "1"));
 	write_labels(opt("--out", NULL), &ls);
+	printf("labels: %s over %lld labels for %lld rows -> %s\n", opt("--dist", NULL),
+		   num("--nlabels", NULL), (long long) rows, opt("--out", NULL));
 }
 
 static void

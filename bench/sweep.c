@@ -194,6 +194,15 @@ worker_main(void *arg)
 	return NULL;
 }
 
+/* Nearest-rank percentile of sorted values */
+static double
+percentile(const double *sorted, int64_t n, double p)
+{
+	int64_t		rank = (int64_t) ceil(p * n);
+
+	return sorted[rank < 1 ? 0 : rank - 1];
+}
+
 static int
 cmp_double(const void *a, const void *b)
 {
@@ -319,11 +328,11 @@ run_sweep(const SweepOptions *opt, const Vectors *base, const Vectors *queries,
 				   "mean=%.3fms p50=%.3fms p99=%.3fms short=%lld\n",
 				   opt->config, setting, query_type_name(opt->type), opt->clients,
 				   bucket_names[b], (long long) n, recall / n, qps, sum / n,
-				   lat[n / 2], lat[(int64_t) floor(0.99 * (n - 1))], (long long) nshort);
+				   percentile(lat, n, 0.5), percentile(lat, n, 0.99), (long long) nshort);
 			fprintf(csv, "%s,%s,%s,%s,%d,%s,%lld,%.5f,%.2f,%.4f,%.4f,%.4f,%lld,%s,%s\n",
 					opt->dataset, opt->config, csv_setting, query_type_name(opt->type),
 					opt->clients, bucket_names[b], (long long) n, recall / n, qps,
-					sum / n, lat[n / 2], lat[(int64_t) floor(0.99 * (n - 1))],
+					sum / n, percentile(lat, n, 0.5), percentile(lat, n, 0.99),
 					(long long) nshort, opt->build_seconds, opt->index_bytes);
 		}
 		free(lat);

@@ -202,11 +202,21 @@ scan_blocks(IndexScanDesc scan, BlockNumber first, BlockNumber last,
 			bool skip_others)
 {
 	FannScanOpaque so = (FannScanOpaque) scan->opaque;
+	Buffer		next = ReadBuffer(scan->indexRelation, first);
 
 	for (BlockNumber blkno = first; blkno <= last; blkno++)
 	{
-		Buffer		buf = ReadBuffer(scan->indexRelation, blkno);
+		Buffer		buf = next;
 		Page		page;
+
+		/*
+		 * Pin the next page and have the CPU fetch it while this one is
+		 * scanned: the scan is bound by memory latency at page switches.
+		 */
+		next = blkno < last ? ReadBuffer(scan->indexRelation, blkno + 1) : InvalidBuffer;
+		if (BufferIsValid(next))
+			for (int off = 0; off < BLCKSZ; off += 64)
+				__builtin_prefetch((char *) BufferGetPage(next) + off);
 
 		CHECK_FOR_INTERRUPTS();
 		LockBuffer(buf, BUFFER_LOCK_SHARE);
