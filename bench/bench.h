@@ -59,6 +59,7 @@ extern void write_labels(const char *path, const LabelSets *ls);
 extern void write_gt(const char *prefix, const GroundTruth *gt);
 extern GroundTruth read_gt(const char *prefix);
 extern void *xmalloc(size_t size);
+extern int	cmp_int32(const void *a, const void *b);
 extern void die(const char *fmt,...) __attribute__((format(printf, 1, 2), noreturn));
 
 /* labelgen.c */

@@ -63,14 +63,6 @@ poisson(double lambda, uint64_t *rng)
 	return k - 1;
 }
 
-static int
-cmp_int32(const void *a, const void *b)
-{
-	int32_t		x = *(const int32_t *) a,
-				y = *(const int32_t *) b;
-
-	return (x > y) - (x < y);
-}
 
 /*
  * Base label sets.

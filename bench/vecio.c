@@ -177,7 +177,9 @@ write_vectors(const char *path, const Vectors *v)
 		die("cannot write %s", path);
 }
 
-static int
+
+/* qsort/bsearch order of int32 */
+int
 cmp_int32(const void *a, const void *b)
 {
 	int32_t		x = *(const int32_t *) a,

@@ -56,8 +56,9 @@ typedef struct FannBuildState
 	Size		memory;			/* bytes held for groups */
 	int64		nrows;			/* pass 1 */
 	int64		written;		/* pass 2 */
-	FannElement element;		/* pass 2 scratch element */
-	MemoryContext tmpctx;
+	FannElement element;		/* pass 2 scratch element; NULL in pass 1 */
+	MemoryContext ctx;			/* the build's memory */
+	MemoryContext tmpctx;		/* reset after each row */
 } FannBuildState;
 
 /* The metric of the vector column's opclass: which ordering operator it has */
@@ -187,33 +188,55 @@ FannRowValues(Relation index, Datum *values, bool *isnull, int *dim,
 	return vec;
 }
 
+/* Pass 1: count the row in its group */
 static void
-count_callback(Relation index, ItemPointer tid, Datum *values, bool *isnull,
-			   bool tupleIsAlive, void *state)
+count_row(FannBuildState *bs, const int32 *labels, int n)
 {
-	FannBuildState *bs = (FannBuildState *) state;
-	MemoryContext oldctx = MemoryContextSwitchTo(bs->tmpctx);
-	int			dim;
-	int32	   *labels = NULL;
-	int			n;
-	BuildGroup *g;
+	MemoryContext oldctx = MemoryContextSwitchTo(bs->ctx);
 
-	if (FannRowValues(index, values, isnull, &dim, &labels, &n) != NULL)
-	{
-		if (bs->dimensions == 0)
-			bs->dimensions = dim;
-		FannCheckDimensions(dim, bs->dimensions);
-		MemoryContextSwitchTo(oldctx);
-		g = lookup_group(bs, labels, n, true);
-		g->count++;
-		bs->nrows++;
-	}
+	lookup_group(bs, labels, n, true)->count++;
+	bs->nrows++;
 	MemoryContextSwitchTo(oldctx);
-	MemoryContextReset(bs->tmpctx);
+}
+
+/* Pass 2: write the row's element into its group's next slot */
+static void
+write_row(FannBuildState *bs, ItemPointer tid, const float *vec,
+		  const int32 *labels, int n)
+{
+	BuildGroup *g = lookup_group(bs, labels, n, false);
+	int64		pos;
+	Buffer		buf;
+	Page		page;
+	FannElement e = bs->element;
+
+	/*
+	 * A row pass 1 did not see can only come from a concurrent build's newer
+	 * snapshot; its validation phase inserts such rows.
+	 */
+	if (g == NULL || g->filled == g->count)
+		return;
+	pos = g->first + g->filled++;
+	e->heaptid = *tid;
+	e->flags = 0;
+	e->group = g->gid;
+	e->next = InvalidFannId;
+	e->nextfree = InvalidFannId;
+	memcpy(e->vec, vec, sizeof(float4) * bs->dimensions);
+
+	buf = ReadBuffer(bs->index, 1 + pos / bs->per_page);
+	LockBuffer(buf, BUFFER_LOCK_EXCLUSIVE);
+	page = BufferGetPage(buf);
+	memcpy(PageGetItem(page, PageGetItemId(page, FirstOffsetNumber + pos % bs->per_page)),
+		   e, FANN_ELEMENT_SIZE(bs->dimensions));
+	MarkBufferDirty(buf);
+	UnlockReleaseBuffer(buf);
+
+	pgstat_progress_update_param(PROGRESS_CREATEIDX_TUPLES_DONE, ++bs->written);
 }
 
 static void
-write_callback(Relation index, ItemPointer tid, Datum *values, bool *isnull,
+build_callback(Relation index, ItemPointer tid, Datum *values, bool *isnull,
 			   bool tupleIsAlive, void *state)
 {
 	FannBuildState *bs = (FannBuildState *) state;
@@ -222,36 +245,16 @@ write_callback(Relation index, ItemPointer tid, Datum *values, bool *isnull,
 	int32	   *labels = NULL;
 	int			n;
 	const float *vec = FannRowValues(index, values, isnull, &dim, &labels, &n);
-	BuildGroup *g = vec ? lookup_group(bs, labels, n, false) : NULL;
 
-	/*
-	 * A row pass 1 did not see can only come from a concurrent build's newer
-	 * snapshot; its validation phase inserts such rows.
-	 */
-	if (g != NULL && g->filled < g->count && dim == bs->dimensions)
+	if (vec != NULL)
 	{
-		int64		pos = g->first + g->filled++;
-		BlockNumber blkno = 1 + pos / bs->per_page;
-		OffsetNumber off = FirstOffsetNumber + pos % bs->per_page;
-		Buffer		buf = ReadBuffer(index, blkno);
-		Page		page;
-		FannElement e = bs->element;
-
-		e->heaptid = *tid;
-		e->flags = 0;
-		e->group = g->gid;
-		e->next = InvalidFannId;
-		e->nextfree = InvalidFannId;
-		memcpy(e->vec, vec, sizeof(float4) * dim);
-
-		LockBuffer(buf, BUFFER_LOCK_EXCLUSIVE);
-		page = BufferGetPage(buf);
-		memcpy(PageGetItem(page, PageGetItemId(page, off)), e,
-			   FANN_ELEMENT_SIZE(dim));
-		MarkBufferDirty(buf);
-		UnlockReleaseBuffer(buf);
-
-		pgstat_progress_update_param(PROGRESS_CREATEIDX_TUPLES_DONE, ++bs->written);
+		if (bs->dimensions == 0)
+			bs->dimensions = dim;
+		FannCheckDimensions(dim, bs->dimensions);
+		if (bs->element == NULL)
+			count_row(bs, labels, n);
+		else
+			write_row(bs, tid, vec, labels, n);
 	}
 	MemoryContextSwitchTo(oldctx);
 	MemoryContextReset(bs->tmpctx);
@@ -448,6 +451,7 @@ fannbuild(Relation heap, Relation index, IndexInfo *indexInfo)
 	bs.slots = palloc0(sizeof(BuildGroup *) * bs.nslots);
 	bs.maxgroups = 256;
 	bs.groups = palloc(sizeof(BuildGroup *) * bs.maxgroups);
+	bs.ctx = CurrentMemoryContext;
 	bs.tmpctx = AllocSetContextCreate(CurrentMemoryContext, "fann build row",
 									  ALLOCSET_DEFAULT_SIZES);
 
@@ -457,7 +461,7 @@ fannbuild(Relation heap, Relation index, IndexInfo *indexInfo)
 
 	pgstat_progress_update_param(PROGRESS_CREATEIDX_SUBPHASE, FANN_PHASE_LABELS);
 	table_index_build_scan(heap, index, indexInfo, true, true,
-						   count_callback, &bs, NULL);
+						   build_callback, &bs, NULL);
 
 	/* Layout: element pages, group pages, pair pages */
 	qsort(bs.groups, bs.ngroups, sizeof(BuildGroup *), cmp_groups);
@@ -514,7 +518,7 @@ fannbuild(Relation heap, Relation index, IndexInfo *indexInfo)
 	{
 		bs.element = palloc0(FANN_ELEMENT_SIZE(bs.dimensions));
 		table_index_build_scan(heap, index, indexInfo, true, true,
-							   write_callback, &bs, NULL);
+							   build_callback, &bs, NULL);
 	}
 
 	LockBuffer(metabuf, BUFFER_LOCK_EXCLUSIVE);
