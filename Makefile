@@ -3,7 +3,8 @@ EXTVERSION = 1.0
 
 MODULE_big = fann
 OBJS = src/fann.o src/build.o src/cost.o src/distance.o src/insert.o \
-	src/labels.o src/page.o src/scan.o src/vacuum.o src/validate.o
+	src/labels.o src/page.o src/scan.o src/ung.o src/ungscan.o src/vacuum.o \
+	src/validate.o src/vamana.o
 HEADERS = src/fann.h
 
 DATA = fann--1.0.sql
@@ -24,3 +25,6 @@ override with_llvm = no
 PG_CONFIG ?= pg_config
 PGXS := $(shell $(PG_CONFIG) --pgxs)
 include $(PGXS)
+
+# every object depends on the shared headers (PGXS tracks no dependencies)
+$(OBJS): $(wildcard src/*.h)

@@ -2,22 +2,23 @@
 
 \echo Use "CREATE EXTENSION fann" to load this file. \quit
 
--- Distance functions on real[] vectors, as pgvector names them
+-- Distance functions on real[] vectors, as pgvector names them.  COST 5:
+-- measured at 128 dimensions, a call costs about five simple operators.
 CREATE FUNCTION l2_distance(real[], real[]) RETURNS float8
 	AS 'MODULE_PATHNAME', 'fann_l2_distance'
-	LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+	LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE COST 5;
 
 CREATE FUNCTION inner_product(real[], real[]) RETURNS float8
 	AS 'MODULE_PATHNAME', 'fann_inner_product'
-	LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+	LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE COST 5;
 
 CREATE FUNCTION negative_inner_product(real[], real[]) RETURNS float8
 	AS 'MODULE_PATHNAME', 'fann_negative_inner_product'
-	LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+	LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE COST 5;
 
 CREATE FUNCTION cosine_distance(real[], real[]) RETURNS float8
 	AS 'MODULE_PATHNAME', 'fann_cosine_distance'
-	LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+	LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE COST 5;
 
 CREATE OPERATOR <-> (
 	LEFTARG = real[], RIGHTARG = real[], FUNCTION = l2_distance,
@@ -64,6 +65,7 @@ CREATE OPERATOR CLASS fann_label_ops
 CREATE FUNCTION fann_last_scan(
 	OUT path text,
 	OUT groups_matched bigint,
+	OUT groups_entered bigint,
 	OUT rows_matching bigint,
 	OUT elements_visited bigint,
 	OUT distance_computations bigint,

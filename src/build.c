@@ -2,13 +2,14 @@
  * build.c
  *	  CREATE INDEX for fann: two passes over the table.
  *
- * Pass 1 finds the distinct label sets (groups) and counts their rows, which
- * fixes the whole layout: element pages with one contiguous id range per
- * group, then the group pages, then the sorted (label, group) pairs.  Pass 2
- * writes each row's element into its group's next slot.  Only the groups are
- * held in memory, so the build needs O(groups) memory whatever the table
- * size.  Pages are written through shared buffers and WAL-logged in bulk at
- * the end (log_newpage_range).
+ * Pass 1 finds the distinct label sets (groups) and counts their rows; with
+ * the label navigating graph between the groups this fixes the whole layout:
+ * element pages with one contiguous id range per group, then the group
+ * pages, the sorted (label, group) pairs and the LNG edges.  Pass 2 writes
+ * each row's element into its group's next slot and keeps its vector; the
+ * UNG graph is then built in memory with OpenMP (ung.c, vamana.c) and its
+ * adjacency lists written into the elements.  Pages are written through
+ * shared buffers and WAL-logged in bulk at the end (log_newpage_range).
  */
 #include "postgres.h"
 
@@ -17,27 +18,22 @@
 #include "catalog/pg_type.h"
 #include "commands/progress.h"
 #include "common/hashfn.h"
-#include "fann.h"
 #include "miscadmin.h"
 #include "pgstat.h"
 #include "storage/smgr.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
+#include "ung.h"
+
+#ifdef _OPENMP
+#include <omp.h>
+#include <signal.h>
+#endif
 
 #define FANN_PHASE_LABELS	2
 #define FANN_PHASE_ELEMENTS 3
-
-/* One distinct label set seen in pass 1 */
-typedef struct BuildGroup
-{
-	uint32		hash;
-	int			nlabels;		/* -1: the NULL-labels group */
-	int32	   *labels;
-	int64		count;			/* rows, from pass 1 */
-	int64		filled;			/* rows written in pass 2 */
-	int64		first;			/* position of its first element */
-	uint32		gid;
-} BuildGroup;
+#define FANN_PHASE_GRAPH	4
+#define FANN_PHASE_WRITE	5
 
 typedef struct FannBuildState
 {
@@ -45,11 +41,13 @@ typedef struct FannBuildState
 	int			dimensions;
 	bool		has_labels;
 	int			per_page;		/* elements per page */
+	int			nneighbors;		/* graph_degree + cross_edges */
+	float	   *vectors;		/* pass 2: every row's vector, by position */
 
 	/* open-addressing hash of label sets -> groups */
-	BuildGroup **slots;
+	FannBuildGroup **slots;
 	int			nslots;
-	BuildGroup **groups;		/* in insertion, later in layout order */
+	FannBuildGroup **groups;		/* in insertion, later in layout order */
 	int			ngroups;
 	int			maxgroups;
 
@@ -92,14 +90,14 @@ check_index_definition(Relation index)
 	(void) FannIndexMetric(index);
 }
 
-static BuildGroup **
+static FannBuildGroup **
 find_slot(FannBuildState *bs, uint32 hash, const int32 *labels, int n)
 {
 	int			i = hash & (bs->nslots - 1);
 
 	for (;;)
 	{
-		BuildGroup *g = bs->slots[i];
+		FannBuildGroup *g = bs->slots[i];
 
 		if (g == NULL ||
 			(g->hash == hash && g->nlabels == n &&
@@ -113,37 +111,37 @@ static void
 grow_slots(FannBuildState *bs)
 {
 	bs->nslots *= 2;
-	bs->slots = repalloc_huge(bs->slots, sizeof(BuildGroup *) * bs->nslots);
-	memset(bs->slots, 0, sizeof(BuildGroup *) * bs->nslots);
+	bs->slots = repalloc_huge(bs->slots, sizeof(FannBuildGroup *) * bs->nslots);
+	memset(bs->slots, 0, sizeof(FannBuildGroup *) * bs->nslots);
 	for (int i = 0; i < bs->ngroups; i++)
 	{
-		BuildGroup *g = bs->groups[i];
+		FannBuildGroup *g = bs->groups[i];
 
 		*find_slot(bs, g->hash, g->labels, g->nlabels) = g;
 	}
 }
 
 /* The group of a label set (n == -1: NULL labels), created if asked */
-static BuildGroup *
+static FannBuildGroup *
 lookup_group(FannBuildState *bs, const int32 *labels, int n, bool create)
 {
 	uint32		hash = n <= 0 ? (uint32) n : hash_bytes((const unsigned char *) labels,
 														 sizeof(int32) * n);
-	BuildGroup **slot = find_slot(bs, hash, labels, n);
-	BuildGroup *g;
+	FannBuildGroup **slot = find_slot(bs, hash, labels, n);
+	FannBuildGroup *g;
 
 	if (*slot || !create)
 		return *slot;
 
 	/* the groups are all the build keeps in memory: bound them */
-	bs->memory += sizeof(BuildGroup) + sizeof(int32) * Max(n, 0) + 3 * sizeof(BuildGroup *);
+	bs->memory += sizeof(FannBuildGroup) + sizeof(int32) * Max(n, 0) + 3 * sizeof(FannBuildGroup *);
 	if (bs->memory > (Size) maintenance_work_mem * 1024)
 		ereport(ERROR,
 				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
 				 errmsg("fann index build needs more than maintenance_work_mem for %d distinct label sets",
 						bs->ngroups),
 				 errhint("Increase maintenance_work_mem.")));
-	g = palloc(sizeof(BuildGroup));
+	g = palloc(sizeof(FannBuildGroup));
 	g->hash = hash;
 	g->nlabels = n;
 	g->labels = n > 0 ? palloc(sizeof(int32) * n) : NULL;
@@ -154,7 +152,7 @@ lookup_group(FannBuildState *bs, const int32 *labels, int n, bool create)
 	if (bs->ngroups == bs->maxgroups)
 	{
 		bs->maxgroups *= 2;
-		bs->groups = repalloc_huge(bs->groups, sizeof(BuildGroup *) * bs->maxgroups);
+		bs->groups = repalloc_huge(bs->groups, sizeof(FannBuildGroup *) * bs->maxgroups);
 	}
 	bs->groups[bs->ngroups++] = g;
 	if (bs->ngroups * 2 > bs->nslots)
@@ -204,7 +202,7 @@ static void
 write_row(FannBuildState *bs, ItemPointer tid, const float *vec,
 		  const int32 *labels, int n)
 {
-	BuildGroup *g = lookup_group(bs, labels, n, false);
+	FannBuildGroup *g = lookup_group(bs, labels, n, false);
 	int64		pos;
 	Buffer		buf;
 	Page		page;
@@ -223,12 +221,13 @@ write_row(FannBuildState *bs, ItemPointer tid, const float *vec,
 	e->next = InvalidFannId;
 	e->nextfree = InvalidFannId;
 	memcpy(e->vec, vec, sizeof(float4) * bs->dimensions);
+	memcpy(bs->vectors + pos * bs->dimensions, vec, sizeof(float4) * bs->dimensions);
 
 	buf = ReadBuffer(bs->index, 1 + pos / bs->per_page);
 	LockBuffer(buf, BUFFER_LOCK_EXCLUSIVE);
 	page = BufferGetPage(buf);
 	memcpy(PageGetItem(page, PageGetItemId(page, FirstOffsetNumber + pos % bs->per_page)),
-		   e, FANN_ELEMENT_SIZE(bs->dimensions));
+		   e, FANN_ELEMENT_SIZE(bs->dimensions, bs->nneighbors));
 	MarkBufferDirty(buf);
 	UnlockReleaseBuffer(buf);
 
@@ -264,8 +263,8 @@ build_callback(Relation index, ItemPointer tid, Datum *values, bool *isnull,
 static int
 cmp_groups(const void *a, const void *b)
 {
-	const BuildGroup *x = *(BuildGroup *const *) a;
-	const BuildGroup *y = *(BuildGroup *const *) b;
+	const FannBuildGroup *x = *(FannBuildGroup *const *) a;
+	const FannBuildGroup *y = *(FannBuildGroup *const *) b;
 
 	for (int i = 0; i < x->nlabels && i < y->nlabels; i++)
 		if (x->labels[i] != y->labels[i])
@@ -295,13 +294,15 @@ position_id(FannBuildState *bs, int64 pos)
 static void
 write_element_pages(FannBuildState *bs, BlockNumber npages)
 {
-	Size		esize = FANN_ELEMENT_SIZE(bs->dimensions);
+	Size		esize = FANN_ELEMENT_SIZE(bs->dimensions, bs->nneighbors);
 	FannElement e = palloc0(esize);
 	int64		left = bs->nrows;
 
 	e->flags = FANN_ELEMENT_DEAD | FANN_ELEMENT_FREE;
 	ItemPointerSetInvalid(&e->heaptid);
 	e->next = e->nextfree = InvalidFannId;
+	for (int i = 0; i < bs->nneighbors; i++)
+		FannElementNeighbors(e, bs->dimensions)[i] = InvalidFannId;
 	for (BlockNumber p = 0; p < npages; p++)
 	{
 		Buffer		buf = FannNewBuffer(bs->index, MAIN_FORKNUM);
@@ -322,6 +323,7 @@ static void
 write_group_pages(FannBuildState *bs, BlockNumber first, BlockNumber npages)
 {
 	int			i = 0;
+	uint32		lng_offset = 0;
 
 	for (BlockNumber p = 0; p < npages; p++)
 	{
@@ -334,7 +336,7 @@ write_group_pages(FannBuildState *bs, BlockNumber first, BlockNumber npages)
 			FannPageGetOpaque(page)->next = first + p + 1;
 		for (int j = 0; j < (int) FANN_GROUPS_PER_PAGE && i < bs->ngroups; j++, i++)
 		{
-			BuildGroup *g = bs->groups[i];
+			FannBuildGroup *g = bs->groups[i];
 			FannGroupData entry;
 
 			entry.nlabels = g->nlabels < 0 ? FANN_NULL_LABELS : g->nlabels;
@@ -343,6 +345,12 @@ write_group_pages(FannBuildState *bs, BlockNumber first, BlockNumber npages)
 			entry.range_end = position_id(bs, g->first + g->count);
 			entry.chain_head = InvalidFannId;
 			entry.free_head = InvalidFannId;
+			entry.lng_offset = lng_offset;
+			entry.nparents = g->nparents;
+			entry.nchildren = g->nchildren;
+			lng_offset += g->nparents + g->nchildren;
+			for (int k = 0; k < FANN_GROUP_ENTRIES; k++)
+				entry.entries[k] = InvalidFannId;
 			if (PageAddItem(page, (Item) &entry, sizeof(entry), InvalidOffsetNumber,
 							false, false) == InvalidOffsetNumber)
 				elog(ERROR, "failed to add fann group to page");
@@ -396,7 +404,7 @@ free_unfilled_slots(FannBuildState *bs, BlockNumber group_start)
 
 	for (int i = 0; i < bs->ngroups; i++)
 	{
-		BuildGroup *g = bs->groups[i];
+		FannBuildGroup *g = bs->groups[i];
 
 		for (int64 pos = g->first + g->filled; pos < g->first + g->count; pos++)
 		{
@@ -427,6 +435,141 @@ free_unfilled_slots(FannBuildState *bs, BlockNumber group_start)
 	return free_head;
 }
 
+static BlockNumber
+write_lng_pages(FannBuildState *bs, int64 nlng)
+{
+	uint32	   *lng = palloc_extended(sizeof(uint32) * Max(nlng, 1), MCXT_ALLOC_HUGE);
+	int64		k = 0;
+	BlockNumber npages = 0;
+
+	/* group indexes become group ids */
+	for (int i = 0; i < bs->ngroups; i++)
+		for (int j = 0; j < bs->groups[i]->nparents + bs->groups[i]->nchildren; j++)
+			lng[k++] = bs->groups[bs->groups[i]->lng[j]]->gid;
+	for (k = 0; k < nlng; npages++)
+	{
+		Buffer		buf = FannNewBuffer(bs->index, MAIN_FORKNUM);
+		Page		page = BufferGetPage(buf);
+		int64		n = Min((int64) FANN_LNG_PER_PAGE, nlng - k);
+
+		FannInitPage(page, FANN_PAGE_LNG);
+		memcpy(PageGetContents(page), lng + k, sizeof(uint32) * n);
+		((PageHeader) page)->pd_lower += sizeof(uint32) * n;
+		k += n;
+		MarkBufferDirty(buf);
+		UnlockReleaseBuffer(buf);
+	}
+	pfree(lng);
+	return npages;
+}
+
+/*
+ * Block signals while OpenMP creates its threads, so that they never run the
+ * backend's signal handlers; the backend thread keeps its own mask, so that
+ * cancellation is seen at the interrupt checks between parallel chunks.
+ */
+static void
+start_threads(void)
+{
+#ifdef _OPENMP
+	sigset_t	all,
+				old;
+
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, &old);
+	omp_set_dynamic(0);
+	omp_set_num_threads(fann_build_threads);
+#pragma omp parallel
+	{
+		/* the team is created here, with every signal blocked */
+	}
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+#endif
+}
+
+/* Build the graph in memory, then write adjacency lists and entry points */
+static void
+build_graph(FannBuildState *bs, FannMetaPage meta, BlockNumber group_start)
+{
+	VamanaSpace sp;
+
+	sp.vectors = bs->vectors;
+	sp.dim = bs->dimensions;
+	sp.distance = FannGetDistance((FannMetric) meta->metric);
+	/* RobustPrune's slack needs non-negative distances */
+	sp.alpha = meta->metric == FANN_METRIC_IP ? 1.0f : meta->alpha;
+	sp.stride = bs->nneighbors;
+	sp.degree = meta->graph_degree;
+	sp.adj = palloc_extended(sizeof(uint32) * sp.stride * Max(bs->nrows, 1), MCXT_ALLOC_HUGE);
+	for (int64 i = 0; i < (int64) sp.stride * bs->nrows; i++)
+		sp.adj[i] = InvalidFannId;
+
+	pgstat_progress_update_param(PROGRESS_CREATEIDX_SUBPHASE, FANN_PHASE_GRAPH);
+	start_threads();
+	FannBuildGraph(&sp, bs->groups, bs->ngroups, bs->nrows, meta->build_list,
+				   meta->cross_edges);
+
+	pgstat_progress_update_param(PROGRESS_CREATEIDX_SUBPHASE, FANN_PHASE_WRITE);
+	for (int64 pos = 0; pos < bs->nrows; pos++)
+	{
+		Buffer		buf = ReadBuffer(bs->index, 1 + pos / bs->per_page);
+		Page		page;
+		uint32	   *nb;
+
+		LockBuffer(buf, BUFFER_LOCK_EXCLUSIVE);
+		page = BufferGetPage(buf);
+		/* all the elements of this page */
+		for (; pos < bs->nrows; pos++)
+		{
+			nb = FannElementNeighbors((FannElement) PageGetItem(page, PageGetItemId(page, FirstOffsetNumber + pos % bs->per_page)),
+									  bs->dimensions);
+			for (int k = 0; k < sp.stride; k++)
+			{
+				uint32		p = sp.adj[pos * sp.stride + k];
+
+				nb[k] = p == InvalidFannId ? InvalidFannId : position_id(bs, p);
+			}
+			if ((pos + 1) % bs->per_page == 0)
+				break;
+		}
+		MarkBufferDirty(buf);
+		UnlockReleaseBuffer(buf);
+	}
+	for (int i = 0; i < bs->ngroups; i++)
+	{
+		Buffer		buf = ReadBuffer(bs->index, group_start + i / FANN_GROUPS_PER_PAGE);
+		Page		page;
+		FannGroup	g;
+
+		LockBuffer(buf, BUFFER_LOCK_EXCLUSIVE);
+		page = BufferGetPage(buf);
+		g = (FannGroup) PageGetItem(page, PageGetItemId(page, FirstOffsetNumber + i % FANN_GROUPS_PER_PAGE));
+		for (int k = 0; k < FANN_GROUP_ENTRIES; k++)
+			g->entries[k] = bs->groups[i]->entries[k] == InvalidFannId ? InvalidFannId :
+				position_id(bs, bs->groups[i]->entries[k]);
+		MarkBufferDirty(buf);
+		UnlockReleaseBuffer(buf);
+	}
+	pfree(sp.adj);
+}
+
+/* The graph needs every vector and adjacency list in memory: check it fits */
+static void
+check_memory(FannBuildState *bs)
+{
+	Size		need = (Size) bs->nrows * (sizeof(float) * bs->dimensions +
+										   sizeof(uint32) * bs->nneighbors) +
+		FannGraphBuildBytes(bs->groups, bs->ngroups, bs->nneighbors, FANN_DEFAULT_BUILD_LIST);
+
+	if (need > (Size) maintenance_work_mem * 1024)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("fann index build needs %zu MB of memory for %lld rows, maintenance_work_mem is %d MB",
+						need / (1024 * 1024) + 1, (long long) bs->nrows,
+						maintenance_work_mem / 1024),
+				 errhint("Increase maintenance_work_mem.")));
+}
+
 IndexBuildResult *
 fannbuild(Relation heap, Relation index, IndexInfo *indexInfo)
 {
@@ -438,6 +581,7 @@ fannbuild(Relation heap, Relation index, IndexInfo *indexInfo)
 	BlockNumber nelempages,
 				ngrouppages;
 	int64		npairs = 0;
+	int64		nlng;
 	int64		pos = 0;
 
 	if (RelationGetNumberOfBlocks(index) != 0)
@@ -448,9 +592,9 @@ fannbuild(Relation heap, Relation index, IndexInfo *indexInfo)
 	bs.index = index;
 	bs.has_labels = IndexRelationGetNumberOfKeyAttributes(index) == 2;
 	bs.nslots = 1024;
-	bs.slots = palloc0(sizeof(BuildGroup *) * bs.nslots);
+	bs.slots = palloc0(sizeof(FannBuildGroup *) * bs.nslots);
 	bs.maxgroups = 256;
-	bs.groups = palloc(sizeof(BuildGroup *) * bs.maxgroups);
+	bs.groups = palloc(sizeof(FannBuildGroup *) * bs.maxgroups);
 	bs.ctx = CurrentMemoryContext;
 	bs.tmpctx = AllocSetContextCreate(CurrentMemoryContext, "fann build row",
 									  ALLOCSET_DEFAULT_SIZES);
@@ -458,14 +602,19 @@ fannbuild(Relation heap, Relation index, IndexInfo *indexInfo)
 	/* Metapage first, so that it is block 0; filled in at the end */
 	metabuf = FannNewBuffer(index, MAIN_FORKNUM);
 	Assert(BufferGetBlockNumber(metabuf) == FANN_METAPAGE_BLKNO);
+	metapage = BufferGetPage(metabuf);
 
 	pgstat_progress_update_param(PROGRESS_CREATEIDX_SUBPHASE, FANN_PHASE_LABELS);
 	table_index_build_scan(heap, index, indexInfo, true, true,
 						   build_callback, &bs, NULL);
+	FannInitMetaPage(metapage, index, bs.dimensions);
+	meta = FannPageGetMeta(metapage);
 
-	/* Layout: element pages, group pages, pair pages */
-	qsort(bs.groups, bs.ngroups, sizeof(BuildGroup *), cmp_groups);
-	bs.per_page = bs.dimensions > 0 ? FannElementsPerPage(bs.dimensions) : 1;
+	/* Layout: element pages, group pages, pair pages, LNG pages */
+	qsort(bs.groups, bs.ngroups, sizeof(FannBuildGroup *), cmp_groups);
+	nlng = FannBuildLng(bs.groups, bs.ngroups);
+	bs.nneighbors = meta->graph_degree + meta->cross_edges;
+	bs.per_page = bs.dimensions > 0 ? meta->elements_per_page : 1;
 	nelempages = (bs.nrows + bs.per_page - 1) / bs.per_page;
 	ngrouppages = (bs.ngroups + FANN_GROUPS_PER_PAGE - 1) / FANN_GROUPS_PER_PAGE;
 	if ((uint64) (1 + nelempages) * bs.per_page >= InvalidFannId ||
@@ -475,7 +624,7 @@ fannbuild(Relation heap, Relation index, IndexInfo *indexInfo)
 				 errmsg("table is too large for a fann index")));
 	for (int i = 0; i < bs.ngroups; i++)
 	{
-		BuildGroup *g = bs.groups[i];
+		FannBuildGroup *g = bs.groups[i];
 
 		g->first = pos;
 		pos += g->count;
@@ -484,16 +633,16 @@ fannbuild(Relation heap, Relation index, IndexInfo *indexInfo)
 							FANN_GROUPS_PER_PAGE);
 		npairs += Max(g->nlabels, 0);
 	}
+	check_memory(&bs);
 
 	write_element_pages(&bs, nelempages);
 	write_group_pages(&bs, 1 + nelempages, ngrouppages);
-
-	metapage = BufferGetPage(metabuf);
-	FannInitMetaPage(metapage, bs.dimensions, FannIndexMetric(index), bs.has_labels);
-	meta = FannPageGetMeta(metapage);
 	meta->pair_npages = write_pair_pages(&bs, npairs);
 	if (meta->pair_npages > 0)
 		meta->pair_start = 1 + nelempages + ngrouppages;
+	meta->lng_npages = write_lng_pages(&bs, nlng);
+	if (meta->lng_npages > 0)
+		meta->lng_start = 1 + nelempages + ngrouppages + meta->pair_npages;
 	if (ngrouppages > 0)
 	{
 		meta->group_first = 1 + nelempages;
@@ -509,16 +658,20 @@ fannbuild(Relation heap, Relation index, IndexInfo *indexInfo)
 			meta->empty_group = bs.groups[i]->gid;
 	}
 	MarkBufferDirty(metabuf);
-	/* Pass 2 locks element pages: release the metapage meanwhile */
+	/* Pass 2 and the graph build lock other pages: release the metapage */
 	LockBuffer(metabuf, BUFFER_LOCK_UNLOCK);
 
 	pgstat_progress_update_param(PROGRESS_CREATEIDX_SUBPHASE, FANN_PHASE_ELEMENTS);
 	pgstat_progress_update_param(PROGRESS_CREATEIDX_TUPLES_TOTAL, bs.nrows);
 	if (bs.nrows > 0)
 	{
-		bs.element = palloc0(FANN_ELEMENT_SIZE(bs.dimensions));
+		bs.element = palloc0(FANN_ELEMENT_SIZE(bs.dimensions, bs.nneighbors));
+		bs.vectors = palloc_extended(sizeof(float) * bs.dimensions * bs.nrows,
+									 MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
 		table_index_build_scan(heap, index, indexInfo, true, true,
 							   build_callback, &bs, NULL);
+		build_graph(&bs, meta, 1 + nelempages);
+		pfree(bs.vectors);
 	}
 
 	LockBuffer(metabuf, BUFFER_LOCK_EXCLUSIVE);
@@ -544,8 +697,7 @@ fannbuildempty(Relation index)
 	Page		page = (Page) palloc(BLCKSZ);
 
 	check_index_definition(index);
-	FannInitMetaPage(page, 0, FannIndexMetric(index),
-					 IndexRelationGetNumberOfKeyAttributes(index) == 2);
+	FannInitMetaPage(page, index, 0);
 	PageSetChecksumInplace(page, FANN_METAPAGE_BLKNO);
 	smgrwrite(RelationGetSmgr(index), INIT_FORKNUM, FANN_METAPAGE_BLKNO,
 			  (char *) page, true);
@@ -566,6 +718,10 @@ fannbuildphasename(int64 phasenum)
 			return "collecting label sets";
 		case FANN_PHASE_ELEMENTS:
 			return "writing elements";
+		case FANN_PHASE_GRAPH:
+			return "building graph";
+		case FANN_PHASE_WRITE:
+			return "writing graph";
 		default:
 			return NULL;
 	}

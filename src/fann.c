@@ -13,22 +13,24 @@
 #include "utils/builtins.h"
 #include "utils/guc.h"
 
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
 PG_MODULE_MAGIC;
 
 int			fann_strategy = FANN_STRATEGY_AUTO;
+int			fann_ef_search = 64;
+int			fann_exact_threshold = 5000;
+int			fann_build_threads = 1;
 FannScanStats fann_last_stats;
 
 static relopt_kind fann_relopt_kind;
 
-/* reloptions: none yet beyond the standard header */
-typedef struct FannOptions
-{
-	int32		vl_len_;
-} FannOptions;
-
 static const struct config_enum_entry fann_strategy_options[] = {
 	{"auto", FANN_STRATEGY_AUTO, false},
 	{"exact", FANN_STRATEGY_EXACT, false},
+	{"graph", FANN_STRATEGY_GRAPH, false},
 	{NULL, 0, false}
 };
 
@@ -37,13 +39,44 @@ void		_PG_init(void);
 void
 _PG_init(void)
 {
+	int			cores = 1;
+
+#ifdef _OPENMP
+	cores = Min(omp_get_num_procs(), 64);
+#endif
 	fann_relopt_kind = add_reloption_kind();
+	add_int_reloption(fann_relopt_kind, "graph_degree",
+					  "Intra-group neighbours per row in the graph (Vamana R)",
+					  FANN_DEFAULT_GRAPH_DEGREE, 4, 128, AccessExclusiveLock);
+	add_int_reloption(fann_relopt_kind, "build_list",
+					  "Search list size while building the graph (Vamana L)",
+					  FANN_DEFAULT_BUILD_LIST, 10, 1000, AccessExclusiveLock);
+	add_real_reloption(fann_relopt_kind, "alpha",
+					   "Pruning slack of the graph (Vamana alpha)",
+					   FANN_DEFAULT_ALPHA, 1.0, 2.0, AccessExclusiveLock);
+	add_int_reloption(fann_relopt_kind, "cross_edges",
+					  "Edges per row into the groups of minimal supersets of its label set (UNG)",
+					  FANN_DEFAULT_CROSS_EDGES, 0, 32, AccessExclusiveLock);
 
 	DefineCustomEnumVariable("fann.strategy",
 							 "Search path of fann index scans.",
-							 "auto chooses per query; exact scans every matching row.",
+							 "auto chooses per query; exact scans every matching row; graph searches the label navigating graph.",
 							 &fann_strategy, FANN_STRATEGY_AUTO, fann_strategy_options,
 							 PGC_USERSET, 0, NULL, NULL, NULL);
+	DefineCustomIntVariable("fann.ef_search",
+							"Size of the candidate list of graph searches.",
+							"Larger is slower and finds more of the true nearest neighbours.",
+							&fann_ef_search, 64, 1, 10000,
+							PGC_USERSET, 0, NULL, NULL, NULL);
+	DefineCustomIntVariable("fann.exact_threshold",
+							"Filters matching at most this many rows are answered by the exact path.",
+							NULL, &fann_exact_threshold, 5000, 0, INT_MAX,
+							PGC_USERSET, 0, NULL, NULL, NULL);
+	DefineCustomIntVariable("fann.build_threads",
+							"Threads that build the graph in CREATE INDEX.",
+							"Defaults to the number of CPU cores.",
+							&fann_build_threads, cores, 1, 64,
+							PGC_USERSET, 0, NULL, NULL, NULL);
 	FannDefineSimdGuc();
 	MarkGUCPrefixReserved("fann");
 }
@@ -51,8 +84,15 @@ _PG_init(void)
 bytea *
 fannoptions(Datum reloptions, bool validate)
 {
+	static const relopt_parse_elt tab[] = {
+		{"graph_degree", RELOPT_TYPE_INT, offsetof(FannOptions, graph_degree)},
+		{"build_list", RELOPT_TYPE_INT, offsetof(FannOptions, build_list)},
+		{"alpha", RELOPT_TYPE_REAL, offsetof(FannOptions, alpha)},
+		{"cross_edges", RELOPT_TYPE_INT, offsetof(FannOptions, cross_edges)},
+	};
+
 	return (bytea *) build_reloptions(reloptions, validate, fann_relopt_kind,
-									  sizeof(FannOptions), NULL, 0);
+									  sizeof(FannOptions), tab, lengthof(tab));
 }
 
 PG_FUNCTION_INFO_V1(fann_handler);
@@ -112,8 +152,8 @@ Datum
 fann_last_scan(PG_FUNCTION_ARGS)
 {
 	TupleDesc	tupdesc;
-	Datum		values[7];
-	bool		nulls[7] = {false};
+	Datum		values[8];
+	bool		nulls[8] = {false};
 	FannScanStats *s = &fann_last_stats;
 
 	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
@@ -124,10 +164,11 @@ fann_last_scan(PG_FUNCTION_ARGS)
 	values[0] = CStringGetTextDatum(s->path);
 	values[1] = Int64GetDatum(s->groups_matched);
 	nulls[1] = s->groups_matched < 0;	/* every group: not computed */
-	values[2] = Int64GetDatum(s->rows_matching);
-	values[3] = Int64GetDatum(s->elements_visited);
-	values[4] = Int64GetDatum(s->distance_computations);
-	values[5] = Int64GetDatum(s->rows_returned);
-	values[6] = Int32GetDatum(s->passes);
+	values[2] = Int64GetDatum(s->groups_entered);
+	values[3] = Int64GetDatum(s->rows_matching);
+	values[4] = Int64GetDatum(s->elements_visited);
+	values[5] = Int64GetDatum(s->distance_computations);
+	values[6] = Int64GetDatum(s->rows_returned);
+	values[7] = Int32GetDatum(s->passes);
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls)));
 }

@@ -14,12 +14,20 @@
  *	block 0 		metapage: FannMetaPageData (dimensions, metric, where each
  *					structure starts, free-slot list heads)
  *	element pages	one fixed-size FannElementData item per row: heap TID,
- *					group id, vector.  The build writes the elements of each
- *					group into one contiguous id range, groups one after the
- *					other, so a filtered exact scan reads pages sequentially.
+ *					group id, vector, then the adjacency list: graph_degree
+ *					intra-group neighbours and cross_edges neighbours in
+ *					superset groups (UNG section 4).  The build writes the
+ *					elements of each group into one contiguous id range,
+ *					groups one after the other, so a filtered exact scan
+ *					reads pages sequentially.
  *	group pages 	one fixed-size FannGroupData item per distinct label set:
  *					its size, element range, chain of rows inserted later, free
- *					list, live row count.  Chained through opaque->next.
+ *					list, live row count, graph entry points, and where its
+ *					label navigating graph (LNG) edges are.  Chained through
+ *					opaque->next.
+ *	LNG pages		uint32 group ids as a raw array: per group its LNG parents
+ *					(maximal proper subsets) then children (minimal proper
+ *					supersets), written by the build in one block range.
  *	pair pages		(label, group) postings as a raw array between the page
  *					header and pd_lower.  The build writes them sorted in one
  *					contiguous block range (binary searched); inserts append
@@ -76,12 +84,28 @@ typedef enum FannMetric
 	FANN_METRIC_COSINE = FANN_COSINE_STRATEGY
 } FannMetric;
 
-/* Search paths; only exact exists so far */
+/* Search paths (GUC fann.strategy) */
 typedef enum FannStrategy
 {
 	FANN_STRATEGY_AUTO,
-	FANN_STRATEGY_EXACT
+	FANN_STRATEGY_EXACT,
+	FANN_STRATEGY_GRAPH
 } FannStrategy;
+
+/* Reloptions (fann.c) */
+typedef struct FannOptions
+{
+	int32		vl_len_;
+	int			graph_degree;
+	int			build_list;
+	double		alpha;
+	int			cross_edges;
+} FannOptions;
+
+#define FANN_DEFAULT_GRAPH_DEGREE	32
+#define FANN_DEFAULT_BUILD_LIST		100
+#define FANN_DEFAULT_ALPHA			1.2
+#define FANN_DEFAULT_CROSS_EDGES	6
 
 #define InvalidFannId			((uint32) 0xFFFFFFFF)
 
@@ -90,6 +114,7 @@ typedef enum FannStrategy
 #define FANN_PAGE_ELEMENT		2
 #define FANN_PAGE_GROUP			3
 #define FANN_PAGE_PAIR			4
+#define FANN_PAGE_LNG			5
 #define FANN_PAGE_ID			0xFA22	/* identifies fann pages for tools */
 
 typedef struct FannPageOpaqueData
@@ -121,6 +146,13 @@ typedef struct FannMetaPageData
 	uint32		pair_npages;
 	BlockNumber delta_first;	/* chain of unsorted pair pages */
 	BlockNumber delta_last;
+	BlockNumber lng_start;		/* LNG edges: [start, start + npages) */
+	uint32		lng_npages;
+	uint16		graph_degree;	/* R: intra-group neighbours per element */
+	uint16		cross_edges;	/* neighbours in superset groups */
+	uint16		build_list;		/* L of the build and insert searches */
+	uint16		unused;
+	float4		alpha;			/* RobustPrune slack */
 } FannMetaPageData;
 
 typedef FannMetaPageData *FannMetaPage;
@@ -140,12 +172,19 @@ typedef struct FannElementData
 	uint32		next;			/* next older chain element of the group */
 	uint32		nextfree;		/* next free slot, when FREE */
 	float4		vec[FLEXIBLE_ARRAY_MEMBER];
+	/* then uint32 neighbours[graph_degree + cross_edges], InvalidFannId-padded */
 } FannElementData;
 
 typedef FannElementData *FannElement;
 
-#define FANN_ELEMENT_SIZE(dim) \
-	MAXALIGN(offsetof(FannElementData, vec) + sizeof(float4) * (dim))
+#define FANN_ELEMENT_SIZE(dim, nneighbors) \
+	MAXALIGN(offsetof(FannElementData, vec) + sizeof(float4) * (dim) + \
+			 sizeof(uint32) * (nneighbors))
+#define FannElementNeighbors(e, dim)	((uint32 *) ((e)->vec + (dim)))
+#define FANN_MAX_NEIGHBORS		(128 + 32)	/* graph_degree + cross_edges */
+
+/* Graph entry points kept per group (UNG: a medoid plus random members) */
+#define FANN_GROUP_ENTRIES		4
 
 /* nlabels of the group holding rows whose label array is NULL */
 #define FANN_NULL_LABELS		((uint32) 0xFFFFFFFF)
@@ -158,6 +197,10 @@ typedef struct FannGroupData
 	uint32		range_end;
 	uint32		chain_head;		/* newest element outside the range */
 	uint32		free_head;		/* freed chain elements, reusable */
+	uint32		lng_offset;		/* its LNG edges in the LNG array ... */
+	uint16		nparents;		/* ... this many parents, then ... */
+	uint16		nchildren;		/* ... this many children */
+	uint32		entries[FANN_GROUP_ENTRIES];	/* medoid, then random members */
 } FannGroupData;
 
 typedef FannGroupData *FannGroup;
@@ -174,6 +217,7 @@ typedef struct FannPair
 } FannPair;
 
 #define FANN_PAIRS_PER_PAGE		(FANN_PAGE_USABLE / sizeof(FannPair))
+#define FANN_LNG_PER_PAGE		(FANN_PAGE_USABLE / sizeof(uint32))
 #define FannPageGetPairs(page)	((FannPair *) PageGetContents(page))
 #define FannPageGetNPairs(page) \
 	((((PageHeader) (page))->pd_lower - (PageGetContents(page) - (char *) (page))) / sizeof(FannPair))
@@ -204,7 +248,10 @@ typedef struct FannGroupSet
 	bool		all_but_null;	/* ... or every group but the NULL one */
 	int			ngroups;		/* otherwise this sorted list */
 	uint32	   *groups;
-	bool		recheck;		/* array '=' needs the heap recheck */
+	bool		recheck;		/* an array '=' key: heap recheck, and the
+								 * graph follows intra-group edges only */
+	FannGroupData *data;		/* the groups' entries, once loaded */
+	int64		nlive;			/* their rows */
 } FannGroupSet;
 
 /* Counters reported by fann_last_scan() */
@@ -212,6 +259,7 @@ typedef struct FannScanStats
 {
 	const char *path;
 	int64		groups_matched;
+	int64		groups_entered;
 	int64		rows_matching;
 	int64		elements_visited;
 	int64		distance_computations;
@@ -221,6 +269,9 @@ typedef struct FannScanStats
 
 /* GUCs (fann.c) */
 extern int	fann_strategy;
+extern int	fann_ef_search;
+extern int	fann_exact_threshold;
+extern int	fann_build_threads;
 extern FannScanStats fann_last_stats;
 
 /* distance.c */
@@ -236,13 +287,13 @@ extern uint32 FannFindGroup(Relation index, FannMetaPage meta,
 							const int32 *labels, int n);
 extern void FannGroupSetFromKeys(Relation index, FannMetaPage meta,
 								 ScanKey keys, int nkeys, FannGroupSet *set);
+extern void FannGroupSetLoad(Relation index, FannMetaPage meta, FannGroupSet *set);
 
 /* page.c */
 extern Buffer FannNewBuffer(Relation index, ForkNumber fork);
 extern void FannInitPage(Page page, uint16 type);
-extern void FannInitMetaPage(Page page, int dimensions, FannMetric metric,
-							 bool has_labels);
-extern int	FannElementsPerPage(int dimensions);
+extern void FannInitMetaPage(Page page, Relation index, int dimensions);
+extern void FannSetDimensions(FannMetaPage meta, int dimensions);
 extern void FannGetMetaSnapshot(Relation index, FannMetaPageData *meta);
 extern bool FannReadGroup(Relation index, uint32 gid, FannGroupData *group);
 extern void FannCheckPage(Page page, uint16 type, Relation index, BlockNumber blkno);

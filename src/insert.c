@@ -149,7 +149,8 @@ add_element(Relation index, Buffer metabuf, uint32 gid, ItemPointer tid,
 {
 	FannMetaPage meta = FannPageGetMeta(BufferGetPage(metabuf));
 	int			per_page = meta->elements_per_page;
-	Size		esize = FANN_ELEMENT_SIZE(dim);
+	int			nneighbors = meta->graph_degree + meta->cross_edges;
+	Size		esize = FANN_ELEMENT_SIZE(dim, nneighbors);
 	BlockNumber gblkno = FannIdBlock(gid, FANN_GROUPS_PER_PAGE);
 	Buffer		gbuf = ReadBuffer(index, gblkno);
 	Buffer		ebuf;
@@ -252,8 +253,7 @@ fanninsert(Relation index, Datum *values, bool *isnull, ItemPointer heap_tid,
 			GenericXLogState *state = GenericXLogStart(index);
 			FannMetaPage wmeta = FannPageGetMeta(GenericXLogRegisterBuffer(state, metabuf, 0));
 
-			wmeta->dimensions = dim;
-			wmeta->elements_per_page = FannElementsPerPage(dim);
+			FannSetDimensions(wmeta, dim);
 			GenericXLogFinish(state);
 		}
 		FannCheckDimensions(dim, meta->dimensions);

@@ -381,3 +381,52 @@ FannGroupSetFromKeys(Relation index, FannMetaPage meta, ScanKey keys, int nkeys,
 			set->ngroups = intersect(set->groups, set->ngroups, groups, ngroups);
 	}
 }
+
+/*
+ * Read the entries of the selected groups into set->data and count their
+ * rows; every group (but the NULL one, for all_but_null) becomes an explicit
+ * list first.
+ */
+void
+FannGroupSetLoad(Relation index, FannMetaPage meta, FannGroupSet *set)
+{
+	int			cap = 64;
+
+	if (set->all || set->all_but_null)
+	{
+		set->groups = palloc(sizeof(uint32) * cap);
+		set->ngroups = 0;
+		for (BlockNumber blkno = meta->group_first; blkno != InvalidBlockNumber;)
+		{
+			Buffer		buf = ReadBuffer(index, blkno);
+			Page		page;
+
+			LockBuffer(buf, BUFFER_LOCK_SHARE);
+			page = BufferGetPage(buf);
+			FannCheckPage(page, FANN_PAGE_GROUP, index, blkno);
+			for (OffsetNumber off = FirstOffsetNumber; off <= PageGetMaxOffsetNumber(page); off++)
+			{
+				uint32		gid = FannMakeId(blkno, off, FANN_GROUPS_PER_PAGE);
+
+				if (set->all_but_null && gid == meta->null_group)
+					continue;
+				append_group(&set->groups, &set->ngroups, &cap, gid);
+			}
+			blkno = FannPageGetOpaque(page)->next;
+			UnlockReleaseBuffer(buf);
+		}
+		set->all = set->all_but_null = false;
+	}
+
+	set->data = palloc(sizeof(FannGroupData) * Max(set->ngroups, 1));
+	set->nlive = 0;
+	for (int i = 0; i < set->ngroups; i++)
+	{
+		if (!FannReadGroup(index, set->groups[i], &set->data[i]))
+			ereport(ERROR,
+					(errcode(ERRCODE_INDEX_CORRUPTED),
+					 errmsg("fann index \"%s\" has no group %u",
+							RelationGetRelationName(index), set->groups[i])));
+		set->nlive += set->data[i].nlive;
+	}
+}

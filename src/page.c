@@ -36,26 +36,36 @@ FannInitPage(Page page, uint16 type)
 	opaque->page_id = FANN_PAGE_ID;
 }
 
-int
-FannElementsPerPage(int dimensions)
+/* Fix the dimensions, and with them the element size, of an index */
+void
+FannSetDimensions(FannMetaPage meta, int dimensions)
 {
-	return FANN_PAGE_USABLE / (FANN_ELEMENT_SIZE(dimensions) + sizeof(ItemIdData));
+	int			nneighbors = meta->graph_degree + meta->cross_edges;
+
+	meta->dimensions = dimensions;
+	meta->elements_per_page = dimensions == 0 ? 0 :
+		FANN_PAGE_USABLE / (FANN_ELEMENT_SIZE(dimensions, nneighbors) + sizeof(ItemIdData));
 }
 
+/* A new metapage for index, with its reloptions and opclass's metric */
 void
-FannInitMetaPage(Page page, int dimensions, FannMetric metric, bool has_labels)
+FannInitMetaPage(Page page, Relation index, int dimensions)
 {
 	FannMetaPage meta;
+	FannOptions *opts = (FannOptions *) index->rd_options;
 
 	FannInitPage(page, FANN_PAGE_META);
 	meta = FannPageGetMeta(page);
 	MemSet(meta, 0, sizeof(FannMetaPageData));
 	meta->magic = FANN_MAGIC;
 	meta->version = FANN_VERSION;
-	meta->dimensions = dimensions;
-	meta->metric = metric;
-	meta->elements_per_page = dimensions > 0 ? FannElementsPerPage(dimensions) : 0;
-	meta->has_labels = has_labels;
+	meta->metric = FannIndexMetric(index);
+	meta->has_labels = IndexRelationGetNumberOfKeyAttributes(index) == 2;
+	meta->graph_degree = opts ? opts->graph_degree : FANN_DEFAULT_GRAPH_DEGREE;
+	meta->build_list = opts ? opts->build_list : FANN_DEFAULT_BUILD_LIST;
+	meta->alpha = opts ? opts->alpha : FANN_DEFAULT_ALPHA;
+	meta->cross_edges = opts ? opts->cross_edges : FANN_DEFAULT_CROSS_EDGES;
+	FannSetDimensions(meta, dimensions);
 	meta->null_group = InvalidFannId;
 	meta->empty_group = InvalidFannId;
 	meta->free_head = InvalidFannId;
@@ -66,6 +76,7 @@ FannInitMetaPage(Page page, int dimensions, FannMetric metric, bool has_labels)
 	meta->pair_npages = 0;
 	meta->delta_first = InvalidBlockNumber;
 	meta->delta_last = InvalidBlockNumber;
+	meta->lng_start = InvalidBlockNumber;
 	((PageHeader) page)->pd_lower =
 		((char *) meta + sizeof(FannMetaPageData)) - (char *) page;
 }

@@ -12,13 +12,19 @@
  * WHERE clauses, LIMIT beyond the buffer), the next pass collects the rows
  * strictly after the last one returned.  The order is total, so no row is
  * returned twice or skipped, and a query never gets fewer rows than match.
+ *
+ * The graph path (ungscan.c) hands out rows in distance order too; what it
+ * returned is marked in a bitmap.  When the graph has nothing more to give,
+ * exact passes continue strictly after the last row returned, skipping those
+ * marked, and a last pass returns whatever the graph missed before that row
+ * (only reached when the executor has consumed every other matching row).
  */
 #include "postgres.h"
 
 #include <math.h>
 
 #include "access/relscan.h"
-#include "fann.h"
+#include "ung.h"
 #include "miscadmin.h"
 #include "pgstat.h"
 #include "utils/memutils.h"
@@ -32,9 +38,21 @@ typedef struct FannCandidate
 	ItemPointerData tid;
 } FannCandidate;
 
+typedef enum FannPhase
+{
+	FANN_PHASE_GRAPH,			/* rows come from the graph search */
+	FANN_PHASE_EXACT,			/* exact passes after the last row returned */
+	FANN_PHASE_LEFTOVER			/* exact passes over what was not returned */
+} FannPhase;
+
 typedef struct FannScanOpaqueData
 {
 	bool		started;
+	Relation	index;
+	FannPhase	phase;
+	FannGraphScan *graph;
+	uint64	   *returned;		/* with the graph: ids already returned */
+	uint32		nreturned_ids;	/* bits in returned */
 	MemoryContext ctx;			/* per-scan memory, reset on rescan */
 	FannMetaPageData meta;
 	FannGroupSet groups;
@@ -141,6 +159,9 @@ consider(FannScanOpaque so, FannElement e, uint32 id)
 		fann_last_stats.distance_computations++;
 	}
 	if (so->has_last && cand_cmp(&c, &so->last) <= 0)
+		return;
+	if (so->returned && id < so->nreturned_ids &&
+		(so->returned[id / 64] & (UINT64CONST(1) << (id % 64))))
 		return;
 	if (so->pruned && cand_cmp(&c, &so->bound) > 0)
 		return;
@@ -303,18 +324,18 @@ exact_pass(IndexScanDesc scan)
 	}
 	else
 	{
+		if (set->data == NULL)
+			FannGroupSetLoad(scan->indexRelation, &so->meta, set);
 		for (int i = 0; i < set->ngroups; i++)
 		{
-			FannGroupData group;
+			FannGroupData *group = &set->data[i];
 
-			if (!FannReadGroup(scan->indexRelation, set->groups[i], &group))
-				continue;
-			if (group.range_start < group.range_end)
-				scan_blocks(scan, FannIdBlock(group.range_start, so->meta.elements_per_page),
-							FannIdBlock(group.range_end - 1, so->meta.elements_per_page),
-							group.range_start, group.range_end,
+			if (group->range_start < group->range_end)
+				scan_blocks(scan, FannIdBlock(group->range_start, so->meta.elements_per_page),
+							FannIdBlock(group->range_end - 1, so->meta.elements_per_page),
+							group->range_start, group->range_end,
 							set->groups[i], InvalidFannId, false);
-			scan_chain(scan, group.chain_head, set->groups[i]);
+			scan_chain(scan, group->chain_head, set->groups[i]);
 		}
 	}
 
@@ -358,6 +379,27 @@ fannrescan(IndexScanDesc scan, ScanKey keys, int nkeys, ScanKey orderbys,
 	so->started = false;
 }
 
+/*
+ * The per-query choice: the graph when the predicate matches more rows than
+ * the exact path handles well (fann.exact_threshold).  Without a label
+ * predicate the graph would start from the LNG roots, which serves broad
+ * queries poorly (UNG section 7), so auto keeps those exact.
+ */
+static bool
+use_graph(FannScanOpaque so)
+{
+	FannGroupSet *set = &so->groups;
+
+	if (fann_strategy == FANN_STRATEGY_EXACT ||
+		(fann_strategy == FANN_STRATEGY_AUTO && (set->all || set->all_but_null)))
+		return false;
+	if (set->data == NULL)
+		FannGroupSetLoad(so->index, &so->meta, set);
+	fann_last_stats.groups_matched = set->ngroups;
+	fann_last_stats.rows_matching = set->nlive;
+	return fann_strategy == FANN_STRATEGY_GRAPH || set->nlive > fann_exact_threshold;
+}
+
 /* Read the metapage, resolve the label predicate and the query vector */
 static void
 start_scan(IndexScanDesc scan)
@@ -365,6 +407,7 @@ start_scan(IndexScanDesc scan)
 	FannScanOpaque so = (FannScanOpaque) scan->opaque;
 	MemoryContext oldctx = MemoryContextSwitchTo(so->ctx);
 
+	so->index = scan->indexRelation;
 	MemSet(&fann_last_stats, 0, sizeof(fann_last_stats));
 	fann_last_stats.path = "exact";
 
@@ -386,6 +429,21 @@ start_scan(IndexScanDesc scan)
 		so->distance = FannGetDistance((FannMetric) scan->orderByData[0].sk_strategy);
 	}
 
+	so->phase = FANN_PHASE_EXACT;
+	so->graph = NULL;
+	so->returned = NULL;
+	if (so->query && so->meta.elements_per_page > 0 && use_graph(so))
+	{
+		so->phase = FANN_PHASE_GRAPH;
+		fann_last_stats.path = "graph";
+		so->nreturned_ids = RelationGetNumberOfBlocks(scan->indexRelation) *
+			so->meta.elements_per_page;
+		so->returned = palloc_extended(sizeof(uint64) * (so->nreturned_ids / 64 + 1),
+									   MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
+		so->graph = FannGraphBegin(scan->indexRelation, &so->meta, &so->groups,
+								   so->groups.recheck, so->distance, so->query);
+	}
+
 	so->max_capacity = Max(2 * FANN_FIRST_PASS_ROWS,
 						   (int) Min((Size) work_mem * 1024 / sizeof(FannCandidate),
 									 MaxAllocSize / sizeof(FannCandidate)));
@@ -398,6 +456,56 @@ start_scan(IndexScanDesc scan)
 	MemoryContextSwitchTo(oldctx);
 }
 
+/* The next row of the current phase into so->last; false when done */
+static bool
+next_row(FannScanOpaque so, IndexScanDesc scan)
+{
+	while (so->phase == FANN_PHASE_GRAPH)
+	{
+		FannCandidate c;
+
+		if (!FannGraphNext(so->graph, &c.distance, &c.tid, &c.id))
+		{
+			/* the graph is exhausted: exact passes for the rest */
+			so->phase = FANN_PHASE_EXACT;
+			fann_last_stats.path = "graph+exact";
+			break;
+		}
+		/* one found late, before the last row returned, waits for the end */
+		if (so->has_last && cand_cmp(&c, &so->last) <= 0)
+			continue;
+		so->last = c;
+		so->has_last = true;
+		return true;
+	}
+
+	for (;;)
+	{
+		if (so->ncands == 0)
+		{
+			/* a pass that kept everything left has nothing more to give */
+			if (so->pruned)
+				exact_pass(scan);
+			if (so->ncands == 0)
+			{
+				if (so->phase != FANN_PHASE_EXACT || so->returned == NULL)
+					return false;
+				/* what the graph missed, in order among itself */
+				so->phase = FANN_PHASE_LEFTOVER;
+				so->has_last = false;
+				so->pruned = true;
+				continue;
+			}
+		}
+		/* pop the smallest */
+		so->last = so->cands[0];
+		so->has_last = true;
+		so->cands[0] = so->cands[--so->ncands];
+		sift_down(so->cands, so->ncands, 0);
+		return true;
+	}
+}
+
 bool
 fanngettuple(IndexScanDesc scan, ScanDirection dir)
 {
@@ -406,21 +514,10 @@ fanngettuple(IndexScanDesc scan, ScanDirection dir)
 	if (!so->started)
 		start_scan(scan);
 
-	if (so->ncands == 0)
-	{
-		/* a pass that kept everything left has nothing more to give */
-		if (!so->pruned)
-			return false;
-		exact_pass(scan);
-		if (so->ncands == 0)
-			return false;
-	}
-
-	/* pop the smallest */
-	so->last = so->cands[0];
-	so->has_last = true;
-	so->cands[0] = so->cands[--so->ncands];
-	sift_down(so->cands, so->ncands, 0);
+	if (!next_row(so, scan))
+		return false;
+	if (so->returned && so->last.id < so->nreturned_ids)
+		so->returned[so->last.id / 64] |= UINT64CONST(1) << (so->last.id % 64);
 
 	scan->xs_heaptid = so->last.tid;
 	scan->xs_recheck = so->groups.recheck;

@@ -1,0 +1,451 @@
+/*
+ * ung.c
+ *	  Building the Unified Navigating Graph (UNG, SIGMOD 2025, section 4) in
+ *	  memory during CREATE INDEX: the label navigating graph (LNG) between
+ *	  groups, each group's entry points and Vamana graph, and the cross-group
+ *	  edges from each row to the nearest rows of its group's LNG children.
+ *
+ * Edges only lead to the same group or to supersets, so everything reachable
+ * from a group that satisfies a containment or overlap predicate satisfies it
+ * too: the search never checks a filter per node (UNG section 3.2).
+ */
+#include "postgres.h"
+
+#include <math.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+#include "miscadmin.h"
+#include "ung.h"
+
+/* Groups larger than this are built with parallel batches, smaller ones in parallel */
+#define FANN_PARALLEL_GROUP		2048
+/* Every LNG edge gets cross edges from at least this many rows (UNG 4.3) */
+#define FANN_MIN_COVERAGE		3
+/* Rows per chunk between interrupt checks of the cross-edge pass */
+#define FANN_CROSS_CHUNK		4096
+
+typedef struct LabelPosting
+{
+	int32		label;
+	int			group;
+} LabelPosting;
+
+static int
+cmp_posting(const void *a, const void *b)
+{
+	const LabelPosting *x = a;
+	const LabelPosting *y = b;
+
+	if (x->label != y->label)
+		return x->label < y->label ? -1 : 1;
+	return (x->group > y->group) - (x->group < y->group);
+}
+
+static FannBuildGroup **sort_groups;	/* for cmp_by_size */
+
+static int
+cmp_by_size(const void *a, const void *b)
+{
+	int			x = *(const int *) a;
+	int			y = *(const int *) b;
+
+	if (sort_groups[x]->nlabels != sort_groups[y]->nlabels)
+		return sort_groups[x]->nlabels - sort_groups[y]->nlabels;
+	return x - y;
+}
+
+/* Is the sorted set a a subset of the sorted set b? */
+static bool
+is_subset(const int32 *a, int na, const int32 *b, int nb)
+{
+	int			j = 0;
+
+	for (int i = 0; i < na; i++)
+	{
+		while (j < nb && b[j] < a[i])
+			j++;
+		if (j == nb || b[j] != a[i])
+			return false;
+		j++;
+	}
+	return true;
+}
+
+/* The group indexes carrying label, as [*lo, *hi) of postings */
+static void
+posting_range(LabelPosting *postings, int n, int32 label, int *lo, int *hi)
+{
+	int			a = 0,
+				b = n;
+
+	while (a < b)
+	{
+		int			mid = (a + b) / 2;
+
+		if (postings[mid].label < label)
+			a = mid + 1;
+		else
+			b = mid;
+	}
+	*lo = a;
+	while (a < n && postings[a].label == label)
+		a++;
+	*hi = a;
+}
+
+/*
+ * The LNG: for each group its children, the minimal proper supersets among
+ * the groups, and its parents, the inverse.  Candidates for children are the
+ * groups that carry all of the group's labels (postings intersection); taken
+ * smallest first, one is a child unless a child already taken is a subset
+ * of it.  Returns the total number of edge ends stored.
+ */
+int64
+FannBuildLng(FannBuildGroup **groups, int ngroups)
+{
+	int64		npostings = 0,
+				total = 0;
+	LabelPosting *postings;
+	int		   *cand = palloc(sizeof(int) * Max(ngroups, 1));
+	int		   *nparents = palloc0(sizeof(int) * Max(ngroups, 1));
+	int		  **children = palloc0(sizeof(int *) * Max(ngroups, 1));
+	int		   *nchildren = palloc0(sizeof(int) * Max(ngroups, 1));
+	int			k = 0;
+
+	for (int i = 0; i < ngroups; i++)
+		npostings += Max(groups[i]->nlabels, 0);
+	postings = palloc_extended(sizeof(LabelPosting) * Max(npostings, 1), MCXT_ALLOC_HUGE);
+	for (int i = 0; i < ngroups; i++)
+		for (int j = 0; j < groups[i]->nlabels; j++)
+			postings[k++] = (LabelPosting) {groups[i]->labels[j], i};
+	qsort(postings, npostings, sizeof(LabelPosting), cmp_posting);
+	sort_groups = groups;
+
+	for (int h = 0; h < ngroups; h++)
+	{
+		FannBuildGroup *gh = groups[h];
+		int			ncand = 0,
+					nchild = 0;
+
+		CHECK_FOR_INTERRUPTS();
+		if (gh->nlabels < 0)
+			continue;			/* NULL labels: outside the lattice */
+		if (gh->nlabels == 0)
+		{
+			for (int g = 0; g < ngroups; g++)
+				if (groups[g]->nlabels > 0)
+					cand[ncand++] = g;
+		}
+		else
+		{
+			int			lo,
+						hi;
+
+			/* groups with the first label that hold all the others */
+			posting_range(postings, npostings, gh->labels[0], &lo, &hi);
+			for (int p = lo; p < hi; p++)
+			{
+				FannBuildGroup *gg = groups[postings[p].group];
+
+				if (gg->nlabels > gh->nlabels &&
+					is_subset(gh->labels, gh->nlabels, gg->labels, gg->nlabels))
+					cand[ncand++] = postings[p].group;
+			}
+		}
+		qsort(cand, ncand, sizeof(int), cmp_by_size);
+		for (int c = 0; c < ncand; c++)
+		{
+			FannBuildGroup *gc = groups[cand[c]];
+			bool		minimal = true;
+
+			for (int j = 0; j < nchild && minimal; j++)
+				minimal = !is_subset(groups[cand[j]]->labels, groups[cand[j]]->nlabels,
+									 gc->labels, gc->nlabels);
+			if (minimal)
+				cand[nchild++] = cand[c];
+		}
+		children[h] = palloc(sizeof(int) * Max(nchild, 1));
+		memcpy(children[h], cand, sizeof(int) * nchild);
+		nchildren[h] = nchild;
+		for (int j = 0; j < nchild; j++)
+			nparents[cand[j]]++;
+	}
+
+	for (int g = 0; g < ngroups; g++)
+	{
+		if (nparents[g] > PG_UINT16_MAX || nchildren[g] > PG_UINT16_MAX)
+			ereport(ERROR,
+					(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+					 errmsg("a label set has more than %d subsets or supersets in the fann index",
+							PG_UINT16_MAX)));
+		groups[g]->lng = palloc(sizeof(uint32) * Max(nparents[g] + nchildren[g], 1));
+		groups[g]->nparents = 0;
+		groups[g]->nchildren = nchildren[g];
+		total += nparents[g] + nchildren[g];
+	}
+	for (int h = 0; h < ngroups; h++)
+		for (int j = 0; j < nchildren[h]; j++)
+		{
+			FannBuildGroup *gc = groups[children[h][j]];
+
+			gc->lng[gc->nparents++] = h;
+		}
+	for (int g = 0; g < ngroups; g++)
+		memcpy(groups[g]->lng + groups[g]->nparents, children[g] ? children[g] : cand,
+			   sizeof(uint32) * nchildren[g]);
+	pfree(postings);
+	pfree(cand);
+	return total;
+}
+
+static uint64
+mix(uint64 x)
+{
+	x = (x ^ (x >> 30)) * UINT64CONST(0xBF58476D1CE4E5B9);
+	x = (x ^ (x >> 27)) * UINT64CONST(0x94D049BB133111EB);
+	return x ^ (x >> 31);
+}
+
+/* Entry points: the medoid, then distinct members picked by a seeded hash */
+static void
+choose_entries(VamanaSpace *sp, FannBuildGroup *g, float *centroid)
+{
+	int			n = 0;
+
+	for (int i = 0; i < FANN_GROUP_ENTRIES; i++)
+		g->entries[i] = InvalidFannId;
+	if (g->count == 0)
+		return;
+	g->entries[n++] = VamanaMedoid(sp, g->first, g->count, centroid);
+	for (int tries = 0; n < Min(FANN_GROUP_ENTRIES, g->count) && tries < 64; tries++)
+	{
+		uint32		p = g->first + mix(g->gid * 64 + tries) % g->count;
+		bool		dup = false;
+
+		for (int i = 0; i < n; i++)
+			dup |= g->entries[i] == p;
+		if (!dup)
+			g->entries[n++] = p;
+	}
+}
+
+static int
+nentries(const FannBuildGroup *g)
+{
+	int			n = 0;
+
+	while (n < FANN_GROUP_ENTRIES && g->entries[n] != InvalidFannId)
+		n++;
+	return n;
+}
+
+static int
+search_list(int build_list, int cross_edges)
+{
+	return Max(build_list, Max(16, 2 * cross_edges));
+}
+
+Size
+FannGraphBuildBytes(FannBuildGroup **groups, int ngroups, int degree, int build_list)
+{
+	int64		maxcount = 1;
+
+	for (int i = 0; i < ngroups; i++)
+		maxcount = Max(maxcount, groups[i]->count);
+	return (Size) fann_build_threads *
+		(VamanaScratchBytes(maxcount, build_list + 32, degree + 1024) +
+		 VamanaBuildBytes(Min(maxcount, FANN_PARALLEL_GROUP), 1, degree)) +
+		VamanaBuildBytes(maxcount, 1024, degree);
+}
+
+/* Cross edges of the row at position p of group gh (UNG section 4.3) */
+static void
+cross_edges_of(VamanaSpace *sp, FannBuildGroup **groups, FannBuildGroup *gh,
+			   uint32 p, int cross_edges, int list_size, VamanaScratch *s,
+			   VamanaCand *best)
+{
+	int			nbest = 0;
+	uint32	   *out = sp->adj + (size_t) p * sp->stride + sp->degree;
+
+	for (int c = 0; c < gh->nchildren; c++)
+	{
+		FannBuildGroup *gc = groups[gh->lng[gh->nparents + c]];
+		int			n;
+
+		if (gc->count == 0)
+			continue;
+		n = VamanaSearch(sp, sp->vectors + (size_t) p * sp->dim, gc->first,
+						 gc->entries, nentries(gc), list_size, s);
+		/* merge into the best cross_edges found over all children */
+		for (int i = 0; i < n && i < cross_edges; i++)
+		{
+			int			j = nbest;
+
+			if (nbest == cross_edges && !(s->list[i].dist < best[nbest - 1].dist))
+				break;
+			if (nbest < cross_edges)
+				nbest++;
+			for (j = nbest - 1; j > 0 && best[j - 1].dist > s->list[i].dist; j--)
+				best[j] = best[j - 1];
+			best[j] = s->list[i];
+		}
+	}
+	for (int i = 0; i < cross_edges; i++)
+		out[i] = i < nbest ? best[i].id : InvalidFannId;
+}
+
+/*
+ * Every LNG edge h -> g gets cross edges from at least FANN_MIN_COVERAGE
+ * rows of h (or all of them): rows chosen from h's entry points and first
+ * members link to their nearest row in g, in a free slot or the last one.
+ */
+static void
+cover_lng_edges(VamanaSpace *sp, FannBuildGroup **groups, int ngroups,
+				int cross_edges, int list_size, VamanaScratch *s)
+{
+	for (int h = 0; h < ngroups; h++)
+	{
+		FannBuildGroup *gh = groups[h];
+
+		for (int c = 0; c < gh->nchildren && cross_edges > 0; c++)
+		{
+			FannBuildGroup *gc = groups[gh->lng[gh->nparents + c]];
+			int			need = Min(FANN_MIN_COVERAGE, gh->count);
+			int			have = 0;
+
+			if (gc->count == 0)
+				continue;
+			for (uint32 p = gh->first; p < gh->first + gh->count && have < need; p++)
+			{
+				const uint32 *x = sp->adj + (size_t) p * sp->stride + sp->degree;
+
+				for (int i = 0; i < cross_edges; i++)
+					if (x[i] >= gc->first && x[i] < gc->first + gc->count)
+					{
+						have++;
+						break;
+					}
+			}
+			for (uint32 p = gh->first; have < need && p < gh->first + gh->count; p++)
+			{
+				uint32	   *x = sp->adj + (size_t) p * sp->stride + sp->degree;
+				int			slot = cross_edges - 1;
+				bool		linked = false;
+
+				for (int i = 0; i < cross_edges; i++)
+				{
+					linked |= x[i] >= gc->first && x[i] < gc->first + gc->count;
+					if (x[i] == InvalidFannId)
+					{
+						slot = i;
+						break;
+					}
+				}
+				if (linked)
+					continue;
+				if (VamanaSearch(sp, sp->vectors + (size_t) p * sp->dim, gc->first,
+								 gc->entries, nentries(gc), list_size, s) > 0)
+				{
+					x[slot] = s->list[0].id;
+					have++;
+				}
+			}
+		}
+	}
+}
+
+/*
+ * The whole graph in memory: entry points, every group's Vamana graph, cross
+ * edges, LNG coverage.  sp->adj holds positions; the caller turns them into
+ * element ids.  OpenMP threads run pure computation only; interrupts are
+ * checked between batches and chunks.
+ */
+void
+FannBuildGraph(VamanaSpace *sp, FannBuildGroup **groups, int ngroups,
+			   int64 nrows, int build_list, int cross_edges)
+{
+	int			nthreads = fann_build_threads;
+	int			list_size = search_list(build_list, cross_edges);
+	int64		maxcount = 1,
+				maxsmall = 1;
+	VamanaScratch *scratch = palloc(sizeof(VamanaScratch) * nthreads);
+	VamanaBuild *small = palloc(sizeof(VamanaBuild) * nthreads);
+	VamanaBuild large;
+	float	   *centroid = palloc(sizeof(float) * sp->dim);
+	uint32	   *owner = palloc_extended(sizeof(uint32) * Max(nrows, 1), MCXT_ALLOC_HUGE);
+	VamanaCand *best = palloc(sizeof(VamanaCand) * nthreads * Max(cross_edges, 1));
+	int		   *smallgroups = palloc(sizeof(int) * Max(ngroups, 1));
+	int			nsmall = 0;
+
+	for (int i = 0; i < ngroups; i++)
+	{
+		maxcount = Max(maxcount, groups[i]->count);
+		if (groups[i]->count <= FANN_PARALLEL_GROUP)
+			maxsmall = Max(maxsmall, groups[i]->count);
+		for (int64 p = groups[i]->first; p < groups[i]->first + groups[i]->count; p++)
+			owner[p] = i;
+		choose_entries(sp, groups[i], centroid);
+	}
+	for (int t = 0; t < nthreads; t++)
+	{
+		VamanaScratchInit(&scratch[t], maxcount, list_size, sp->degree + 1024);
+		VamanaBuildInit(&small[t], maxsmall, 1, sp->degree);
+	}
+	VamanaBuildInit(&large, maxcount, 1024, sp->degree);
+
+	/* large groups one at a time, each batch in parallel */
+	for (int i = 0; i < ngroups; i++)
+	{
+		if (groups[i]->count <= FANN_PARALLEL_GROUP)
+		{
+			if (groups[i]->count > 0)
+				smallgroups[nsmall++] = i;
+			continue;
+		}
+		VamanaBuildGroup(sp, groups[i]->first, groups[i]->count, groups[i]->entries[0],
+						 build_list, groups[i]->gid, true, &large, scratch, nthreads);
+	}
+
+	/* small groups in parallel, a chunk at a time */
+	for (int c = 0; c < nsmall; c += 256)
+	{
+		int			end = Min(nsmall, c + 256);
+
+		CHECK_FOR_INTERRUPTS();
+#pragma omp parallel for schedule(dynamic, 1) num_threads(nthreads)
+		for (int k = c; k < end; k++)
+		{
+#ifdef _OPENMP
+			int			t = omp_get_thread_num();
+#else
+			int			t = 0;
+#endif
+			FannBuildGroup *g = groups[smallgroups[k]];
+
+			VamanaBuildGroup(sp, g->first, g->count, g->entries[0], build_list,
+							 g->gid, false, &small[t], &scratch[t], 1);
+		}
+	}
+
+	/* cross edges, a chunk of rows at a time */
+	for (int64 c = 0; c < nrows && cross_edges > 0; c += FANN_CROSS_CHUNK)
+	{
+		int64		end = Min(nrows, c + FANN_CROSS_CHUNK);
+
+		CHECK_FOR_INTERRUPTS();
+#pragma omp parallel for schedule(dynamic, 16) num_threads(nthreads)
+		for (int64 p = c; p < end; p++)
+		{
+#ifdef _OPENMP
+			int			t = omp_get_thread_num();
+#else
+			int			t = 0;
+#endif
+			cross_edges_of(sp, groups, groups[owner[p]], p, cross_edges,
+						   Max(16, 2 * cross_edges), &scratch[t], &best[t * cross_edges]);
+		}
+	}
+	cover_lng_edges(sp, groups, ngroups, cross_edges, Max(16, 2 * cross_edges), &scratch[0]);
+}

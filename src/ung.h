@@ -1,0 +1,46 @@
+/*
+ * ung.h
+ *	  The Unified Navigating Graph (UNG, SIGMOD 2025): groups of rows with
+ *	  the same label set, the label navigating graph (LNG) between them, and
+ *	  the graph search that a label predicate seeds.
+ */
+#ifndef UNG_H
+#define UNG_H
+
+#include "fann.h"
+#include "vamana.h"
+
+/* One distinct label set during CREATE INDEX (build.c, ung.c) */
+typedef struct FannBuildGroup
+{
+	uint32		hash;
+	int			nlabels;		/* -1: the NULL-labels group */
+	int32	   *labels;
+	int64		count;			/* rows, from pass 1 */
+	int64		filled;			/* rows written in pass 2 */
+	int64		first;			/* position of its first element */
+	uint32		gid;
+	uint32		entries[FANN_GROUP_ENTRIES];	/* positions */
+	uint32	   *lng;			/* group indexes: parents, then children */
+	uint16		nparents;
+	uint16		nchildren;
+} FannBuildGroup;
+
+/* Build side (ung.c) */
+extern int64 FannBuildLng(FannBuildGroup **groups, int ngroups);
+extern void FannBuildGraph(VamanaSpace *sp, FannBuildGroup **groups, int ngroups,
+						   int64 nrows, int build_list, int cross_edges);
+extern Size FannGraphBuildBytes(FannBuildGroup **groups, int ngroups, int degree,
+								int build_list);
+
+/* Search side (ungscan.c) */
+typedef struct FannGraphScan FannGraphScan;
+
+extern FannGraphScan *FannGraphBegin(Relation index, FannMetaPage meta,
+									 FannGroupSet *set, bool equality,
+									 FannDistanceFunction distance,
+									 const float *query);
+extern bool FannGraphNext(FannGraphScan *gs, double *distance, ItemPointer tid,
+						  uint32 *id);
+
+#endif							/* UNG_H */

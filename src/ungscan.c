@@ -1,0 +1,366 @@
+/*
+ * ungscan.c
+ *	  The graph search path: a beam search over the index pages, seeded from
+ *	  the entry points of the minimal groups that satisfy the label
+ *	  predicate (UNG, SIGMOD 2025, section 5).
+ *
+ * Containment and overlap predicates are closed under supersets, and edges
+ * only lead to the same group or to supersets, so one search seeded from all
+ * minimal matching groups reaches matching rows only (each reached row's
+ * group is still checked against the matching set, which also guards edges
+ * left stale by VACUUM).  Equality follows intra-group edges only.
+ *
+ * The search is resumable: rows are handed out in distance order once the
+ * beam of size ef has converged; when the executor wants more, ef doubles and
+ * the search continues from the candidates it kept, never returning a row
+ * twice.  When the graph has nothing more to give, the caller falls back to
+ * the exact path for whatever was not returned.
+ */
+#include "postgres.h"
+
+#include <math.h>
+
+#include "miscadmin.h"
+#include "ung.h"
+
+typedef struct GraphCand
+{
+	double		dist;
+	uint32		id;
+	ItemPointerData tid;
+} GraphCand;
+
+typedef struct CandHeap
+{
+	GraphCand  *items;
+	int			n;
+	int			cap;
+	bool		max;			/* max-heap, else min-heap */
+} CandHeap;
+
+struct FannGraphScan
+{
+	Relation	index;
+	FannMetaPageData meta;
+	FannDistanceFunction distance;
+	const float *query;
+	uint32	   *groups;			/* matching groups, sorted */
+	int			ngroups;
+	bool		equality;		/* intra-group edges only */
+	int			follow;			/* adjacency slots followed */
+
+	uint64	   *visited;		/* bitmap over the element ids */
+	uint32		nids;
+	int64		nvisited;
+	int64		max_visited;	/* work_mem's worth */
+
+	CandHeap	frontier;		/* discovered, not expanded (min) */
+	CandHeap	pending;		/* discovered live rows not handed out (min) */
+	CandHeap	best;			/* the ef nearest live rows discovered (max) */
+	double	   *found;			/* distances of every live row discovered */
+	int64		nfound;
+	int64		capfound;
+	int			ef;
+};
+
+/* Distance order with NaN after every number, as float8 sorts */
+static inline bool
+dist_lt(double a, double b)
+{
+	return a < b || (!isnan(a) && isnan(b));
+}
+
+static inline bool
+heap_before(const CandHeap *h, const GraphCand *a, const GraphCand *b)
+{
+	if (a->dist != b->dist && !(isnan(a->dist) && isnan(b->dist)))
+		return h->max ? dist_lt(b->dist, a->dist) : dist_lt(a->dist, b->dist);
+	return h->max ? a->id > b->id : a->id < b->id;
+}
+
+static void
+heap_push(CandHeap *h, const GraphCand *c)
+{
+	int			i;
+
+	if (h->n == h->cap)
+	{
+		h->cap = Max(64, h->cap * 2);
+		h->items = h->items ? repalloc_huge(h->items, sizeof(GraphCand) * h->cap) :
+			palloc(sizeof(GraphCand) * h->cap);
+	}
+	for (i = h->n++; i > 0 && heap_before(h, c, &h->items[(i - 1) / 2]); i = (i - 1) / 2)
+		h->items[i] = h->items[(i - 1) / 2];
+	h->items[i] = *c;
+}
+
+static GraphCand
+heap_pop(CandHeap *h)
+{
+	GraphCand	top = h->items[0];
+	GraphCand	last = h->items[--h->n];
+	int			i = 0;
+
+	for (;;)
+	{
+		int			l = 2 * i + 1,
+					m = l;
+
+		if (l >= h->n)
+			break;
+		if (l + 1 < h->n && heap_before(h, &h->items[l + 1], &h->items[l]))
+			m = l + 1;
+		if (!heap_before(h, &h->items[m], &last))
+			break;
+		h->items[i] = h->items[m];
+		i = m;
+	}
+	if (h->n > 0)
+		h->items[i] = last;
+	return top;
+}
+
+static int
+cmp_uint32(const void *a, const void *b)
+{
+	uint32		x = *(const uint32 *) a;
+	uint32		y = *(const uint32 *) b;
+
+	return (x > y) - (x < y);
+}
+
+static bool
+is_member(FannGraphScan *gs, uint32 gid)
+{
+	return bsearch(&gid, gs->groups, gs->ngroups, sizeof(uint32), cmp_uint32) != NULL;
+}
+
+/* Keep d among the ef nearest live distances */
+static void
+note_best(FannGraphScan *gs, double d)
+{
+	GraphCand	c = {d, 0};
+
+	if (gs->best.n < gs->ef)
+		heap_push(&gs->best, &c);
+	else if (dist_lt(d, gs->best.items[0].dist))
+	{
+		heap_pop(&gs->best);
+		heap_push(&gs->best, &c);
+	}
+}
+
+/*
+ * Look at element id for the first time: if it belongs to a matching group,
+ * compute its distance and add it to the frontier (and, if live, to the rows
+ * to hand out).
+ */
+static void
+discover(FannGraphScan *gs, uint32 id)
+{
+	int			per_page = gs->meta.elements_per_page;
+	Buffer		buf;
+	Page		page;
+	OffsetNumber off = FannIdOffset(id, per_page);
+	FannElement e;
+	GraphCand	c;
+	bool		live;
+
+	if (id >= gs->nids || (gs->visited[id / 64] & (UINT64CONST(1) << (id % 64))))
+		return;
+	gs->visited[id / 64] |= UINT64CONST(1) << (id % 64);
+	gs->nvisited++;
+
+	buf = ReadBuffer(gs->index, FannIdBlock(id, per_page));
+	LockBuffer(buf, BUFFER_LOCK_SHARE);
+	page = BufferGetPage(buf);
+	if (FannPageGetOpaque(page)->type != FANN_PAGE_ELEMENT ||
+		off > PageGetMaxOffsetNumber(page))
+	{
+		UnlockReleaseBuffer(buf);
+		return;					/* a stale link: nothing there any more */
+	}
+	e = (FannElement) PageGetItem(page, PageGetItemId(page, off));
+	fann_last_stats.elements_visited++;
+	if ((e->flags & FANN_ELEMENT_FREE) || !is_member(gs, e->group))
+	{
+		UnlockReleaseBuffer(buf);
+		return;
+	}
+	c.dist = gs->distance(gs->query, e->vec, gs->meta.dimensions);
+	c.id = id;
+	c.tid = e->heaptid;
+	live = !(e->flags & FANN_ELEMENT_DEAD);
+	UnlockReleaseBuffer(buf);
+	fann_last_stats.distance_computations++;
+
+	heap_push(&gs->frontier, &c);
+	if (live)
+	{
+		heap_push(&gs->pending, &c);
+		note_best(gs, c.dist);
+		if (gs->nfound == gs->capfound)
+		{
+			gs->capfound = Max(256, gs->capfound * 2);
+			gs->found = gs->found ? repalloc_huge(gs->found, sizeof(double) * gs->capfound) :
+				palloc(sizeof(double) * gs->capfound);
+		}
+		gs->found[gs->nfound++] = c.dist;
+	}
+}
+
+/* Discover the neighbours of element id */
+static void
+expand(FannGraphScan *gs, uint32 id)
+{
+	int			per_page = gs->meta.elements_per_page;
+	uint32		nb[FANN_MAX_NEIGHBORS];
+	Buffer		buf = ReadBuffer(gs->index, FannIdBlock(id, per_page));
+	Page		page;
+
+	LockBuffer(buf, BUFFER_LOCK_SHARE);
+	page = BufferGetPage(buf);
+	memcpy(nb, FannElementNeighbors((FannElement) PageGetItem(page, PageGetItemId(page, FannIdOffset(id, per_page))),
+									gs->meta.dimensions),
+		   sizeof(uint32) * gs->follow);
+	UnlockReleaseBuffer(buf);
+
+	for (int k = 0; k < gs->follow; k++)
+		if (nb[k] != InvalidFannId)
+			discover(gs, nb[k]);
+}
+
+/* Is the beam of size ef done: nothing left, or nothing left that is closer? */
+static bool
+converged(FannGraphScan *gs)
+{
+	return gs->frontier.n == 0 ||
+		(gs->best.n == gs->ef &&
+		 dist_lt(gs->best.items[0].dist, gs->frontier.items[0].dist));
+}
+
+static void
+search(FannGraphScan *gs)
+{
+	while (!converged(gs) && gs->nvisited < gs->max_visited)
+	{
+		GraphCand	c = heap_pop(&gs->frontier);
+
+		CHECK_FOR_INTERRUPTS();
+		expand(gs, c.id);
+	}
+	/* over work_mem: stop searching, hand out what was found */
+	if (gs->nvisited >= gs->max_visited)
+		gs->frontier.n = 0;
+}
+
+static int
+cmp_double(const void *a, const void *b)
+{
+	double		x = *(const double *) a,
+				y = *(const double *) b;
+
+	return dist_lt(x, y) ? -1 : dist_lt(y, x) ? 1 : 0;
+}
+
+/* Double ef: the best heap becomes the 2ef nearest live rows found so far */
+static void
+widen(FannGraphScan *gs)
+{
+	gs->ef *= 2;
+	gs->best.n = 0;
+	qsort(gs->found, gs->nfound, sizeof(double), cmp_double);
+	for (int64 i = 0; i < Min(gs->nfound, gs->ef); i++)
+		note_best(gs, gs->found[i]);
+}
+
+/* The LNG parents of a group, read from the LNG pages */
+static bool
+has_matching_parent(FannGraphScan *gs, const FannGroupData *g)
+{
+	for (int k = 0; k < g->nparents; k++)
+	{
+		uint32		at = g->lng_offset + k;
+		BlockNumber blkno = gs->meta.lng_start + at / FANN_LNG_PER_PAGE;
+		Buffer		buf = ReadBuffer(gs->index, blkno);
+		uint32		parent;
+
+		LockBuffer(buf, BUFFER_LOCK_SHARE);
+		FannCheckPage(BufferGetPage(buf), FANN_PAGE_LNG, gs->index, blkno);
+		parent = ((uint32 *) PageGetContents(BufferGetPage(buf)))[at % FANN_LNG_PER_PAGE];
+		UnlockReleaseBuffer(buf);
+		if (is_member(gs, parent))
+			return true;
+	}
+	return false;
+}
+
+/*
+ * Start a graph search for query over the groups of set (a list), seeded
+ * from the entry points of its minimal groups: those none of whose LNG
+ * parents match.  Groups created after the build have no LNG edges and are
+ * always entered.
+ */
+FannGraphScan *
+FannGraphBegin(Relation index, FannMetaPage meta, FannGroupSet *set,
+			   bool equality, FannDistanceFunction distance, const float *query)
+{
+	FannGraphScan *gs = palloc0(sizeof(FannGraphScan));
+	BlockNumber nblocks = RelationGetNumberOfBlocks(index);
+
+	gs->index = index;
+	gs->meta = *meta;
+	gs->distance = distance;
+	gs->query = query;
+	gs->groups = set->groups;
+	gs->ngroups = set->ngroups;
+	gs->equality = equality;
+	gs->follow = equality ? meta->graph_degree : meta->graph_degree + meta->cross_edges;
+	gs->nids = nblocks * meta->elements_per_page;
+	gs->visited = palloc_extended(sizeof(uint64) * (gs->nids / 64 + 1), MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
+	gs->max_visited = Max(1024, (int64) work_mem * 1024 / (4 * sizeof(GraphCand)));
+	gs->pending.max = gs->frontier.max = false;
+	gs->best.max = true;
+	gs->ef = fann_ef_search;
+
+	for (int i = 0; i < set->ngroups; i++)
+	{
+		const FannGroupData *g = &set->data[i];
+
+		if (!equality && has_matching_parent(gs, g))
+			continue;
+		fann_last_stats.groups_entered++;
+		for (int k = 0; k < FANN_GROUP_ENTRIES; k++)
+			if (g->entries[k] != InvalidFannId)
+				discover(gs, g->entries[k]);
+	}
+	search(gs);
+	return gs;
+}
+
+/*
+ * The next row, nearest first among those the converged beam vouches for;
+ * widens the beam when those run out.  False when the graph is exhausted.
+ */
+bool
+FannGraphNext(FannGraphScan *gs, double *distance, ItemPointer tid, uint32 *id)
+{
+	for (;;)
+	{
+		if (gs->pending.n > 0 &&
+			(gs->frontier.n == 0 || gs->best.n < gs->ef ||
+			 !dist_lt(gs->best.items[0].dist, gs->pending.items[0].dist)))
+		{
+			GraphCand	c = heap_pop(&gs->pending);
+
+			*distance = c.dist;
+			*tid = c.tid;
+			*id = c.id;
+			return true;
+		}
+		if (gs->frontier.n == 0)
+			return false;
+		widen(gs);
+		search(gs);
+	}
+}

@@ -1,0 +1,361 @@
+/*
+ * vamana.c
+ *	  In-memory Vamana graph construction (DiskANN, NeurIPS 2019, section
+ *	  2.3: greedy search, RobustPrune, insertion with reverse edges), built in
+ *	  batches so that the points of a batch are inserted in parallel against
+ *	  the graph as it was before the batch (the prefix-doubling schedule of
+ *	  ParlayANN).  Deterministic for a given seed, whatever the thread count.
+ */
+#include "postgres.h"
+
+#include <math.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+#include "miscadmin.h"
+#include "vamana.h"
+
+#define VEC(sp, id)		((sp)->vectors + (size_t) (id) * (sp)->dim)
+#define ADJ(sp, id)		((sp)->adj + (size_t) (id) * (sp)->stride)
+
+Size
+VamanaScratchBytes(int max_points, int list_size, int pool_size)
+{
+	return sizeof(uint32) * max_points + sizeof(VamanaCand) * (list_size + pool_size);
+}
+
+void
+VamanaScratchInit(VamanaScratch *s, int max_points, int list_size, int pool_size)
+{
+	s->stamp = palloc_extended(sizeof(uint32) * Max(max_points, 1),
+							   MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
+	s->max_points = max_points;
+	s->epoch = 0;
+	s->list = palloc(sizeof(VamanaCand) * list_size);
+	s->list_size = list_size;
+	s->pool = palloc(sizeof(VamanaCand) * pool_size);
+	s->pool_size = pool_size;
+}
+
+Size
+VamanaBuildBytes(int max_points, int max_batch, int degree)
+{
+	return sizeof(uint32) * ((Size) max_points + (Size) max_batch * degree * 4 + 1);
+}
+
+void
+VamanaBuildInit(VamanaBuild *b, int max_points, int max_batch, int degree)
+{
+	b->perm = palloc_extended(sizeof(uint32) * Max(max_points, 1), MCXT_ALLOC_HUGE);
+	b->batch_adj = palloc(sizeof(uint32) * max_batch * degree);
+	b->pairs = palloc(sizeof(uint32) * (max_batch * degree * 3 + 1));
+	b->max_batch = max_batch;
+}
+
+static int
+cmp_cand(const void *a, const void *b)
+{
+	const VamanaCand *x = a;
+	const VamanaCand *y = b;
+
+	if (x->dist != y->dist)
+		return x->dist < y->dist ? -1 : 1;
+	return (x->id > y->id) - (x->id < y->id);
+}
+
+/* Insert into the sorted list of at most cap; returns the position or cap */
+static int
+list_insert(VamanaCand *list, int *n, int cap, float dist, uint32 id)
+{
+	int			lo = 0,
+				hi = *n;
+
+	if (*n == cap && !(dist < list[cap - 1].dist))
+		return cap;
+	while (lo < hi)
+	{
+		int			mid = (lo + hi) / 2;
+
+		if (list[mid].dist <= dist)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (*n < cap)
+		(*n)++;
+	memmove(&list[lo + 1], &list[lo], sizeof(VamanaCand) * (*n - 1 - lo));
+	list[lo].dist = dist;
+	list[lo].id = id;
+	list[lo].expanded = false;
+	return lo;
+}
+
+/*
+ * Greedy search (DiskANN Algorithm 1) over the intra-group edges of the
+ * group whose points are [first, first + max_points of the scratch): the
+ * list_size nearest points found, sorted, in s->list; returns how many.
+ */
+int
+VamanaSearch(const VamanaSpace *sp, const float *query, uint32 first,
+			 const uint32 *seeds, int nseeds, int list_size, VamanaScratch *s)
+{
+	VamanaCand *list = s->list;
+	int			n = 0;
+	int			i = 0;
+
+	Assert(list_size <= s->list_size);
+	if (++s->epoch == 0)
+	{
+		/* wrapped: clear the marks */
+		memset(s->stamp, 0, sizeof(uint32) * s->max_points);
+		s->epoch = 1;
+	}
+	for (int k = 0; k < nseeds; k++)
+	{
+		uint32		idx = seeds[k] - first;
+
+		if (s->stamp[idx] == s->epoch)
+			continue;
+		s->stamp[idx] = s->epoch;
+		list_insert(list, &n, list_size, sp->distance(query, VEC(sp, seeds[k]), sp->dim), seeds[k]);
+	}
+
+	while (i < n)
+	{
+		const uint32 *nb;
+		int			lowest = n;
+
+		if (list[i].expanded)
+		{
+			i++;
+			continue;
+		}
+		list[i].expanded = true;
+		nb = ADJ(sp, list[i].id);
+		for (int k = 0; k < sp->degree && nb[k] != InvalidFannId; k++)
+		{
+			uint32		idx = nb[k] - first;
+			int			pos;
+
+			if (s->stamp[idx] == s->epoch)
+				continue;
+			s->stamp[idx] = s->epoch;
+			pos = list_insert(list, &n, list_size,
+							  sp->distance(query, VEC(sp, nb[k]), sp->dim), nb[k]);
+			lowest = Min(lowest, pos);
+		}
+		i = Min(i, lowest);
+	}
+	return n;
+}
+
+/*
+ * RobustPrune (DiskANN Algorithm 2): from candidates (distances to p),
+ * nearest first, keep c unless an already kept r is alpha-closer to c than p
+ * is.  Writes at most max_degree ids to out, padding with InvalidFannId.
+ */
+int
+VamanaPrune(const VamanaSpace *sp, uint32 p, VamanaCand *cands, int n,
+			int max_degree, uint32 *out)
+{
+	int			m = 0;
+
+	qsort(cands, n, sizeof(VamanaCand), cmp_cand);
+	for (int i = 0; i < n && m < max_degree; i++)
+	{
+		bool		keep = cands[i].id != p && (i == 0 || cands[i].id != cands[i - 1].id);
+
+		for (int j = 0; j < m && keep; j++)
+			if (sp->alpha * sp->distance(VEC(sp, cands[i].id), VEC(sp, out[j]), sp->dim) <=
+				cands[i].dist)
+				keep = false;
+		if (keep)
+			out[m++] = cands[i].id;
+	}
+	for (int j = m; j < max_degree; j++)
+		out[j] = InvalidFannId;
+	return m;
+}
+
+/* The point nearest the centroid of [first, first + count) */
+uint32
+VamanaMedoid(const VamanaSpace *sp, uint32 first, uint32 count, float *centroid)
+{
+	uint32		best = first;
+	double		bestd = INFINITY;
+
+	memset(centroid, 0, sizeof(float) * sp->dim);
+	for (uint32 p = first; p < first + count; p++)
+		for (int j = 0; j < sp->dim; j++)
+			centroid[j] += VEC(sp, p)[j] / count;
+	for (uint32 p = first; p < first + count; p++)
+	{
+		double		d = sp->distance(centroid, VEC(sp, p), sp->dim);
+
+		if (d < bestd)
+		{
+			bestd = d;
+			best = p;
+		}
+	}
+	return best;
+}
+
+static uint64
+splitmix(uint64 *state)
+{
+	uint64		z = (*state += UINT64CONST(0x9E3779B97F4A7C15));
+
+	z = (z ^ (z >> 30)) * UINT64CONST(0xBF58476D1CE4E5B9);
+	z = (z ^ (z >> 27)) * UINT64CONST(0x94D049BB133111EB);
+	return z ^ (z >> 31);
+}
+
+static int
+cmp_pair(const void *a, const void *b)
+{
+	const uint32 *x = a;
+	const uint32 *y = b;
+
+	if (x[0] != y[0])
+		return x[0] < y[0] ? -1 : 1;
+	return (x[1] > y[1]) - (x[1] < y[1]);
+}
+
+/* Add the reverse edges source -> t of one batch, pruning t if it overflows */
+static void
+add_reverse_edges(const VamanaSpace *sp, uint32 t, const uint32 *pairs, int npairs,
+				  VamanaScratch *s)
+{
+	uint32	   *nb = ADJ(sp, t);
+	int			deg = 0;
+	int			m = 0;
+
+	while (deg < sp->degree && nb[deg] != InvalidFannId)
+		deg++;
+	if (deg + npairs <= sp->degree)
+	{
+		for (int k = 0; k < npairs; k++)
+			nb[deg++] = pairs[2 * k + 1];
+		return;
+	}
+	for (int k = 0; k < deg; k++)
+		s->pool[m++] = (VamanaCand) {sp->distance(VEC(sp, t), VEC(sp, nb[k]), sp->dim), nb[k], false};
+	for (int k = 0; k < npairs && m < s->pool_size; k++)
+		s->pool[m++] = (VamanaCand) {sp->distance(VEC(sp, t), VEC(sp, pairs[2 * k + 1]), sp->dim),
+			pairs[2 * k + 1], false};
+	VamanaPrune(sp, t, s->pool, m, sp->degree, nb);
+}
+
+/*
+ * Build the intra-group graph of the points [first, first + count): insert
+ * them in a seeded random order, the medoid first, in batches that double up
+ * to b->max_batch.  With parallel, each batch runs on the OpenMP threads
+ * (scratch[thread]) and interrupts are checked between batches; without, the
+ * caller may itself be inside a parallel region and scratch[0] is used.
+ */
+void
+VamanaBuildGroup(const VamanaSpace *sp, uint32 first, uint32 count,
+				 uint32 medoid, int list_size, uint64 seed, bool parallel,
+				 VamanaBuild *b, VamanaScratch *scratch, int nscratch)
+{
+	int			R = sp->degree;
+	uint32		done = 1;
+	int			batch = 1;
+
+	for (uint32 p = first; p < first + count; p++)
+		for (int k = 0; k < R; k++)
+			ADJ(sp, p)[k] = InvalidFannId;
+
+	/* small groups: the complete graph (UNG section 4.2) */
+	if (count <= (uint32) R + 1)
+	{
+		for (uint32 p = first; p < first + count; p++)
+		{
+			int			k = 0;
+
+			for (uint32 q = first; q < first + count; q++)
+				if (q != p)
+					ADJ(sp, p)[k++] = q;
+		}
+		return;
+	}
+
+	for (uint32 i = 0; i < count; i++)
+		b->perm[i] = i;
+	for (uint32 i = count - 1; i > 0; i--)
+	{
+		uint32		j = splitmix(&seed) % (i + 1),
+					t = b->perm[i];
+
+		b->perm[i] = b->perm[j];
+		b->perm[j] = t;
+	}
+	for (uint32 i = 0; i < count; i++)
+		if (b->perm[i] == medoid - first)
+		{
+			b->perm[i] = b->perm[0];
+			b->perm[0] = medoid - first;
+			break;
+		}
+
+	while (done < count)
+	{
+		uint32		end = Min(count, done + batch);
+		int			npairs = 0,
+					nranges = 0;
+		uint32	   *starts;
+
+#pragma omp parallel for schedule(dynamic, 4) if (parallel)
+		for (uint32 j = done; j < end; j++)
+		{
+#ifdef _OPENMP
+			VamanaScratch *s = &scratch[parallel ? omp_get_thread_num() % nscratch : 0];
+#else
+			VamanaScratch *s = &scratch[0];
+#endif
+			uint32		p = first + b->perm[j];
+			int			n = VamanaSearch(sp, VEC(sp, p), first, &medoid, 1, list_size, s);
+
+			VamanaPrune(sp, p, s->list, n, R, &b->batch_adj[(j - done) * R]);
+		}
+
+		/* the batch's edges, then the reverse edges grouped by target */
+		for (uint32 j = done; j < end; j++)
+		{
+			uint32		p = first + b->perm[j];
+
+			memcpy(ADJ(sp, p), &b->batch_adj[(j - done) * R], sizeof(uint32) * R);
+			for (int k = 0; k < R && ADJ(sp, p)[k] != InvalidFannId; k++)
+			{
+				b->pairs[2 * npairs] = ADJ(sp, p)[k];
+				b->pairs[2 * npairs + 1] = p;
+				npairs++;
+			}
+		}
+		qsort(b->pairs, npairs, 2 * sizeof(uint32), cmp_pair);
+		starts = &b->pairs[2 * npairs];
+		for (int k = 0; k < npairs; k++)
+			if (k == 0 || b->pairs[2 * k] != b->pairs[2 * (k - 1)])
+				starts[nranges++] = k;
+		starts[nranges] = npairs;
+
+#pragma omp parallel for schedule(dynamic, 16) if (parallel)
+		for (int r = 0; r < nranges; r++)
+		{
+#ifdef _OPENMP
+			VamanaScratch *s = &scratch[parallel ? omp_get_thread_num() % nscratch : 0];
+#else
+			VamanaScratch *s = &scratch[0];
+#endif
+			add_reverse_edges(sp, b->pairs[2 * starts[r]], &b->pairs[2 * starts[r]],
+							  starts[r + 1] - starts[r], s);
+		}
+
+		done = end;
+		batch = Min(batch * 2, b->max_batch);
+		if (parallel)
+			CHECK_FOR_INTERRUPTS();
+	}
+}
