@@ -12,7 +12,9 @@ SELECT i, fann_random_vector(8),
 	   CASE WHEN i % 50 = 0 THEN NULL
 			ELSE ARRAY[i % 5, 10 + i % 3] END
   FROM generate_series(1, 1000) i;
+SET enable_seqscan = off;
 SELECT id FROM docs ORDER BY embedding <-> '{1,2,3}' LIMIT 1;
+RESET enable_seqscan;
 
 -- every label operator agrees with a sequential scan after inserts
 SELECT p, fann_check(format('SELECT id FROM docs WHERE %s ORDER BY embedding <-> %L LIMIT 50',

@@ -74,8 +74,10 @@ RESET enable_seqscan;
 DELETE FROM items WHERE id = 5001;
 
 -- Query vectors must match the index
+SET enable_seqscan = off;
 SELECT id FROM items ORDER BY embedding <-> '{1,2,3}' LIMIT 1;
 SELECT id FROM items ORDER BY embedding <-> array_fill('NaN'::real, ARRAY[37]) LIMIT 1;
+RESET enable_seqscan;
 -- an ORDER BY NULL query returns rows, unordered
 SET enable_seqscan = off;
 SELECT count(*) FROM (SELECT id FROM items ORDER BY embedding <-> NULL LIMIT 5) s;

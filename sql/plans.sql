@@ -34,7 +34,9 @@ DROP INDEX catalog_ip, catalog_cos;
 -- a vector-only index: label predicates are heap filters
 DROP INDEX catalog_idx;
 CREATE INDEX catalog_vec ON catalog USING fann (embedding);
+SET enable_seqscan = off;
 EXPLAIN (COSTS OFF) SELECT id FROM catalog WHERE labels @> '{3,7}' ORDER BY embedding <-> (SELECT v FROM q) LIMIT 10;
+RESET enable_seqscan;
 
 -- the operator classes validate
 SELECT opcname, amvalidate(oid) FROM pg_opclass

@@ -8,10 +8,11 @@
  * freed slot from the global free list, or a new slot on the insert page.
  * Every change is WAL-logged with GenericXLog; a record never leaves a row
  * half-reachable: the element and its group's chain head change atomically.
+ * The row then joins the graph (graph.c).
  */
 #include "postgres.h"
 
-#include "fann.h"
+#include "ung.h"
 #include "utils/memutils.h"
 
 #define META_BLOCK(meta, off)	(*(BlockNumber *) ((char *) (meta) + (off)))
@@ -85,10 +86,14 @@ create_group(Relation index, Buffer metabuf, const int32 *labels, int n)
 	OffsetNumber off;
 	uint32		gid;
 
+	MemSet(&entry, 0, sizeof(entry));
 	entry.nlabels = n < 0 ? FANN_NULL_LABELS : n;
 	entry.nlive = 0;
 	entry.range_start = entry.range_end = InvalidFannId;
 	entry.chain_head = entry.free_head = InvalidFannId;
+	/* no LNG edges: the search enters such a group whenever it matches */
+	for (int k = 0; k < FANN_GROUP_ENTRIES; k++)
+		entry.entries[k] = InvalidFannId;
 	if ((uint64) (BufferGetBlockNumber(buf) + 1) * FANN_GROUPS_PER_PAGE >= InvalidFannId)
 		ereport(ERROR,
 				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
@@ -143,7 +148,7 @@ pop_free(Relation index, Page page, uint32 id, int per_page, uint32 *head)
 	return e;
 }
 
-static void
+static uint32
 add_element(Relation index, Buffer metabuf, uint32 gid, ItemPointer tid,
 			const float *vec, int dim)
 {
@@ -222,6 +227,7 @@ add_element(Relation index, Buffer metabuf, uint32 gid, ItemPointer tid,
 
 	UnlockReleaseBuffer(ebuf);
 	UnlockReleaseBuffer(gbuf);
+	return id;
 }
 
 bool
@@ -261,7 +267,8 @@ fanninsert(Relation index, Datum *values, bool *isnull, ItemPointer heap_tid,
 		gid = n < 0 ? meta->null_group : FannFindGroup(index, meta, labels, n);
 		if (gid == InvalidFannId)
 			gid = create_group(index, metabuf, labels, n);
-		add_element(index, metabuf, gid, heap_tid, vec, dim);
+		FannGraphLink(index, meta, add_element(index, metabuf, gid, heap_tid, vec, dim),
+					  gid, vec);
 		UnlockReleaseBuffer(metabuf);
 	}
 

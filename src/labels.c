@@ -319,6 +319,8 @@ FannGroupSetFromKeys(Relation index, FannMetaPage meta, ScanKey keys, int nkeys,
 	set->ngroups = 0;
 	set->groups = NULL;
 	set->recheck = false;
+	set->data = NULL;
+	set->nlive = 0;
 
 	for (int k = 0; k < nkeys; k++)
 	{

@@ -396,7 +396,6 @@ use_graph(FannScanOpaque so)
 	if (set->data == NULL)
 		FannGroupSetLoad(so->index, &so->meta, set);
 	fann_last_stats.groups_matched = set->ngroups;
-	fann_last_stats.rows_matching = set->nlive;
 	return fann_strategy == FANN_STRATEGY_GRAPH || set->nlive > fann_exact_threshold;
 }
 
@@ -436,12 +435,14 @@ start_scan(IndexScanDesc scan)
 	{
 		so->phase = FANN_PHASE_GRAPH;
 		fann_last_stats.path = "graph";
+		fann_last_stats.rows_matching = so->groups.nlive;
 		so->nreturned_ids = RelationGetNumberOfBlocks(scan->indexRelation) *
 			so->meta.elements_per_page;
 		so->returned = palloc_extended(sizeof(uint64) * (so->nreturned_ids / 64 + 1),
 									   MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
 		so->graph = FannGraphBegin(scan->indexRelation, &so->meta, &so->groups,
-								   so->groups.recheck, so->distance, so->query);
+								   so->groups.recheck, so->distance, so->query,
+								   fann_ef_search);
 	}
 
 	so->max_capacity = Max(2 * FANN_FIRST_PASS_ROWS,

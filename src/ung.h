@@ -39,8 +39,14 @@ typedef struct FannGraphScan FannGraphScan;
 extern FannGraphScan *FannGraphBegin(Relation index, FannMetaPage meta,
 									 FannGroupSet *set, bool equality,
 									 FannDistanceFunction distance,
-									 const float *query);
+									 const float *query, int ef);
 extern bool FannGraphNext(FannGraphScan *gs, double *distance, ItemPointer tid,
 						  uint32 *id);
+
+/* Maintenance after the build (graph.c) */
+extern void FannGraphLink(Relation index, FannMetaPage meta, uint32 id, uint32 gid,
+						  const float *vec);
+extern void FannGraphRepair(Relation index, Buffer metabuf, const uint64 *dead,
+							uint32 nids);
 
 #endif							/* UNG_H */

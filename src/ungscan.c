@@ -13,8 +13,9 @@
  * The search is resumable: rows are handed out in distance order once the
  * beam of size ef has converged; when the executor wants more, ef doubles and
  * the search continues from the candidates it kept, never returning a row
- * twice.  When the graph has nothing more to give, the caller falls back to
- * the exact path for whatever was not returned.
+ * twice.  When the search has reached everything it can (a beam as large as
+ * the matching rows does), the caller's exact path returns the rest, so a
+ * large enough ef gives exactly the sequential scan's answer.
  */
 #include "postgres.h"
 
@@ -303,7 +304,8 @@ has_matching_parent(FannGraphScan *gs, const FannGroupData *g)
  */
 FannGraphScan *
 FannGraphBegin(Relation index, FannMetaPage meta, FannGroupSet *set,
-			   bool equality, FannDistanceFunction distance, const float *query)
+			   bool equality, FannDistanceFunction distance, const float *query,
+			   int ef)
 {
 	FannGraphScan *gs = palloc0(sizeof(FannGraphScan));
 	BlockNumber nblocks = RelationGetNumberOfBlocks(index);
@@ -321,7 +323,7 @@ FannGraphBegin(Relation index, FannMetaPage meta, FannGroupSet *set,
 	gs->max_visited = Max(1024, (int64) work_mem * 1024 / (4 * sizeof(GraphCand)));
 	gs->pending.max = gs->frontier.max = false;
 	gs->best.max = true;
-	gs->ef = fann_ef_search;
+	gs->ef = ef;
 
 	for (int i = 0; i < set->ngroups; i++)
 	{
@@ -340,16 +342,20 @@ FannGraphBegin(Relation index, FannMetaPage meta, FannGroupSet *set,
 
 /*
  * The next row, nearest first among those the converged beam vouches for;
- * widens the beam when those run out.  False when the graph is exhausted.
+ * widens the beam when those run out.  False once the graph has nothing more
+ * to reach (or work_mem is used up): rows not handed out yet, and any the
+ * graph could not reach, are then the caller's exact passes' to return, in
+ * order, after the last row returned.
  */
 bool
 FannGraphNext(FannGraphScan *gs, double *distance, ItemPointer tid, uint32 *id)
 {
 	for (;;)
 	{
+		if (gs->frontier.n == 0)
+			return false;
 		if (gs->pending.n > 0 &&
-			(gs->frontier.n == 0 || gs->best.n < gs->ef ||
-			 !dist_lt(gs->best.items[0].dist, gs->pending.items[0].dist)))
+			!dist_lt(gs->best.items[0].dist, gs->pending.items[0].dist))
 		{
 			GraphCand	c = heap_pop(&gs->pending);
 
@@ -358,8 +364,6 @@ FannGraphNext(FannGraphScan *gs, double *distance, ItemPointer tid, uint32 *id)
 			*id = c.id;
 			return true;
 		}
-		if (gs->frontier.n == 0)
-			return false;
 		widen(gs);
 		search(gs);
 	}

@@ -6,13 +6,15 @@
  * scans skip them at once.  Pass 2 puts each DEAD element on a free list:
  * its group's own list if it is linked into the group's insert chain (the
  * link must stay, so only a row of the same group may take the slot), the
- * global list otherwise.  A crash between the passes leaves DEAD elements
- * that are not yet free; the next VACUUM frees them.
+ * global list otherwise.  Between the two passes the graph is repaired around
+ * the dead elements (graph.c), so that no edge leads to a slot once it can
+ * be reused.  A crash between the passes leaves DEAD elements that are not
+ * yet free; the next VACUUM repairs and frees them.
  */
 #include "postgres.h"
 
 #include "commands/vacuum.h"
-#include "fann.h"
+#include "ung.h"
 
 typedef struct IdList
 {
@@ -159,6 +161,20 @@ vacuum_index(IndexVacuumInfo *info, IndexBulkDeleteResult *stats,
 	/* each pass counts the live rows afresh */
 	stats->num_index_tuples = 0;
 	mark_dead(info, stats, callback, callback_state, meta.elements_per_page, &tofree);
+	if (tofree.n > 0)
+	{
+		/* take the dead out of the graph before their slots can be reused */
+		uint32		nids = RelationGetNumberOfBlocks(info->index) * meta.elements_per_page;
+		uint64	   *dead = palloc_extended(sizeof(uint64) * (nids / 64 + 1),
+										   MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
+		Buffer		metabuf = ReadBuffer(info->index, FANN_METAPAGE_BLKNO);
+
+		for (int i = 0; i < tofree.n; i++)
+			dead[tofree.ids[i] / 64] |= UINT64CONST(1) << (tofree.ids[i] % 64);
+		FannGraphRepair(info->index, metabuf, dead, nids);
+		ReleaseBuffer(metabuf);
+		pfree(dead);
+	}
 	for (int i = 0; i < tofree.n; i++)
 	{
 		vacuum_delay_point();

@@ -1,0 +1,431 @@
+/*
+ * graph.c
+ *	  Keeping the graph in the index pages current after the build: linking
+ *	  a row inserted later (FreshDiskANN insert: search its group, RobustPrune,
+ *	  reverse edges; UNG cross edges to its group's LNG children) and
+ *	  repairing the neighbourhoods of rows VACUUM removes (FreshDiskANN delete
+ *	  consolidation: a dead neighbour is replaced by its own neighbours).
+ *
+ * Callers hold the metapage exclusively, which serialises every adjacency
+ * change; scans read adjacency lists under page share locks only.
+ */
+#include "postgres.h"
+
+#include <math.h>
+
+#include "ung.h"
+#include "utils/memutils.h"
+
+/* A copy of an element: vector, neighbours, group, flags */
+typedef struct ElementCopy
+{
+	float	   *vec;
+	uint32		nb[FANN_MAX_NEIGHBORS];
+	uint32		group;
+	uint16		flags;
+} ElementCopy;
+
+static void
+read_element(Relation index, FannMetaPage meta, uint32 id, ElementCopy *c)
+{
+	int			per_page = meta->elements_per_page;
+	Buffer		buf = ReadBuffer(index, FannIdBlock(id, per_page));
+	Page		page;
+	FannElement e;
+
+	LockBuffer(buf, BUFFER_LOCK_SHARE);
+	page = BufferGetPage(buf);
+	FannCheckPage(page, FANN_PAGE_ELEMENT, index, BufferGetBlockNumber(buf));
+	e = (FannElement) PageGetItem(page, PageGetItemId(page, FannIdOffset(id, per_page)));
+	memcpy(c->vec, e->vec, sizeof(float) * meta->dimensions);
+	memcpy(c->nb, FannElementNeighbors(e, meta->dimensions),
+		   sizeof(uint32) * (meta->graph_degree + meta->cross_edges));
+	c->group = e->group;
+	c->flags = e->flags;
+	UnlockReleaseBuffer(buf);
+}
+
+/* Overwrite n adjacency slots of element id from slot first on */
+static void
+write_neighbors(Relation index, FannMetaPage meta, uint32 id, int first,
+				const uint32 *nb, int n)
+{
+	int			per_page = meta->elements_per_page;
+	Buffer		buf = ReadBuffer(index, FannIdBlock(id, per_page));
+	GenericXLogState *state;
+	Page		page;
+
+	LockBuffer(buf, BUFFER_LOCK_EXCLUSIVE);
+	state = GenericXLogStart(index);
+	page = GenericXLogRegisterBuffer(state, buf, 0);
+	memcpy(FannElementNeighbors((FannElement) PageGetItem(page, PageGetItemId(page, FannIdOffset(id, per_page))),
+								meta->dimensions) + first,
+		   nb, sizeof(uint32) * n);
+	GenericXLogFinish(state);
+	UnlockReleaseBuffer(buf);
+}
+
+static bool
+is_dead(const uint64 *dead, uint32 nids, uint32 id)
+{
+	return id < nids && (dead[id / 64] & (UINT64CONST(1) << (id % 64)));
+}
+
+/*
+ * RobustPrune over ids[0..n) (distances to p in dists): reads their vectors
+ * and keeps at most max_degree ids in out, InvalidFannId-padded.
+ */
+static void
+prune(Relation index, FannMetaPage meta, const uint32 *ids, const double *dists,
+	  int n, int max_degree, uint32 *out)
+{
+	VamanaSpace sp;
+	VamanaCand *cands = palloc(sizeof(VamanaCand) * Max(n, 1));
+	uint32	   *local = palloc(sizeof(uint32) * max_degree);
+	float	   *vectors = palloc(sizeof(float) * meta->dimensions * Max(n, 1));
+	ElementCopy c;
+
+	c.vec = palloc(sizeof(float) * meta->dimensions);
+	for (int i = 0; i < n; i++)
+	{
+		read_element(index, meta, ids[i], &c);
+		memcpy(vectors + (size_t) i * meta->dimensions, c.vec, sizeof(float) * meta->dimensions);
+		cands[i] = (VamanaCand) {(float) dists[i], i, false};
+	}
+	sp.vectors = vectors;
+	sp.dim = meta->dimensions;
+	sp.distance = FannGetDistance((FannMetric) meta->metric);
+	sp.alpha = meta->metric == FANN_METRIC_IP ? 1.0f : meta->alpha;
+	/* p itself is not among the candidates: give it an index none has */
+	VamanaPrune(&sp, n, cands, n, max_degree, local);
+	for (int i = 0; i < max_degree; i++)
+		out[i] = local[i] == InvalidFannId ? InvalidFannId : ids[local[i]];
+}
+
+/* Up to want nearest live rows of one group to vec (its graph, ef wide) */
+static int
+search_group(Relation index, FannMetaPage meta, uint32 gid, FannGroupData *g,
+			 const float *vec, int ef, int want, uint32 exclude,
+			 uint32 *ids, double *dists)
+{
+	FannGroupSet set;
+	FannGraphScan *gs;
+	ItemPointerData tid;
+	int			n = 0;
+
+	MemSet(&set, 0, sizeof(set));
+	set.groups = &gid;
+	set.ngroups = 1;
+	set.data = g;
+	gs = FannGraphBegin(index, meta, &set, true,
+						FannGetDistance((FannMetric) meta->metric), vec, ef);
+	while (n < want && FannGraphNext(gs, &dists[n], &tid, &ids[n]))
+		if (ids[n] != exclude)
+			n++;
+	return n;
+}
+
+/* The LNG child k of a group */
+static uint32
+lng_child(Relation index, FannMetaPage meta, const FannGroupData *g, int k)
+{
+	uint32		at = g->lng_offset + g->nparents + k;
+	BlockNumber blkno = meta->lng_start + at / FANN_LNG_PER_PAGE;
+	Buffer		buf = ReadBuffer(index, blkno);
+	uint32		child;
+
+	LockBuffer(buf, BUFFER_LOCK_SHARE);
+	FannCheckPage(BufferGetPage(buf), FANN_PAGE_LNG, index, blkno);
+	child = ((uint32 *) PageGetContents(BufferGetPage(buf)))[at % FANN_LNG_PER_PAGE];
+	UnlockReleaseBuffer(buf);
+	return child;
+}
+
+/* Add id to p's intra-group neighbours, pruning p's list if it is full */
+static void
+add_reverse_edge(Relation index, FannMetaPage meta, uint32 p, uint32 id)
+{
+	FannDistanceFunction distance = FannGetDistance((FannMetric) meta->metric);
+	int			R = meta->graph_degree;
+	ElementCopy pc;
+	ElementCopy qc;
+	uint32		ids[FANN_MAX_NEIGHBORS + 1];
+	double		dists[FANN_MAX_NEIGHBORS + 1];
+	int			n = 0;
+
+	pc.vec = palloc(sizeof(float) * meta->dimensions);
+	qc.vec = palloc(sizeof(float) * meta->dimensions);
+	read_element(index, meta, p, &pc);
+	for (int k = 0; k < R; k++)
+	{
+		if (pc.nb[k] == id)
+			return;
+		if (pc.nb[k] == InvalidFannId)
+		{
+			write_neighbors(index, meta, p, k, &id, 1);
+			return;
+		}
+	}
+	for (int k = 0; k <= R; k++)
+	{
+		ids[n] = k < R ? pc.nb[k] : id;
+		read_element(index, meta, ids[n], &qc);
+		dists[n++] = distance(pc.vec, qc.vec, meta->dimensions);
+	}
+	prune(index, meta, ids, dists, n, R, pc.nb);
+	write_neighbors(index, meta, p, 0, pc.nb, R);
+}
+
+/*
+ * Link element id, just inserted into group gid with vector vec, into the
+ * graph: its nearest rows of the group by RobustPrune, the reverse edges,
+ * cross edges to the nearest rows of the group's LNG children, and an entry
+ * point slot if the group has a free one (a group created after the build).
+ */
+void
+FannGraphLink(Relation index, FannMetaPage meta, uint32 id, uint32 gid, const float *vec)
+{
+	int			R = meta->graph_degree;
+	int			C = meta->cross_edges;
+	int			L = meta->build_list;
+	FannScanStats saved = fann_last_stats;
+	FannGroupData g;
+	uint32	   *ids = palloc(sizeof(uint32) * L);
+	double	   *dists = palloc(sizeof(double) * L);
+	uint32		nb[FANN_MAX_NEIGHBORS];
+	int			n;
+
+	if (!FannReadGroup(index, gid, &g))
+		elog(ERROR, "fann group %u vanished", gid);
+	n = search_group(index, meta, gid, &g, vec, L, L, id, ids, dists);
+	prune(index, meta, ids, dists, n, R, nb);
+	write_neighbors(index, meta, id, 0, nb, R);
+	for (int k = 0; k < R && nb[k] != InvalidFannId; k++)
+		add_reverse_edge(index, meta, nb[k], id);
+
+	/* cross edges: the C nearest over all children (UNG section 4.3) */
+	if (C > 0 && g.nchildren > 0)
+	{
+		int			nbest = 0;
+		uint32		best[FANN_MAX_NEIGHBORS];
+		double		bestd[FANN_MAX_NEIGHBORS];
+
+		for (int k = 0; k < g.nchildren; k++)
+		{
+			uint32		cgid = lng_child(index, meta, &g, k);
+			FannGroupData cg;
+			int			m;
+
+			if (!FannReadGroup(index, cgid, &cg))
+				continue;
+			m = search_group(index, meta, cgid, &cg, vec, Max(16, 2 * C), C, id, ids, dists);
+			for (int i = 0; i < m; i++)
+			{
+				int			j;
+
+				if (nbest == C && !(dists[i] < bestd[C - 1]))
+					break;
+				if (nbest < C)
+					nbest++;
+				for (j = nbest - 1; j > 0 && bestd[j - 1] > dists[i]; j--)
+				{
+					best[j] = best[j - 1];
+					bestd[j] = bestd[j - 1];
+				}
+				best[j] = ids[i];
+				bestd[j] = dists[i];
+			}
+		}
+		for (int k = nbest; k < C; k++)
+			best[k] = InvalidFannId;
+		write_neighbors(index, meta, id, R, best, C);
+	}
+
+	/* a group created after the build takes its first rows as entry points */
+	for (int k = 0; k < FANN_GROUP_ENTRIES; k++)
+		if (g.entries[k] == InvalidFannId)
+		{
+			Buffer		buf = ReadBuffer(index, FannIdBlock(gid, FANN_GROUPS_PER_PAGE));
+			GenericXLogState *state;
+			Page		page;
+
+			LockBuffer(buf, BUFFER_LOCK_EXCLUSIVE);
+			state = GenericXLogStart(index);
+			page = GenericXLogRegisterBuffer(state, buf, 0);
+			((FannGroup) PageGetItem(page, PageGetItemId(page, FannIdOffset(gid, FANN_GROUPS_PER_PAGE))))->entries[k] = id;
+			GenericXLogFinish(state);
+			UnlockReleaseBuffer(buf);
+			break;
+		}
+	fann_last_stats = saved;
+}
+
+/*
+ * Replace the edges of live element id that lead to dead elements: intra
+ * edges by RobustPrune over its live neighbours and the dead ones' live
+ * neighbours; a cross edge by the nearest live neighbour of its dead target.
+ */
+static void
+repair_element(Relation index, FannMetaPage meta, uint32 id, ElementCopy *e,
+			   const uint64 *dead, uint32 nids)
+{
+	FannDistanceFunction distance = FannGetDistance((FannMetric) meta->metric);
+	int			R = meta->graph_degree;
+	int			C = meta->cross_edges;
+	int			cap = R + R * R;
+	uint32	   *ids = palloc(sizeof(uint32) * cap);
+	double	   *dists = palloc(sizeof(double) * cap);
+	int			n = 0;
+	ElementCopy d;
+
+	d.vec = palloc(sizeof(float) * meta->dimensions);
+
+	/* candidate set of the intra edges; duplicates are dropped by the prune */
+	for (int k = 0; k < R && e->nb[k] != InvalidFannId; k++)
+	{
+		if (!is_dead(dead, nids, e->nb[k]))
+		{
+			ids[n++] = e->nb[k];
+			continue;
+		}
+		read_element(index, meta, e->nb[k], &d);
+		for (int j = 0; j < R && d.nb[j] != InvalidFannId; j++)
+			if (d.nb[j] != id && !is_dead(dead, nids, d.nb[j]))
+				ids[n++] = d.nb[j];
+	}
+	for (int i = 0; i < n; i++)
+	{
+		read_element(index, meta, ids[i], &d);
+		dists[i] = distance(e->vec, d.vec, meta->dimensions);
+	}
+	prune(index, meta, ids, dists, n, R, e->nb);
+
+	for (int k = R; k < R + C; k++)
+	{
+		double		bestd = INFINITY;
+		uint32		best = InvalidFannId;
+
+		if (e->nb[k] == InvalidFannId || !is_dead(dead, nids, e->nb[k]))
+			continue;
+		read_element(index, meta, e->nb[k], &d);
+		for (int j = 0; j < R && d.nb[j] != InvalidFannId; j++)
+		{
+			ElementCopy t;
+			double		dd;
+
+			if (is_dead(dead, nids, d.nb[j]))
+				continue;
+			t.vec = palloc(sizeof(float) * meta->dimensions);
+			read_element(index, meta, d.nb[j], &t);
+			dd = distance(e->vec, t.vec, meta->dimensions);
+			if (dd < bestd)
+			{
+				bestd = dd;
+				best = d.nb[j];
+			}
+			pfree(t.vec);
+		}
+		e->nb[k] = best;
+	}
+	write_neighbors(index, meta, id, 0, e->nb, R + C);
+}
+
+/* Entry points that died give way to one of their live neighbours */
+static void
+repair_entries(Relation index, FannMetaPage meta, const uint64 *dead, uint32 nids)
+{
+	ElementCopy d;
+
+	d.vec = palloc(sizeof(float) * meta->dimensions);
+	for (BlockNumber blkno = meta->group_first; blkno != InvalidBlockNumber;)
+	{
+		Buffer		buf = ReadBuffer(index, blkno);
+		GenericXLogState *state;
+		Page		page;
+		bool		changed = false;
+
+		LockBuffer(buf, BUFFER_LOCK_EXCLUSIVE);
+		state = GenericXLogStart(index);
+		page = GenericXLogRegisterBuffer(state, buf, 0);
+		for (OffsetNumber off = FirstOffsetNumber; off <= PageGetMaxOffsetNumber(page); off++)
+		{
+			FannGroup	g = (FannGroup) PageGetItem(page, PageGetItemId(page, off));
+
+			for (int k = 0; k < FANN_GROUP_ENTRIES; k++)
+			{
+				if (g->entries[k] == InvalidFannId || !is_dead(dead, nids, g->entries[k]))
+					continue;
+				read_element(index, meta, g->entries[k], &d);
+				g->entries[k] = InvalidFannId;
+				for (int j = 0; j < meta->graph_degree && d.nb[j] != InvalidFannId; j++)
+					if (!is_dead(dead, nids, d.nb[j]))
+					{
+						g->entries[k] = d.nb[j];
+						break;
+					}
+				changed = true;
+			}
+		}
+		blkno = FannPageGetOpaque(page)->next;
+		if (changed)
+			GenericXLogFinish(state);
+		else
+			GenericXLogAbort(state);
+		UnlockReleaseBuffer(buf);
+	}
+}
+
+/*
+ * Before VACUUM frees the slots of dead elements (the set dead, a bitmap over
+ * nids ids), take them out of the graph.  Each repair holds the metapage
+ * exclusively, as inserts do, so that adjacency lists change one at a time.
+ */
+void
+FannGraphRepair(Relation index, Buffer metabuf, const uint64 *dead, uint32 nids)
+{
+	FannMetaPage meta = FannPageGetMeta(BufferGetPage(metabuf));
+	BlockNumber nblocks = RelationGetNumberOfBlocks(index);
+	int			per_page = meta->elements_per_page;
+	int			nslots = meta->graph_degree + meta->cross_edges;
+	ElementCopy e;
+	MemoryContext ctx = AllocSetContextCreate(CurrentMemoryContext, "fann repair",
+											  ALLOCSET_DEFAULT_SIZES);
+	MemoryContext oldctx = MemoryContextSwitchTo(ctx);
+
+	e.vec = palloc(sizeof(float) * meta->dimensions);
+	for (BlockNumber blkno = 1; blkno < nblocks; blkno++)
+	{
+		Buffer		buf = ReadBuffer(index, blkno);
+		Page		page;
+		OffsetNumber maxoff;
+
+		LockBuffer(buf, BUFFER_LOCK_SHARE);
+		page = BufferGetPage(buf);
+		maxoff = FannPageGetOpaque(page)->type == FANN_PAGE_ELEMENT ?
+			PageGetMaxOffsetNumber(page) : InvalidOffsetNumber;
+		UnlockReleaseBuffer(buf);
+
+		for (OffsetNumber off = FirstOffsetNumber; off <= maxoff; off++)
+		{
+			uint32		id = FannMakeId(blkno, off, per_page);
+			bool		touched = false;
+
+			LockBuffer(metabuf, BUFFER_LOCK_EXCLUSIVE);
+			read_element(index, meta, id, &e);
+			for (int k = 0; k < nslots && !touched; k++)
+				touched = e.nb[k] != InvalidFannId && is_dead(dead, nids, e.nb[k]);
+			if (touched && !(e.flags & FANN_ELEMENT_DEAD))
+			{
+				repair_element(index, meta, id, &e, dead, nids);
+				MemoryContextReset(ctx);
+				e.vec = palloc(sizeof(float) * meta->dimensions);
+			}
+			LockBuffer(metabuf, BUFFER_LOCK_UNLOCK);
+		}
+	}
+	LockBuffer(metabuf, BUFFER_LOCK_EXCLUSIVE);
+	repair_entries(index, meta, dead, nids);
+	LockBuffer(metabuf, BUFFER_LOCK_UNLOCK);
+	MemoryContextSwitchTo(oldctx);
+	MemoryContextDelete(ctx);
+}
