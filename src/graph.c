@@ -218,7 +218,8 @@ FannGraphLink(Relation index, FannMetaPage meta, uint32 id, uint32 gid, const fl
 
 			if (!FannReadGroup(index, cgid, &cg))
 				continue;
-			m = search_group(index, meta, cgid, &cg, vec, Max(16, 2 * C), C, id, ids, dists);
+			m = search_group(index, meta, cgid, &cg, vec, FannCrossList(L, C), C, id,
+							 ids, dists);
 			for (int i = 0; i < m; i++)
 			{
 				int			j;

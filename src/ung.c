@@ -241,11 +241,6 @@ nentries(const FannBuildGroup *g)
 	return n;
 }
 
-static int
-search_list(int build_list, int cross_edges)
-{
-	return Max(build_list, Max(16, 2 * cross_edges));
-}
 
 Size
 FannGraphBuildBytes(FannBuildGroup **groups, int ngroups, int degree, int build_list)
@@ -367,7 +362,7 @@ FannBuildGraph(VamanaSpace *sp, FannBuildGroup **groups, int ngroups,
 			   int64 nrows, int build_list, int cross_edges)
 {
 	int			nthreads = fann_build_threads;
-	int			list_size = search_list(build_list, cross_edges);
+	int			list_size = Max(build_list, FannCrossList(build_list, cross_edges));
 	int64		maxcount = 1,
 				maxsmall = 1;
 	VamanaScratch *scratch = palloc(sizeof(VamanaScratch) * nthreads);
@@ -444,8 +439,10 @@ FannBuildGraph(VamanaSpace *sp, FannBuildGroup **groups, int ngroups,
 			int			t = 0;
 #endif
 			cross_edges_of(sp, groups, groups[owner[p]], p, cross_edges,
-						   Max(16, 2 * cross_edges), &scratch[t], &best[t * cross_edges]);
+						   FannCrossList(build_list, cross_edges), &scratch[t],
+						   &best[t * cross_edges]);
 		}
 	}
-	cover_lng_edges(sp, groups, ngroups, cross_edges, Max(16, 2 * cross_edges), &scratch[0]);
+	cover_lng_edges(sp, groups, ngroups, cross_edges,
+					FannCrossList(build_list, cross_edges), &scratch[0]);
 }

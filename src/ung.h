@@ -26,6 +26,16 @@ typedef struct FannBuildGroup
 	uint16		nchildren;
 } FannBuildGroup;
 
+/*
+ * Search list of the cross-edge searches in a child group.  A longer list
+ * (build_list / 2) was measured on SIFT: no better recall, twice the build.
+ */
+static inline int
+FannCrossList(int build_list, int cross_edges)
+{
+	return Max(16, 2 * cross_edges);
+}
+
 /* Build side (ung.c) */
 extern int64 FannBuildLng(FannBuildGroup **groups, int ngroups);
 extern void FannBuildGraph(VamanaSpace *sp, FannBuildGroup **groups, int ngroups,
