@@ -162,62 +162,87 @@ note_best(FannGraphScan *gs, const GraphCand *c)
 }
 
 /*
- * Look at element id for the first time: if it belongs to a matching group,
- * compute its distance and add it to the frontier (and, if live, to the rows
- * to hand out).
+ * Look at elements ids[0..n) for the first time: those that belong to a
+ * matching group get their distance computed and join the beam's frontier
+ * (and, if live, the rows to hand out).  The search is bound by memory
+ * latency, so all pages are pinned and their elements prefetched before any
+ * is read: the misses of the whole neighbourhood overlap.
  */
 static void
-discover(FannGraphScan *gs, uint32 id, int beam)
+discover(FannGraphScan *gs, const uint32 *ids, int n, int beam)
 {
 	int			per_page = gs->meta.elements_per_page;
-	Buffer		buf;
-	Page		page;
-	OffsetNumber off = FannIdOffset(id, per_page);
-	FannElement e;
-	GraphCand	c;
-	bool		live;
+	Size		esize = FANN_ELEMENT_SIZE(gs->meta.dimensions,
+										  gs->meta.graph_degree + gs->meta.cross_edges);
+	uint32		todo[FANN_MAX_NEIGHBORS + FANN_GROUP_ENTRIES];
+	Buffer		bufs[FANN_MAX_NEIGHBORS + FANN_GROUP_ENTRIES];
+	int			m = 0;
 
-	if (id >= gs->nids || (gs->visited[id / 64] & (UINT64CONST(1) << (id % 64))))
-		return;
-	gs->visited[id / 64] |= UINT64CONST(1) << (id % 64);
-	gs->nvisited++;
-
-	buf = ReadBuffer(gs->index, FannIdBlock(id, per_page));
-	LockBuffer(buf, BUFFER_LOCK_SHARE);
-	page = BufferGetPage(buf);
-	if (FannPageGetOpaque(page)->type != FANN_PAGE_ELEMENT ||
-		off > PageGetMaxOffsetNumber(page))
+	for (int i = 0; i < n; i++)
 	{
-		UnlockReleaseBuffer(buf);
-		return;					/* a stale link: nothing there any more */
+		uint32		id = ids[i];
+
+		if (id >= gs->nids || (gs->visited[id / 64] & (UINT64CONST(1) << (id % 64))))
+			continue;
+		gs->visited[id / 64] |= UINT64CONST(1) << (id % 64);
+		gs->nvisited++;
+		todo[m] = id;
+		bufs[m++] = ReadBuffer(gs->index, FannIdBlock(id, per_page));
 	}
-	e = (FannElement) PageGetItem(page, PageGetItemId(page, off));
-	fann_last_stats.elements_visited++;
-	if ((e->flags & FANN_ELEMENT_FREE) || !is_member(gs, e->group))
+	/* items are fixed-size, laid out from the page end: no need to read line pointers */
+	for (int i = 0; i < m; i++)
 	{
-		UnlockReleaseBuffer(buf);
-		return;
-	}
-	c.dist = gs->distance(gs->query, e->vec, gs->meta.dimensions);
-	c.id = id;
-	c.tid = e->heaptid;
-	c.beam = beam;
-	live = !(e->flags & FANN_ELEMENT_DEAD);
-	UnlockReleaseBuffer(buf);
-	fann_last_stats.distance_computations++;
+		char	   *item = (char *) BufferGetPage(bufs[i]) + BLCKSZ -
+			MAXALIGN(sizeof(FannPageOpaqueData)) - FannIdOffset(todo[i], per_page) * esize;
 
-	heap_push(&gs->frontier[beam], &c);
-	if (live)
+		for (Size off = 0; off < esize; off += 64)
+			__builtin_prefetch(item + off);
+	}
+
+	for (int i = 0; i < m; i++)
 	{
-		heap_push(&gs->pending, &c);
-		note_best(gs, &c);
-		if (gs->nfound == gs->capfound)
+		Page		page;
+		OffsetNumber off = FannIdOffset(todo[i], per_page);
+		FannElement e;
+		GraphCand	c;
+		bool		live;
+
+		LockBuffer(bufs[i], BUFFER_LOCK_SHARE);
+		page = BufferGetPage(bufs[i]);
+		if (FannPageGetOpaque(page)->type != FANN_PAGE_ELEMENT ||
+			off > PageGetMaxOffsetNumber(page))
 		{
-			gs->capfound = Max(256, gs->capfound * 2);
-			gs->found = gs->found ? repalloc_huge(gs->found, sizeof(GraphCand) * gs->capfound) :
-				palloc(sizeof(GraphCand) * gs->capfound);
+			UnlockReleaseBuffer(bufs[i]);
+			continue;			/* a stale link: nothing there any more */
 		}
-		gs->found[gs->nfound++] = c;
+		e = (FannElement) PageGetItem(page, PageGetItemId(page, off));
+		fann_last_stats.elements_visited++;
+		if ((e->flags & FANN_ELEMENT_FREE) || !is_member(gs, e->group))
+		{
+			UnlockReleaseBuffer(bufs[i]);
+			continue;
+		}
+		c.dist = gs->distance(gs->query, e->vec, gs->meta.dimensions);
+		c.id = todo[i];
+		c.tid = e->heaptid;
+		c.beam = beam;
+		live = !(e->flags & FANN_ELEMENT_DEAD);
+		UnlockReleaseBuffer(bufs[i]);
+		fann_last_stats.distance_computations++;
+
+		heap_push(&gs->frontier[beam], &c);
+		if (live)
+		{
+			heap_push(&gs->pending, &c);
+			note_best(gs, &c);
+			if (gs->nfound == gs->capfound)
+			{
+				gs->capfound = Max(256, gs->capfound * 2);
+				gs->found = gs->found ? repalloc_huge(gs->found, sizeof(GraphCand) * gs->capfound) :
+					palloc(sizeof(GraphCand) * gs->capfound);
+			}
+			gs->found[gs->nfound++] = c;
+		}
 	}
 }
 
@@ -237,9 +262,7 @@ expand(FannGraphScan *gs, uint32 id, int beam)
 		   sizeof(uint32) * gs->follow);
 	UnlockReleaseBuffer(buf);
 
-	for (int k = 0; k < gs->follow; k++)
-		if (nb[k] != InvalidFannId)
-			discover(gs, nb[k], beam);
+	discover(gs, nb, gs->follow, beam);
 }
 
 /* Is a beam of size ef done: nothing left, or nothing left that is closer? */
@@ -362,9 +385,7 @@ FannGraphBegin(Relation index, FannMetaPage meta, FannGroupSet *set,
 			continue;
 		beam = fann_last_stats.groups_entered++ % FANN_MAX_BEAMS;
 		gs->nbeams = Max(gs->nbeams, beam + 1);
-		for (int k = 0; k < FANN_GROUP_ENTRIES; k++)
-			if (g->entries[k] != InvalidFannId)
-				discover(gs, g->entries[k], beam);
+		discover(gs, g->entries, FANN_GROUP_ENTRIES, beam);
 	}
 	search(gs);
 	return gs;
