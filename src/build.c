@@ -43,6 +43,7 @@ typedef struct FannBuildState
 	int			per_page;		/* elements per page */
 	int			nneighbors;		/* graph_degree + cross_edges */
 	float	   *vectors;		/* pass 2: every row's vector, by position */
+	ItemPointerData *tids;		/* and its heap TID */
 
 	/* open-addressing hash of label sets -> groups */
 	FannBuildGroup **slots;
@@ -222,6 +223,7 @@ write_row(FannBuildState *bs, ItemPointer tid, const float *vec,
 	e->nextfree = InvalidFannId;
 	memcpy(e->vec, vec, sizeof(float4) * bs->dimensions);
 	memcpy(bs->vectors + pos * bs->dimensions, vec, sizeof(float4) * bs->dimensions);
+	bs->tids[pos] = *tid;
 
 	buf = ReadBuffer(bs->index, 1 + pos / bs->per_page);
 	LockBuffer(buf, BUFFER_LOCK_EXCLUSIVE);
@@ -492,6 +494,8 @@ static void
 build_graph(FannBuildState *bs, FannMetaPage meta, BlockNumber group_start)
 {
 	VamanaSpace sp;
+	uint32	   *newpos;
+	uint32	   *oldpos;
 
 	sp.vectors = bs->vectors;
 	sp.dim = bs->dimensions;
@@ -509,25 +513,39 @@ build_graph(FannBuildState *bs, FannMetaPage meta, BlockNumber group_start)
 	FannBuildGraph(&sp, bs->groups, bs->ngroups, bs->nrows, meta->build_list,
 				   meta->cross_edges);
 
+	/* rewrite every element at its place in locality order, with its edges */
 	pgstat_progress_update_param(PROGRESS_CREATEIDX_SUBPHASE, FANN_PHASE_WRITE);
+	newpos = palloc_extended(sizeof(uint32) * Max(bs->nrows, 1), MCXT_ALLOC_HUGE);
+	oldpos = palloc_extended(sizeof(uint32) * Max(bs->nrows, 1), MCXT_ALLOC_HUGE);
+	FannLocalityOrder(&sp, bs->groups, bs->ngroups, bs->nrows, newpos);
+	for (int64 p = 0; p < bs->nrows; p++)
+		oldpos[newpos[p]] = p;
 	for (int64 pos = 0; pos < bs->nrows; pos++)
 	{
 		Buffer		buf = ReadBuffer(bs->index, 1 + pos / bs->per_page);
 		Page		page;
-		uint32	   *nb;
 
 		LockBuffer(buf, BUFFER_LOCK_EXCLUSIVE);
 		page = BufferGetPage(buf);
 		/* all the elements of this page */
 		for (; pos < bs->nrows; pos++)
 		{
-			nb = FannElementNeighbors((FannElement) PageGetItem(page, PageGetItemId(page, FirstOffsetNumber + pos % bs->per_page)),
-									  bs->dimensions);
-			for (int k = 0; k < sp.stride; k++)
-			{
-				uint32		p = sp.adj[pos * sp.stride + k];
+			FannElement e = (FannElement) PageGetItem(page, PageGetItemId(page, FirstOffsetNumber + pos % bs->per_page));
+			uint32		old = oldpos[pos];
+			uint32	   *nb = FannElementNeighbors(e, bs->dimensions);
 
-				nb[k] = p == InvalidFannId ? InvalidFannId : position_id(bs, p);
+			/* a slot a concurrent build's pass 2 left empty stays free */
+			if (ItemPointerIsValid(&bs->tids[old]))
+			{
+				e->heaptid = bs->tids[old];
+				memcpy(e->vec, bs->vectors + (size_t) old * bs->dimensions,
+					   sizeof(float) * bs->dimensions);
+				for (int k = 0; k < sp.stride; k++)
+				{
+					uint32		q = sp.adj[(size_t) old * sp.stride + k];
+
+					nb[k] = q == InvalidFannId ? InvalidFannId : position_id(bs, newpos[q]);
+				}
 			}
 			if ((pos + 1) % bs->per_page == 0)
 				break;
@@ -546,11 +564,13 @@ build_graph(FannBuildState *bs, FannMetaPage meta, BlockNumber group_start)
 		g = (FannGroup) PageGetItem(page, PageGetItemId(page, FirstOffsetNumber + i % FANN_GROUPS_PER_PAGE));
 		for (int k = 0; k < FANN_GROUP_ENTRIES; k++)
 			g->entries[k] = bs->groups[i]->entries[k] == InvalidFannId ? InvalidFannId :
-				position_id(bs, bs->groups[i]->entries[k]);
+				position_id(bs, newpos[bs->groups[i]->entries[k]]);
 		MarkBufferDirty(buf);
 		UnlockReleaseBuffer(buf);
 	}
 	pfree(sp.adj);
+	pfree(newpos);
+	pfree(oldpos);
 }
 
 /* The graph needs every vector and adjacency list in memory: check it fits */
@@ -558,7 +578,8 @@ static void
 check_memory(FannBuildState *bs)
 {
 	Size		need = (Size) bs->nrows * (sizeof(float) * bs->dimensions +
-										   sizeof(uint32) * bs->nneighbors) +
+										   sizeof(uint32) * bs->nneighbors +
+										   sizeof(ItemPointerData) + 3 * sizeof(uint32)) +
 		FannGraphBuildBytes(bs->groups, bs->ngroups, bs->nneighbors, FANN_DEFAULT_BUILD_LIST);
 
 	if (need > (Size) maintenance_work_mem * 1024)
@@ -668,10 +689,13 @@ fannbuild(Relation heap, Relation index, IndexInfo *indexInfo)
 		bs.element = palloc0(FANN_ELEMENT_SIZE(bs.dimensions, bs.nneighbors));
 		bs.vectors = palloc_extended(sizeof(float) * bs.dimensions * bs.nrows,
 									 MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
+		bs.tids = palloc_extended(sizeof(ItemPointerData) * bs.nrows,
+								  MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
 		table_index_build_scan(heap, index, indexInfo, true, true,
 							   build_callback, &bs, NULL);
 		build_graph(&bs, meta, 1 + nelempages);
 		pfree(bs.vectors);
+		pfree(bs.tids);
 	}
 
 	LockBuffer(metabuf, BUFFER_LOCK_EXCLUSIVE);

@@ -446,3 +446,61 @@ FannBuildGraph(VamanaSpace *sp, FannBuildGroup **groups, int ngroups,
 	cover_lng_edges(sp, groups, ngroups, cross_edges,
 					FannCrossList(build_list, cross_edges), &scratch[0]);
 }
+
+/*
+ * Lay each group out in breadth-first order of its graph from the medoid:
+ * a row's neighbours then mostly share its page or the next ones, so a graph
+ * search touches fewer pages (each page is a buffer lookup and cache misses).
+ * Sets newpos[old position]; groups with unfilled slots keep their order.
+ */
+void
+FannLocalityOrder(const VamanaSpace *sp, FannBuildGroup **groups, int ngroups,
+				  int64 nrows, uint32 *newpos)
+{
+	uint32	   *queue = palloc_extended(sizeof(uint32) * Max(nrows, 1), MCXT_ALLOC_HUGE);
+
+	for (int64 p = 0; p < nrows; p++)
+		newpos[p] = InvalidFannId;
+	for (int i = 0; i < ngroups; i++)
+	{
+		FannBuildGroup *g = groups[i];
+		uint32		head = 0,
+					tail = 0;
+
+		if (g->count == 0)
+			continue;
+		if (g->filled < g->count)
+		{
+			for (int64 p = g->first; p < g->first + g->count; p++)
+				newpos[p] = p;
+			continue;
+		}
+		queue[tail++] = g->entries[0];
+		newpos[g->entries[0]] = g->first;
+		for (int64 next = g->first;;)
+		{
+			/* a new BFS root for rows the graph does not reach */
+			if (head == tail)
+			{
+				while (next < g->first + g->count && newpos[next] != InvalidFannId)
+					next++;
+				if (next == g->first + g->count)
+					break;
+				newpos[next] = g->first + tail;
+				queue[tail++] = next;
+			}
+			for (; head < tail; head++)
+			{
+				const uint32 *nb = sp->adj + (size_t) queue[head] * sp->stride;
+
+				for (int k = 0; k < sp->degree && nb[k] != InvalidFannId; k++)
+					if (newpos[nb[k]] == InvalidFannId)
+					{
+						newpos[nb[k]] = g->first + tail;
+						queue[tail++] = nb[k];
+					}
+			}
+		}
+	}
+	pfree(queue);
+}

@@ -40,6 +40,8 @@ FannCrossList(int build_list, int cross_edges)
 extern int64 FannBuildLng(FannBuildGroup **groups, int ngroups);
 extern void FannBuildGraph(VamanaSpace *sp, FannBuildGroup **groups, int ngroups,
 						   int64 nrows, int build_list, int cross_edges);
+extern void FannLocalityOrder(const VamanaSpace *sp, FannBuildGroup **groups,
+							  int ngroups, int64 nrows, uint32 *newpos);
 extern Size FannGraphBuildBytes(FannBuildGroup **groups, int ngroups, int degree,
 								int build_list);
 
