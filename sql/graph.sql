@@ -52,9 +52,9 @@ SELECT count(*) = (SELECT count(*) FROM tagged WHERE labels @> '{3}') AS all_row
 		 ORDER BY embedding <-> (SELECT embedding FROM tagged WHERE id = 9)) s;
 RESET enable_seqscan;
 
--- recall@10 floor with the default candidate list, fixed seed; rows come from
+-- recall@10 floor with a small candidate list, fixed seed; rows come from
 -- the graph alone
-RESET fann.ef_search;
+SET fann.ef_search = 48;
 CREATE TEMP TABLE queries AS SELECT id AS qid, embedding AS v FROM tagged WHERE id % 97 = 1;
 SELECT p, round(avg(hits) / 10, 2) >= 0.9 AS recall_ok FROM (
 	SELECT p, qid,
@@ -75,8 +75,8 @@ SELECT p, fann_check(format('SELECT id FROM tagged WHERE %s ORDER BY embedding <
   FROM (VALUES ('labels @> ''{1}'''), ('labels @> ''{50}'''), ('labels && ''{51,3}'''),
 			   ('labels = ''{1,50}''')) v(p);
 
--- and the graph finds them with the default candidate list
-RESET fann.ef_search;
+-- and the graph finds them with a small candidate list
+SET fann.ef_search = 48;
 SELECT id, labels FROM tagged WHERE labels @> '{50}'
  ORDER BY embedding <-> (SELECT embedding FROM tagged WHERE id = 4242) LIMIT 1;
 SELECT path, groups_entered FROM fann_last_scan();
@@ -93,11 +93,12 @@ SELECT p, fann_check(format('SELECT id FROM tagged WHERE %s ORDER BY embedding <
 SELECT fann_error($$CREATE INDEX ON tagged USING fann (embedding) WITH (graph_degree = 2)$$);
 SELECT fann_error($$CREATE INDEX ON tagged USING fann (embedding) WITH (alpha = 3)$$);
 SELECT fann_error($$SET fann.ef_search = 0$$);
--- after VACUUM the graph still serves the default candidate list
-RESET fann.ef_search;
+-- after VACUUM the graph still serves a small candidate list
+SET fann.ef_search = 48;
 SELECT id FROM tagged WHERE labels @> '{51}'
  ORDER BY embedding <-> (SELECT embedding FROM tagged WHERE id = 4101) LIMIT 1;
 SELECT id FROM tagged WHERE labels @> '{2}'
  ORDER BY embedding <-> (SELECT embedding FROM tagged WHERE id = 6) LIMIT 1;
 SELECT path FROM fann_last_scan();
 RESET fann.strategy;
+RESET fann.ef_search;

@@ -7,6 +7,10 @@
  * each before it returns the first row; later rows cost a heap pop.  So the
  * whole work is startup cost, and a LIMIT hardly lowers it -- which lets a
  * plain index on another column win when its condition is selective.
+ *
+ * The graph path, taken when the label predicate matches more rows than
+ * fann.exact_threshold, visits about FANN_VISITS_PER_EF * ef_search elements
+ * (measured on SIFT), each a random page access and a distance.
  */
 #include "postgres.h"
 
@@ -18,6 +22,10 @@
 
 /* A SIMD distance over this many dimensions costs about one operator */
 #define FANN_DIMS_PER_OPERATOR	128
+/* Elements a graph search visits per unit of ef_search */
+#define FANN_VISITS_PER_EF		12
+/* A visit's buffer lookup, pin and lock, in operators */
+#define FANN_VISIT_OPERATORS	4
 
 void
 fanncostestimate(PlannerInfo *root, IndexPath *path, double loop_count,
@@ -57,6 +65,15 @@ fanncostestimate(PlannerInfo *root, IndexPath *path, double loop_count,
 		per_row += cpu_operator_cost *
 			Max(1.0, (double) meta.dimensions / FANN_DIMS_PER_OPERATOR);
 
+	if (path->indexorderbys != NIL && path->indexclauses != NIL &&
+		fann_strategy != FANN_STRATEGY_EXACT && rows > fann_exact_threshold)
+	{
+		double		visits = Min(rows, (double) FANN_VISITS_PER_EF * fann_ef_search);
+
+		pages = Min(pages, visits);
+		per_row += FANN_VISIT_OPERATORS * cpu_operator_cost;
+		rows = visits;
+	}
 	*indexStartupCost = pages * seq_page_cost + rows * per_row;
 	/* handing out the rows: a heap pop each */
 	*indexTotalCost = *indexStartupCost + rows * cpu_operator_cost;

@@ -20,8 +20,8 @@
 PG_MODULE_MAGIC;
 
 int			fann_strategy = FANN_STRATEGY_AUTO;
-int			fann_ef_search = 64;
-int			fann_exact_threshold = 5000;
+int			fann_ef_search = 256;
+int			fann_exact_threshold = 50000;
 int			fann_build_threads = 1;
 FannScanStats fann_last_stats;
 
@@ -66,11 +66,11 @@ _PG_init(void)
 	DefineCustomIntVariable("fann.ef_search",
 							"Size of the candidate list of graph searches.",
 							"Larger is slower and finds more of the true nearest neighbours.",
-							&fann_ef_search, 64, 1, 10000,
+							&fann_ef_search, 256, 1, 10000,
 							PGC_USERSET, 0, NULL, NULL, NULL);
 	DefineCustomIntVariable("fann.exact_threshold",
 							"Filters matching at most this many rows are answered by the exact path.",
-							NULL, &fann_exact_threshold, 5000, 0, INT_MAX,
+							NULL, &fann_exact_threshold, 50000, 0, INT_MAX,
 							PGC_USERSET, 0, NULL, NULL, NULL);
 	DefineCustomIntVariable("fann.build_threads",
 							"Threads that build the graph in CREATE INDEX.",
