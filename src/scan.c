@@ -214,6 +214,27 @@ scan_page(FannScanOpaque so, Page page, BlockNumber blkno, uint32 start,
 }
 
 /*
+ * Have the CPU fetch the element headers and vectors of a page, not their
+ * adjacency lists, which the exact path never reads.  Items are fixed-size
+ * and laid out from the end of the page.
+ */
+static void
+prefetch_vectors(FannScanOpaque so, Page page)
+{
+	Size		esize = FANN_ELEMENT_SIZE(so->meta.dimensions,
+										  so->meta.graph_degree + so->meta.cross_edges);
+	Size		vsize = offsetof(FannElementData, vec) + sizeof(float) * so->meta.dimensions;
+	char	   *item = (char *) page + BLCKSZ - MAXALIGN(sizeof(FannPageOpaqueData));
+
+	for (int i = 0; i < so->meta.elements_per_page; i++)
+	{
+		item -= esize;
+		for (Size off = 0; off < vsize; off += 64)
+			__builtin_prefetch(item + off);
+	}
+}
+
+/*
  * Offer the elements of the pages in [first, last] that scan_page accepts;
  * pages of other kinds are skipped if skip_others, otherwise an error.
  */
@@ -236,8 +257,7 @@ scan_blocks(IndexScanDesc scan, BlockNumber first, BlockNumber last,
 		 */
 		next = blkno < last ? ReadBuffer(scan->indexRelation, blkno + 1) : InvalidBuffer;
 		if (BufferIsValid(next))
-			for (int off = 0; off < BLCKSZ; off += 64)
-				__builtin_prefetch((char *) BufferGetPage(next) + off);
+			prefetch_vectors(so, BufferGetPage(next));
 
 		CHECK_FOR_INTERRUPTS();
 		LockBuffer(buf, BUFFER_LOCK_SHARE);
