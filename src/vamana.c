@@ -19,10 +19,14 @@
 #define VEC(sp, id)		((sp)->vectors + (size_t) (id) * (sp)->dim)
 #define ADJ(sp, id)		((sp)->adj + (size_t) (id) * (sp)->stride)
 
+/* A search records at most this many expanded nodes per unit of list size */
+#define EXPANDED_PER_LIST	2
+
 Size
 VamanaScratchBytes(int max_points, int list_size, int pool_size)
 {
-	return sizeof(uint32) * max_points + sizeof(VamanaCand) * (list_size + pool_size);
+	return sizeof(uint32) * max_points +
+		sizeof(VamanaCand) * (list_size * (1 + EXPANDED_PER_LIST) + pool_size);
 }
 
 void
@@ -32,22 +36,28 @@ VamanaScratchInit(VamanaScratch *s, int max_points, int list_size, int pool_size
 							   MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
 	s->max_points = max_points;
 	s->epoch = 0;
-	s->list = palloc(sizeof(VamanaCand) * list_size);
+	/* the list has room for the expanded nodes after it, for the prune */
+	s->list = palloc(sizeof(VamanaCand) * list_size * (1 + EXPANDED_PER_LIST));
 	s->list_size = list_size;
 	s->pool = palloc(sizeof(VamanaCand) * pool_size);
 	s->pool_size = pool_size;
+	s->expanded_size = list_size * EXPANDED_PER_LIST;
+	s->expanded = palloc(sizeof(VamanaCand) * s->expanded_size);
+	s->nexpanded = 0;
 }
 
 Size
 VamanaBuildBytes(int max_points, int max_batch, int degree)
 {
-	return sizeof(uint32) * ((Size) max_points + (Size) max_batch * degree * 4 + 1);
+	return sizeof(uint32) * ((Size) max_points + (Size) max_batch * degree * 4 + 1) +
+		sizeof(bool) * max_points;
 }
 
 void
 VamanaBuildInit(VamanaBuild *b, int max_points, int max_batch, int degree)
 {
 	b->perm = palloc_extended(sizeof(uint32) * Max(max_points, 1), MCXT_ALLOC_HUGE);
+	b->reached = palloc_extended(sizeof(bool) * Max(max_points, 1), MCXT_ALLOC_HUGE);
 	b->batch_adj = palloc(sizeof(uint32) * max_batch * degree);
 	b->pairs = palloc(sizeof(uint32) * (max_batch * degree * 3 + 1));
 	b->max_batch = max_batch;
@@ -94,7 +104,10 @@ list_insert(VamanaCand *list, int *n, int cap, float dist, uint32 id)
 /*
  * Greedy search (DiskANN Algorithm 1) over the intra-group edges of the
  * group whose points are [first, first + max_points of the scratch): the
- * list_size nearest points found, sorted, in s->list; returns how many.
+ * list_size nearest points found, sorted, in s->list; returns how many.  The
+ * nodes it expanded are kept in s->expanded: they are RobustPrune's input
+ * when a point is inserted, and the far ones on the way are what gives the
+ * graph its long-range edges.
  */
 int
 VamanaSearch(const VamanaSpace *sp, const float *query, uint32 first,
@@ -104,6 +117,7 @@ VamanaSearch(const VamanaSpace *sp, const float *query, uint32 first,
 	int			n = 0;
 	int			i = 0;
 
+	s->nexpanded = 0;
 	Assert(list_size <= s->list_size);
 	if (++s->epoch == 0)
 	{
@@ -132,6 +146,8 @@ VamanaSearch(const VamanaSpace *sp, const float *query, uint32 first,
 			continue;
 		}
 		list[i].expanded = true;
+		if (s->nexpanded < s->expanded_size)
+			s->expanded[s->nexpanded++] = list[i];
 		nb = ADJ(sp, list[i].id);
 		for (int k = 0; k < sp->degree && nb[k] != InvalidFannId; k++)
 		{
@@ -248,6 +264,61 @@ add_reverse_edges(const VamanaSpace *sp, uint32 t, const uint32 *pairs, int npai
 	VamanaPrune(sp, t, s->pool, m, sp->degree, nb);
 }
 
+/* Mark what the intra-group edges reach from the medoid; returns how many */
+static uint32
+reach(const VamanaSpace *sp, uint32 first, uint32 count, uint32 medoid,
+	  VamanaBuild *b)
+{
+	uint32		head = 0,
+				tail = 0;
+
+	memset(b->reached, 0, sizeof(bool) * count);
+	b->reached[medoid - first] = true;
+	b->perm[tail++] = medoid;
+	while (head < tail)
+	{
+		const uint32 *nb = ADJ(sp, b->perm[head++]);
+
+		for (int k = 0; k < sp->degree && nb[k] != InvalidFannId; k++)
+			if (!b->reached[nb[k] - first])
+			{
+				b->reached[nb[k] - first] = true;
+				b->perm[tail++] = nb[k];
+			}
+	}
+	return tail;
+}
+
+/*
+ * Make every point reachable from the medoid: pruning can leave a point with
+ * no in-edge, and then no search finds it.  Each unreached point gets an edge
+ * from the nearest point a search from the medoid finds (reachable by
+ * construction), in a free slot or instead of that point's farthest
+ * neighbour; a few rounds settle what such replacements cut off.
+ */
+static void
+connect_group(const VamanaSpace *sp, uint32 first, uint32 count, uint32 medoid,
+			  int list_size, VamanaBuild *b, VamanaScratch *s)
+{
+	for (int round = 0; round < 4 && reach(sp, first, count, medoid, b) < count; round++)
+	{
+		for (uint32 p = first; p < first + count; p++)
+		{
+			uint32	   *nb;
+			int			k;
+
+			if (b->reached[p - first] ||
+				VamanaSearch(sp, VEC(sp, p), first, &medoid, 1, list_size, s) == 0)
+				continue;
+			nb = ADJ(sp, s->list[0].id);
+			for (k = 0; k < sp->degree - 1 && nb[k] != InvalidFannId; k++)
+				;
+			nb[k] = p;
+			b->reached[p - first] = true;
+		}
+	}
+}
+
 /*
  * Build the intra-group graph of the points [first, first + count): insert
  * them in a seeded random order, the medoid first, in batches that double up
@@ -318,7 +389,9 @@ VamanaBuildGroup(const VamanaSpace *sp, uint32 first, uint32 count,
 			uint32		p = first + b->perm[j];
 			int			n = VamanaSearch(sp, VEC(sp, p), first, &medoid, 1, list_size, s);
 
-			VamanaPrune(sp, p, s->list, n, R, &b->batch_adj[(j - done) * R]);
+			/* RobustPrune over everything visited (DiskANN Algorithm 1, V) */
+			memcpy(s->list + n, s->expanded, sizeof(VamanaCand) * s->nexpanded);
+			VamanaPrune(sp, p, s->list, n + s->nexpanded, R, &b->batch_adj[(j - done) * R]);
 		}
 
 		/* the batch's edges, then the reverse edges grouped by target */
@@ -358,4 +431,5 @@ VamanaBuildGroup(const VamanaSpace *sp, uint32 first, uint32 count,
 		if (parallel)
 			CHECK_FOR_INTERRUPTS();
 	}
+	connect_group(sp, first, count, medoid, list_size, b, &scratch[0]);
 }

@@ -41,12 +41,16 @@ typedef struct VamanaScratch
 	int			list_size;
 	VamanaCand *pool;			/* prune input, pool_size */
 	int			pool_size;
+	VamanaCand *expanded;		/* the nodes a search expanded, in order */
+	int			nexpanded;
+	int			expanded_size;
 } VamanaScratch;
 
 /* Scratch of one group build: permutation, batch buffers */
 typedef struct VamanaBuild
 {
 	uint32	   *perm;			/* group size */
+	bool	   *reached;		/* group size */
 	uint32	   *batch_adj;		/* max_batch * degree */
 	uint32	   *pairs;			/* max_batch * degree * 2 */
 	int			max_batch;
