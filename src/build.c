@@ -362,13 +362,36 @@ write_group_pages(FannBuildState *bs, BlockNumber first, BlockNumber npages)
 	}
 }
 
+/* n items of size bytes as raw arrays on new pages of a type; returns the count */
+static BlockNumber
+write_array_pages(FannBuildState *bs, uint16 type, const void *items, int64 n,
+				  Size size)
+{
+	int64		per_page = FANN_PAGE_USABLE / size;
+	BlockNumber npages = 0;
+
+	for (int64 k = 0; k < n; k += per_page, npages++)
+	{
+		Buffer		buf = FannNewBuffer(bs->index, MAIN_FORKNUM);
+		Page		page = BufferGetPage(buf);
+		int64		m = Min(per_page, n - k);
+
+		FannInitPage(page, type);
+		memcpy(PageGetContents(page), (const char *) items + k * size, size * m);
+		((PageHeader) page)->pd_lower += size * m;
+		MarkBufferDirty(buf);
+		UnlockReleaseBuffer(buf);
+	}
+	return npages;
+}
+
 static BlockNumber
 write_pair_pages(FannBuildState *bs, int64 npairs)
 {
 	FannPair   *pairs = palloc_extended(sizeof(FannPair) * Max(npairs, 1),
 										MCXT_ALLOC_HUGE);
 	int64		k = 0;
-	BlockNumber npages = 0;
+	BlockNumber npages;
 
 	for (int i = 0; i < bs->ngroups; i++)
 		for (int j = 0; j < bs->groups[i]->nlabels; j++)
@@ -377,20 +400,7 @@ write_pair_pages(FannBuildState *bs, int64 npairs)
 			pairs[k++].group = bs->groups[i]->gid;
 		}
 	qsort(pairs, npairs, sizeof(FannPair), cmp_pairs);
-
-	for (k = 0; k < npairs; npages++)
-	{
-		Buffer		buf = FannNewBuffer(bs->index, MAIN_FORKNUM);
-		Page		page = BufferGetPage(buf);
-		int64		n = Min((int64) FANN_PAIRS_PER_PAGE, npairs - k);
-
-		FannInitPage(page, FANN_PAGE_PAIR);
-		memcpy(FannPageGetPairs(page), pairs + k, sizeof(FannPair) * n);
-		((PageHeader) page)->pd_lower += sizeof(FannPair) * n;
-		k += n;
-		MarkBufferDirty(buf);
-		UnlockReleaseBuffer(buf);
-	}
+	npages = write_array_pages(bs, FANN_PAGE_PAIR, pairs, npairs, sizeof(FannPair));
 	pfree(pairs);
 	return npages;
 }
@@ -442,25 +452,13 @@ write_lng_pages(FannBuildState *bs, int64 nlng)
 {
 	uint32	   *lng = palloc_extended(sizeof(uint32) * Max(nlng, 1), MCXT_ALLOC_HUGE);
 	int64		k = 0;
-	BlockNumber npages = 0;
+	BlockNumber npages;
 
 	/* group indexes become group ids */
 	for (int i = 0; i < bs->ngroups; i++)
 		for (int j = 0; j < bs->groups[i]->nparents + bs->groups[i]->nchildren; j++)
 			lng[k++] = bs->groups[bs->groups[i]->lng[j]]->gid;
-	for (k = 0; k < nlng; npages++)
-	{
-		Buffer		buf = FannNewBuffer(bs->index, MAIN_FORKNUM);
-		Page		page = BufferGetPage(buf);
-		int64		n = Min((int64) FANN_LNG_PER_PAGE, nlng - k);
-
-		FannInitPage(page, FANN_PAGE_LNG);
-		memcpy(PageGetContents(page), lng + k, sizeof(uint32) * n);
-		((PageHeader) page)->pd_lower += sizeof(uint32) * n;
-		k += n;
-		MarkBufferDirty(buf);
-		UnlockReleaseBuffer(buf);
-	}
+	npages = write_array_pages(bs, FANN_PAGE_LNG, lng, nlng, sizeof(uint32));
 	pfree(lng);
 	return npages;
 }
@@ -575,12 +573,12 @@ build_graph(FannBuildState *bs, FannMetaPage meta, BlockNumber group_start)
 
 /* The graph needs every vector and adjacency list in memory: check it fits */
 static void
-check_memory(FannBuildState *bs)
+check_memory(FannBuildState *bs, FannMetaPage meta)
 {
 	Size		need = (Size) bs->nrows * (sizeof(float) * bs->dimensions +
 										   sizeof(uint32) * bs->nneighbors +
 										   sizeof(ItemPointerData) + 3 * sizeof(uint32)) +
-		FannGraphBuildBytes(bs->groups, bs->ngroups, bs->nneighbors, FANN_DEFAULT_BUILD_LIST);
+		FannGraphBuildBytes(bs->groups, bs->ngroups, bs->nneighbors, meta->build_list);
 
 	if (need > (Size) maintenance_work_mem * 1024)
 		ereport(ERROR,
@@ -654,7 +652,7 @@ fannbuild(Relation heap, Relation index, IndexInfo *indexInfo)
 							FANN_GROUPS_PER_PAGE);
 		npairs += Max(g->nlabels, 0);
 	}
-	check_memory(&bs);
+	check_memory(&bs, meta);
 
 	write_element_pages(&bs, nelempages);
 	write_group_pages(&bs, 1 + nelempages, ngrouppages);

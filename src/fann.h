@@ -282,6 +282,7 @@ extern const float *FannVectorFromArray(ArrayType *a, int *dim, bool finite);
 extern void FannCheckDimensions(int got, int expected);
 
 /* labels.c */
+extern int	FannCompareIds(const void *a, const void *b);
 extern int	FannNormaliseLabels(ArrayType *a, int32 **labels, bool *hasnulls);
 extern uint32 FannFindGroup(Relation index, FannMetaPage meta,
 							const int32 *labels, int n);

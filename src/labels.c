@@ -24,8 +24,9 @@ cmp_int32(const void *a, const void *b)
 	return (x > y) - (x < y);
 }
 
-static int
-cmp_uint32(const void *a, const void *b)
+/* qsort / bsearch order of element and group ids */
+int
+FannCompareIds(const void *a, const void *b)
 {
 	uint32		x = *(const uint32 *) a;
 	uint32		y = *(const uint32 *) b;
@@ -41,7 +42,7 @@ sort_unique_uint32(uint32 *v, int n)
 
 	if (n == 0)
 		return 0;
-	qsort(v, n, sizeof(uint32), cmp_uint32);
+	qsort(v, n, sizeof(uint32), FannCompareIds);
 	for (int i = 1; i < n; i++)
 		if (v[i] != v[k])
 			v[++k] = v[i];

@@ -304,6 +304,7 @@ cover_lng_edges(VamanaSpace *sp, FannBuildGroup **groups, int ngroups,
 	{
 		FannBuildGroup *gh = groups[h];
 
+		CHECK_FOR_INTERRUPTS();
 		for (int c = 0; c < gh->nchildren && cross_edges > 0; c++)
 		{
 			FannBuildGroup *gc = groups[gh->lng[gh->nparents + c]];

@@ -131,19 +131,10 @@ heap_pop(CandHeap *h)
 	return top;
 }
 
-static int
-cmp_uint32(const void *a, const void *b)
-{
-	uint32		x = *(const uint32 *) a;
-	uint32		y = *(const uint32 *) b;
-
-	return (x > y) - (x < y);
-}
-
 static bool
 is_member(FannGraphScan *gs, uint32 gid)
 {
-	return bsearch(&gid, gs->groups, gs->ngroups, sizeof(uint32), cmp_uint32) != NULL;
+	return bsearch(&gid, gs->groups, gs->ngroups, sizeof(uint32), FannCompareIds) != NULL;
 }
 
 /* Keep c among the ef nearest live rows of its beam */
