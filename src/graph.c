@@ -29,10 +29,18 @@ static void
 read_element(Relation index, FannMetaPage meta, uint32 id, ElementCopy *c)
 {
 	int			per_page = meta->elements_per_page;
-	Buffer		buf = ReadBuffer(index, FannIdBlock(id, per_page));
+	Buffer		buf;
 	Page		page;
 	FannElement e;
 
+	/* the caller may hold the metapage: never wait for it here */
+	if (FannIdBlock(id, per_page) == FANN_METAPAGE_BLKNO)
+		ereport(ERROR,
+				(errcode(ERRCODE_INDEX_CORRUPTED),
+				 errmsg("fann index \"%s\" has an edge to element %u, which does not exist",
+						RelationGetRelationName(index), id),
+				 errhint("Please REINDEX it.")));
+	buf = ReadBuffer(index, FannIdBlock(id, per_page));
 	LockBuffer(buf, BUFFER_LOCK_SHARE);
 	page = BufferGetPage(buf);
 	FannCheckPage(page, FANN_PAGE_ELEMENT, index, BufferGetBlockNumber(buf));

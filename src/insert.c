@@ -209,6 +209,13 @@ add_element(Relation index, Buffer metabuf, uint32 gid, ItemPointer tid,
 		e->flags = 0;
 		e->next = InvalidFannId;
 	}
+	/* no edges until the row joins the graph, also if a crash comes first */
+	{
+		uint32	   *nb = FannElementNeighbors(e, dim);
+
+		for (int k = 0; k < nneighbors; k++)
+			nb[k] = InvalidFannId;
+	}
 
 	/* A slot of its own group's chain or build range is already reachable */
 	if (!local && !(id >= group->range_start && id < group->range_end))

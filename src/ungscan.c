@@ -173,7 +173,9 @@ discover(FannGraphScan *gs, const uint32 *ids, int n, int beam)
 	{
 		uint32		id = ids[i];
 
-		if (id >= gs->nids || (gs->visited[id / 64] & (UINT64CONST(1) << (id % 64))))
+		/* ids of block 0, the metapage, name no element */
+		if (id >= gs->nids || id < (uint32) per_page ||
+			(gs->visited[id / 64] & (UINT64CONST(1) << (id % 64))))
 			continue;
 		gs->visited[id / 64] |= UINT64CONST(1) << (id % 64);
 		gs->nvisited++;
