@@ -41,6 +41,8 @@ typedef struct FannBuildState
 	int			dimensions;
 	bool		has_labels;
 	int			per_page;		/* elements per page */
+	int			unit;			/* element pages per neighbour page */
+	int64		nelempages;
 	int			nneighbors;		/* graph_degree + cross_edges */
 	float	   *vectors;		/* pass 2: every row's vector, by position */
 	ItemPointerData *tids;		/* and its heap TID */
@@ -187,6 +189,8 @@ FannRowValues(Relation index, Datum *values, bool *isnull, int *dim,
 	return vec;
 }
 
+static BlockNumber element_block(FannBuildState *bs, int64 pos);
+
 /* Pass 1: count the row in its group */
 static void
 count_row(FannBuildState *bs, const int32 *labels, int n)
@@ -225,11 +229,11 @@ write_row(FannBuildState *bs, ItemPointer tid, const float *vec,
 	memcpy(bs->vectors + pos * bs->dimensions, vec, sizeof(float4) * bs->dimensions);
 	bs->tids[pos] = *tid;
 
-	buf = ReadBuffer(bs->index, 1 + pos / bs->per_page);
+	buf = ReadBuffer(bs->index, element_block(bs, pos));
 	LockBuffer(buf, BUFFER_LOCK_EXCLUSIVE);
 	page = BufferGetPage(buf);
 	memcpy(PageGetItem(page, PageGetItemId(page, FirstOffsetNumber + pos % bs->per_page)),
-		   e, FANN_ELEMENT_SIZE(bs->dimensions, bs->nneighbors));
+		   e, FANN_ELEMENT_SIZE(bs->dimensions));
 	MarkBufferDirty(buf);
 	UnlockReleaseBuffer(buf);
 
@@ -285,38 +289,90 @@ cmp_pairs(const void *a, const void *b)
 	return (x->group > y->group) - (x->group < y->group);
 }
 
+/*
+ * The element region: units of bs->unit element pages, each followed by the
+ * neighbour page holding their adjacency lists (the last unit may be short).
+ */
+static BlockNumber
+element_block(FannBuildState *bs, int64 pos)
+{
+	int64		e = pos / bs->per_page;
+
+	return 1 + (e / bs->unit) * (bs->unit + 1) + e % bs->unit;
+}
+
+static BlockNumber
+neighbor_block(FannBuildState *bs, int64 pos)
+{
+	int64		e = pos / bs->per_page;
+	int64		u = e / bs->unit;
+
+	return 1 + u * (bs->unit + 1) + Min(bs->unit, bs->nelempages - u * bs->unit);
+}
+
+/* blocks of the element region, neighbour pages included */
+static BlockNumber
+element_region_blocks(FannBuildState *bs)
+{
+	return bs->nelempages + (bs->nelempages + bs->unit - 1) / bs->unit;
+}
+
 static uint32
 position_id(FannBuildState *bs, int64 pos)
 {
-	return FannMakeId(1 + pos / bs->per_page,
+	return FannMakeId(element_block(bs, pos),
 					  FirstOffsetNumber + pos % bs->per_page, bs->per_page);
 }
 
-/* Element pages with a placeholder (free) item in every slot pass 2 fills */
+/*
+ * The element region: element pages with a placeholder (free) item in every
+ * slot pass 2 fills, and after every unit of them the neighbour page with
+ * their adjacency lists, all empty (InvalidFannId).
+ */
 static void
-write_element_pages(FannBuildState *bs, BlockNumber npages)
+write_element_pages(FannBuildState *bs)
 {
-	Size		esize = FANN_ELEMENT_SIZE(bs->dimensions, bs->nneighbors);
+	Size		esize = FANN_ELEMENT_SIZE(bs->dimensions);
 	FannElement e = palloc0(esize);
 	int64		left = bs->nrows;
 
 	e->flags = FANN_ELEMENT_DEAD | FANN_ELEMENT_FREE;
 	ItemPointerSetInvalid(&e->heaptid);
 	e->next = e->nextfree = InvalidFannId;
-	for (int i = 0; i < bs->nneighbors; i++)
-		FannElementNeighbors(e, bs->dimensions)[i] = InvalidFannId;
-	for (BlockNumber p = 0; p < npages; p++)
+	for (int64 p = 0; p < bs->nelempages; p++)
 	{
 		Buffer		buf = FannNewBuffer(bs->index, MAIN_FORKNUM);
 		Page		page = BufferGetPage(buf);
+		int64		pos = p * bs->per_page;
 
+		Assert(BufferGetBlockNumber(buf) == element_block(bs, pos));
 		FannInitPage(page, FANN_PAGE_ELEMENT);
+		FannPageGetOpaque(page)->next = neighbor_block(bs, pos);
+		FannPageGetOpaque(page)->nb_base = (p % bs->unit) * bs->per_page;
 		for (int i = 0; i < bs->per_page && left > 0; i++, left--)
 			if (PageAddItem(page, (Item) e, esize, InvalidOffsetNumber,
 							false, false) == InvalidOffsetNumber)
 				elog(ERROR, "failed to add fann element to page");
 		MarkBufferDirty(buf);
 		UnlockReleaseBuffer(buf);
+
+		/* the unit is complete: its neighbour page */
+		if (p % bs->unit == bs->unit - 1 || p == bs->nelempages - 1)
+		{
+			Size		lists = (p % bs->unit + 1) * bs->per_page;
+			uint32	   *nb;
+
+			buf = FannNewBuffer(bs->index, MAIN_FORKNUM);
+			page = BufferGetPage(buf);
+			Assert(BufferGetBlockNumber(buf) == neighbor_block(bs, pos));
+			FannInitPage(page, FANN_PAGE_NEIGHBOR);
+			nb = (uint32 *) PageGetContents(page);
+			for (Size i = 0; i < lists * bs->nneighbors; i++)
+				nb[i] = InvalidFannId;
+			((PageHeader) page)->pd_lower += sizeof(uint32) * lists * bs->nneighbors;
+			MarkBufferDirty(buf);
+			UnlockReleaseBuffer(buf);
+		}
 	}
 	pfree(e);
 }
@@ -420,7 +476,7 @@ free_unfilled_slots(FannBuildState *bs, BlockNumber group_start)
 
 		for (int64 pos = g->first + g->filled; pos < g->first + g->count; pos++)
 		{
-			Buffer		buf = ReadBuffer(bs->index, 1 + pos / bs->per_page);
+			Buffer		buf = ReadBuffer(bs->index, element_block(bs, pos));
 			Page		page;
 			FannElement e;
 
@@ -518,37 +574,43 @@ build_graph(FannBuildState *bs, FannMetaPage meta, BlockNumber group_start)
 	FannLocalityOrder(&sp, bs->groups, bs->ngroups, bs->nrows, newpos);
 	for (int64 p = 0; p < bs->nrows; p++)
 		oldpos[newpos[p]] = p;
-	for (int64 pos = 0; pos < bs->nrows; pos++)
+	for (int64 first = 0; first < bs->nrows; first += bs->per_page)
 	{
-		Buffer		buf = ReadBuffer(bs->index, 1 + pos / bs->per_page);
+		int64		end = Min(bs->nrows, first + bs->per_page);
+		Buffer		buf = ReadBuffer(bs->index, element_block(bs, first));
+		Buffer		nbuf = ReadBuffer(bs->index, neighbor_block(bs, first));
 		Page		page;
+		Page		npage;
+		int			base;
 
 		LockBuffer(buf, BUFFER_LOCK_EXCLUSIVE);
+		LockBuffer(nbuf, BUFFER_LOCK_EXCLUSIVE);
 		page = BufferGetPage(buf);
-		/* all the elements of this page */
-		for (; pos < bs->nrows; pos++)
+		npage = BufferGetPage(nbuf);
+		base = FannPageGetOpaque(page)->nb_base;
+		/* all the elements of this page, and their lists */
+		for (int64 pos = first; pos < end; pos++)
 		{
 			FannElement e = (FannElement) PageGetItem(page, PageGetItemId(page, FirstOffsetNumber + pos % bs->per_page));
 			uint32		old = oldpos[pos];
-			uint32	   *nb = FannElementNeighbors(e, bs->dimensions);
+			uint32	   *nb = FannPageGetList(npage, base + pos % bs->per_page, bs->nneighbors);
 
 			/* a slot a concurrent build's pass 2 left empty stays free */
-			if (ItemPointerIsValid(&bs->tids[old]))
+			if (!ItemPointerIsValid(&bs->tids[old]))
+				continue;
+			e->heaptid = bs->tids[old];
+			memcpy(e->vec, bs->vectors + (size_t) old * bs->dimensions,
+				   sizeof(float) * bs->dimensions);
+			for (int k = 0; k < sp.stride; k++)
 			{
-				e->heaptid = bs->tids[old];
-				memcpy(e->vec, bs->vectors + (size_t) old * bs->dimensions,
-					   sizeof(float) * bs->dimensions);
-				for (int k = 0; k < sp.stride; k++)
-				{
-					uint32		q = sp.adj[(size_t) old * sp.stride + k];
+				uint32		q = sp.adj[(size_t) old * sp.stride + k];
 
-					nb[k] = q == InvalidFannId ? InvalidFannId : position_id(bs, newpos[q]);
-				}
+				nb[k] = q == InvalidFannId ? InvalidFannId : position_id(bs, newpos[q]);
 			}
-			if ((pos + 1) % bs->per_page == 0)
-				break;
 		}
 		MarkBufferDirty(buf);
+		MarkBufferDirty(nbuf);
+		UnlockReleaseBuffer(nbuf);
 		UnlockReleaseBuffer(buf);
 	}
 	for (int i = 0; i < bs->ngroups; i++)
@@ -634,7 +696,9 @@ fannbuild(Relation heap, Relation index, IndexInfo *indexInfo)
 	nlng = FannBuildLng(bs.groups, bs.ngroups);
 	bs.nneighbors = meta->graph_degree + meta->cross_edges;
 	bs.per_page = bs.dimensions > 0 ? meta->elements_per_page : 1;
-	nelempages = (bs.nrows + bs.per_page - 1) / bs.per_page;
+	bs.unit = Max(1, meta->lists_per_page / bs.per_page);
+	bs.nelempages = (bs.nrows + bs.per_page - 1) / bs.per_page;
+	nelempages = element_region_blocks(&bs);
 	ngrouppages = (bs.ngroups + FANN_GROUPS_PER_PAGE - 1) / FANN_GROUPS_PER_PAGE;
 	if ((uint64) (1 + nelempages) * bs.per_page >= InvalidFannId ||
 		(uint64) (1 + nelempages + ngrouppages) * FANN_GROUPS_PER_PAGE >= InvalidFannId)
@@ -654,7 +718,7 @@ fannbuild(Relation heap, Relation index, IndexInfo *indexInfo)
 	}
 	check_memory(&bs, meta);
 
-	write_element_pages(&bs, nelempages);
+	write_element_pages(&bs);
 	write_group_pages(&bs, 1 + nelempages, ngrouppages);
 	meta->pair_npages = write_pair_pages(&bs, npairs);
 	if (meta->pair_npages > 0)
@@ -667,8 +731,11 @@ fannbuild(Relation heap, Relation index, IndexInfo *indexInfo)
 		meta->group_first = 1 + nelempages;
 		meta->group_last = nelempages + ngrouppages;
 	}
-	if (nelempages > 0)
-		meta->insert_page = nelempages;
+	if (bs.nelempages > 0)
+	{
+		meta->insert_page = element_block(&bs, bs.nrows - 1);
+		meta->nb_insert_page = neighbor_block(&bs, bs.nrows - 1);
+	}
 	for (int i = 0; i < bs.ngroups; i++)
 	{
 		if (bs.groups[i]->nlabels < 0)
@@ -684,7 +751,7 @@ fannbuild(Relation heap, Relation index, IndexInfo *indexInfo)
 	pgstat_progress_update_param(PROGRESS_CREATEIDX_TUPLES_TOTAL, bs.nrows);
 	if (bs.nrows > 0)
 	{
-		bs.element = palloc0(FANN_ELEMENT_SIZE(bs.dimensions, bs.nneighbors));
+		bs.element = palloc0(FANN_ELEMENT_SIZE(bs.dimensions));
 		bs.vectors = palloc_extended(sizeof(float) * bs.dimensions * bs.nrows,
 									 MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
 		bs.tids = palloc_extended(sizeof(ItemPointerData) * bs.nrows,

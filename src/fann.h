@@ -14,12 +14,16 @@
  *	block 0 		metapage: FannMetaPageData (dimensions, metric, where each
  *					structure starts, free-slot list heads)
  *	element pages	one fixed-size FannElementData item per row: heap TID,
- *					group id, vector, then the adjacency list: graph_degree
- *					intra-group neighbours and cross_edges neighbours in
- *					superset groups (UNG section 4).  The build writes the
- *					elements of each group into one contiguous id range,
- *					groups one after the other, so a filtered exact scan
- *					reads pages sequentially.
+ *					group id, vector.  The build writes the elements of each
+ *					group into one contiguous id range, groups one after the
+ *					other, so a filtered exact scan reads pages sequentially.
+ *					opaque->next names the neighbour page holding the
+ *					page's adjacency lists, opaque->nb_base the first list.
+ *	neighbour pages	adjacency lists as a raw uint32 array: per element
+ *					graph_degree intra-group neighbours, then cross_edges
+ *					neighbours in superset groups (UNG section 4).  Kept
+ *					apart from the vectors so that exact scans read vectors
+ *					only.  The build puts one after every few element pages.
  *	group pages 	one fixed-size FannGroupData item per distinct label set:
  *					its size, element range, chain of rows inserted later, free
  *					list, live row count, graph entry points, and where its
@@ -115,13 +119,17 @@ typedef struct FannOptions
 #define FANN_PAGE_GROUP			3
 #define FANN_PAGE_PAIR			4
 #define FANN_PAGE_LNG			5
+#define FANN_PAGE_NEIGHBOR		6
 #define FANN_PAGE_ID			0xFA22	/* identifies fann pages for tools */
 
 typedef struct FannPageOpaqueData
 {
-	BlockNumber next;			/* next page of the same chain, or Invalid */
+	BlockNumber next;			/* next page of the same chain, or Invalid;
+								 * of an element page: its neighbour page */
 	uint16		type;			/* FANN_PAGE_* */
 	uint16		page_id;		/* FANN_PAGE_ID */
+	uint16		nb_base;		/* element page: its first list there */
+	uint16		unused;
 } FannPageOpaqueData;
 
 typedef FannPageOpaqueData *FannPageOpaque;
@@ -151,8 +159,9 @@ typedef struct FannMetaPageData
 	uint16		graph_degree;	/* R: intra-group neighbours per element */
 	uint16		cross_edges;	/* neighbours in superset groups */
 	uint16		build_list;		/* L of the build and insert searches */
-	uint16		unused;
+	uint16		lists_per_page; /* adjacency lists a neighbour page holds */
 	float4		alpha;			/* RobustPrune slack */
+	BlockNumber nb_insert_page; /* neighbour page new element pages use */
 } FannMetaPageData;
 
 typedef FannMetaPageData *FannMetaPage;
@@ -172,15 +181,15 @@ typedef struct FannElementData
 	uint32		next;			/* next older chain element of the group */
 	uint32		nextfree;		/* next free slot, when FREE */
 	float4		vec[FLEXIBLE_ARRAY_MEMBER];
-	/* then uint32 neighbours[graph_degree + cross_edges], InvalidFannId-padded */
 } FannElementData;
 
 typedef FannElementData *FannElement;
 
-#define FANN_ELEMENT_SIZE(dim, nneighbors) \
-	MAXALIGN(offsetof(FannElementData, vec) + sizeof(float4) * (dim) + \
-			 sizeof(uint32) * (nneighbors))
-#define FannElementNeighbors(e, dim)	((uint32 *) ((e)->vec + (dim)))
+#define FANN_ELEMENT_SIZE(dim) \
+	MAXALIGN(offsetof(FannElementData, vec) + sizeof(float4) * (dim))
+/* The adjacency list of slot on a neighbour page, nneighbors per list */
+#define FannPageGetList(page, slot, nneighbors) \
+	((uint32 *) PageGetContents(page) + (Size) (slot) * (nneighbors))
 #define FANN_MAX_NEIGHBORS		(128 + 32)	/* graph_degree + cross_edges */
 
 /* Graph entry points kept per group (UNG: a medoid plus random members) */
@@ -295,6 +304,8 @@ extern Buffer FannNewBuffer(Relation index, ForkNumber fork);
 extern void FannInitPage(Page page, uint16 type);
 extern void FannInitMetaPage(Page page, Relation index, int dimensions);
 extern void FannSetDimensions(FannMetaPage meta, int dimensions);
+extern void FannNeighborSlot(Page elempage, OffsetNumber off, BlockNumber *blkno,
+							 int *slot);
 extern void FannGetMetaSnapshot(Relation index, FannMetaPageData *meta);
 extern bool FannReadGroup(Relation index, uint32 gid, FannGroupData *group);
 extern void FannCheckPage(Page page, uint16 type, Relation index, BlockNumber blkno);

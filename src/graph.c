@@ -25,31 +25,48 @@ typedef struct ElementCopy
 	uint16		flags;
 } ElementCopy;
 
-static void
-read_element(Relation index, FannMetaPage meta, uint32 id, ElementCopy *c)
+/* Pin the element page of id, checked; share-locked */
+static Buffer
+element_page(Relation index, FannMetaPage meta, uint32 id)
 {
-	int			per_page = meta->elements_per_page;
+	BlockNumber blkno = FannIdBlock(id, meta->elements_per_page);
 	Buffer		buf;
-	Page		page;
-	FannElement e;
 
 	/* the caller may hold the metapage: never wait for it here */
-	if (FannIdBlock(id, per_page) == FANN_METAPAGE_BLKNO)
+	if (blkno == FANN_METAPAGE_BLKNO)
 		ereport(ERROR,
 				(errcode(ERRCODE_INDEX_CORRUPTED),
 				 errmsg("fann index \"%s\" has an edge to element %u, which does not exist",
 						RelationGetRelationName(index), id),
 				 errhint("Please REINDEX it.")));
-	buf = ReadBuffer(index, FannIdBlock(id, per_page));
+	buf = ReadBuffer(index, blkno);
 	LockBuffer(buf, BUFFER_LOCK_SHARE);
-	page = BufferGetPage(buf);
-	FannCheckPage(page, FANN_PAGE_ELEMENT, index, BufferGetBlockNumber(buf));
-	e = (FannElement) PageGetItem(page, PageGetItemId(page, FannIdOffset(id, per_page)));
+	FannCheckPage(BufferGetPage(buf), FANN_PAGE_ELEMENT, index, blkno);
+	return buf;
+}
+
+static void
+read_element(Relation index, FannMetaPage meta, uint32 id, ElementCopy *c)
+{
+	int			nneighbors = meta->graph_degree + meta->cross_edges;
+	Buffer		buf = element_page(index, meta, id);
+	Page		page = BufferGetPage(buf);
+	OffsetNumber off = FannIdOffset(id, meta->elements_per_page);
+	FannElement e = (FannElement) PageGetItem(page, PageGetItemId(page, off));
+	BlockNumber nblkno;
+	int			slot;
+
 	memcpy(c->vec, e->vec, sizeof(float) * meta->dimensions);
-	memcpy(c->nb, FannElementNeighbors(e, meta->dimensions),
-		   sizeof(uint32) * (meta->graph_degree + meta->cross_edges));
 	c->group = e->group;
 	c->flags = e->flags;
+	FannNeighborSlot(page, off, &nblkno, &slot);
+	UnlockReleaseBuffer(buf);
+
+	buf = ReadBuffer(index, nblkno);
+	LockBuffer(buf, BUFFER_LOCK_SHARE);
+	FannCheckPage(BufferGetPage(buf), FANN_PAGE_NEIGHBOR, index, nblkno);
+	memcpy(c->nb, FannPageGetList(BufferGetPage(buf), slot, nneighbors),
+		   sizeof(uint32) * nneighbors);
 	UnlockReleaseBuffer(buf);
 }
 
@@ -58,16 +75,22 @@ static void
 write_neighbors(Relation index, FannMetaPage meta, uint32 id, int first,
 				const uint32 *nb, int n)
 {
-	int			per_page = meta->elements_per_page;
-	Buffer		buf = ReadBuffer(index, FannIdBlock(id, per_page));
+	Buffer		buf = element_page(index, meta, id);
 	GenericXLogState *state;
+	BlockNumber nblkno;
+	int			slot;
 	Page		page;
 
+	FannNeighborSlot(BufferGetPage(buf), FannIdOffset(id, meta->elements_per_page),
+					 &nblkno, &slot);
+	UnlockReleaseBuffer(buf);
+
+	buf = ReadBuffer(index, nblkno);
 	LockBuffer(buf, BUFFER_LOCK_EXCLUSIVE);
+	FannCheckPage(BufferGetPage(buf), FANN_PAGE_NEIGHBOR, index, nblkno);
 	state = GenericXLogStart(index);
 	page = GenericXLogRegisterBuffer(state, buf, 0);
-	memcpy(FannElementNeighbors((FannElement) PageGetItem(page, PageGetItemId(page, FannIdOffset(id, per_page))),
-								meta->dimensions) + first,
+	memcpy(FannPageGetList(page, slot, meta->graph_degree + meta->cross_edges) + first,
 		   nb, sizeof(uint32) * n);
 	GenericXLogFinish(state);
 	UnlockReleaseBuffer(buf);

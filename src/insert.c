@@ -18,6 +18,52 @@
 #define META_BLOCK(meta, off)	(*(BlockNumber *) ((char *) (meta) + (off)))
 
 /*
+ * Give a new element page adjacency lists: on the neighbour page inserts use
+ * if it has room for a page's worth, else on a new one.  The neighbour page
+ * joins the WAL record state; it stays locked until the record is finished,
+ * the caller then releases *nbuf.
+ */
+static void
+attach_lists(Relation index, GenericXLogState *state, FannMetaPage meta,
+			 FannMetaPage wmeta, Page elempage, Buffer *nbuf)
+{
+	int			nneighbors = meta->graph_degree + meta->cross_edges;
+	Size		need = sizeof(uint32) * nneighbors * meta->elements_per_page;
+	Page		npage;
+	uint32	   *lists;
+
+	*nbuf = InvalidBuffer;
+	if (meta->nb_insert_page != InvalidBlockNumber)
+	{
+		*nbuf = ReadBuffer(index, meta->nb_insert_page);
+		LockBuffer(*nbuf, BUFFER_LOCK_EXCLUSIVE);
+		FannCheckPage(BufferGetPage(*nbuf), FANN_PAGE_NEIGHBOR, index, meta->nb_insert_page);
+		if (PageGetExactFreeSpace(BufferGetPage(*nbuf)) < need)
+		{
+			UnlockReleaseBuffer(*nbuf);
+			*nbuf = InvalidBuffer;
+		}
+	}
+	if (BufferIsValid(*nbuf))
+		npage = GenericXLogRegisterBuffer(state, *nbuf, 0);
+	else
+	{
+		*nbuf = FannNewBuffer(index, MAIN_FORKNUM);
+		npage = GenericXLogRegisterBuffer(state, *nbuf, GENERIC_XLOG_FULL_IMAGE);
+		FannInitPage(npage, FANN_PAGE_NEIGHBOR);
+		wmeta->nb_insert_page = BufferGetBlockNumber(*nbuf);
+	}
+	FannPageGetOpaque(elempage)->next = BufferGetBlockNumber(*nbuf);
+	FannPageGetOpaque(elempage)->nb_base =
+		(((PageHeader) npage)->pd_lower - (PageGetContents(npage) - (char *) npage)) /
+		(sizeof(uint32) * nneighbors);
+	lists = (uint32 *) ((char *) npage + ((PageHeader) npage)->pd_lower);
+	for (Size i = 0; i < need / sizeof(uint32); i++)
+		lists[i] = InvalidFannId;
+	((PageHeader) npage)->pd_lower += need;
+}
+
+/*
  * The last page of a structure that grows at its end (group pages, delta
  * pair pages, element insert page), returned exclusively locked, with room
  * for an item of need bytes and fewer than maxitems items (0: no limit).
@@ -33,6 +79,7 @@ tail_buffer(Relation index, Buffer metabuf, int first_off, int last_off,
 	BlockNumber last = META_BLOCK(meta, last_off);
 	Buffer		buf;
 	Buffer		prevbuf = InvalidBuffer;
+	Buffer		nbuf = InvalidBuffer;
 	GenericXLogState *state;
 	FannMetaPage wmeta;
 	Page		page;
@@ -57,6 +104,8 @@ tail_buffer(Relation index, Buffer metabuf, int first_off, int last_off,
 	wmeta = FannPageGetMeta(GenericXLogRegisterBuffer(state, metabuf, 0));
 	page = GenericXLogRegisterBuffer(state, buf, GENERIC_XLOG_FULL_IMAGE);
 	FannInitPage(page, type);
+	if (type == FANN_PAGE_ELEMENT)
+		attach_lists(index, state, meta, wmeta, page, &nbuf);
 	if (BufferIsValid(prevbuf))
 		FannPageGetOpaque(GenericXLogRegisterBuffer(state, prevbuf, 0))->next =
 			BufferGetBlockNumber(buf);
@@ -66,6 +115,8 @@ tail_buffer(Relation index, Buffer metabuf, int first_off, int last_off,
 	GenericXLogFinish(state);
 	if (BufferIsValid(prevbuf))
 		UnlockReleaseBuffer(prevbuf);
+	if (BufferIsValid(nbuf))
+		UnlockReleaseBuffer(nbuf);
 	return buf;
 }
 
@@ -155,10 +206,13 @@ add_element(Relation index, Buffer metabuf, uint32 gid, ItemPointer tid,
 	FannMetaPage meta = FannPageGetMeta(BufferGetPage(metabuf));
 	int			per_page = meta->elements_per_page;
 	int			nneighbors = meta->graph_degree + meta->cross_edges;
-	Size		esize = FANN_ELEMENT_SIZE(dim, nneighbors);
+	Size		esize = FANN_ELEMENT_SIZE(dim);
 	BlockNumber gblkno = FannIdBlock(gid, FANN_GROUPS_PER_PAGE);
 	Buffer		gbuf = ReadBuffer(index, gblkno);
 	Buffer		ebuf;
+	Buffer		nbuf;
+	BlockNumber nblkno;
+	int			slot;
 	GenericXLogState *state;
 	FannMetaPage wmeta;
 	FannGroup	group;
@@ -190,6 +244,14 @@ add_element(Relation index, Buffer metabuf, uint32 gid, ItemPointer tid,
 					 errmsg("fann index \"%s\" is full", RelationGetRelationName(index))));
 	}
 	FannCheckPage(BufferGetPage(ebuf), FANN_PAGE_ELEMENT, index, BufferGetBlockNumber(ebuf));
+	/* the slot's adjacency list, locked after the element page */
+	FannNeighborSlot(BufferGetPage(ebuf),
+					 id != InvalidFannId ? FannIdOffset(id, per_page) :
+					 PageGetMaxOffsetNumber(BufferGetPage(ebuf)) + 1,
+					 &nblkno, &slot);
+	nbuf = ReadBuffer(index, nblkno);
+	LockBuffer(nbuf, BUFFER_LOCK_EXCLUSIVE);
+	FannCheckPage(BufferGetPage(nbuf), FANN_PAGE_NEIGHBOR, index, nblkno);
 
 	state = GenericXLogStart(index);
 	wmeta = FannPageGetMeta(GenericXLogRegisterBuffer(state, metabuf, 0));
@@ -211,7 +273,8 @@ add_element(Relation index, Buffer metabuf, uint32 gid, ItemPointer tid,
 	}
 	/* no edges until the row joins the graph, also if a crash comes first */
 	{
-		uint32	   *nb = FannElementNeighbors(e, dim);
+		uint32	   *nb = FannPageGetList(GenericXLogRegisterBuffer(state, nbuf, 0),
+										 slot, nneighbors);
 
 		for (int k = 0; k < nneighbors; k++)
 			nb[k] = InvalidFannId;
@@ -232,6 +295,7 @@ add_element(Relation index, Buffer metabuf, uint32 gid, ItemPointer tid,
 	group->nlive++;
 	GenericXLogFinish(state);
 
+	UnlockReleaseBuffer(nbuf);
 	UnlockReleaseBuffer(ebuf);
 	UnlockReleaseBuffer(gbuf);
 	return id;

@@ -34,17 +34,34 @@ FannInitPage(Page page, uint16 type)
 	opaque->next = InvalidBlockNumber;
 	opaque->type = type;
 	opaque->page_id = FANN_PAGE_ID;
+	opaque->nb_base = 0;
+	opaque->unused = 0;
 }
 
-/* Fix the dimensions, and with them the element size, of an index */
+/*
+ * Fix the dimensions, and with them the element size, of an index.  An
+ * element page's adjacency lists must fit one neighbour page.
+ */
 void
 FannSetDimensions(FannMetaPage meta, int dimensions)
 {
 	int			nneighbors = meta->graph_degree + meta->cross_edges;
 
 	meta->dimensions = dimensions;
+	meta->lists_per_page = FANN_PAGE_USABLE / (sizeof(uint32) * nneighbors);
 	meta->elements_per_page = dimensions == 0 ? 0 :
-		FANN_PAGE_USABLE / (FANN_ELEMENT_SIZE(dimensions, nneighbors) + sizeof(ItemIdData));
+		Min(meta->lists_per_page,
+			FANN_PAGE_USABLE / (FANN_ELEMENT_SIZE(dimensions) + sizeof(ItemIdData)));
+}
+
+/* Where the adjacency list of the element at off of an element page is */
+void
+FannNeighborSlot(Page elempage, OffsetNumber off, BlockNumber *blkno, int *slot)
+{
+	FannPageOpaque opaque = FannPageGetOpaque(elempage);
+
+	*blkno = opaque->next;
+	*slot = opaque->nb_base + off - FirstOffsetNumber;
 }
 
 /* A new metapage for index, with its reloptions and opclass's metric */
@@ -77,6 +94,7 @@ FannInitMetaPage(Page page, Relation index, int dimensions)
 	meta->delta_first = InvalidBlockNumber;
 	meta->delta_last = InvalidBlockNumber;
 	meta->lng_start = InvalidBlockNumber;
+	meta->nb_insert_page = InvalidBlockNumber;
 	((PageHeader) page)->pd_lower =
 		((char *) meta + sizeof(FannMetaPageData)) - (char *) page;
 }

@@ -214,29 +214,27 @@ scan_page(FannScanOpaque so, Page page, BlockNumber blkno, uint32 start,
 }
 
 /*
- * Have the CPU fetch the element headers and vectors of a page, not their
- * adjacency lists, which the exact path never reads.  Items are fixed-size
- * and laid out from the end of the page.
+ * Have the CPU fetch the elements of a page.  Items are fixed-size and laid
+ * out from the end of the page.
  */
 static void
 prefetch_vectors(FannScanOpaque so, Page page)
 {
-	Size		esize = FANN_ELEMENT_SIZE(so->meta.dimensions,
-										  so->meta.graph_degree + so->meta.cross_edges);
-	Size		vsize = offsetof(FannElementData, vec) + sizeof(float) * so->meta.dimensions;
+	Size		esize = FANN_ELEMENT_SIZE(so->meta.dimensions);
 	char	   *item = (char *) page + BLCKSZ - MAXALIGN(sizeof(FannPageOpaqueData));
 
 	for (int i = 0; i < so->meta.elements_per_page; i++)
 	{
 		item -= esize;
-		for (Size off = 0; off < vsize; off += 64)
+		for (Size off = 0; off < esize; off += 64)
 			__builtin_prefetch(item + off);
 	}
 }
 
 /*
  * Offer the elements of the pages in [first, last] that scan_page accepts;
- * pages of other kinds are skipped if skip_others, otherwise an error.
+ * neighbour pages among them are skipped, pages of other kinds too if
+ * skip_others, otherwise they are an error.
  */
 static void
 scan_blocks(IndexScanDesc scan, BlockNumber first, BlockNumber last,
@@ -262,7 +260,7 @@ scan_blocks(IndexScanDesc scan, BlockNumber first, BlockNumber last,
 		CHECK_FOR_INTERRUPTS();
 		LockBuffer(buf, BUFFER_LOCK_SHARE);
 		page = BufferGetPage(buf);
-		if (!skip_others)
+		if (!skip_others && FannPageGetOpaque(page)->type != FANN_PAGE_NEIGHBOR)
 			FannCheckPage(page, FANN_PAGE_ELEMENT, scan->indexRelation, blkno);
 		if (FannPageGetOpaque(page)->type == FANN_PAGE_ELEMENT)
 			scan_page(so, page, blkno, start, end, gid, skip_group);

@@ -38,6 +38,8 @@ typedef struct GraphCand
 	uint32		id;
 	ItemPointerData tid;
 	uint16		beam;
+	uint16		slot;			/* where its adjacency list is */
+	BlockNumber nblkno;
 } GraphCand;
 
 typedef struct CandHeap
@@ -163,8 +165,7 @@ static void
 discover(FannGraphScan *gs, const uint32 *ids, int n, int beam)
 {
 	int			per_page = gs->meta.elements_per_page;
-	Size		esize = FANN_ELEMENT_SIZE(gs->meta.dimensions,
-										  gs->meta.graph_degree + gs->meta.cross_edges);
+	Size		esize = FANN_ELEMENT_SIZE(gs->meta.dimensions);
 	uint32		todo[FANN_MAX_NEIGHBORS + FANN_GROUP_ENTRIES];
 	Buffer		bufs[FANN_MAX_NEIGHBORS + FANN_GROUP_ENTRIES];
 	int			m = 0;
@@ -219,6 +220,12 @@ discover(FannGraphScan *gs, const uint32 *ids, int n, int beam)
 		c.id = todo[i];
 		c.tid = e->heaptid;
 		c.beam = beam;
+		{
+			int			slot;
+
+			FannNeighborSlot(page, off, &c.nblkno, &slot);
+			c.slot = slot;
+		}
 		live = !(e->flags & FANN_ELEMENT_DEAD);
 		UnlockReleaseBuffer(bufs[i]);
 		fann_last_stats.distance_computations++;
@@ -239,19 +246,18 @@ discover(FannGraphScan *gs, const uint32 *ids, int n, int beam)
 	}
 }
 
-/* Discover the neighbours of element id for a beam */
+/* Discover the neighbours of a discovered element for a beam */
 static void
-expand(FannGraphScan *gs, uint32 id, int beam)
+expand(FannGraphScan *gs, const GraphCand *c, int beam)
 {
-	int			per_page = gs->meta.elements_per_page;
 	uint32		nb[FANN_MAX_NEIGHBORS];
-	Buffer		buf = ReadBuffer(gs->index, FannIdBlock(id, per_page));
+	Buffer		buf = ReadBuffer(gs->index, c->nblkno);
 	Page		page;
 
 	LockBuffer(buf, BUFFER_LOCK_SHARE);
 	page = BufferGetPage(buf);
-	memcpy(nb, FannElementNeighbors((FannElement) PageGetItem(page, PageGetItemId(page, FannIdOffset(id, per_page))),
-									gs->meta.dimensions),
+	FannCheckPage(page, FANN_PAGE_NEIGHBOR, gs->index, c->nblkno);
+	memcpy(nb, FannPageGetList(page, c->slot, gs->meta.graph_degree + gs->meta.cross_edges),
 		   sizeof(uint32) * gs->follow);
 	UnlockReleaseBuffer(buf);
 
@@ -279,7 +285,7 @@ search(FannGraphScan *gs)
 			GraphCand	c = heap_pop(&gs->frontier[beam]);
 
 			CHECK_FOR_INTERRUPTS();
-			expand(gs, c.id, beam);
+			expand(gs, &c, beam);
 		}
 	/* over work_mem: stop searching, hand out what was found */
 	if (gs->nvisited >= gs->max_visited)
