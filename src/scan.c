@@ -214,21 +214,19 @@ scan_page(FannScanOpaque so, Page page, BlockNumber blkno, uint32 start,
 }
 
 /*
- * Have the CPU fetch the elements of a page.  Items are fixed-size and laid
- * out from the end of the page.
+ * Start the CPU fetching where the scan of a page begins (its lowest item:
+ * items are fixed-size and laid out from the end of the page); the hardware
+ * prefetcher follows the sequential stream from there.  Prefetching the
+ * whole page instead stalls on the CPU's fill buffers.
  */
 static void
 prefetch_vectors(FannScanOpaque so, Page page)
 {
-	Size		esize = FANN_ELEMENT_SIZE(so->meta.dimensions);
-	char	   *item = (char *) page + BLCKSZ - MAXALIGN(sizeof(FannPageOpaqueData));
+	char	   *item = (char *) page + BLCKSZ - MAXALIGN(sizeof(FannPageOpaqueData)) -
+		(Size) so->meta.elements_per_page * FANN_ELEMENT_SIZE(so->meta.dimensions);
 
-	for (int i = 0; i < so->meta.elements_per_page; i++)
-	{
-		item -= esize;
-		for (Size off = 0; off < esize; off += 64)
-			__builtin_prefetch(item + off);
-	}
+	for (int off = 0; off < 256; off += 64)
+		__builtin_prefetch(item + off);
 }
 
 /*
@@ -242,29 +240,42 @@ scan_blocks(IndexScanDesc scan, BlockNumber first, BlockNumber last,
 			bool skip_others)
 {
 	FannScanOpaque so = (FannScanOpaque) scan->opaque;
-	Buffer		next = ReadBuffer(scan->indexRelation, first);
+	BlockNumber blkno = first;
+	Buffer		buf = ReadBuffer(scan->indexRelation, first);
 
-	for (BlockNumber blkno = first; blkno <= last; blkno++)
+	while (BufferIsValid(buf))
 	{
-		Buffer		buf = next;
 		Page		page;
-
-		/*
-		 * Pin the next page and have the CPU fetch it while this one is
-		 * scanned: the scan is bound by memory latency at page switches.
-		 */
-		next = blkno < last ? ReadBuffer(scan->indexRelation, blkno + 1) : InvalidBuffer;
-		if (BufferIsValid(next))
-			prefetch_vectors(so, BufferGetPage(next));
+		FannPageOpaque opaque;
+		BlockNumber nextblk = blkno + 1;
+		Buffer		next = InvalidBuffer;
 
 		CHECK_FOR_INTERRUPTS();
 		LockBuffer(buf, BUFFER_LOCK_SHARE);
 		page = BufferGetPage(buf);
-		if (!skip_others && FannPageGetOpaque(page)->type != FANN_PAGE_NEIGHBOR)
+		opaque = FannPageGetOpaque(page);
+		if (!skip_others && opaque->type != FANN_PAGE_NEIGHBOR)
 			FannCheckPage(page, FANN_PAGE_ELEMENT, scan->indexRelation, blkno);
-		if (FannPageGetOpaque(page)->type == FANN_PAGE_ELEMENT)
+
+		/*
+		 * Pin the next element page (the neighbour page of a unit follows
+		 * its last element page: skip it unread) and have the CPU fetch it
+		 * while this one is scanned: the scan is bound by memory latency at
+		 * page switches.
+		 */
+		if (opaque->type == FANN_PAGE_ELEMENT && opaque->next == nextblk)
+			nextblk++;
+		if (nextblk <= last)
+		{
+			next = ReadBuffer(scan->indexRelation, nextblk);
+			prefetch_vectors(so, BufferGetPage(next));
+		}
+
+		if (opaque->type == FANN_PAGE_ELEMENT)
 			scan_page(so, page, blkno, start, end, gid, skip_group);
 		UnlockReleaseBuffer(buf);
+		buf = next;
+		blkno = nextblk;
 	}
 }
 
