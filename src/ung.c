@@ -208,7 +208,11 @@ mix(uint64 x)
 	return x ^ (x >> 31);
 }
 
-/* Entry points: the medoid, then distinct members picked by a seeded hash */
+/*
+ * Entry points: the medoid, then distinct members picked by a seeded hash.
+ * Seeds come from the label set's hash, not from the layout, so that the
+ * graph does not change with the page layout.
+ */
 static void
 choose_entries(VamanaSpace *sp, FannBuildGroup *g, float *centroid)
 {
@@ -221,7 +225,7 @@ choose_entries(VamanaSpace *sp, FannBuildGroup *g, float *centroid)
 	g->entries[n++] = VamanaMedoid(sp, g->first, g->count, centroid);
 	for (int tries = 0; n < Min(FANN_GROUP_ENTRIES, g->count) && tries < 64; tries++)
 	{
-		uint32		p = g->first + mix(g->gid * 64 + tries) % g->count;
+		uint32		p = g->first + mix((uint64) g->hash * 64 + tries) % g->count;
 		bool		dup = false;
 
 		for (int i = 0; i < n; i++)
@@ -401,7 +405,7 @@ FannBuildGraph(VamanaSpace *sp, FannBuildGroup **groups, int ngroups,
 			continue;
 		}
 		VamanaBuildGroup(sp, groups[i]->first, groups[i]->count, groups[i]->entries[0],
-						 build_list, groups[i]->gid, true, &large, scratch, nthreads);
+						 build_list, groups[i]->hash, true, &large, scratch, nthreads);
 	}
 
 	/* small groups in parallel, a chunk at a time */
@@ -421,7 +425,7 @@ FannBuildGraph(VamanaSpace *sp, FannBuildGroup **groups, int ngroups,
 			FannBuildGroup *g = groups[smallgroups[k]];
 
 			VamanaBuildGroup(sp, g->first, g->count, g->entries[0], build_list,
-							 g->gid, false, &small[t], &scratch[t], 1);
+							 g->hash, false, &small[t], &scratch[t], 1);
 		}
 	}
 
