@@ -250,6 +250,31 @@ FannMakeId(BlockNumber blkno, OffsetNumber off, int per_page)
 	return blkno * per_page + (off - FirstOffsetNumber);
 }
 
+/*
+ * Sets of element ids as bitmaps over the id space of nids ids (nblocks *
+ * elements_per_page): visited and returned rows of a scan, dead rows of a
+ * VACUUM.  Ids beyond nids (pages added since) are never members.
+ */
+static inline uint64 *
+FannIdSetCreate(uint32 nids)
+{
+	return palloc_extended(sizeof(uint64) * (nids / 64 + 1),
+						   MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
+}
+
+static inline bool
+FannIdSetContains(const uint64 *set, uint32 nids, uint32 id)
+{
+	return id < nids && (set[id / 64] & (UINT64CONST(1) << (id % 64))) != 0;
+}
+
+static inline void
+FannIdSetAdd(uint64 *set, uint32 nids, uint32 id)
+{
+	if (id < nids)
+		set[id / 64] |= UINT64CONST(1) << (id % 64);
+}
+
 /* What the predicate on the label column selects (labels.c) */
 typedef struct FannGroupSet
 {

@@ -96,12 +96,6 @@ write_neighbors(Relation index, FannMetaPage meta, uint32 id, int first,
 	UnlockReleaseBuffer(buf);
 }
 
-static bool
-is_dead(const uint64 *dead, uint32 nids, uint32 id)
-{
-	return id < nids && (dead[id / 64] & (UINT64CONST(1) << (id % 64)));
-}
-
 /*
  * RobustPrune over ids[0..n) (distances to p in dists): reads their vectors
  * and keeps at most max_degree ids in out, InvalidFannId-padded.
@@ -315,14 +309,14 @@ repair_element(Relation index, FannMetaPage meta, uint32 id, ElementCopy *e,
 	/* candidate set of the intra edges; duplicates are dropped by the prune */
 	for (int k = 0; k < R && e->nb[k] != InvalidFannId; k++)
 	{
-		if (!is_dead(dead, nids, e->nb[k]))
+		if (!FannIdSetContains(dead, nids, e->nb[k]))
 		{
 			ids[n++] = e->nb[k];
 			continue;
 		}
 		read_element(index, meta, e->nb[k], &d);
 		for (int j = 0; j < R && d.nb[j] != InvalidFannId; j++)
-			if (d.nb[j] != id && !is_dead(dead, nids, d.nb[j]))
+			if (d.nb[j] != id && !FannIdSetContains(dead, nids, d.nb[j]))
 				ids[n++] = d.nb[j];
 	}
 	for (int i = 0; i < n; i++)
@@ -337,7 +331,7 @@ repair_element(Relation index, FannMetaPage meta, uint32 id, ElementCopy *e,
 		double		bestd = INFINITY;
 		uint32		best = InvalidFannId;
 
-		if (e->nb[k] == InvalidFannId || !is_dead(dead, nids, e->nb[k]))
+		if (e->nb[k] == InvalidFannId || !FannIdSetContains(dead, nids, e->nb[k]))
 			continue;
 		read_element(index, meta, e->nb[k], &d);
 		for (int j = 0; j < R && d.nb[j] != InvalidFannId; j++)
@@ -345,7 +339,7 @@ repair_element(Relation index, FannMetaPage meta, uint32 id, ElementCopy *e,
 			ElementCopy t;
 			double		dd;
 
-			if (is_dead(dead, nids, d.nb[j]))
+			if (FannIdSetContains(dead, nids, d.nb[j]))
 				continue;
 			t.vec = palloc(sizeof(float) * meta->dimensions);
 			read_element(index, meta, d.nb[j], &t);
@@ -385,12 +379,12 @@ repair_entries(Relation index, FannMetaPage meta, const uint64 *dead, uint32 nid
 
 			for (int k = 0; k < FANN_GROUP_ENTRIES; k++)
 			{
-				if (g->entries[k] == InvalidFannId || !is_dead(dead, nids, g->entries[k]))
+				if (g->entries[k] == InvalidFannId || !FannIdSetContains(dead, nids, g->entries[k]))
 					continue;
 				read_element(index, meta, g->entries[k], &d);
 				g->entries[k] = InvalidFannId;
 				for (int j = 0; j < meta->graph_degree && d.nb[j] != InvalidFannId; j++)
-					if (!is_dead(dead, nids, d.nb[j]))
+					if (!FannIdSetContains(dead, nids, d.nb[j]))
 					{
 						g->entries[k] = d.nb[j];
 						break;
@@ -445,7 +439,7 @@ FannGraphRepair(Relation index, Buffer metabuf, const uint64 *dead, uint32 nids)
 			LockBuffer(metabuf, BUFFER_LOCK_EXCLUSIVE);
 			read_element(index, meta, id, &e);
 			for (int k = 0; k < nslots && !touched; k++)
-				touched = e.nb[k] != InvalidFannId && is_dead(dead, nids, e.nb[k]);
+				touched = e.nb[k] != InvalidFannId && FannIdSetContains(dead, nids, e.nb[k]);
 			if (touched && !(e.flags & FANN_ELEMENT_DEAD))
 			{
 				repair_element(index, meta, id, &e, dead, nids);

@@ -160,8 +160,7 @@ consider(FannScanOpaque so, FannElement e, uint32 id)
 	}
 	if (so->has_last && cand_cmp(&c, &so->last) <= 0)
 		return;
-	if (so->returned && id < so->nreturned_ids &&
-		(so->returned[id / 64] & (UINT64CONST(1) << (id % 64))))
+	if (so->returned && FannIdSetContains(so->returned, so->nreturned_ids, id))
 		return;
 	if (so->pruned && cand_cmp(&c, &so->bound) > 0)
 		return;
@@ -467,8 +466,7 @@ start_scan(IndexScanDesc scan)
 		fann_last_stats.rows_matching = so->groups.nlive;
 		so->nreturned_ids = RelationGetNumberOfBlocks(scan->indexRelation) *
 			so->meta.elements_per_page;
-		so->returned = palloc_extended(sizeof(uint64) * (so->nreturned_ids / 64 + 1),
-									   MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
+		so->returned = FannIdSetCreate(so->nreturned_ids);
 		so->graph = FannGraphBegin(scan->indexRelation, &so->meta, &so->groups,
 								   so->groups.recheck, so->distance, so->query,
 								   fann_ef_search);
@@ -546,8 +544,8 @@ fanngettuple(IndexScanDesc scan, ScanDirection dir)
 
 	if (!next_row(so, scan))
 		return false;
-	if (so->returned && so->last.id < so->nreturned_ids)
-		so->returned[so->last.id / 64] |= UINT64CONST(1) << (so->last.id % 64);
+	if (so->returned)
+		FannIdSetAdd(so->returned, so->nreturned_ids, so->last.id);
 
 	scan->xs_heaptid = so->last.tid;
 	scan->xs_recheck = so->groups.recheck;

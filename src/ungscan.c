@@ -58,7 +58,6 @@ struct FannGraphScan
 	const float *query;
 	uint32	   *groups;			/* matching groups, sorted */
 	int			ngroups;
-	bool		equality;		/* intra-group edges only */
 	int			follow;			/* adjacency slots followed */
 
 	uint64	   *visited;		/* bitmap over the element ids */
@@ -176,9 +175,9 @@ discover(FannGraphScan *gs, const uint32 *ids, int n, int beam)
 
 		/* ids of block 0, the metapage, name no element */
 		if (id >= gs->nids || id < (uint32) per_page ||
-			(gs->visited[id / 64] & (UINT64CONST(1) << (id % 64))))
+			FannIdSetContains(gs->visited, gs->nids, id))
 			continue;
-		gs->visited[id / 64] |= UINT64CONST(1) << (id % 64);
+		FannIdSetAdd(gs->visited, gs->nids, id);
 		gs->nvisited++;
 		todo[m] = id;
 		bufs[m++] = ReadBuffer(gs->index, FannIdBlock(id, per_page));
@@ -361,10 +360,9 @@ FannGraphBegin(Relation index, FannMetaPage meta, FannGroupSet *set,
 	gs->query = query;
 	gs->groups = set->groups;
 	gs->ngroups = set->ngroups;
-	gs->equality = equality;
 	gs->follow = equality ? meta->graph_degree : meta->graph_degree + meta->cross_edges;
 	gs->nids = nblocks * meta->elements_per_page;
-	gs->visited = palloc_extended(sizeof(uint64) * (gs->nids / 64 + 1), MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
+	gs->visited = FannIdSetCreate(gs->nids);
 	gs->max_visited = Max(1024, (int64) work_mem * 1024 / (4 * sizeof(GraphCand)));
 	gs->pending.max = false;
 	for (int beam = 0; beam < FANN_MAX_BEAMS; beam++)

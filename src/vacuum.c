@@ -165,12 +165,11 @@ vacuum_index(IndexVacuumInfo *info, IndexBulkDeleteResult *stats,
 	{
 		/* take the dead out of the graph before their slots can be reused */
 		uint32		nids = RelationGetNumberOfBlocks(info->index) * meta.elements_per_page;
-		uint64	   *dead = palloc_extended(sizeof(uint64) * (nids / 64 + 1),
-										   MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
+		uint64	   *dead = FannIdSetCreate(nids);
 		Buffer		metabuf = ReadBuffer(info->index, FANN_METAPAGE_BLKNO);
 
 		for (int i = 0; i < tofree.n; i++)
-			dead[tofree.ids[i] / 64] |= UINT64CONST(1) << (tofree.ids[i] % 64);
+			FannIdSetAdd(dead, nids, tofree.ids[i]);
 		FannGraphRepair(info->index, metabuf, dead, nids);
 		ReleaseBuffer(metabuf);
 		pfree(dead);
