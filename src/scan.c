@@ -38,18 +38,18 @@ typedef struct FannCandidate
 	ItemPointerData tid;
 } FannCandidate;
 
-typedef enum FannPhase
+typedef enum FannScanPhase
 {
-	FANN_PHASE_GRAPH,			/* rows come from the graph search */
-	FANN_PHASE_EXACT,			/* exact passes after the last row returned */
-	FANN_PHASE_LEFTOVER			/* exact passes over what was not returned */
-} FannPhase;
+	FANN_SCAN_GRAPH,			/* rows come from the graph search */
+	FANN_SCAN_EXACT,			/* exact passes after the last row returned */
+	FANN_SCAN_LEFTOVER			/* exact passes over what was not returned */
+} FannScanPhase;
 
 typedef struct FannScanOpaqueData
 {
 	bool		started;
 	Relation	index;
-	FannPhase	phase;
+	FannScanPhase phase;
 	FannGraphScan *graph;
 	uint64	   *returned;		/* with the graph: ids already returned */
 	uint32		nreturned_ids;	/* bits in returned */
@@ -456,12 +456,12 @@ start_scan(IndexScanDesc scan)
 		so->distance = FannGetDistance((FannMetric) scan->orderByData[0].sk_strategy);
 	}
 
-	so->phase = FANN_PHASE_EXACT;
+	so->phase = FANN_SCAN_EXACT;
 	so->graph = NULL;
 	so->returned = NULL;
 	if (so->query && so->meta.elements_per_page > 0 && use_graph(so))
 	{
-		so->phase = FANN_PHASE_GRAPH;
+		so->phase = FANN_SCAN_GRAPH;
 		fann_last_stats.path = "graph";
 		fann_last_stats.rows_matching = so->groups.nlive;
 		so->nreturned_ids = RelationGetNumberOfBlocks(scan->indexRelation) *
@@ -488,14 +488,14 @@ start_scan(IndexScanDesc scan)
 static bool
 next_row(FannScanOpaque so, IndexScanDesc scan)
 {
-	while (so->phase == FANN_PHASE_GRAPH)
+	while (so->phase == FANN_SCAN_GRAPH)
 	{
 		FannCandidate c;
 
 		if (!FannGraphNext(so->graph, &c.distance, &c.tid, &c.id))
 		{
 			/* the graph is exhausted: exact passes for the rest */
-			so->phase = FANN_PHASE_EXACT;
+			so->phase = FANN_SCAN_EXACT;
 			fann_last_stats.path = "graph+exact";
 			break;
 		}
@@ -516,10 +516,10 @@ next_row(FannScanOpaque so, IndexScanDesc scan)
 				exact_pass(scan);
 			if (so->ncands == 0)
 			{
-				if (so->phase != FANN_PHASE_EXACT || so->returned == NULL)
+				if (so->phase != FANN_SCAN_EXACT || so->returned == NULL)
 					return false;
 				/* what the graph missed, in order among itself */
-				so->phase = FANN_PHASE_LEFTOVER;
+				so->phase = FANN_SCAN_LEFTOVER;
 				so->has_last = false;
 				so->pruned = true;
 				continue;

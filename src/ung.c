@@ -12,9 +12,6 @@
 #include "postgres.h"
 
 #include <math.h>
-#ifdef _OPENMP
-#include <omp.h>
-#endif
 
 #include "miscadmin.h"
 #include "ung.h"
@@ -417,11 +414,7 @@ FannBuildGraph(VamanaSpace *sp, FannBuildGroup **groups, int ngroups,
 #pragma omp parallel for schedule(dynamic, 1) num_threads(nthreads)
 		for (int k = c; k < end; k++)
 		{
-#ifdef _OPENMP
-			int			t = omp_get_thread_num();
-#else
-			int			t = 0;
-#endif
+			int			t = VamanaThread();
 			FannBuildGroup *g = groups[smallgroups[k]];
 
 			VamanaBuildGroup(sp, g->first, g->count, g->entries[0], build_list,
@@ -438,11 +431,8 @@ FannBuildGraph(VamanaSpace *sp, FannBuildGroup **groups, int ngroups,
 #pragma omp parallel for schedule(dynamic, 16) num_threads(nthreads)
 		for (int64 p = c; p < end; p++)
 		{
-#ifdef _OPENMP
-			int			t = omp_get_thread_num();
-#else
-			int			t = 0;
-#endif
+			int			t = VamanaThread();
+
 			cross_edges_of(sp, groups, groups[owner[p]], p, cross_edges,
 						   FannCrossList(build_list, cross_edges), &scratch[t],
 						   &best[t * cross_edges]);

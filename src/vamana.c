@@ -9,9 +9,6 @@
 #include "postgres.h"
 
 #include <math.h>
-#ifdef _OPENMP
-#include <omp.h>
-#endif
 
 #include "miscadmin.h"
 #include "vamana.h"
@@ -381,11 +378,7 @@ VamanaBuildGroup(const VamanaSpace *sp, uint32 first, uint32 count,
 #pragma omp parallel for schedule(dynamic, 4) if (parallel)
 		for (uint32 j = done; j < end; j++)
 		{
-#ifdef _OPENMP
-			VamanaScratch *s = &scratch[parallel ? omp_get_thread_num() % nscratch : 0];
-#else
-			VamanaScratch *s = &scratch[0];
-#endif
+			VamanaScratch *s = &scratch[parallel ? VamanaThread() % nscratch : 0];
 			uint32		p = first + b->perm[j];
 			int			n = VamanaSearch(sp, VEC(sp, p), first, &medoid, 1, list_size, s);
 
@@ -417,11 +410,7 @@ VamanaBuildGroup(const VamanaSpace *sp, uint32 first, uint32 count,
 #pragma omp parallel for schedule(dynamic, 16) if (parallel)
 		for (int r = 0; r < nranges; r++)
 		{
-#ifdef _OPENMP
-			VamanaScratch *s = &scratch[parallel ? omp_get_thread_num() % nscratch : 0];
-#else
-			VamanaScratch *s = &scratch[0];
-#endif
+			VamanaScratch *s = &scratch[parallel ? VamanaThread() % nscratch : 0];
 			add_reverse_edges(sp, b->pairs[2 * starts[r]], &b->pairs[2 * starts[r]],
 							  starts[r + 1] - starts[r], s);
 		}

@@ -12,6 +12,21 @@
 
 #include "fann.h"
 
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+/* The calling OpenMP thread's number: it picks that thread's scratch */
+static inline int
+VamanaThread(void)
+{
+#ifdef _OPENMP
+	return omp_get_thread_num();
+#else
+	return 0;
+#endif
+}
+
 /* Points are global positions into one row-major vector array */
 typedef struct VamanaSpace
 {
