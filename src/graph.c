@@ -97,11 +97,13 @@ write_neighbors(Relation index, FannMetaPage meta, uint32 id, int first,
 }
 
 /*
- * RobustPrune over ids[0..n) (distances to p in dists): reads their vectors
- * and keeps at most max_degree ids in out, InvalidFannId-padded.
+ * RobustPrune over ids[0..n) as neighbours of the row with vector pvec:
+ * reads each candidate's vector once, for its distance to pvec and for the
+ * prune's pairwise distances, and keeps at most max_degree ids in out,
+ * InvalidFannId-padded.
  */
 static void
-prune(Relation index, FannMetaPage meta, const uint32 *ids, const double *dists,
+prune(Relation index, FannMetaPage meta, const float *pvec, const uint32 *ids,
 	  int n, int max_degree, uint32 *out)
 {
 	VamanaSpace sp;
@@ -110,17 +112,16 @@ prune(Relation index, FannMetaPage meta, const uint32 *ids, const double *dists,
 	float	   *vectors = palloc(sizeof(float) * meta->dimensions * Max(n, 1));
 	ElementCopy c;
 
-	c.vec = palloc(sizeof(float) * meta->dimensions);
-	for (int i = 0; i < n; i++)
-	{
-		read_element(index, meta, ids[i], &c);
-		memcpy(vectors + (size_t) i * meta->dimensions, c.vec, sizeof(float) * meta->dimensions);
-		cands[i] = (VamanaCand) {(float) dists[i], i, false};
-	}
 	sp.vectors = vectors;
 	sp.dim = meta->dimensions;
 	sp.distance = FannGetDistance((FannMetric) meta->metric);
 	sp.alpha = meta->metric == FANN_METRIC_IP ? 1.0f : meta->alpha;
+	for (int i = 0; i < n; i++)
+	{
+		c.vec = vectors + (size_t) i * meta->dimensions;
+		read_element(index, meta, ids[i], &c);
+		cands[i] = (VamanaCand) {(float) sp.distance(pvec, c.vec, sp.dim), i, false};
+	}
 	/* p itself is not among the candidates: give it an index none has */
 	VamanaPrune(&sp, n, cands, n, max_degree, local);
 	for (int i = 0; i < max_degree; i++)
@@ -170,16 +171,11 @@ lng_child(Relation index, FannMetaPage meta, const FannGroupData *g, int k)
 static void
 add_reverse_edge(Relation index, FannMetaPage meta, uint32 p, uint32 id)
 {
-	FannDistanceFunction distance = FannGetDistance((FannMetric) meta->metric);
 	int			R = meta->graph_degree;
 	ElementCopy pc;
-	ElementCopy qc;
 	uint32		ids[FANN_MAX_NEIGHBORS + 1];
-	double		dists[FANN_MAX_NEIGHBORS + 1];
-	int			n = 0;
 
 	pc.vec = palloc(sizeof(float) * meta->dimensions);
-	qc.vec = palloc(sizeof(float) * meta->dimensions);
 	read_element(index, meta, p, &pc);
 	for (int k = 0; k < R; k++)
 	{
@@ -191,13 +187,9 @@ add_reverse_edge(Relation index, FannMetaPage meta, uint32 p, uint32 id)
 			return;
 		}
 	}
-	for (int k = 0; k <= R; k++)
-	{
-		ids[n] = k < R ? pc.nb[k] : id;
-		read_element(index, meta, ids[n], &qc);
-		dists[n++] = distance(pc.vec, qc.vec, meta->dimensions);
-	}
-	prune(index, meta, ids, dists, n, R, pc.nb);
+	memcpy(ids, pc.nb, sizeof(uint32) * R);
+	ids[R] = id;
+	prune(index, meta, pc.vec, ids, R + 1, R, pc.nb);
 	write_neighbors(index, meta, p, 0, pc.nb, R);
 }
 
@@ -223,7 +215,7 @@ FannGraphLink(Relation index, FannMetaPage meta, uint32 id, uint32 gid, const fl
 	if (!FannReadGroup(index, gid, &g))
 		elog(ERROR, "fann group %u vanished", gid);
 	n = search_group(index, meta, gid, &g, vec, L, L, id, ids, dists);
-	prune(index, meta, ids, dists, n, R, nb);
+	prune(index, meta, vec, ids, n, R, nb);
 	write_neighbors(index, meta, id, 0, nb, R);
 	for (int k = 0; k < R && nb[k] != InvalidFannId; k++)
 		add_reverse_edge(index, meta, nb[k], id);
@@ -298,13 +290,13 @@ repair_element(Relation index, FannMetaPage meta, uint32 id, ElementCopy *e,
 	FannDistanceFunction distance = FannGetDistance((FannMetric) meta->metric);
 	int			R = meta->graph_degree;
 	int			C = meta->cross_edges;
-	int			cap = R + R * R;
-	uint32	   *ids = palloc(sizeof(uint32) * cap);
-	double	   *dists = palloc(sizeof(double) * cap);
+	uint32	   *ids = palloc(sizeof(uint32) * (R + R * R));
 	int			n = 0;
 	ElementCopy d;
+	ElementCopy t;
 
 	d.vec = palloc(sizeof(float) * meta->dimensions);
+	t.vec = palloc(sizeof(float) * meta->dimensions);
 
 	/* candidate set of the intra edges; duplicates are dropped by the prune */
 	for (int k = 0; k < R && e->nb[k] != InvalidFannId; k++)
@@ -319,12 +311,7 @@ repair_element(Relation index, FannMetaPage meta, uint32 id, ElementCopy *e,
 			if (d.nb[j] != id && !FannIdSetContains(dead, nids, d.nb[j]))
 				ids[n++] = d.nb[j];
 	}
-	for (int i = 0; i < n; i++)
-	{
-		read_element(index, meta, ids[i], &d);
-		dists[i] = distance(e->vec, d.vec, meta->dimensions);
-	}
-	prune(index, meta, ids, dists, n, R, e->nb);
+	prune(index, meta, e->vec, ids, n, R, e->nb);
 
 	for (int k = R; k < R + C; k++)
 	{
@@ -336,12 +323,10 @@ repair_element(Relation index, FannMetaPage meta, uint32 id, ElementCopy *e,
 		read_element(index, meta, e->nb[k], &d);
 		for (int j = 0; j < R && d.nb[j] != InvalidFannId; j++)
 		{
-			ElementCopy t;
 			double		dd;
 
 			if (FannIdSetContains(dead, nids, d.nb[j]))
 				continue;
-			t.vec = palloc(sizeof(float) * meta->dimensions);
 			read_element(index, meta, d.nb[j], &t);
 			dd = distance(e->vec, t.vec, meta->dimensions);
 			if (dd < bestd)
@@ -349,7 +334,6 @@ repair_element(Relation index, FannMetaPage meta, uint32 id, ElementCopy *e,
 				bestd = dd;
 				best = d.nb[j];
 			}
-			pfree(t.vec);
 		}
 		e->nb[k] = best;
 	}
