@@ -333,6 +333,8 @@ extern void FannNeighborSlot(Page elempage, OffsetNumber off, BlockNumber *blkno
 							 int *slot);
 extern void FannGetMetaSnapshot(Relation index, FannMetaPageData *meta);
 extern bool FannReadGroup(Relation index, uint32 gid, FannGroupData *group);
+extern uint32 FannLngEdge(Relation index, FannMetaPage meta,
+						  const FannGroupData *g, int k);
 extern void FannCheckPage(Page page, uint16 type, Relation index, BlockNumber blkno);
 
 /* build.c */

@@ -151,21 +151,6 @@ search_group(Relation index, FannMetaPage meta, uint32 gid, FannGroupData *g,
 	return n;
 }
 
-/* The LNG child k of a group */
-static uint32
-lng_child(Relation index, FannMetaPage meta, const FannGroupData *g, int k)
-{
-	uint32		at = g->lng_offset + g->nparents + k;
-	BlockNumber blkno = meta->lng_start + at / FANN_LNG_PER_PAGE;
-	Buffer		buf = ReadBuffer(index, blkno);
-	uint32		child;
-
-	LockBuffer(buf, BUFFER_LOCK_SHARE);
-	FannCheckPage(BufferGetPage(buf), FANN_PAGE_LNG, index, blkno);
-	child = ((uint32 *) PageGetContents(BufferGetPage(buf)))[at % FANN_LNG_PER_PAGE];
-	UnlockReleaseBuffer(buf);
-	return child;
-}
 
 /* Add id to p's intra-group neighbours, pruning p's list if it is full */
 static void
@@ -229,7 +214,7 @@ FannGraphLink(Relation index, FannMetaPage meta, uint32 id, uint32 gid, const fl
 
 		for (int k = 0; k < g.nchildren; k++)
 		{
-			uint32		cgid = lng_child(index, meta, &g, k);
+			uint32		cgid = FannLngEdge(index, meta, &g, g.nparents + k);
 			FannGroupData cg;
 			int			m;
 

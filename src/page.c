@@ -156,3 +156,22 @@ FannReadGroup(Relation index, uint32 gid, FannGroupData *group)
 	UnlockReleaseBuffer(buf);
 	return found;
 }
+
+/*
+ * LNG edge k of group g: its parents come first (k < nparents), then its
+ * children.
+ */
+uint32
+FannLngEdge(Relation index, FannMetaPage meta, const FannGroupData *g, int k)
+{
+	uint32		at = g->lng_offset + k;
+	BlockNumber blkno = meta->lng_start + at / FANN_LNG_PER_PAGE;
+	Buffer		buf = ReadBuffer(index, blkno);
+	uint32		gid;
+
+	LockBuffer(buf, BUFFER_LOCK_SHARE);
+	FannCheckPage(BufferGetPage(buf), FANN_PAGE_LNG, index, blkno);
+	gid = ((uint32 *) PageGetContents(BufferGetPage(buf)))[at % FANN_LNG_PER_PAGE];
+	UnlockReleaseBuffer(buf);
+	return gid;
+}

@@ -319,24 +319,13 @@ vouched(FannGraphScan *gs)
 	return bound;
 }
 
-/* The LNG parents of a group, read from the LNG pages */
+/* Does one of the group's LNG parents match the predicate too? */
 static bool
 has_matching_parent(FannGraphScan *gs, const FannGroupData *g)
 {
 	for (int k = 0; k < g->nparents; k++)
-	{
-		uint32		at = g->lng_offset + k;
-		BlockNumber blkno = gs->meta.lng_start + at / FANN_LNG_PER_PAGE;
-		Buffer		buf = ReadBuffer(gs->index, blkno);
-		uint32		parent;
-
-		LockBuffer(buf, BUFFER_LOCK_SHARE);
-		FannCheckPage(BufferGetPage(buf), FANN_PAGE_LNG, gs->index, blkno);
-		parent = ((uint32 *) PageGetContents(BufferGetPage(buf)))[at % FANN_LNG_PER_PAGE];
-		UnlockReleaseBuffer(buf);
-		if (is_member(gs, parent))
+		if (is_member(gs, FannLngEdge(gs->index, &gs->meta, g, k)))
 			return true;
-	}
 	return false;
 }
 
