@@ -5,11 +5,12 @@
  * Pass 1 finds the distinct label sets (groups) and counts their rows; with
  * the label navigating graph between the groups this fixes the whole layout:
  * element pages with one contiguous id range per group, then the group
- * pages, the sorted (label, group) pairs and the LNG edges.  Pass 2 writes
- * each row's element into its group's next slot and keeps its vector; the
- * UNG graph is then built in memory with OpenMP (ung.c, vamana.c) and its
- * adjacency lists written into the elements.  Pages are written through
- * shared buffers and WAL-logged in bulk at the end (log_newpage_range).
+ * pages, the sorted (label, group) pairs and the LNG edges.  Pass 2 keeps
+ * each row's vector and TID at its group's next position; the UNG graph is
+ * then built in memory with OpenMP (ung.c, vamana.c), and the elements are
+ * written once, in the graph's breadth-first order, with their adjacency
+ * lists.  Pages are written through shared buffers and WAL-logged in bulk
+ * at the end (log_newpage_range).
  */
 #include "postgres.h"
 
@@ -57,7 +58,6 @@ typedef struct FannBuildState
 	Size		memory;			/* bytes held for groups */
 	int64		nrows;			/* pass 1 */
 	int64		written;		/* pass 2 */
-	FannElement element;		/* pass 2 scratch element; NULL in pass 1 */
 	MemoryContext ctx;			/* the build's memory */
 	MemoryContext tmpctx;		/* reset after each row */
 } FannBuildState;
@@ -189,8 +189,6 @@ FannRowValues(Relation index, Datum *values, bool *isnull, int *dim,
 	return vec;
 }
 
-static BlockNumber element_block(FannBuildState *bs, int64 pos);
-
 /* Pass 1: count the row in its group */
 static void
 count_row(FannBuildState *bs, const int32 *labels, int n)
@@ -202,16 +200,16 @@ count_row(FannBuildState *bs, const int32 *labels, int n)
 	MemoryContextSwitchTo(oldctx);
 }
 
-/* Pass 2: write the row's element into its group's next slot */
+/*
+ * Pass 2: keep the row's vector and TID at its group's next position; the
+ * elements are written once the graph has fixed their order (build_graph).
+ */
 static void
 write_row(FannBuildState *bs, ItemPointer tid, const float *vec,
 		  const int32 *labels, int n)
 {
 	FannBuildGroup *g = lookup_group(bs, labels, n, false);
 	int64		pos;
-	Buffer		buf;
-	Page		page;
-	FannElement e = bs->element;
 
 	/*
 	 * A row pass 1 did not see can only come from a concurrent build's newer
@@ -220,22 +218,8 @@ write_row(FannBuildState *bs, ItemPointer tid, const float *vec,
 	if (g == NULL || g->filled == g->count)
 		return;
 	pos = g->first + g->filled++;
-	e->heaptid = *tid;
-	e->flags = 0;
-	e->group = g->gid;
-	e->next = InvalidFannId;
-	e->nextfree = InvalidFannId;
-	memcpy(e->vec, vec, sizeof(float4) * bs->dimensions);
 	memcpy(bs->vectors + pos * bs->dimensions, vec, sizeof(float4) * bs->dimensions);
 	bs->tids[pos] = *tid;
-
-	buf = ReadBuffer(bs->index, element_block(bs, pos));
-	LockBuffer(buf, BUFFER_LOCK_EXCLUSIVE);
-	page = BufferGetPage(buf);
-	memcpy(PageGetItem(page, PageGetItemId(page, FirstOffsetNumber + pos % bs->per_page)),
-		   e, FANN_ELEMENT_SIZE(bs->dimensions));
-	MarkBufferDirty(buf);
-	UnlockReleaseBuffer(buf);
 
 	pgstat_progress_update_param(PROGRESS_CREATEIDX_TUPLES_DONE, ++bs->written);
 }
@@ -256,7 +240,7 @@ build_callback(Relation index, ItemPointer tid, Datum *values, bool *isnull,
 		if (bs->dimensions == 0)
 			bs->dimensions = dim;
 		FannCheckDimensions(dim, bs->dimensions);
-		if (bs->element == NULL)
+		if (bs->vectors == NULL)
 			count_row(bs, labels, n);
 		else
 			write_row(bs, tid, vec, labels, n);
@@ -574,7 +558,7 @@ build_graph(FannBuildState *bs, FannMetaPage meta, BlockNumber group_start)
 	FannLocalityOrder(&sp, bs->groups, bs->ngroups, bs->nrows, newpos);
 	for (int64 p = 0; p < bs->nrows; p++)
 		oldpos[newpos[p]] = p;
-	for (int64 first = 0; first < bs->nrows; first += bs->per_page)
+	for (int64 first = 0, gi = 0; first < bs->nrows; first += bs->per_page)
 	{
 		int64		end = Min(bs->nrows, first + bs->per_page);
 		Buffer		buf = ReadBuffer(bs->index, element_block(bs, first));
@@ -598,7 +582,13 @@ build_graph(FannBuildState *bs, FannMetaPage meta, BlockNumber group_start)
 			/* a slot a concurrent build's pass 2 left empty stays free */
 			if (!ItemPointerIsValid(&bs->tids[old]))
 				continue;
+			while (pos >= bs->groups[gi]->first + bs->groups[gi]->count)
+				gi++;
 			e->heaptid = bs->tids[old];
+			e->flags = 0;
+			e->group = bs->groups[gi]->gid;
+			e->next = InvalidFannId;
+			e->nextfree = InvalidFannId;
 			memcpy(e->vec, bs->vectors + (size_t) old * bs->dimensions,
 				   sizeof(float) * bs->dimensions);
 			for (int k = 0; k < sp.stride; k++)
@@ -751,7 +741,6 @@ fannbuild(Relation heap, Relation index, IndexInfo *indexInfo)
 	pgstat_progress_update_param(PROGRESS_CREATEIDX_TUPLES_TOTAL, bs.nrows);
 	if (bs.nrows > 0)
 	{
-		bs.element = palloc0(FANN_ELEMENT_SIZE(bs.dimensions));
 		bs.vectors = palloc_extended(sizeof(float) * bs.dimensions * bs.nrows,
 									 MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
 		bs.tids = palloc_extended(sizeof(ItemPointerData) * bs.nrows,
