@@ -48,7 +48,6 @@ typedef enum FannScanPhase
 typedef struct FannScanOpaqueData
 {
 	bool		started;
-	Relation	index;
 	FannScanPhase phase;
 	FannGraphScan *graph;
 	uint64	   *returned;		/* with the graph: ids already returned */
@@ -414,15 +413,16 @@ fannrescan(IndexScanDesc scan, ScanKey keys, int nkeys, ScanKey orderbys,
  * queries poorly (UNG section 7), so auto keeps those exact.
  */
 static bool
-use_graph(FannScanOpaque so)
+use_graph(IndexScanDesc scan)
 {
+	FannScanOpaque so = (FannScanOpaque) scan->opaque;
 	FannGroupSet *set = &so->groups;
 
 	if (fann_strategy == FANN_STRATEGY_EXACT ||
 		(fann_strategy == FANN_STRATEGY_AUTO && (set->all || set->all_but_null)))
 		return false;
 	if (set->data == NULL)
-		FannGroupSetLoad(so->index, &so->meta, set);
+		FannGroupSetLoad(scan->indexRelation, &so->meta, set);
 	fann_last_stats.groups_matched = set->ngroups;
 	return fann_strategy == FANN_STRATEGY_GRAPH || set->nlive > fann_exact_threshold;
 }
@@ -434,7 +434,6 @@ start_scan(IndexScanDesc scan)
 	FannScanOpaque so = (FannScanOpaque) scan->opaque;
 	MemoryContext oldctx = MemoryContextSwitchTo(so->ctx);
 
-	so->index = scan->indexRelation;
 	MemSet(&fann_last_stats, 0, sizeof(fann_last_stats));
 	fann_last_stats.path = "exact";
 
@@ -459,7 +458,7 @@ start_scan(IndexScanDesc scan)
 	so->phase = FANN_SCAN_EXACT;
 	so->graph = NULL;
 	so->returned = NULL;
-	if (so->query && so->meta.elements_per_page > 0 && use_graph(so))
+	if (so->query && so->meta.elements_per_page > 0 && use_graph(scan))
 	{
 		so->phase = FANN_SCAN_GRAPH;
 		fann_last_stats.path = "graph";
