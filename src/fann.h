@@ -335,6 +335,9 @@ extern void FannGetMetaSnapshot(Relation index, FannMetaPageData *meta);
 extern bool FannReadGroup(Relation index, uint32 gid, FannGroupData *group);
 extern uint32 FannLngEdge(Relation index, FannMetaPage meta,
 						  const FannGroupData *g, int k);
+extern void FannRecentBuffersReserve(Relation index, BlockNumber nblocks);
+extern void FannPrefetchBuffer(Relation index, BlockNumber blkno);
+extern Buffer FannReadBuffer(Relation index, BlockNumber blkno);
 extern void FannCheckPage(Page page, uint16 type, Relation index, BlockNumber blkno);
 
 /* build.c */

@@ -179,15 +179,24 @@ discover(FannGraphScan *gs, const uint32 *ids, int n, int beam)
 			continue;
 		FannIdSetAdd(gs->visited, gs->nids, id);
 		gs->nvisited++;
-		todo[m] = id;
-		bufs[m++] = ReadBuffer(gs->index, FannIdBlock(id, per_page));
+		todo[m++] = id;
+		FannPrefetchBuffer(gs->index, FannIdBlock(id, per_page));
 	}
-	/* items are fixed-size, laid out from the page end: no need to read line pointers */
+	for (int i = 0; i < m; i++)
+		bufs[i] = FannReadBuffer(gs->index, FannIdBlock(todo[i], per_page));
+	/*
+	 * Items are fixed-size, laid out from the page end: no need to read line
+	 * pointers to find them.  The page header and special space are read to
+	 * check the item, so they are fetched too.
+	 */
 	for (int i = 0; i < m; i++)
 	{
-		char	   *item = (char *) BufferGetPage(bufs[i]) + BLCKSZ -
-			MAXALIGN(sizeof(FannPageOpaqueData)) - FannIdOffset(todo[i], per_page) * esize;
+		char	   *page = (char *) BufferGetPage(bufs[i]);
+		char	   *special = page + BLCKSZ - MAXALIGN(sizeof(FannPageOpaqueData));
+		char	   *item = special - FannIdOffset(todo[i], per_page) * esize;
 
+		__builtin_prefetch(page);
+		__builtin_prefetch(special);
 		for (Size off = 0; off < esize; off += 64)
 			__builtin_prefetch(item + off);
 	}
@@ -250,7 +259,7 @@ static void
 expand(FannGraphScan *gs, const GraphCand *c, int beam)
 {
 	uint32		nb[FANN_MAX_NEIGHBORS];
-	Buffer		buf = ReadBuffer(gs->index, c->nblkno);
+	Buffer		buf = FannReadBuffer(gs->index, c->nblkno);
 	Page		page;
 
 	LockBuffer(buf, BUFFER_LOCK_SHARE);
@@ -352,6 +361,7 @@ FannGraphBegin(Relation index, FannMetaPage meta, FannGroupSet *set,
 	gs->follow = equality ? meta->graph_degree : meta->graph_degree + meta->cross_edges;
 	gs->nids = nblocks * meta->elements_per_page;
 	gs->visited = FannIdSetCreate(gs->nids);
+	FannRecentBuffersReserve(index, nblocks);
 	gs->max_visited = Max(1024, (int64) work_mem * 1024 / (4 * sizeof(GraphCand)));
 	gs->pending.max = false;
 	for (int beam = 0; beam < FANN_MAX_BEAMS; beam++)
