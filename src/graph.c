@@ -143,7 +143,7 @@ search_group(Relation index, FannMetaPage meta, uint32 gid, FannGroupData *g,
 	set.groups = &gid;
 	set.ngroups = 1;
 	set.data = g;
-	gs = FannGraphBegin(index, meta, &set, true,
+	gs = FannGraphBegin(index, meta, RelationGetNumberOfBlocks(index), &set, true,
 						FannGetDistance((FannMetric) meta->metric), vec, ef);
 	while (n < want && FannGraphNext(gs, &dists[n], &tid, &ids[n]))
 		if (ids[n] != exclude)

@@ -160,7 +160,10 @@ FannReadBuffer(Relation index, BlockNumber blkno)
 		ReadRecentBuffer(index->rd_node, MAIN_FORKNUM, blkno, buf))
 		return buf;
 	buf = ReadBuffer(index, blkno);
-	cache->buffers[blkno] = buf;
+	/* the cache as it is now: never a copy a relcache flush has freed */
+	cache = index->rd_amcache;
+	if (cache != NULL && blkno < cache->nblocks)
+		cache->buffers[blkno] = buf;
 	return buf;
 }
 

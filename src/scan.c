@@ -239,7 +239,7 @@ scan_blocks(IndexScanDesc scan, BlockNumber first, BlockNumber last,
 {
 	FannScanOpaque so = (FannScanOpaque) scan->opaque;
 	BlockNumber blkno = first;
-	Buffer		buf = ReadBuffer(scan->indexRelation, first);
+	Buffer		buf = FannReadBuffer(scan->indexRelation, first);
 
 	while (BufferIsValid(buf))
 	{
@@ -265,7 +265,7 @@ scan_blocks(IndexScanDesc scan, BlockNumber first, BlockNumber last,
 			nextblk++;
 		if (nextblk <= last)
 		{
-			next = ReadBuffer(scan->indexRelation, nextblk);
+			next = FannReadBuffer(scan->indexRelation, nextblk);
 			prefetch_vectors(so, BufferGetPage(next));
 		}
 
@@ -433,11 +433,14 @@ start_scan(IndexScanDesc scan)
 {
 	FannScanOpaque so = (FannScanOpaque) scan->opaque;
 	MemoryContext oldctx = MemoryContextSwitchTo(so->ctx);
+	BlockNumber nblocks;
 
 	MemSet(&fann_last_stats, 0, sizeof(fann_last_stats));
 	fann_last_stats.path = "exact";
 
 	FannGetMetaSnapshot(scan->indexRelation, &so->meta);
+	nblocks = RelationGetNumberOfBlocks(scan->indexRelation);
+	FannRecentBuffersReserve(scan->indexRelation, nblocks);
 	FannGroupSetFromKeys(scan->indexRelation, &so->meta, scan->keyData,
 						 scan->numberOfKeys, &so->groups);
 	fann_last_stats.groups_matched = so->groups.all || so->groups.all_but_null ?
@@ -463,10 +466,9 @@ start_scan(IndexScanDesc scan)
 		so->phase = FANN_SCAN_GRAPH;
 		fann_last_stats.path = "graph";
 		fann_last_stats.rows_matching = so->groups.nlive;
-		so->nreturned_ids = RelationGetNumberOfBlocks(scan->indexRelation) *
-			so->meta.elements_per_page;
+		so->nreturned_ids = nblocks * so->meta.elements_per_page;
 		so->returned = FannIdSetCreate(so->nreturned_ids);
-		so->graph = FannGraphBegin(scan->indexRelation, &so->meta, &so->groups,
+		so->graph = FannGraphBegin(scan->indexRelation, &so->meta, nblocks, &so->groups,
 								   so->groups.recheck, so->distance, so->query,
 								   fann_ef_search);
 	}

@@ -49,7 +49,7 @@ extern Size FannGraphBuildBytes(FannBuildGroup **groups, int ngroups, int degree
 typedef struct FannGraphScan FannGraphScan;
 
 extern FannGraphScan *FannGraphBegin(Relation index, FannMetaPage meta,
-									 FannGroupSet *set, bool equality,
+									 BlockNumber nblocks, FannGroupSet *set, bool equality,
 									 FannDistanceFunction distance,
 									 const float *query, int ef);
 extern bool FannGraphNext(FannGraphScan *gs, double *distance, ItemPointer tid,

@@ -339,18 +339,18 @@ has_matching_parent(FannGraphScan *gs, const FannGroupData *g)
 }
 
 /*
- * Start a graph search for query over the groups of set (a list), seeded
- * from the entry points of its minimal groups: those none of whose LNG
- * parents match.  Groups created after the build have no LNG edges and are
- * always entered.
+ * Start a graph search for query over the groups of set (a list) in the
+ * index's first nblocks blocks, seeded from the entry points of its minimal
+ * groups: those none of whose LNG parents match.  Groups created after the
+ * build have no LNG edges and are always entered.
  */
 FannGraphScan *
-FannGraphBegin(Relation index, FannMetaPage meta, FannGroupSet *set,
+FannGraphBegin(Relation index, FannMetaPage meta, BlockNumber nblocks,
+			   FannGroupSet *set,
 			   bool equality, FannDistanceFunction distance, const float *query,
 			   int ef)
 {
 	FannGraphScan *gs = palloc0(sizeof(FannGraphScan));
-	BlockNumber nblocks = RelationGetNumberOfBlocks(index);
 
 	gs->index = index;
 	gs->meta = *meta;
@@ -361,7 +361,6 @@ FannGraphBegin(Relation index, FannMetaPage meta, FannGroupSet *set,
 	gs->follow = equality ? meta->graph_degree : meta->graph_degree + meta->cross_edges;
 	gs->nids = nblocks * meta->elements_per_page;
 	gs->visited = FannIdSetCreate(gs->nids);
-	FannRecentBuffersReserve(index, nblocks);
 	gs->max_visited = Max(1024, (int64) work_mem * 1024 / (4 * sizeof(GraphCand)));
 	gs->pending.max = false;
 	for (int beam = 0; beam < FANN_MAX_BEAMS; beam++)
