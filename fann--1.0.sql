@@ -70,6 +70,7 @@ CREATE FUNCTION fann_last_scan(
 	OUT elements_visited bigint,
 	OUT distance_computations bigint,
 	OUT rows_returned bigint,
-	OUT passes integer)
+	OUT passes integer,
+	OUT partitions_probed integer)
 	RETURNS record
 	AS 'MODULE_PATHNAME' LANGUAGE C VOLATILE STRICT PARALLEL RESTRICTED;

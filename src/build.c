@@ -24,6 +24,7 @@
 #include "storage/smgr.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
+#include "ivf.h"
 #include "ung.h"
 
 #ifdef _OPENMP
@@ -35,6 +36,7 @@
 #define FANN_PHASE_ELEMENTS 3
 #define FANN_PHASE_GRAPH	4
 #define FANN_PHASE_WRITE	5
+#define FANN_PHASE_IVF		6
 
 typedef struct FannBuildState
 {
@@ -47,6 +49,8 @@ typedef struct FannBuildState
 	int			nneighbors;		/* graph_degree + cross_edges */
 	float	   *vectors;		/* pass 2: every row's vector, by position */
 	ItemPointerData *tids;		/* and its heap TID */
+	uint32	   *ids;			/* after the graph: its element id */
+	uint32	   *gids;			/* and its group id */
 
 	/* open-addressing hash of label sets -> groups */
 	FannBuildGroup **slots;
@@ -402,29 +406,6 @@ write_group_pages(FannBuildState *bs, BlockNumber first, BlockNumber npages)
 	}
 }
 
-/* n items of size bytes as raw arrays on new pages of a type; returns the count */
-static BlockNumber
-write_array_pages(FannBuildState *bs, uint16 type, const void *items, int64 n,
-				  Size size)
-{
-	int64		per_page = FANN_PAGE_USABLE / size;
-	BlockNumber npages = 0;
-
-	for (int64 k = 0; k < n; k += per_page, npages++)
-	{
-		Buffer		buf = FannNewBuffer(bs->index, MAIN_FORKNUM);
-		Page		page = BufferGetPage(buf);
-		int64		m = Min(per_page, n - k);
-
-		FannInitPage(page, type);
-		memcpy(PageGetContents(page), (const char *) items + k * size, size * m);
-		((PageHeader) page)->pd_lower += size * m;
-		MarkBufferDirty(buf);
-		UnlockReleaseBuffer(buf);
-	}
-	return npages;
-}
-
 static BlockNumber
 write_pair_pages(FannBuildState *bs, int64 npairs)
 {
@@ -440,7 +421,7 @@ write_pair_pages(FannBuildState *bs, int64 npairs)
 			pairs[k++].group = bs->groups[i]->gid;
 		}
 	qsort(pairs, npairs, sizeof(FannPair), cmp_pairs);
-	npages = write_array_pages(bs, FANN_PAGE_PAIR, pairs, npairs, sizeof(FannPair));
+	npages = FannWriteArrayPages(bs->index, FANN_PAGE_PAIR, pairs, npairs, sizeof(FannPair));
 	pfree(pairs);
 	return npages;
 }
@@ -498,7 +479,7 @@ write_lng_pages(FannBuildState *bs, int64 nlng)
 	for (int i = 0; i < bs->ngroups; i++)
 		for (int j = 0; j < bs->groups[i]->nparents + bs->groups[i]->nchildren; j++)
 			lng[k++] = bs->groups[bs->groups[i]->lng[j]]->gid;
-	npages = write_array_pages(bs, FANN_PAGE_LNG, lng, nlng, sizeof(uint32));
+	npages = FannWriteArrayPages(bs->index, FANN_PAGE_LNG, lng, nlng, sizeof(uint32));
 	pfree(lng);
 	return npages;
 }
@@ -584,6 +565,8 @@ build_graph(FannBuildState *bs, FannMetaPage meta, BlockNumber group_start)
 				continue;
 			while (pos >= bs->groups[gi]->first + bs->groups[gi]->count)
 				gi++;
+			bs->ids[old] = position_id(bs, pos);
+			bs->gids[old] = bs->groups[gi]->gid;
 			e->heaptid = bs->tids[old];
 			e->flags = 0;
 			e->group = bs->groups[gi]->gid;
@@ -623,14 +606,45 @@ build_graph(FannBuildState *bs, FannMetaPage meta, BlockNumber group_start)
 	pfree(oldpos);
 }
 
-/* The graph needs every vector and adjacency list in memory: check it fits */
+/*
+ * The IVF over the rows pass 2 saw (a concurrent build may have seen fewer
+ * than pass 1 counted): their vectors, moved together, and their ids.
+ */
+static void
+build_ivf(FannBuildState *bs, FannMetaPage meta)
+{
+	int64		n = 0;
+
+	for (int64 r = 0; r < bs->nrows; r++)
+	{
+		if (!ItemPointerIsValid(&bs->tids[r]))
+			continue;
+		if (n != r)
+		{
+			memmove(bs->vectors + (Size) n * bs->dimensions,
+					bs->vectors + (Size) r * bs->dimensions, sizeof(float) * bs->dimensions);
+			bs->tids[n] = bs->tids[r];
+			bs->ids[n] = bs->ids[r];
+			bs->gids[n] = bs->gids[r];
+		}
+		n++;
+	}
+	FannIvfBuild(bs->index, meta, bs->vectors, n, bs->ids, bs->gids, bs->tids);
+}
+
+/*
+ * The graph needs every vector and adjacency list in memory, the IVF every
+ * vector and its training data, one after the other: check they fit
+ */
 static void
 check_memory(FannBuildState *bs, FannMetaPage meta)
 {
-	Size		need = (Size) bs->nrows * (sizeof(float) * bs->dimensions +
-										   sizeof(uint32) * bs->nneighbors +
-										   sizeof(ItemPointerData) + 3 * sizeof(uint32)) +
+	Size		rows = (Size) bs->nrows * (sizeof(float) * bs->dimensions +
+										   sizeof(ItemPointerData) + 2 * sizeof(uint32));
+	Size		graph = (Size) bs->nrows * (sizeof(uint32) * bs->nneighbors + 3 * sizeof(uint32)) +
 		FannGraphBuildBytes(bs->groups, bs->ngroups, bs->nneighbors, meta->build_list);
+	Size		ivf = FannIvfBuildBytes(bs->index, bs->nrows, bs->dimensions);
+	Size		need = rows + Max(graph, ivf);
 
 	if (need > (Size) maintenance_work_mem * 1024)
 		ereport(ERROR,
@@ -654,6 +668,7 @@ fannbuild(Relation heap, Relation index, IndexInfo *indexInfo)
 	int64		npairs = 0;
 	int64		nlng;
 	int64		pos = 0;
+	FannMetaPageData ivfmeta;	/* what the IVF build records */
 
 	if (RelationGetNumberOfBlocks(index) != 0)
 		elog(ERROR, "index \"%s\" already contains data", RelationGetRelationName(index));
@@ -734,6 +749,7 @@ fannbuild(Relation heap, Relation index, IndexInfo *indexInfo)
 			meta->empty_group = bs.groups[i]->gid;
 	}
 	MarkBufferDirty(metabuf);
+	ivfmeta = *meta;
 	/* Pass 2 and the graph build lock other pages: release the metapage */
 	LockBuffer(metabuf, BUFFER_LOCK_UNLOCK);
 
@@ -747,13 +763,25 @@ fannbuild(Relation heap, Relation index, IndexInfo *indexInfo)
 								  MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
 		table_index_build_scan(heap, index, indexInfo, true, true,
 							   build_callback, &bs, NULL);
+		bs.ids = palloc_extended(sizeof(uint32) * bs.nrows, MCXT_ALLOC_HUGE);
+		bs.gids = palloc_extended(sizeof(uint32) * bs.nrows, MCXT_ALLOC_HUGE);
 		build_graph(&bs, meta, 1 + nelempages);
+		pgstat_progress_update_param(PROGRESS_CREATEIDX_SUBPHASE, FANN_PHASE_IVF);
+		build_ivf(&bs, &ivfmeta);
 		pfree(bs.vectors);
 		pfree(bs.tids);
+		pfree(bs.ids);
+		pfree(bs.gids);
 	}
 
 	LockBuffer(metabuf, BUFFER_LOCK_EXCLUSIVE);
 	meta->free_head = free_unfilled_slots(&bs, 1 + nelempages);
+	meta->partitions = ivfmeta.partitions;
+	meta->redundancy = ivfmeta.redundancy;
+	meta->model_start = ivfmeta.model_start;
+	meta->model_npages = ivfmeta.model_npages;
+	meta->partdir_start = ivfmeta.partdir_start;
+	meta->ivf_end = ivfmeta.ivf_end;
 	MarkBufferDirty(metabuf);
 	UnlockReleaseBuffer(metabuf);
 
@@ -800,6 +828,8 @@ fannbuildphasename(int64 phasenum)
 			return "building graph";
 		case FANN_PHASE_WRITE:
 			return "writing graph";
+		case FANN_PHASE_IVF:
+			return "building partitions";
 		default:
 			return NULL;
 	}

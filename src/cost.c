@@ -11,11 +11,15 @@
  * The graph path, taken when the label predicate matches more rows than
  * fann.exact_threshold, visits about FANN_VISITS_PER_EF * ef_search elements
  * (measured on SIFT), each a random page access and a distance.
+ *
+ * The ivf path, taken without a label predicate or with one matching at
+ * least fann.ivf_fraction of the rows, reads at most fann.max_probes
+ * partitions sequentially, a distance per entry.
  */
 #include "postgres.h"
 
 #include "access/relation.h"
-#include "fann.h"
+#include "ivf.h"
 #include "optimizer/cost.h"
 #include "optimizer/optimizer.h"
 #include "utils/selfuncs.h"
@@ -65,14 +69,30 @@ fanncostestimate(PlannerInfo *root, IndexPath *path, double loop_count,
 		per_row += cpu_operator_cost *
 			Max(1.0, (double) meta.dimensions / FANN_DIMS_PER_OPERATOR);
 
-	if (path->indexorderbys != NIL && path->indexclauses != NIL &&
-		fann_strategy != FANN_STRATEGY_EXACT && rows > fann_exact_threshold)
+	if (path->indexorderbys != NIL && meta.partitions > 0 &&
+		(fann_strategy == FANN_STRATEGY_IVF ||
+		 (fann_strategy == FANN_STRATEGY_AUTO && rows > fann_exact_threshold &&
+		  (path->indexclauses == NIL || costs.indexSelectivity >= fann_ivf_fraction))))
+	{
+		double		listed = path->indexinfo->rel->tuples * (meta.redundancy ? 2 : 1);
+		double		entries = Min(listed, listed * fann_max_probes / meta.partitions);
+
+		pages = Min(pages, entries * FANN_LIST_ENTRY_SIZE(meta.dimensions) / BLCKSZ);
+		rows = entries;
+	}
+	else if (path->indexorderbys != NIL && path->indexclauses != NIL &&
+			 fann_strategy != FANN_STRATEGY_EXACT && rows > fann_exact_threshold)
 	{
 		double		visits = Min(rows, (double) FANN_VISITS_PER_EF * fann_ef_search);
 
 		pages = Min(pages, visits);
 		per_row += FANN_VISIT_OPERATORS * cpu_operator_cost;
 		rows = visits;
+	}
+	else if (meta.elements_per_page > 0)
+	{
+		/* the exact path reads element pages only */
+		pages = Min(pages, ceil(rows / meta.elements_per_page));
 	}
 	*indexStartupCost = pages * seq_page_cost + rows * per_row;
 	/* handing out the rows: a heap pop each */

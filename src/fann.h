@@ -36,6 +36,18 @@
  *					header and pd_lower.  The build writes them sorted in one
  *					contiguous block range (binary searched); inserts append
  *					unsorted pairs to a chain of delta pages.
+ *	model pages 	the IVF probing model (LIRA, WWW 2025) as one raw float
+ *					array over a block range: FannModelHeader, centroids,
+ *					input normalisation, the MLP's weights (see ivf.h).
+ *	partition directory pages
+ *					one FannPartitionData per IVF partition, a raw array
+ *					over a block range: the partition's page chain and size.
+ *	partition pages one fixed-size FannListEntryData item per row listed in
+ *					a partition: element id, group, heap TID, vector (a copy:
+ *					probing a partition reads it sequentially).  Rows the
+ *					model also places elsewhere are listed twice (learned
+ *					redundancy).  Chained through opaque->next; the build
+ *					writes each partition's pages contiguously.
  *
  * Element and group ids are computed from their location, so no map is kept:
  *	element id = blkno * elements_per_page + (offnum - 1)
@@ -55,6 +67,8 @@
 #define FANN_H
 
 #include "postgres.h"
+
+#include <math.h>
 
 #include "access/amapi.h"
 #include "access/genam.h"
@@ -93,8 +107,16 @@ typedef enum FannStrategy
 {
 	FANN_STRATEGY_AUTO,
 	FANN_STRATEGY_EXACT,
-	FANN_STRATEGY_GRAPH
+	FANN_STRATEGY_GRAPH,
+	FANN_STRATEGY_IVF
 } FannStrategy;
+
+/* How the ivf path orders partitions (GUC fann.probing) */
+typedef enum FannProbing
+{
+	FANN_PROBING_LEARNED,
+	FANN_PROBING_NEAREST
+} FannProbing;
 
 /* Reloptions (fann.c) */
 typedef struct FannOptions
@@ -104,12 +126,15 @@ typedef struct FannOptions
 	int			build_list;
 	double		alpha;
 	int			cross_edges;
+	int			partitions;		/* 0: chosen from the row count */
+	bool		redundancy;
 } FannOptions;
 
 #define FANN_DEFAULT_GRAPH_DEGREE	32
 #define FANN_DEFAULT_BUILD_LIST		100
 #define FANN_DEFAULT_ALPHA			1.2
 #define FANN_DEFAULT_CROSS_EDGES	6
+#define FANN_MAX_PARTITIONS			16384
 
 #define InvalidFannId			((uint32) 0xFFFFFFFF)
 
@@ -120,6 +145,9 @@ typedef struct FannOptions
 #define FANN_PAGE_PAIR			4
 #define FANN_PAGE_LNG			5
 #define FANN_PAGE_NEIGHBOR		6
+#define FANN_PAGE_MODEL			7
+#define FANN_PAGE_PARTDIR		8
+#define FANN_PAGE_PARTITION		9
 #define FANN_PAGE_ID			0xFA22	/* identifies fann pages for tools */
 
 typedef struct FannPageOpaqueData
@@ -162,6 +190,13 @@ typedef struct FannMetaPageData
 	uint16		lists_per_page; /* adjacency lists a neighbour page holds */
 	float4		alpha;			/* RobustPrune slack */
 	BlockNumber nb_insert_page; /* neighbour page new element pages use */
+	uint32		partitions;		/* IVF partitions, 0 if none */
+	uint16		redundancy;		/* rows get a second partition */
+	uint16		unused;
+	BlockNumber model_start;	/* model: [start, start + npages) */
+	uint32		model_npages;
+	BlockNumber partdir_start;	/* partition directory: [start, ...) */
+	BlockNumber ivf_end;		/* the build's IVF pages: [model_start, end) */
 } FannMetaPageData;
 
 typedef FannMetaPageData *FannMetaPage;
@@ -275,6 +310,17 @@ FannIdSetAdd(uint64 *set, uint32 nids, uint32 id)
 		set[id / 64] |= UINT64CONST(1) << (id % 64);
 }
 
+/* Deterministic pseudo-random numbers for the build (splitmix64) */
+static inline uint64
+FannRandom(uint64 *state)
+{
+	uint64		z = (*state += UINT64CONST(0x9E3779B97F4A7C15));
+
+	z = (z ^ (z >> 30)) * UINT64CONST(0xBF58476D1CE4E5B9);
+	z = (z ^ (z >> 27)) * UINT64CONST(0x94D049BB133111EB);
+	return z ^ (z >> 31);
+}
+
 /* What the predicate on the label column selects (labels.c) */
 typedef struct FannGroupSet
 {
@@ -288,6 +334,27 @@ typedef struct FannGroupSet
 	int64		nlive;			/* their rows */
 } FannGroupSet;
 
+/* A row a scan may return, ordered by (distance, element id) */
+typedef struct FannCandidate
+{
+	double		distance;
+	uint32		id;
+	ItemPointerData tid;
+} FannCandidate;
+
+/* (distance, id) order; NaN sorts after every number, as in float8 */
+static inline int
+FannCandidateCompare(const FannCandidate *a, const FannCandidate *b)
+{
+	if (a->distance < b->distance)
+		return -1;
+	if (a->distance > b->distance)
+		return 1;
+	if (isnan(a->distance) != isnan(b->distance))
+		return isnan(a->distance) ? 1 : -1;
+	return (a->id > b->id) - (a->id < b->id);
+}
+
 /* Counters reported by fann_last_scan() */
 typedef struct FannScanStats
 {
@@ -299,6 +366,7 @@ typedef struct FannScanStats
 	int64		distance_computations;
 	int64		rows_returned;
 	int32		passes;
+	int32		partitions_probed;
 } FannScanStats;
 
 /* GUCs (fann.c) */
@@ -306,6 +374,10 @@ extern int	fann_strategy;
 extern int	fann_ef_search;
 extern int	fann_exact_threshold;
 extern int	fann_build_threads;
+extern int	fann_probing;
+extern double fann_probe_threshold;
+extern int	fann_max_probes;
+extern double fann_ivf_fraction;
 extern FannScanStats fann_last_stats;
 
 /* distance.c */
@@ -339,6 +411,8 @@ extern void FannRecentBuffersReserve(Relation index, BlockNumber nblocks);
 extern void FannPrefetchBuffer(Relation index, BlockNumber blkno);
 extern Buffer FannReadBuffer(Relation index, BlockNumber blkno);
 extern void FannCheckPage(Page page, uint16 type, Relation index, BlockNumber blkno);
+extern BlockNumber FannWriteArrayPages(Relation index, uint16 type, const void *items,
+									   int64 n, Size size);
 
 /* build.c */
 extern const float *FannRowValues(Relation index, Datum *values, bool *isnull,
@@ -355,6 +429,8 @@ extern bool fanninsert(Relation index, Datum *values, bool *isnull,
 					   IndexInfo *indexInfo);
 
 /* scan.c */
+extern void FannCandidateHeapify(FannCandidate *c, int64 n);
+extern FannCandidate FannCandidatePop(FannCandidate *c, int64 *n);
 extern IndexScanDesc fannbeginscan(Relation index, int nkeys, int norderbys);
 extern void fannrescan(IndexScanDesc scan, ScanKey keys, int nkeys,
 					   ScanKey orderbys, int norderbys);

@@ -8,10 +8,11 @@
  * freed slot from the global free list, or a new slot on the insert page.
  * Every change is WAL-logged with GenericXLog; a record never leaves a row
  * half-reachable: the element and its group's chain head change atomically.
- * The row then joins the graph (graph.c).
+ * The row then joins the graph (graph.c) and its IVF partitions (ivf.c).
  */
 #include "postgres.h"
 
+#include "ivf.h"
 #include "ung.h"
 #include "utils/memutils.h"
 
@@ -319,6 +320,7 @@ fanninsert(Relation index, Datum *values, bool *isnull, ItemPointer heap_tid,
 		Buffer		metabuf = ReadBuffer(index, FANN_METAPAGE_BLKNO);
 		FannMetaPage meta;
 		uint32		gid;
+		uint32		id;
 
 		/* The metapage lock serialises inserts (see fann.h) */
 		LockBuffer(metabuf, BUFFER_LOCK_EXCLUSIVE);
@@ -338,8 +340,9 @@ fanninsert(Relation index, Datum *values, bool *isnull, ItemPointer heap_tid,
 		gid = n < 0 ? meta->null_group : FannFindGroup(index, meta, labels, n);
 		if (gid == InvalidFannId)
 			gid = create_group(index, metabuf, labels, n);
-		FannGraphLink(index, meta, add_element(index, metabuf, gid, heap_tid, vec, dim),
-					  gid, vec);
+		id = add_element(index, metabuf, gid, heap_tid, vec, dim);
+		FannGraphLink(index, meta, id, gid, vec);
+		FannIvfInsert(index, meta, id, gid, heap_tid, vec);
 		UnlockReleaseBuffer(metabuf);
 	}
 

@@ -243,3 +243,29 @@ FannLngEdge(Relation index, FannMetaPage meta, const FannGroupData *g, int k)
 	UnlockReleaseBuffer(buf);
 	return gid;
 }
+
+/*
+ * n items of size bytes as raw arrays on new pages of a type, during the
+ * build (WAL-logged in bulk later); returns the number of pages
+ */
+BlockNumber
+FannWriteArrayPages(Relation index, uint16 type, const void *items, int64 n,
+					Size size)
+{
+	int64		per_page = FANN_PAGE_USABLE / size;
+	BlockNumber npages = 0;
+
+	for (int64 k = 0; k < n; k += per_page, npages++)
+	{
+		Buffer		buf = FannNewBuffer(index, MAIN_FORKNUM);
+		Page		page = BufferGetPage(buf);
+		int64		m = Min(per_page, n - k);
+
+		FannInitPage(page, type);
+		memcpy(PageGetContents(page), (const char *) items + k * size, size * m);
+		((PageHeader) page)->pd_lower += size * m;
+		MarkBufferDirty(buf);
+		UnlockReleaseBuffer(buf);
+	}
+	return npages;
+}

@@ -13,17 +13,19 @@
  * strictly after the last one returned.  The order is total, so no row is
  * returned twice or skipped, and a query never gets fewer rows than match.
  *
- * The graph path (ungscan.c) hands out rows in distance order too; what it
- * returned is marked in a bitmap.  When the graph has nothing more to give,
- * exact passes continue strictly after the last row returned, skipping those
- * marked, and a last pass returns whatever the graph missed before that row
- * (only reached when the executor has consumed every other matching row).
+ * The graph path (ungscan.c) and the ivf path (ivfscan.c) hand out rows in
+ * distance order too; what they returned is marked in a bitmap.  When the
+ * search has nothing more to give, exact passes continue strictly after the
+ * last row returned, skipping those marked, and a last pass returns whatever
+ * the search missed before that row (only reached when the executor has
+ * consumed every other matching row).
  */
 #include "postgres.h"
 
 #include <math.h>
 
 #include "access/relscan.h"
+#include "ivf.h"
 #include "ung.h"
 #include "miscadmin.h"
 #include "pgstat.h"
@@ -31,16 +33,9 @@
 
 #define FANN_FIRST_PASS_ROWS	1024
 
-typedef struct FannCandidate
-{
-	double		distance;
-	uint32		id;
-	ItemPointerData tid;
-} FannCandidate;
-
 typedef enum FannScanPhase
 {
-	FANN_SCAN_GRAPH,			/* rows come from the graph search */
+	FANN_SCAN_APPROX,			/* rows come from the graph or ivf search */
 	FANN_SCAN_EXACT,			/* exact passes after the last row returned */
 	FANN_SCAN_LEFTOVER			/* exact passes over what was not returned */
 } FannScanPhase;
@@ -49,7 +44,8 @@ typedef struct FannScanOpaqueData
 {
 	bool		started;
 	FannScanPhase phase;
-	FannGraphScan *graph;
+	FannGraphScan *graph;		/* the approximate search, if any */
+	FannIvfScan *ivf;
 	uint64	   *returned;		/* with the graph: ids already returned */
 	uint32		nreturned_ids;	/* bits in returned */
 	MemoryContext ctx;			/* per-scan memory, reset on rescan */
@@ -61,7 +57,7 @@ typedef struct FannScanOpaqueData
 	const float *query;
 
 	FannCandidate *cands;
-	int			ncands;
+	int64		ncands;
 	int			capacity;		/* buffer size of this pass */
 	int			max_capacity;	/* work_mem's worth */
 	bool		pruned;			/* this pass dropped candidates ... */
@@ -71,19 +67,6 @@ typedef struct FannScanOpaqueData
 } FannScanOpaqueData;
 
 typedef FannScanOpaqueData *FannScanOpaque;
-
-/* (distance, id) order; NaN sorts after every number, as in float8 */
-static inline int
-cand_cmp(const FannCandidate *a, const FannCandidate *b)
-{
-	if (a->distance < b->distance)
-		return -1;
-	if (a->distance > b->distance)
-		return 1;
-	if (isnan(a->distance) != isnan(b->distance))
-		return isnan(a->distance) ? 1 : -1;
-	return (a->id > b->id) - (a->id < b->id);
-}
 
 static inline void
 cand_swap(FannCandidate *a, FannCandidate *b)
@@ -109,9 +92,9 @@ select_smallest(FannCandidate *c, int n, int k)
 
 		while (i <= j)
 		{
-			while (cand_cmp(&c[i], &pivot) < 0)
+			while (FannCandidateCompare(&c[i], &pivot) < 0)
 				i++;
-			while (cand_cmp(&c[j], &pivot) > 0)
+			while (FannCandidateCompare(&c[j], &pivot) > 0)
 				j--;
 			if (i <= j)
 				cand_swap(&c[i++], &c[j--]);
@@ -126,22 +109,41 @@ select_smallest(FannCandidate *c, int n, int k)
 }
 
 static void
-sift_down(FannCandidate *c, int n, int i)
+sift_down(FannCandidate *c, int64 n, int64 i)
 {
 	for (;;)
 	{
-		int			l = 2 * i + 1;
-		int			m = i;
+		int64		l = 2 * i + 1;
+		int64		m = i;
 
-		if (l < n && cand_cmp(&c[l], &c[m]) < 0)
+		if (l < n && FannCandidateCompare(&c[l], &c[m]) < 0)
 			m = l;
-		if (l + 1 < n && cand_cmp(&c[l + 1], &c[m]) < 0)
+		if (l + 1 < n && FannCandidateCompare(&c[l + 1], &c[m]) < 0)
 			m = l + 1;
 		if (m == i)
 			return;
 		cand_swap(&c[i], &c[m]);
 		i = m;
 	}
+}
+
+/* Make c[0..n) a min-heap in (distance, id) order */
+void
+FannCandidateHeapify(FannCandidate *c, int64 n)
+{
+	for (int64 i = n / 2 - 1; i >= 0; i--)
+		sift_down(c, n, i);
+}
+
+/* Remove and return the smallest of the min-heap c[0..*n) */
+FannCandidate
+FannCandidatePop(FannCandidate *c, int64 *n)
+{
+	FannCandidate top = c[0];
+
+	c[0] = c[--(*n)];
+	sift_down(c, *n, 0);
+	return top;
 }
 
 /* Offer one live element to the current pass */
@@ -157,11 +159,11 @@ consider(FannScanOpaque so, FannElement e, uint32 id)
 		c.distance = so->distance(so->query, e->vec, so->meta.dimensions);
 		fann_last_stats.distance_computations++;
 	}
-	if (so->has_last && cand_cmp(&c, &so->last) <= 0)
+	if (so->has_last && FannCandidateCompare(&c, &so->last) <= 0)
 		return;
 	if (so->returned && FannIdSetContains(so->returned, so->nreturned_ids, id))
 		return;
-	if (so->pruned && cand_cmp(&c, &so->bound) > 0)
+	if (so->pruned && FannCandidateCompare(&c, &so->bound) > 0)
 		return;
 	c.tid = e->heaptid;
 	so->cands[so->ncands++] = c;
@@ -174,7 +176,7 @@ consider(FannScanOpaque so, FannElement e, uint32 id)
 		so->ncands = keep;
 		so->bound = so->cands[0];
 		for (int i = 1; i < keep; i++)
-			if (cand_cmp(&so->cands[i], &so->bound) > 0)
+			if (FannCandidateCompare(&so->cands[i], &so->bound) > 0)
 				so->bound = so->cands[i];
 		so->pruned = true;
 	}
@@ -344,10 +346,23 @@ exact_pass(IndexScanDesc scan)
 		 /* no vector indexed yet */ ;
 	else if (set->all || set->all_but_null)
 	{
-		/* every element page, in block order */
-		scan_blocks(scan, 1, RelationGetNumberOfBlocks(scan->indexRelation) - 1,
-					0, InvalidFannId, InvalidFannId,
-					set->all ? InvalidFannId : so->meta.null_group, true);
+		/* every element page, in block order, around the build's IVF pages */
+		BlockNumber nblocks = RelationGetNumberOfBlocks(scan->indexRelation);
+		BlockNumber skip_start = nblocks,
+					skip_end = nblocks;
+		uint32		skip_group = set->all ? InvalidFannId : so->meta.null_group;
+
+		if (so->meta.partitions > 0)
+		{
+			skip_start = so->meta.model_start;
+			skip_end = so->meta.ivf_end;
+		}
+		if (skip_start > 1)
+			scan_blocks(scan, 1, skip_start - 1, 0, InvalidFannId, InvalidFannId,
+						skip_group, true);
+		if (skip_end < nblocks)
+			scan_blocks(scan, skip_end, nblocks - 1, 0, InvalidFannId, InvalidFannId,
+						skip_group, true);
 	}
 	else
 	{
@@ -370,8 +385,7 @@ exact_pass(IndexScanDesc scan)
 	if (!first)
 		fann_last_stats.rows_matching = matching;
 
-	for (int i = so->ncands / 2 - 1; i >= 0; i--)
-		sift_down(so->cands, so->ncands, i);
+	FannCandidateHeapify(so->cands, so->ncands);
 }
 
 IndexScanDesc
@@ -407,24 +421,47 @@ fannrescan(IndexScanDesc scan, ScanKey keys, int nkeys, ScanKey orderbys,
 }
 
 /*
- * The per-query choice: the graph when the predicate matches more rows than
- * the exact path handles well (fann.exact_threshold).  Without a label
- * predicate the graph would start from the LNG roots, which serves broad
- * queries poorly (UNG section 7), so auto keeps those exact.
+ * The per-query choice (DESIGN.md section 2).  Exact when the predicate
+ * matches few rows (fann.exact_threshold).  Without a label predicate, or
+ * with one that matches at least fann.ivf_fraction of the rows, the ivf
+ * path: the graph would start from the LNG roots or from many groups, which
+ * serves broad queries poorly (UNG section 7).  Otherwise the graph.  The
+ * table's row count comes from the planner's statistics (reltuples).
  */
-static bool
-use_graph(IndexScanDesc scan)
+static FannStrategy
+choose_path(IndexScanDesc scan)
 {
 	FannScanOpaque so = (FannScanOpaque) scan->opaque;
 	FannGroupSet *set = &so->groups;
+	bool		unfiltered = set->all || set->all_but_null;
+	double		rows = Max(scan->heapRelation ? scan->heapRelation->rd_rel->reltuples : -1,
+						   0);
+	bool		has_ivf = so->meta.partitions > 0;
+	FannStrategy path;
 
 	if (fann_strategy == FANN_STRATEGY_EXACT ||
-		(fann_strategy == FANN_STRATEGY_AUTO && (set->all || set->all_but_null)))
-		return false;
+		(fann_strategy == FANN_STRATEGY_IVF && !has_ivf))
+		return FANN_STRATEGY_EXACT;
+	if (fann_strategy == FANN_STRATEGY_IVF ||
+		(fann_strategy == FANN_STRATEGY_AUTO && unfiltered))
+		return has_ivf && (fann_strategy == FANN_STRATEGY_IVF || rows > fann_exact_threshold) ?
+			FANN_STRATEGY_IVF : FANN_STRATEGY_EXACT;
+
+	/* the graph, or a choice by the number of matching rows */
 	if (set->data == NULL)
+	{
 		FannGroupSetLoad(scan->indexRelation, &so->meta, set);
-	fann_last_stats.groups_matched = set->ngroups;
-	return fann_strategy == FANN_STRATEGY_GRAPH || set->nlive > fann_exact_threshold;
+		fann_last_stats.groups_matched = set->ngroups;
+	}
+	if (fann_strategy == FANN_STRATEGY_GRAPH)
+		path = FANN_STRATEGY_GRAPH;
+	else if (set->nlive <= fann_exact_threshold)
+		path = FANN_STRATEGY_EXACT;
+	else if (has_ivf && set->nlive >= fann_ivf_fraction * rows)
+		path = FANN_STRATEGY_IVF;
+	else
+		path = FANN_STRATEGY_GRAPH;
+	return path;
 }
 
 /* Read the metapage, resolve the label predicate and the query vector */
@@ -460,17 +497,33 @@ start_scan(IndexScanDesc scan)
 
 	so->phase = FANN_SCAN_EXACT;
 	so->graph = NULL;
+	so->ivf = NULL;
 	so->returned = NULL;
-	if (so->query && so->meta.elements_per_page > 0 && use_graph(scan))
+	if (so->query && so->meta.elements_per_page > 0)
 	{
-		so->phase = FANN_SCAN_GRAPH;
-		fann_last_stats.path = "graph";
-		fann_last_stats.rows_matching = so->groups.nlive;
-		so->nreturned_ids = nblocks * so->meta.elements_per_page;
-		so->returned = FannIdSetCreate(so->nreturned_ids);
-		so->graph = FannGraphBegin(scan->indexRelation, &so->meta, nblocks, &so->groups,
-								   so->groups.recheck, so->distance, so->query,
-								   fann_ef_search);
+		FannStrategy path = choose_path(scan);
+
+		if (path != FANN_STRATEGY_EXACT)
+		{
+			so->phase = FANN_SCAN_APPROX;
+			fann_last_stats.rows_matching = so->groups.all || so->groups.all_but_null ?
+				-1 : so->groups.nlive;
+			so->nreturned_ids = nblocks * so->meta.elements_per_page;
+			so->returned = FannIdSetCreate(so->nreturned_ids);
+		}
+		if (path == FANN_STRATEGY_GRAPH)
+		{
+			fann_last_stats.path = "graph";
+			so->graph = FannGraphBegin(scan->indexRelation, &so->meta, nblocks, &so->groups,
+									   so->groups.recheck, so->distance, so->query,
+									   fann_ef_search);
+		}
+		else if (path == FANN_STRATEGY_IVF)
+		{
+			fann_last_stats.path = "ivf";
+			so->ivf = FannIvfBegin(scan->indexRelation, &so->meta, nblocks, &so->groups,
+								   so->distance, so->query);
+		}
 	}
 
 	so->max_capacity = Max(2 * FANN_FIRST_PASS_ROWS,
@@ -489,19 +542,20 @@ start_scan(IndexScanDesc scan)
 static bool
 next_row(FannScanOpaque so, IndexScanDesc scan)
 {
-	while (so->phase == FANN_SCAN_GRAPH)
+	while (so->phase == FANN_SCAN_APPROX)
 	{
 		FannCandidate c;
 
-		if (!FannGraphNext(so->graph, &c.distance, &c.tid, &c.id))
+		if (so->graph ? !FannGraphNext(so->graph, &c.distance, &c.tid, &c.id) :
+			!FannIvfNext(so->ivf, &c.distance, &c.tid, &c.id))
 		{
-			/* the graph is exhausted: exact passes for the rest */
+			/* the search is exhausted: exact passes for the rest */
 			so->phase = FANN_SCAN_EXACT;
-			fann_last_stats.path = "graph+exact";
+			fann_last_stats.path = so->graph ? "graph+exact" : "ivf+exact";
 			break;
 		}
 		/* one found late, before the last row returned, waits for the end */
-		if (so->has_last && cand_cmp(&c, &so->last) <= 0)
+		if (so->has_last && FannCandidateCompare(&c, &so->last) <= 0)
 			continue;
 		so->last = c;
 		so->has_last = true;
@@ -526,11 +580,8 @@ next_row(FannScanOpaque so, IndexScanDesc scan)
 				continue;
 			}
 		}
-		/* pop the smallest */
-		so->last = so->cands[0];
+		so->last = FannCandidatePop(so->cands, &so->ncands);
 		so->has_last = true;
-		so->cands[0] = so->cands[--so->ncands];
-		sift_down(so->cands, so->ncands, 0);
 		return true;
 	}
 }

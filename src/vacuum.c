@@ -3,7 +3,7 @@
  *	  VACUUM for fann: dead rows stop being returned, their slots are reused.
  *
  * Pass 1 marks the elements of dead heap rows DEAD, one page at a time, so
- * scans skip them at once.  Pass 2 puts each DEAD element on a free list:
+ * scans skip them at once, and deletes their IVF partition entries.  Pass 2 puts each DEAD element on a free list:
  * its group's own list if it is linked into the group's insert chain (the
  * link must stay, so only a row of the same group may take the slot), the
  * global list otherwise.  Between the two passes the graph is repaired around
@@ -14,6 +14,7 @@
 #include "postgres.h"
 
 #include "commands/vacuum.h"
+#include "ivf.h"
 #include "ung.h"
 
 typedef struct IdList
@@ -58,6 +59,8 @@ mark_dead(IndexVacuumInfo *info, IndexBulkDeleteResult *stats,
 		buf = ReadBufferExtended(index, MAIN_FORKNUM, blkno, RBM_NORMAL, info->strategy);
 		LockBuffer(buf, callback ? BUFFER_LOCK_EXCLUSIVE : BUFFER_LOCK_SHARE);
 		page = BufferGetPage(buf);
+		if (FannPageGetOpaque(page)->type == FANN_PAGE_PARTITION && callback)
+			FannIvfVacuumPage(index, buf, callback, callback_state);
 		if (FannPageGetOpaque(page)->type != FANN_PAGE_ELEMENT)
 		{
 			UnlockReleaseBuffer(buf);

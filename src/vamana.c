@@ -215,16 +215,6 @@ VamanaMedoid(const VamanaSpace *sp, uint32 first, uint32 count, float *centroid)
 	return best;
 }
 
-static uint64
-splitmix(uint64 *state)
-{
-	uint64		z = (*state += UINT64CONST(0x9E3779B97F4A7C15));
-
-	z = (z ^ (z >> 30)) * UINT64CONST(0xBF58476D1CE4E5B9);
-	z = (z ^ (z >> 27)) * UINT64CONST(0x94D049BB133111EB);
-	return z ^ (z >> 31);
-}
-
 static int
 cmp_pair(const void *a, const void *b)
 {
@@ -354,7 +344,7 @@ VamanaBuildGroup(const VamanaSpace *sp, uint32 first, uint32 count,
 		b->perm[i] = i;
 	for (uint32 i = count - 1; i > 0; i--)
 	{
-		uint32		j = splitmix(&seed) % (i + 1),
+		uint32		j = FannRandom(&seed) % (i + 1),
 					t = b->perm[i];
 
 		b->perm[i] = b->perm[j];

@@ -1,0 +1,564 @@
+/*
+ * ivf.c
+ *	  The learned IVF (LIRA, WWW 2025) in the index: built in CREATE INDEX,
+ *	  kept up by inserts and VACUUM.
+ *
+ * The build (LIRA section 3): k-means partitions; the probing model, trained
+ * on sampled rows used as queries, whose targets are the partitions holding
+ * their k nearest rows; then every row goes to its nearest partition and,
+ * with redundancy on, is also listed in the partition other than its own
+ * that the model rates most likely, if that is above one half (LIRA section
+ * 3.3: rows near a boundary are found from either side).
+ *
+ * The targets come from the rows of the FANN_LIRA_TARGET_PROBES partitions
+ * nearest each sample, not from all rows: a sample's nearest rows lie
+ * nearly always in those, and the model is never asked to probe further.
+ */
+#include "postgres.h"
+
+#include <math.h>
+
+#include "access/generic_xlog.h"
+#include "ivf.h"
+#include "miscadmin.h"
+#include "portability/instr_time.h"
+#include "vamana.h"
+
+/* Sampled rows that train the model */
+#define FANN_LIRA_SAMPLES		16384
+/* Their nearest rows that make the targets (LIRA: the k of the queries) */
+#define FANN_LIRA_TARGET_K		10
+/* Partitions searched for those nearest rows */
+#define FANN_LIRA_TARGET_PROBES 16
+#define FANN_LIRA_EPOCHS		12
+/* Rows per chunk between interrupt checks */
+#define FANN_IVF_CHUNK			4096
+#define FANN_IVF_SEED			UINT64CONST(0x4C495241)
+
+/*
+ * Partitions for nrows rows: the partitions reloption, or when that is 0,
+ * the square root of the row count
+ */
+static int
+partitions_for(Relation index, int64 nrows)
+{
+	FannOptions *opts = (FannOptions *) index->rd_options;
+	int			p = opts && opts->partitions > 0 ? opts->partitions :
+		(int) Min(Max(1, sqrt((double) nrows)), 4096);
+
+	return (int) Min(p, nrows);
+}
+
+/* Memory the IVF build needs beyond the vectors (see FannIvfBuild) */
+Size
+FannIvfBuildBytes(Relation index, int64 nrows, int dim)
+{
+	int64		nsamples = Min(nrows, FANN_LIRA_SAMPLES);
+	int			partitions = partitions_for(index, nrows);
+
+	return (Size) nrows * (2 * sizeof(int32) + 2 * sizeof(int64)) +
+		(Size) nsamples * (sizeof(float) * (partitions + dim) + partitions) +
+		FannModelBytes(partitions, dim) * 4 +
+		(Size) fann_build_threads * sizeof(float) * (partitions * 4 + dim + 1024);
+}
+
+typedef struct NearRow
+{
+	float		dist;
+	int64		row;
+} NearRow;
+
+/*
+ * Training data: standardisation from the samples, their standardised
+ * inputs, and their targets: the partitions of their nearest rows among
+ * those of the partitions nearest them (members: rows by partition, from
+ * offsets).
+ */
+static void
+training_data(FannModel *m, const float *vectors, int64 nrows, const int64 *sample,
+			  int64 nsamples, const int64 *offsets, const int64 *members,
+			  const int32 *own, FannDistanceFunction distance, int nthreads,
+			  float *in_d, float *in_v, uint8 *targets)
+{
+	int			P = m->partitions,
+				dim = m->dim;
+	int			probes = Min(P, FANN_LIRA_TARGET_PROBES);
+	float	   *dists = palloc_extended(sizeof(float) * nsamples * P, MCXT_ALLOC_HUGE);
+	float	   *scratch = palloc(sizeof(float) * P * nthreads);
+	int		   *order = palloc(sizeof(int) * P * nthreads);
+	NearRow    *near = palloc(sizeof(NearRow) * (FANN_LIRA_TARGET_K + 1) * nthreads);
+
+	/* centroid distances, then their mean and deviation, and per coordinate */
+#pragma omp parallel for schedule(static) num_threads(nthreads)
+	for (int64 s = 0; s < nsamples; s++)
+		FannCentroidDistances(vectors + (Size) sample[s] * dim, m->centroids, P, dim,
+							  distance, dists + (Size) s * P);
+	/*
+	 * One mean and deviation over all distances, not one per centroid: the
+	 * skip connections then start from the nearest-centroid order
+	 */
+	{
+		double		sum = 0,
+					sq = 0;
+		Size		n = (Size) nsamples * P;
+
+		for (Size i = 0; i < n; i++)
+		{
+			sum += dists[i];
+			sq += (double) dists[i] * dists[i];
+		}
+		for (int c = 0; c < P; c++)
+		{
+			m->dist_mean[c] = sum / n;
+			m->dist_std[c] = Max(sqrt(Max(sq / n - (sum / n) * (sum / n), 0)), 1e-6);
+		}
+	}
+	for (int d = 0; d < dim; d++)
+	{
+		double		sum = 0,
+					sq = 0;
+
+		for (int64 s = 0; s < nsamples; s++)
+		{
+			float		x = vectors[(Size) sample[s] * dim + d];
+
+			sum += x;
+			sq += (double) x * x;
+		}
+		m->vec_mean[d] = sum / nsamples;
+		m->vec_std[d] = Max(sqrt(Max(sq / nsamples - (sum / nsamples) * (sum / nsamples), 0)), 1e-6);
+	}
+
+	MemSet(targets, 0, (Size) nsamples * P);
+	for (int64 chunk = 0; chunk < nsamples; chunk += FANN_IVF_CHUNK)
+	{
+		CHECK_FOR_INTERRUPTS();
+#pragma omp parallel for schedule(dynamic, 16) num_threads(nthreads)
+		for (int64 s = chunk; s < Min(nsamples, chunk + FANN_IVF_CHUNK); s++)
+		{
+			int			t = VamanaThread();
+			const float *q = vectors + (Size) sample[s] * dim;
+			const float *sd = dists + (Size) s * P;
+			int		   *ord = order + (Size) t * P;
+			NearRow    *nr = near + (Size) t * (FANN_LIRA_TARGET_K + 1);
+			int			nn = 0;
+
+			FannModelInputs(m, q, sd, in_d + (Size) s * P, in_v + (Size) s * dim);
+
+			/* the probes nearest partitions, by partial selection sort */
+			for (int c = 0; c < P; c++)
+				ord[c] = c;
+			for (int i = 0; i < probes; i++)
+				for (int j = i + 1; j < P; j++)
+					if (sd[ord[j]] < sd[ord[i]])
+					{
+						int			x = ord[i];
+
+						ord[i] = ord[j];
+						ord[j] = x;
+					}
+			/* the k nearest other rows there, by insertion into a short list */
+			for (int i = 0; i < probes; i++)
+				for (int64 k = offsets[ord[i]]; k < offsets[ord[i] + 1]; k++)
+				{
+					int64		r = members[k];
+					float		d;
+					int			at;
+
+					/* rows are scattered: fetch a few ahead */
+					if (k + 4 < offsets[ord[i] + 1])
+						__builtin_prefetch(vectors + (Size) members[k + 4] * dim);
+					if (r == sample[s])
+						continue;
+					d = distance(q, vectors + (Size) r * dim, dim);
+					if (nn == FANN_LIRA_TARGET_K && d >= nr[nn - 1].dist)
+						continue;
+					at = nn < FANN_LIRA_TARGET_K ? nn++ : nn - 1;
+					while (at > 0 && nr[at - 1].dist > d)
+					{
+						nr[at] = nr[at - 1];
+						at--;
+					}
+					nr[at].dist = d;
+					nr[at].row = r;
+				}
+			for (int i = 0; i < nn; i++)
+				targets[(Size) s * P + own[nr[i].row]] = 1;
+		}
+	}
+	pfree(dists);
+	pfree(scratch);
+	pfree(order);
+	pfree(near);
+}
+
+/*
+ * Each row's partition (own) and, with redundancy, its second partition or
+ * -1 (second), from the trained model.
+ */
+static void
+assign_rows(const FannModel *m, const float *vectors, int64 nrows,
+			FannDistanceFunction distance, bool redundancy, int nthreads,
+			int32 *own, int32 *second)
+{
+	int			P = m->partitions,
+				dim = m->dim;
+	int			nact = FannModelActivations(m);
+	float	   *scratch = palloc(sizeof(float) * (P * 2 + dim + nact) * nthreads);
+
+	for (int64 chunk = 0; chunk < nrows; chunk += FANN_IVF_CHUNK)
+	{
+		CHECK_FOR_INTERRUPTS();
+#pragma omp parallel for schedule(static) num_threads(nthreads)
+		for (int64 r = chunk; r < Min(nrows, chunk + FANN_IVF_CHUNK); r++)
+		{
+			float	   *dists = scratch + (Size) VamanaThread() * (P * 2 + dim + nact);
+			float	   *in_d = dists + P;
+			float	   *in_v = in_d + P;
+			float	   *act = in_v + dim;
+			const float *vec = vectors + (Size) r * dim;
+			const float *logits;
+			int			best = -1;
+
+			FannCentroidDistances(vec, m->centroids, P, dim, distance, dists);
+			own[r] = 0;
+			for (int c = 1; c < P; c++)
+				if (dists[c] < dists[own[r]])
+					own[r] = c;
+			second[r] = -1;
+			if (!redundancy || P < 2)
+				continue;
+			FannModelInputs(m, vec, dists, in_d, in_v);
+			FannModelForward(m, in_d, in_v, act);
+			logits = FannModelLogits(m, act);
+			/* probability above one half: a positive logit */
+			for (int c = 0; c < P; c++)
+				if (c != own[r] && logits[c] > 0 && (best < 0 || logits[c] > logits[best]))
+					best = c;
+			second[r] = best;
+		}
+	}
+	pfree(scratch);
+}
+
+/* Rows by partition: offsets[P + 1] into members, own rows then copies */
+static void
+group_by_partition(int P, int64 nrows, const int32 *own, const int32 *second,
+				   int64 *offsets, int64 *members)
+{
+	int64	   *fill = palloc0(sizeof(int64) * P);
+
+	MemSet(offsets, 0, sizeof(int64) * (P + 1));
+	for (int64 r = 0; r < nrows; r++)
+	{
+		offsets[own[r] + 1]++;
+		if (second && second[r] >= 0)
+			offsets[second[r] + 1]++;
+	}
+	for (int c = 0; c < P; c++)
+		offsets[c + 1] += offsets[c];
+	for (int64 r = 0; r < nrows; r++)
+		members[offsets[own[r]] + fill[own[r]]++] = r;
+	for (int64 r = 0; second && r < nrows; r++)
+		if (second[r] >= 0)
+			members[offsets[second[r]] + fill[second[r]]++] = r;
+	pfree(fill);
+}
+
+/*
+ * Write the partition lists after the directory (whose pages say where each
+ * list is), each list on pages of its own, chained.
+ */
+static void
+write_partitions(Relation index, FannMetaPage meta, const float *vectors,
+				 const uint32 *ids, const uint32 *groups, const ItemPointerData *tids,
+				 const int64 *offsets, const int64 *members)
+{
+	int			P = meta->partitions,
+				dim = meta->dimensions;
+	Size		esize = FANN_LIST_ENTRY_SIZE(dim);
+	int			per_page = FANN_PAGE_USABLE / (esize + sizeof(ItemIdData));
+	FannPartitionData *dir = palloc0(sizeof(FannPartitionData) * P);
+	FannListEntry entry = palloc0(esize);
+	BlockNumber next;
+
+	next = RelationGetNumberOfBlocks(index) + (P + FANN_PARTITIONS_PER_PAGE - 1) / FANN_PARTITIONS_PER_PAGE;
+	for (int c = 0; c < P; c++)
+	{
+		int64		n = offsets[c + 1] - offsets[c];
+		BlockNumber npages = (n + per_page - 1) / per_page;
+
+		dir[c].first = npages > 0 ? next : InvalidBlockNumber;
+		dir[c].last = npages > 0 ? next + npages - 1 : InvalidBlockNumber;
+		dir[c].nentries = n;
+		next += npages;
+	}
+	meta->partdir_start = RelationGetNumberOfBlocks(index);
+	FannWriteArrayPages(index, FANN_PAGE_PARTDIR, dir, P, sizeof(FannPartitionData));
+
+	for (int c = 0; c < P; c++)
+		for (int64 k = offsets[c]; k < offsets[c + 1]; k += per_page)
+		{
+			Buffer		buf = FannNewBuffer(index, MAIN_FORKNUM);
+			Page		page = BufferGetPage(buf);
+
+			CHECK_FOR_INTERRUPTS();
+			Assert(BufferGetBlockNumber(buf) >= dir[c].first &&
+				   BufferGetBlockNumber(buf) <= dir[c].last);
+			FannInitPage(page, FANN_PAGE_PARTITION);
+			if (k + per_page < offsets[c + 1])
+				FannPageGetOpaque(page)->next = BufferGetBlockNumber(buf) + 1;
+			for (int64 j = k; j < Min(k + per_page, offsets[c + 1]); j++)
+			{
+				int64		r = members[j];
+
+				entry->heaptid = tids[r];
+				entry->flags = 0;
+				entry->id = ids[r];
+				entry->group = groups[r];
+				memcpy(entry->vec, vectors + (Size) r * dim, sizeof(float) * dim);
+				if (PageAddItem(page, (Item) entry, esize, InvalidOffsetNumber,
+								false, false) == InvalidOffsetNumber)
+					elog(ERROR, "failed to add fann partition entry to page");
+			}
+			MarkBufferDirty(buf);
+			UnlockReleaseBuffer(buf);
+		}
+	pfree(dir);
+	pfree(entry);
+}
+
+/*
+ * Build the IVF over the rows (vectors row-major; their element ids, groups
+ * and heap TIDs): partitions, model, lists.  Writes its pages after every
+ * other structure and records them in meta.
+ */
+void
+FannIvfBuild(Relation index, FannMetaPage meta, const float *vectors, int64 nrows,
+			 const uint32 *ids, const uint32 *groups, const ItemPointerData *tids)
+{
+	int			P = partitions_for(index, nrows);
+	int			dim = meta->dimensions;
+	int			nthreads = fann_build_threads;
+	FannOptions *opts = (FannOptions *) index->rd_options;
+	bool		redundancy = opts ? opts->redundancy : true;
+	FannDistanceFunction distance = FannGetDistance((FannMetric) meta->metric);
+	int64		nsamples = Min(nrows, FANN_LIRA_SAMPLES);
+	uint64		seed = FANN_IVF_SEED;
+	char	   *bytes;
+	FannModel	m;
+	int64	   *offsets;
+	int64	   *members;
+	int64	   *sample;
+	int32	   *own;
+	int32	   *second;
+	float	   *in_d;
+	float	   *in_v;
+	uint8	   *targets;
+	double		positives = 0;
+	instr_time	start,
+				clustered,
+				trained;
+
+	if (P <= 0 || dim == 0)
+		return;
+	INSTR_TIME_SET_CURRENT(start);
+	bytes = palloc0(FannModelBytes(P, dim));
+	FannModelBind(&m, bytes, P, dim);
+	FannKmeans(vectors, nrows, dim, distance, P, seed, nthreads, m.centroids);
+	INSTR_TIME_SET_CURRENT(clustered);
+
+	/* nearest-centroid partitions first: the training targets refer to them */
+	own = palloc_extended(sizeof(int32) * nrows, MCXT_ALLOC_HUGE);
+	second = palloc_extended(sizeof(int32) * nrows, MCXT_ALLOC_HUGE);
+	offsets = palloc(sizeof(int64) * (P + 1));
+	members = palloc_extended(sizeof(int64) * nrows * 2, MCXT_ALLOC_HUGE);
+	assign_rows(&m, vectors, nrows, distance, false, nthreads, own, second);
+	group_by_partition(P, nrows, own, NULL, offsets, members);
+
+	/* a seeded sample of rows as training queries */
+	sample = palloc_extended(sizeof(int64) * nsamples, MCXT_ALLOC_HUGE);
+	for (int64 s = 0; s < nsamples; s++)
+		sample[s] = nsamples == nrows ? s : (int64) (FannRandom(&seed) % nrows);
+	in_d = palloc_extended(sizeof(float) * nsamples * P, MCXT_ALLOC_HUGE);
+	in_v = palloc_extended(sizeof(float) * nsamples * dim, MCXT_ALLOC_HUGE);
+	targets = palloc_extended(nsamples * P, MCXT_ALLOC_HUGE);
+	training_data(&m, vectors, nrows, sample, nsamples, offsets, members, own,
+				  distance, nthreads, in_d, in_v, targets);
+	for (Size i = 0; i < (Size) nsamples * P; i++)
+		positives += targets[i];
+	FannModelInitWeights(&m, positives / ((double) nsamples * P), seed);
+	FannModelTrain(&m, in_d, in_v, targets, nsamples, FANN_LIRA_EPOCHS, nthreads, seed);
+	pfree(in_d);
+	pfree(in_v);
+	pfree(targets);
+	pfree(sample);
+	INSTR_TIME_SET_CURRENT(trained);
+	INSTR_TIME_SUBTRACT(trained, clustered);
+	INSTR_TIME_SUBTRACT(clustered, start);
+
+	if (redundancy)
+		assign_rows(&m, vectors, nrows, distance, true, nthreads, own, second);
+	group_by_partition(P, nrows, own, redundancy ? second : NULL, offsets, members);
+
+	meta->partitions = P;
+	meta->redundancy = redundancy;
+	meta->model_start = RelationGetNumberOfBlocks(index);
+	meta->model_npages = FannWriteArrayPages(index, FANN_PAGE_MODEL, bytes,
+											 FannModelBytes(P, dim), 1);
+	write_partitions(index, meta, vectors, ids, groups, tids, offsets, members);
+	meta->ivf_end = RelationGetNumberOfBlocks(index);
+	ereport(DEBUG1,
+			(errmsg("fann: %d partitions, %lld rows listed (%lld copies), k-means %.1f s, model training %.1f s",
+					P, (long long) offsets[P], (long long) (offsets[P] - nrows),
+					INSTR_TIME_GET_DOUBLE(clustered), INSTR_TIME_GET_DOUBLE(trained))));
+	pfree(bytes);
+	pfree(own);
+	pfree(second);
+	pfree(offsets);
+	pfree(members);
+}
+
+/* Read the model from its pages into m (palloc'd) */
+void
+FannModelLoad(Relation index, FannMetaPage meta, FannModel *m)
+{
+	Size		nbytes = FannModelBytes(meta->partitions, meta->dimensions);
+	char	   *bytes = palloc_extended(nbytes, MCXT_ALLOC_HUGE);
+	Size		at = 0;
+	FannModelHeader h;
+
+	for (BlockNumber i = 0; i < meta->model_npages; i++)
+	{
+		BlockNumber blkno = meta->model_start + i;
+		Buffer		buf = FannReadBuffer(index, blkno);
+		Page		page;
+		Size		n;
+
+		LockBuffer(buf, BUFFER_LOCK_SHARE);
+		page = BufferGetPage(buf);
+		FannCheckPage(page, FANN_PAGE_MODEL, index, blkno);
+		n = ((PageHeader) page)->pd_lower - (PageGetContents(page) - (char *) page);
+		if (at + n > nbytes)
+			n = 0, at = nbytes + 1;		/* reported below */
+		memcpy(bytes + at, PageGetContents(page), n);
+		at += n;
+		UnlockReleaseBuffer(buf);
+	}
+	memcpy(&h, bytes, Min(nbytes, sizeof(h)));
+	if (at != nbytes || h.magic != FANN_MODEL_MAGIC || h.partitions != meta->partitions ||
+		h.dimensions != meta->dimensions)
+		ereport(ERROR,
+				(errcode(ERRCODE_INDEX_CORRUPTED),
+				 errmsg("fann index \"%s\" has a damaged probing model",
+						RelationGetRelationName(index)),
+				 errhint("Please REINDEX it.")));
+	FannModelBind(m, bytes, meta->partitions, meta->dimensions);
+}
+
+/* Append one entry to partition c's list (directory, then list pages locked) */
+static void
+append_entry(Relation index, FannMetaPage meta, int c, FannListEntry entry, Size esize)
+{
+	BlockNumber dirblk = meta->partdir_start + c / FANN_PARTITIONS_PER_PAGE;
+	Buffer		dirbuf = ReadBuffer(index, dirblk);
+	Buffer		buf = InvalidBuffer;
+	Buffer		newbuf = InvalidBuffer;
+	GenericXLogState *state;
+	FannPartitionData *part;
+	Page		page;
+
+	LockBuffer(dirbuf, BUFFER_LOCK_EXCLUSIVE);
+	FannCheckPage(BufferGetPage(dirbuf), FANN_PAGE_PARTDIR, index, dirblk);
+	part = (FannPartitionData *) PageGetContents(BufferGetPage(dirbuf)) + c % FANN_PARTITIONS_PER_PAGE;
+	if (part->last != InvalidBlockNumber)
+	{
+		buf = ReadBuffer(index, part->last);
+		LockBuffer(buf, BUFFER_LOCK_EXCLUSIVE);
+		FannCheckPage(BufferGetPage(buf), FANN_PAGE_PARTITION, index, part->last);
+	}
+	if (!BufferIsValid(buf) || PageGetFreeSpace(BufferGetPage(buf)) < esize)
+		newbuf = FannNewBuffer(index, MAIN_FORKNUM);
+
+	state = GenericXLogStart(index);
+	part = (FannPartitionData *) PageGetContents(GenericXLogRegisterBuffer(state, dirbuf, 0)) +
+		c % FANN_PARTITIONS_PER_PAGE;
+	if (BufferIsValid(newbuf))
+	{
+		page = GenericXLogRegisterBuffer(state, newbuf, GENERIC_XLOG_FULL_IMAGE);
+		FannInitPage(page, FANN_PAGE_PARTITION);
+		if (BufferIsValid(buf))
+			FannPageGetOpaque(GenericXLogRegisterBuffer(state, buf, 0))->next =
+				BufferGetBlockNumber(newbuf);
+		else
+			part->first = BufferGetBlockNumber(newbuf);
+		part->last = BufferGetBlockNumber(newbuf);
+	}
+	else
+		page = GenericXLogRegisterBuffer(state, buf, 0);
+	if (PageAddItem(page, (Item) entry, esize, InvalidOffsetNumber, false, false) == InvalidOffsetNumber)
+		elog(ERROR, "failed to add fann partition entry to page");
+	part->nentries++;
+	GenericXLogFinish(state);
+
+	if (BufferIsValid(newbuf))
+		UnlockReleaseBuffer(newbuf);
+	if (BufferIsValid(buf))
+		UnlockReleaseBuffer(buf);
+	UnlockReleaseBuffer(dirbuf);
+}
+
+/*
+ * List a row inserted after the build: in its nearest partition and, with
+ * redundancy, in the one the stored model rates most likely above one half.
+ */
+void
+FannIvfInsert(Relation index, FannMetaPage meta, uint32 id, uint32 gid,
+			  ItemPointer tid, const float *vec)
+{
+	FannModel	m;
+	int			P = meta->partitions;
+	Size		esize = FANN_LIST_ENTRY_SIZE(meta->dimensions);
+	FannListEntry entry;
+	int32		own,
+				second;
+
+	if (P == 0)
+		return;
+	FannModelLoad(index, meta, &m);
+	assign_rows(&m, vec, 1, FannGetDistance((FannMetric) meta->metric),
+				meta->redundancy, 1, &own, &second);
+	entry = palloc0(esize);
+	entry->heaptid = *tid;
+	entry->id = id;
+	entry->group = gid;
+	memcpy(entry->vec, vec, sizeof(float) * meta->dimensions);
+	append_entry(index, meta, own, entry, esize);
+	if (second >= 0)
+		append_entry(index, meta, second, entry, esize);
+}
+
+/*
+ * VACUUM of one partition page, locked exclusively: drop the entries of dead
+ * heap rows.  Runs in the same pass that marks their elements dead, before
+ * any slot is freed, so no entry outlives its element.
+ */
+void
+FannIvfVacuumPage(Relation index, Buffer buf, IndexBulkDeleteCallback callback,
+				  void *callback_state)
+{
+	Page		page = BufferGetPage(buf);
+	OffsetNumber dead[MaxIndexTuplesPerPage];
+	int			ndead = 0;
+	GenericXLogState *state;
+
+	for (OffsetNumber off = FirstOffsetNumber; off <= PageGetMaxOffsetNumber(page); off++)
+		if (callback(&((FannListEntry) PageGetItem(page, PageGetItemId(page, off)))->heaptid,
+					 callback_state))
+			dead[ndead++] = off;
+	if (ndead == 0)
+		return;
+	state = GenericXLogStart(index);
+	PageIndexMultiDelete(GenericXLogRegisterBuffer(state, buf, 0), dead, ndead);
+	GenericXLogFinish(state);
+}

@@ -1,0 +1,381 @@
+/*
+ * lira.c
+ *	  The probing model of the learned IVF (LIRA, WWW 2025, section 3.2): a
+ *	  small MLP from a query to the probability that each partition holds
+ *	  one of its nearest rows, trained inside CREATE INDEX.
+ *
+ * Training is plain minibatch gradient descent on binary cross-entropy with
+ * Adam.  Every parallel loop gives each output (a sample's activations, a
+ * weight row) to one thread and adds in a fixed order, so the trained model
+ * depends on the seed only, not on the thread count.  No palloc, elog or
+ * buffer access inside the parallel loops; interrupts are checked between
+ * batches.
+ */
+#include "postgres.h"
+
+#include <math.h>
+
+#include "ivf.h"
+#include "miscadmin.h"
+
+#define FANN_LIRA_BATCH		256
+#define FANN_LIRA_RATE		1e-3
+#define FANN_ADAM_BETA1		0.9
+#define FANN_ADAM_BETA2		0.999
+#define FANN_ADAM_EPSILON	1e-8
+
+/* Layer shapes: (inputs, outputs) */
+static void
+layer_shape(int partitions, int dim, FannLayer l, int *nin, int *nout)
+{
+	static const int shapes[FANN_NUM_LAYERS][2] = {
+		{-1, FANN_LIRA_HIDDEN1},	/* distances -> 128 */
+		{FANN_LIRA_HIDDEN1, FANN_LIRA_HIDDEN2},
+		{-2, FANN_LIRA_HIDDEN1},	/* vector -> 128 */
+		{FANN_LIRA_HIDDEN1, FANN_LIRA_HIDDEN2},
+		{2 * FANN_LIRA_HIDDEN2, FANN_LIRA_HIDDEN3},
+		{FANN_LIRA_HIDDEN3, -1},	/* -> one logit per partition */
+	};
+
+	*nin = shapes[l][0] == -1 ? partitions : shapes[l][0] == -2 ? dim : shapes[l][0];
+	*nout = shapes[l][1] == -1 ? partitions : shapes[l][1];
+}
+
+static Size
+model_floats(int partitions, int dim, Size *nweights)
+{
+	Size		n = 0;
+
+	for (int l = 0; l < FANN_NUM_LAYERS; l++)
+	{
+		int			nin,
+					nout;
+
+		layer_shape(partitions, dim, l, &nin, &nout);
+		n += (Size) nin * nout + nout;
+	}
+	n += partitions;			/* the distance skip weights */
+	if (nweights)
+		*nweights = n;
+	return (Size) partitions * dim + 2 * partitions + 2 * dim + n;
+}
+
+/* Bytes of a model as stored: header and floats */
+Size
+FannModelBytes(int partitions, int dim)
+{
+	return sizeof(FannModelHeader) + sizeof(float) * model_floats(partitions, dim, NULL);
+}
+
+/*
+ * Point m's arrays into bytes (FannModelBytes of them, header first); the
+ * header is filled in, the floats are the caller's.
+ */
+void
+FannModelBind(FannModel *m, char *bytes, int partitions, int dim)
+{
+	FannModelHeader *h = (FannModelHeader *) bytes;
+	float	   *f = (float *) (bytes + sizeof(FannModelHeader));
+
+	h->magic = FANN_MODEL_MAGIC;
+	h->partitions = partitions;
+	h->dimensions = dim;
+	h->nfloats = model_floats(partitions, dim, &m->nweights);
+	m->partitions = partitions;
+	m->dim = dim;
+	m->floats = f;
+	m->nfloats = h->nfloats;
+	m->centroids = f;
+	f += (Size) partitions * dim;
+	m->dist_mean = f;
+	f += partitions;
+	m->dist_std = f;
+	f += partitions;
+	m->vec_mean = f;
+	f += dim;
+	m->vec_std = f;
+	f += dim;
+	m->weights = f;
+	for (int l = 0; l < FANN_NUM_LAYERS; l++)
+	{
+		FannDense  *d = &m->layers[l];
+
+		layer_shape(partitions, dim, l, &d->nin, &d->nout);
+		d->w = f;
+		f += (Size) d->nin * d->nout;
+		d->b = f;
+		f += d->nout;
+	}
+	m->skip = f;
+}
+
+/*
+ * He-uniform weights, zero biases, except the output biases, which start at
+ * the logit of the average target so that training begins calibrated.
+ */
+void
+FannModelInitWeights(FannModel *m, double positive_rate, uint64 seed)
+{
+	for (int l = 0; l < FANN_NUM_LAYERS; l++)
+	{
+		FannDense  *d = &m->layers[l];
+		double		scale = sqrt(6.0 / d->nin);
+
+		for (Size i = 0; i < (Size) d->nin * d->nout; i++)
+			d->w[i] = (2.0 * (FannRandom(&seed) >> 11) / (double) (UINT64CONST(1) << 53) - 1.0) * scale;
+		for (int o = 0; o < d->nout; o++)
+			d->b[o] = 0;
+	}
+	positive_rate = Min(Max(positive_rate, 1e-6), 1 - 1e-6);
+	for (int o = 0; o < m->partitions; o++)
+	{
+		m->layers[FANN_LAYER_OUT].b[o] = log(positive_rate / (1 - positive_rate));
+		/* start as nearest-centroid probing: nearer is likelier */
+		m->skip[o] = -1;
+	}
+}
+
+/*
+ * Activations of one forward pass, in this order: distance branch layer 1,
+ * vector branch layer 1, the joint input (distance branch layer 2, then
+ * vector branch layer 2: their concatenation), joint layer, logits.
+ */
+#define ACT_DIST1	0
+#define ACT_VEC1	(ACT_DIST1 + FANN_LIRA_HIDDEN1)
+#define ACT_CONCAT	(ACT_VEC1 + FANN_LIRA_HIDDEN1)
+#define ACT_JOINT	(ACT_CONCAT + 2 * FANN_LIRA_HIDDEN2)
+#define ACT_LOGITS	(ACT_JOINT + FANN_LIRA_HIDDEN3)
+
+int
+FannModelActivations(const FannModel *m)
+{
+	return ACT_LOGITS + m->partitions;
+}
+
+const float *
+FannModelLogits(const FannModel *m, const float *act)
+{
+	return act + ACT_LOGITS;
+}
+
+/* The standardised inputs of a query vector and its centroid distances */
+void
+FannModelInputs(const FannModel *m, const float *vec, const float *dists,
+				float *in_d, float *in_v)
+{
+	for (int c = 0; c < m->partitions; c++)
+		in_d[c] = (dists[c] - m->dist_mean[c]) / m->dist_std[c];
+	for (int d = 0; d < m->dim; d++)
+		in_v[d] = (vec[d] - m->vec_mean[d]) / m->vec_std[d];
+}
+
+/* y = x W + b, through a ReLU unless it is the output layer */
+static void
+dense_forward(const FannDense *l, const float *x, float *y, bool relu)
+{
+	memcpy(y, l->b, sizeof(float) * l->nout);
+	for (int i = 0; i < l->nin; i++)
+	{
+		const float *w = l->w + (Size) i * l->nout;
+		float		xi = x[i];
+
+		if (xi == 0)
+			continue;			/* ReLU outputs are often zero */
+#pragma omp simd
+		for (int o = 0; o < l->nout; o++)
+			y[o] += xi * w[o];
+	}
+	if (relu)
+		for (int o = 0; o < l->nout; o++)
+			y[o] = Max(y[o], 0.0f);
+}
+
+/* One forward pass into act (FannModelActivations floats) */
+void
+FannModelForward(const FannModel *m, const float *in_d, const float *in_v, float *act)
+{
+	const FannDense *l = m->layers;
+
+	dense_forward(&l[FANN_LAYER_DIST1], in_d, act + ACT_DIST1, true);
+	dense_forward(&l[FANN_LAYER_DIST2], act + ACT_DIST1, act + ACT_CONCAT, true);
+	dense_forward(&l[FANN_LAYER_VEC1], in_v, act + ACT_VEC1, true);
+	dense_forward(&l[FANN_LAYER_VEC2], act + ACT_VEC1, act + ACT_CONCAT + FANN_LIRA_HIDDEN2, true);
+	dense_forward(&l[FANN_LAYER_JOINT], act + ACT_CONCAT, act + ACT_JOINT, true);
+	dense_forward(&l[FANN_LAYER_OUT], act + ACT_JOINT, act + ACT_LOGITS, false);
+	for (int c = 0; c < m->partitions; c++)
+		act[ACT_LOGITS + c] += m->skip[c] * in_d[c];
+}
+
+/*
+ * Backward through layer l for a batch of nb samples: x (the layer's input)
+ * and gy (the loss gradient at its output) of sample s at s * stride.
+ * Accumulates the weight gradient into g; with gx, also the gradient at the
+ * input, through the ReLU that produced x.
+ */
+static void
+dense_backward(const FannDense *l, const FannDense *g, int nb, int nthreads,
+			   const float *x, int xstride, const float *gy, int gystride,
+			   float *gx, int gxstride)
+{
+#pragma omp parallel for schedule(static) num_threads(nthreads)
+	for (int i = 0; i < l->nin; i++)
+	{
+		float	   *gw = g->w + (Size) i * l->nout;
+
+		for (int s = 0; s < nb; s++)
+		{
+			const float *gys = gy + (Size) s * gystride;
+			float		xi = x[(Size) s * xstride + i];
+
+			if (xi == 0)
+				continue;
+#pragma omp simd
+			for (int o = 0; o < l->nout; o++)
+				gw[o] += xi * gys[o];
+		}
+	}
+	for (int s = 0; s < nb; s++)
+		for (int o = 0; o < l->nout; o++)
+			g->b[o] += gy[(Size) s * gystride + o];
+	if (gx == NULL)
+		return;
+#pragma omp parallel for schedule(static) num_threads(nthreads)
+	for (int s = 0; s < nb; s++)
+	{
+		const float *gys = gy + (Size) s * gystride;
+
+		for (int i = 0; i < l->nin; i++)
+		{
+			const float *w = l->w + (Size) i * l->nout;
+			float		sum = 0;
+
+			if (x[(Size) s * xstride + i] <= 0)
+			{
+				gx[(Size) s * gxstride + i] = 0;
+				continue;
+			}
+#pragma omp simd reduction(+:sum)
+			for (int o = 0; o < l->nout; o++)
+				sum += gys[o] * w[o];
+			gx[(Size) s * gxstride + i] = sum;
+		}
+	}
+}
+
+/*
+ * Train m's weights on nsamples inputs (in_d: partitions floats each, in_v:
+ * dim floats each) and 0/1 targets (partitions bytes each), epochs passes
+ * over them in a seeded random order.
+ */
+void
+FannModelTrain(FannModel *m, const float *in_d, const float *in_v,
+			   const uint8 *targets, int64 nsamples, int epochs, int nthreads,
+			   uint64 seed)
+{
+	int			nact = FannModelActivations(m);
+	int			P = m->partitions;
+	int64	   *perm = palloc_extended(sizeof(int64) * Max(nsamples, 1), MCXT_ALLOC_HUGE);
+	float	   *act = palloc_extended(sizeof(float) * nact * FANN_LIRA_BATCH, MCXT_ALLOC_HUGE);
+	float	   *grad_act = palloc_extended(sizeof(float) * nact * FANN_LIRA_BATCH, MCXT_ALLOC_HUGE);
+	float	   *grad = palloc_extended(sizeof(float) * m->nweights, MCXT_ALLOC_HUGE);
+	float	   *moment1 = palloc_extended(sizeof(float) * m->nweights, MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
+	float	   *moment2 = palloc_extended(sizeof(float) * m->nweights, MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
+	float	   *batch_d = palloc_extended(sizeof(float) * P * FANN_LIRA_BATCH, MCXT_ALLOC_HUGE);
+	float	   *batch_v = palloc_extended(sizeof(float) * m->dim * FANN_LIRA_BATCH, MCXT_ALLOC_HUGE);
+	FannModel	g;				/* the gradient, shaped as the model */
+	int64		step = 0;
+
+	/* bind a model-shaped view over grad: its layers start at grad */
+	g = *m;
+	for (int l = 0; l < FANN_NUM_LAYERS; l++)
+	{
+		g.layers[l].w = grad + (m->layers[l].w - m->weights);
+		g.layers[l].b = grad + (m->layers[l].b - m->weights);
+	}
+	g.skip = grad + (m->skip - m->weights);
+	for (int64 i = 0; i < nsamples; i++)
+		perm[i] = i;
+
+	for (int epoch = 0; epoch < epochs; epoch++)
+	{
+		for (int64 i = nsamples - 1; i > 0; i--)
+		{
+			int64		j = FannRandom(&seed) % (i + 1),
+						t = perm[i];
+
+			perm[i] = perm[j];
+			perm[j] = t;
+		}
+		for (int64 start = 0; start < nsamples; start += FANN_LIRA_BATCH)
+		{
+			int			nb = Min(FANN_LIRA_BATCH, nsamples - start);
+			double		c1,
+						c2;
+
+			CHECK_FOR_INTERRUPTS();
+			for (int s = 0; s < nb; s++)
+			{
+				memcpy(batch_d + (Size) s * P, in_d + (Size) perm[start + s] * P,
+					   sizeof(float) * P);
+				memcpy(batch_v + (Size) s * m->dim, in_v + (Size) perm[start + s] * m->dim,
+					   sizeof(float) * m->dim);
+			}
+#pragma omp parallel for schedule(static) num_threads(nthreads)
+			for (int s = 0; s < nb; s++)
+			{
+				const float *logits = act + (Size) s * nact + ACT_LOGITS;
+				const uint8 *y = targets + (Size) perm[start + s] * P;
+				float	   *gl = grad_act + (Size) s * nact + ACT_LOGITS;
+
+				FannModelForward(m, batch_d + (Size) s * P, batch_v + (Size) s * m->dim,
+								 act + (Size) s * nact);
+				/* d(mean binary cross-entropy)/d(logit) = (sigmoid - target) / nb */
+				for (int o = 0; o < P; o++)
+					gl[o] = (1.0f / (1.0f + expf(-logits[o])) - y[o]) / nb;
+			}
+
+			MemSet(grad, 0, sizeof(float) * m->nweights);
+			dense_backward(&m->layers[FANN_LAYER_OUT], &g.layers[FANN_LAYER_OUT], nb, nthreads,
+						   act + ACT_JOINT, nact, grad_act + ACT_LOGITS, nact,
+						   grad_act + ACT_JOINT, nact);
+			dense_backward(&m->layers[FANN_LAYER_JOINT], &g.layers[FANN_LAYER_JOINT], nb, nthreads,
+						   act + ACT_CONCAT, nact, grad_act + ACT_JOINT, nact,
+						   grad_act + ACT_CONCAT, nact);
+			dense_backward(&m->layers[FANN_LAYER_DIST2], &g.layers[FANN_LAYER_DIST2], nb, nthreads,
+						   act + ACT_DIST1, nact, grad_act + ACT_CONCAT, nact,
+						   grad_act + ACT_DIST1, nact);
+			dense_backward(&m->layers[FANN_LAYER_VEC2], &g.layers[FANN_LAYER_VEC2], nb, nthreads,
+						   act + ACT_VEC1, nact, grad_act + ACT_CONCAT + FANN_LIRA_HIDDEN2, nact,
+						   grad_act + ACT_VEC1, nact);
+			for (int s = 0; s < nb; s++)
+				for (int c = 0; c < P; c++)
+					g.skip[c] += grad_act[(Size) s * nact + ACT_LOGITS + c] * batch_d[(Size) s * P + c];
+			/* the first layers' inputs are the samples: no gradient there */
+			dense_backward(&m->layers[FANN_LAYER_DIST1], &g.layers[FANN_LAYER_DIST1], nb, nthreads,
+						   batch_d, P, grad_act + ACT_DIST1, nact, NULL, 0);
+			dense_backward(&m->layers[FANN_LAYER_VEC1], &g.layers[FANN_LAYER_VEC1], nb, nthreads,
+						   batch_v, m->dim, grad_act + ACT_VEC1, nact, NULL, 0);
+
+			/* Adam */
+			step++;
+			c1 = 1 - pow(FANN_ADAM_BETA1, step);
+			c2 = 1 - pow(FANN_ADAM_BETA2, step);
+#pragma omp parallel for schedule(static) num_threads(nthreads)
+			for (Size i = 0; i < m->nweights; i++)
+			{
+				moment1[i] = FANN_ADAM_BETA1 * moment1[i] + (1 - FANN_ADAM_BETA1) * grad[i];
+				moment2[i] = FANN_ADAM_BETA2 * moment2[i] + (1 - FANN_ADAM_BETA2) * grad[i] * grad[i];
+				m->weights[i] -= FANN_LIRA_RATE * (moment1[i] / c1) /
+					(sqrtf(moment2[i] / c2) + FANN_ADAM_EPSILON);
+			}
+		}
+	}
+	pfree(perm);
+	pfree(batch_d);
+	pfree(batch_v);
+	pfree(act);
+	pfree(grad_act);
+	pfree(grad);
+	pfree(moment1);
+	pfree(moment2);
+}
