@@ -225,12 +225,12 @@ cmp_double(const void *a, const void *b)
 }
 
 /* Selectivity buckets: fraction of rows the filter matches */
-static const char *bucket_names[] = {"all", "<0.1%", "0.1-1%", "1-10%", ">=10%"};
+static const char *bucket_names[] = {"all", "<0.1%", "0.1-1%", "1-5%", "5-10%", ">=10%"};
 
 static int
 bucket_of(double s)
 {
-	return s < 0.001 ? 1 : s < 0.01 ? 2 : s < 0.1 ? 3 : 4;
+	return s < 0.001 ? 1 : s < 0.01 ? 2 : s < 0.05 ? 3 : s < 0.1 ? 4 : 5;
 }
 
 /* Score query q: recall@k by distance (ties count), and whether it was short */
@@ -317,7 +317,7 @@ run_sweep(const SweepOptions *opt, const Vectors *base, const Vectors *queries,
 		fprintf(csv, "dataset,config,setting,query_type,clients,bucket,queries,recall,qps,"
 				"mean_ms,p50_ms,p99_ms,short,build_s,index_mb,distance_computations,partitions_probed\n");
 
-	for (int b = 0; b < 5; b++)
+	for (int b = 0; b < (int) (sizeof(bucket_names) / sizeof(bucket_names[0])); b++)
 	{
 		double	   *lat = xmalloc(sizeof(double) * nq);
 		double		recall = 0,

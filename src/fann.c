@@ -21,12 +21,12 @@ PG_MODULE_MAGIC;
 
 int			fann_strategy = FANN_STRATEGY_AUTO;
 int			fann_ef_search = 256;
-int			fann_exact_threshold = 50000;
+int			fann_exact_threshold = 20000;
 int			fann_build_threads = 1;
 int			fann_probing = FANN_PROBING_LEARNED;
 double		fann_probe_threshold = 0.1;
 int			fann_max_probes = 64;
-double		fann_ivf_fraction = 0.5;
+double		fann_ivf_fraction = 0.05;
 FannScanStats fann_last_stats;
 
 static relopt_kind fann_relopt_kind;
@@ -87,7 +87,7 @@ _PG_init(void)
 							PGC_USERSET, 0, NULL, NULL, NULL);
 	DefineCustomIntVariable("fann.exact_threshold",
 							"Filters matching at most this many rows are answered by the exact path.",
-							NULL, &fann_exact_threshold, 50000, 0, INT_MAX,
+							NULL, &fann_exact_threshold, 20000, 0, INT_MAX,
 							PGC_USERSET, 0, NULL, NULL, NULL);
 	DefineCustomIntVariable("fann.build_threads",
 							"Threads that build the graph in CREATE INDEX.",
@@ -110,7 +110,7 @@ _PG_init(void)
 							PGC_USERSET, 0, NULL, NULL, NULL);
 	DefineCustomRealVariable("fann.ivf_fraction",
 							 "Filters matching at least this fraction of the rows are answered by the ivf path.",
-							 NULL, &fann_ivf_fraction, 0.5, 0.0, 1.0,
+							 NULL, &fann_ivf_fraction, 0.05, 0.0, 1.0,
 							 PGC_USERSET, 0, NULL, NULL, NULL);
 	FannDefineSimdGuc();
 	MarkGUCPrefixReserved("fann");

@@ -141,7 +141,8 @@ typedef struct FannIvfScan FannIvfScan;
 
 extern FannIvfScan *FannIvfBegin(Relation index, FannMetaPage meta,
 								 BlockNumber nblocks, FannGroupSet *set,
-								 FannDistanceFunction distance, const float *query);
+								 double selectivity, FannDistanceFunction distance,
+								 const float *query);
 extern bool FannIvfNext(FannIvfScan *is, double *distance, ItemPointer tid,
 						uint32 *id);
 

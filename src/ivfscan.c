@@ -5,8 +5,8 @@
  *	  the label predicate per row.
  *
  * With fann.probing = learned, the partitions whose predicted probability
- * exceeds fann.probe_threshold are probed, at least one and at most
- * fann.max_probes; with nearest, the fann.max_probes partitions with the
+ * exceeds fann.probe_threshold (times the filter's selectivity) are probed,
+ * at least one and at most fann.max_probes; with nearest, the fann.max_probes partitions with the
  * nearest centroids (plain IVF, for comparison).  Rows are handed out in
  * distance order.  When the executor wants more, the next partitions in the
  * same order are probed, as many again as so far; rows they hold that are
@@ -132,12 +132,13 @@ probe_more(FannIvfScan *is)
 }
 
 /*
- * Start an ivf search for query over the rows that set selects, in the
- * index's first nblocks blocks.
+ * Start an ivf search for query over the rows that set selects (about a
+ * fraction selectivity of them), in the index's first nblocks blocks.
  */
 FannIvfScan *
 FannIvfBegin(Relation index, FannMetaPage meta, BlockNumber nblocks,
-			 FannGroupSet *set, FannDistanceFunction distance, const float *query)
+			 FannGroupSet *set, double selectivity, FannDistanceFunction distance,
+			 const float *query)
 {
 	FannIvfScan *is = palloc0(sizeof(FannIvfScan));
 	int			P = meta->partitions;
@@ -164,9 +165,17 @@ FannIvfBegin(Relation index, FannMetaPage meta, BlockNumber nblocks,
 		float	   *in_d = palloc(sizeof(float) * P);
 		float	   *in_v = palloc(sizeof(float) * m.dim);
 		float	   *act = palloc(sizeof(float) * FannModelActivations(&m));
-		/* sigmoid(logit) > threshold */
-		double		t = Min(Max(fann_probe_threshold, 1e-9), 1 - 1e-9);
-		float		cut = log(t / (1 - t));
+		/*
+		 * sigmoid(logit) > threshold.  The model predicts where the k nearest
+		 * rows are; under a filter matching a fraction s of the rows, the k
+		 * nearest matching rows are about the k / s nearest rows, spread over
+		 * more partitions: the threshold scales with s.
+		 */
+		double		t = fann_probe_threshold * selectivity;
+		float		cut;
+
+		t = Min(Max(t, 1e-9), 1 - 1e-9);
+		cut = log(t / (1 - t));
 
 		FannModelInputs(&m, query, dists, in_d, in_v);
 		FannModelForward(&m, in_d, in_v, act);

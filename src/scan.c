@@ -420,13 +420,24 @@ fannrescan(IndexScanDesc scan, ScanKey keys, int nkeys, ScanKey orderbys,
 	so->started = false;
 }
 
+/* The table's rows, from the planner's statistics (0 if never counted) */
+static double
+table_rows(IndexScanDesc scan)
+{
+	return Max(scan->heapRelation ? scan->heapRelation->rd_rel->reltuples : -1, 0);
+}
+
 /*
- * The per-query choice (DESIGN.md section 2).  Exact when the predicate
- * matches few rows (fann.exact_threshold).  Without a label predicate, or
- * with one that matches at least fann.ivf_fraction of the rows, the ivf
- * path: the graph would start from the LNG roots or from many groups, which
- * serves broad queries poorly (UNG section 7).  Otherwise the graph.  The
- * table's row count comes from the planner's statistics (reltuples).
+ * The per-query choice (DESIGN.md section 2), from measurements on SIFT
+ * (README, "Performance").  Exact when the predicate matches at most
+ * fann.exact_threshold rows.  The graph when the matching rows form one
+ * group (an equality, or a containment only one label set satisfies): the
+ * group's own Vamana graph finds them best.  Without a label predicate, or
+ * with one that matches at least fann.ivf_fraction of the table over several
+ * groups, the ivf path: the graph would start from the LNG roots or from
+ * many groups, which serves broad queries poorly (UNG section 7), while
+ * probing partitions costs the same under any predicate.  Otherwise the
+ * graph.  The table's row count comes from the planner's statistics.
  */
 static FannStrategy
 choose_path(IndexScanDesc scan)
@@ -434,34 +445,44 @@ choose_path(IndexScanDesc scan)
 	FannScanOpaque so = (FannScanOpaque) scan->opaque;
 	FannGroupSet *set = &so->groups;
 	bool		unfiltered = set->all || set->all_but_null;
-	double		rows = Max(scan->heapRelation ? scan->heapRelation->rd_rel->reltuples : -1,
-						   0);
+	double		rows = table_rows(scan);
 	bool		has_ivf = so->meta.partitions > 0;
 	FannStrategy path;
 
 	if (fann_strategy == FANN_STRATEGY_EXACT ||
 		(fann_strategy == FANN_STRATEGY_IVF && !has_ivf))
 		return FANN_STRATEGY_EXACT;
-	if (fann_strategy == FANN_STRATEGY_IVF ||
-		(fann_strategy == FANN_STRATEGY_AUTO && unfiltered))
+	if (unfiltered && fann_strategy != FANN_STRATEGY_GRAPH)
 		return has_ivf && (fann_strategy == FANN_STRATEGY_IVF || rows > fann_exact_threshold) ?
 			FANN_STRATEGY_IVF : FANN_STRATEGY_EXACT;
 
-	/* the graph, or a choice by the number of matching rows */
+	/* the matching groups: their rows decide, and the graph starts there */
 	if (set->data == NULL)
 	{
 		FannGroupSetLoad(scan->indexRelation, &so->meta, set);
 		fann_last_stats.groups_matched = set->ngroups;
 	}
-	if (fann_strategy == FANN_STRATEGY_GRAPH)
-		path = FANN_STRATEGY_GRAPH;
+	if (fann_strategy != FANN_STRATEGY_AUTO)
+		path = fann_strategy;
 	else if (set->nlive <= fann_exact_threshold)
 		path = FANN_STRATEGY_EXACT;
-	else if (has_ivf && set->nlive >= fann_ivf_fraction * rows)
+	else if (has_ivf && set->ngroups > 1 && set->nlive >= fann_ivf_fraction * rows)
 		path = FANN_STRATEGY_IVF;
 	else
 		path = FANN_STRATEGY_GRAPH;
 	return path;
+}
+
+/* The fraction of the table's rows that the label predicate matches */
+static double
+selectivity(IndexScanDesc scan)
+{
+	FannScanOpaque so = (FannScanOpaque) scan->opaque;
+	double		rows = table_rows(scan);
+
+	if (so->groups.all || so->groups.all_but_null || so->groups.data == NULL || rows <= 0)
+		return 1.0;
+	return Min(1.0, so->groups.nlive / rows);
 }
 
 /* Read the metapage, resolve the label predicate and the query vector */
@@ -522,7 +543,7 @@ start_scan(IndexScanDesc scan)
 		{
 			fann_last_stats.path = "ivf";
 			so->ivf = FannIvfBegin(scan->indexRelation, &so->meta, nblocks, &so->groups,
-								   so->distance, so->query);
+								   selectivity(scan), so->distance, so->query);
 		}
 	}
 

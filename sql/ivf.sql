@@ -1,0 +1,151 @@
+-- The ivf path (LIRA): probing every partition it must return exactly what a
+-- sequential scan returns; probing few it must still never return a row
+-- twice (rows are listed in two partitions), keep distance order, and never
+-- run short.  The build is deterministic.
+
+SELECT setseed(0.25);
+CREATE TABLE spots (id bigint PRIMARY KEY, embedding real[], labels int4[]);
+CREATE TEMP TABLE centres AS SELECT c, fann_random_vector(16) AS v FROM generate_series(0, 24) c;
+INSERT INTO spots
+SELECT i, (SELECT array_agg(x + 0.08 * (random()::real - 0.5) + 0 * i) FROM unnest(v) x),
+	   CASE WHEN i % 97 = 0 THEN NULL
+			ELSE (SELECT coalesce(array_agg(l), '{}') FROM generate_series(1, 6) l
+				   WHERE random() < 0.7 / l + 0 * i) END
+  FROM generate_series(1, 3000) i JOIN centres ON c = i % 25;
+CREATE INDEX spots_l2 ON spots USING fann (embedding, labels);
+CREATE INDEX spots_ip ON spots USING fann (embedding fann_ip_ops, labels)
+	WITH (partitions = 12, redundancy = false);
+CREATE INDEX spots_cos ON spots USING fann (embedding fann_cosine_ops, labels)
+	WITH (partitions = 30);
+ANALYZE spots;
+
+-- every partition probed: the sequential scan's answer, any predicate or metric
+SET fann.strategy = ivf;
+SET fann.probing = nearest;
+SET fann.max_probes = 16384;
+SELECT p, op,
+	   fann_check(format('SELECT id FROM spots WHERE %s ORDER BY embedding %s %L LIMIT 30',
+						 p, op, (SELECT embedding FROM spots WHERE id = 5)), idx) AS n
+  FROM (VALUES ('labels @> ''{1}'''), ('labels @> ''{2,3}'''), ('labels && ''{4,6}'''),
+			   ('labels = ''{1,2}'''), ('labels = ''{}'''), ('true'),
+			   ('labels @> ''{1}'' AND labels && ''{3,5}'''), ('labels && ''{1,2}'' AND id % 5 = 0')) v(p),
+	   (VALUES ('<->', 'spots_l2'), ('<#>', 'spots_ip'), ('<=>', 'spots_cos')) m(op, idx)
+ ORDER BY p, op;
+SELECT path, partitions_probed > 0 AS probed, groups_matched IS NULL AS unfiltered
+  FROM fann_last_scan();
+
+-- A single partition at first: the scan probes more as the executor asks,
+-- each row once, in order, never short
+SET fann.max_probes = 1;
+SET enable_seqscan = off;
+CREATE TEMP TABLE streamed AS
+SELECT row_number() OVER () AS n, id, d FROM (
+	SELECT id, embedding <-> (SELECT embedding FROM spots WHERE id = 9) AS d
+	  FROM spots WHERE labels && '{2,5}' AND id % 3 = 0
+	 ORDER BY embedding <-> (SELECT embedding FROM spots WHERE id = 9) LIMIT 300) s;
+SELECT path, partitions_probed > 1 AS probed_more FROM fann_last_scan();
+SELECT count(*) = least(300, (SELECT count(*) FROM spots WHERE labels && '{2,5}' AND id % 3 = 0)) AS not_short,
+	   count(DISTINCT id) = count(*) AS no_duplicates,
+	   bool_and(d >= coalesce(prev, 0)) AS in_order
+  FROM (SELECT id, d, lag(d) OVER (ORDER BY n) AS prev FROM streamed) s;
+-- every row, listed once or twice, comes back once
+SELECT count(*) = (SELECT count(*) FROM spots) AS all_rows,
+	   count(DISTINCT id) = count(*) AS no_duplicates
+  FROM (SELECT id FROM spots ORDER BY embedding <-> (SELECT embedding FROM spots WHERE id = 9)) s;
+RESET enable_seqscan;
+
+-- recall@10 floor at the default threshold, learned and nearest probing
+RESET fann.max_probes;
+CREATE TEMP TABLE queries AS SELECT id AS qid, embedding AS v FROM spots WHERE id % 61 = 1;
+CREATE FUNCTION ivf_recall(filter int4[]) RETURNS numeric AS $$
+	SELECT round(avg(hits) / 10, 2) FROM (
+		SELECT (SELECT count(*) FROM
+					(SELECT id FROM spots WHERE labels @> filter ORDER BY embedding <-> v LIMIT 10) a
+				 WHERE id IN (SELECT id FROM spots WHERE labels @> filter
+							   ORDER BY l2_distance(embedding, v) LIMIT 10)) AS hits
+		  FROM queries) s
+$$ LANGUAGE sql;
+SET fann.probing = learned;
+SELECT ivf_recall('{}') >= 0.9 AS unfiltered_ok, ivf_recall('{1}') >= 0.9 AS filtered_ok;
+SET fann.probing = nearest;
+SET fann.max_probes = 4;
+SELECT ivf_recall('{}') >= 0.9 AS unfiltered_ok, ivf_recall('{1}') >= 0.9 AS filtered_ok;
+RESET fann.max_probes;
+RESET fann.probing;
+
+-- the build is deterministic, whatever the thread count
+SET fann.probe_threshold = 0.5;
+CREATE TEMP TABLE before AS
+SELECT qid, ARRAY(SELECT id FROM spots ORDER BY embedding <-> v LIMIT 10) AS ids FROM queries;
+SET fann.build_threads = 1;
+REINDEX INDEX spots_l2;
+RESET fann.build_threads;
+SELECT count(*) AS changed FROM before
+ WHERE ids IS DISTINCT FROM ARRAY(SELECT id FROM spots ORDER BY embedding <->
+								  (SELECT v FROM queries WHERE queries.qid = before.qid) LIMIT 10);
+RESET fann.probe_threshold;
+
+-- inserts join their partitions, VACUUM drops the dead entries
+INSERT INTO spots
+SELECT i, (SELECT array_agg(x + 0.08 * (random()::real - 0.5) + 0 * i) FROM unnest(v) x), ARRAY[1, 40 + i % 2]
+  FROM generate_series(3001, 3200) i JOIN centres ON c = 3;
+SET fann.probing = nearest;
+SET fann.max_probes = 16384;
+SELECT p, fann_check(format('SELECT id FROM spots WHERE %s ORDER BY embedding <-> %L LIMIT 40',
+							p, (SELECT embedding FROM spots WHERE id = 3100)), 'spots_l2') AS n
+  FROM (VALUES ('labels @> ''{1}'''), ('labels @> ''{40}'''), ('true')) v(p);
+-- a new row is found with one probe: it went to its nearest partition
+SET fann.max_probes = 1;
+SELECT id FROM spots WHERE labels @> '{41}'
+ ORDER BY embedding <-> (SELECT embedding FROM spots WHERE id = 3101) LIMIT 1;
+SELECT path, partitions_probed FROM fann_last_scan();
+SET fann.max_probes = 16384;
+DELETE FROM spots WHERE id % 4 = 0;
+VACUUM spots;
+SELECT p, fann_check(format('SELECT id FROM spots WHERE %s ORDER BY embedding <-> %L LIMIT 40',
+							p, (SELECT embedding FROM spots WHERE id = 3101)), 'spots_l2') AS n
+  FROM (VALUES ('labels @> ''{1}'''), ('labels && ''{2,41}'''), ('true')) v(p);
+-- the dead entries are gone from the pages, not just skipped
+SELECT elements_visited < (SELECT count(*) * 2 FROM spots) AS only_live
+  FROM (SELECT count(*) FROM (SELECT id FROM spots ORDER BY embedding <-> (SELECT embedding FROM spots WHERE id = 5)) s) x,
+	   fann_last_scan();
+RESET fann.max_probes;
+RESET fann.probing;
+
+-- auto: unfiltered and broad filters over several groups take the ivf path,
+-- a single group the graph, few rows the exact path
+RESET fann.strategy;
+SET fann.exact_threshold = 100;
+CREATE FUNCTION path_of(p text) RETURNS text AS $$
+BEGIN
+	PERFORM set_config('enable_seqscan', 'off', true);
+	EXECUTE format('SELECT id FROM spots WHERE %s ORDER BY embedding <-> %L LIMIT 1',
+				   p, (SELECT embedding FROM spots WHERE id = 1));
+	RETURN (SELECT path FROM fann_last_scan());
+END
+$$ LANGUAGE plpgsql;
+SELECT p, path_of(p) FROM (VALUES ('true'), ('labels @> ''{1}'''), ('labels = ''{1}'''),
+							  ('labels @> ''{1,2,3,4,5}''')) v(p);
+RESET fann.exact_threshold;
+
+-- options
+SELECT fann_error($$CREATE INDEX ON spots USING fann (embedding) WITH (partitions = -1)$$);
+SELECT fann_error($$CREATE INDEX ON spots USING fann (embedding) WITH (partitions = 100000)$$);
+SELECT fann_error($$CREATE INDEX ON spots USING fann (embedding) WITH (redundancy = maybe)$$);
+SELECT fann_error($$SET fann.probe_threshold = 2$$);
+SELECT fann_error($$SET fann.max_probes = 0$$);
+SELECT fann_error($$SET fann.probing = 'random'$$);
+SELECT fann_error($$SET fann.ivf_fraction = -0.5$$);
+-- more partitions than rows: one row each, all reached, once
+CREATE TABLE few (id int, embedding real[]);
+INSERT INTO few VALUES (1, '{0,0}'), (2, '{1,1}'), (3, '{2,2}');
+CREATE INDEX few_idx ON few USING fann (embedding) WITH (partitions = 50);
+SET fann.strategy = ivf;
+SET fann.max_probes = 1;
+SET enable_seqscan = off;
+SELECT count(*) AS n, count(DISTINCT id) AS distinct_ids
+  FROM (SELECT id FROM few ORDER BY embedding <-> '{1.9,1.9}' LIMIT 3) s;
+SELECT path, partitions_probed FROM fann_last_scan();
+RESET ALL;
+DROP TABLE few;
+DROP TABLE spots;
