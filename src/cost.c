@@ -13,8 +13,8 @@
  * (measured on SIFT), each a random page access and a distance.
  *
  * The ivf path, taken without a label predicate or with one matching at
- * least fann.ivf_fraction of the rows, reads at most fann.max_probes
- * partitions sequentially, a distance per entry.
+ * least fann.ivf_fraction of the rows, reads a few partitions (see
+ * FANN_TYPICAL_PROBES) sequentially, a distance per matching entry.
  */
 #include "postgres.h"
 
@@ -28,6 +28,11 @@
 #define FANN_DIMS_PER_OPERATOR	128
 /* Elements a graph search visits per unit of ef_search */
 #define FANN_VISITS_PER_EF		12
+/*
+ * Partitions learned probing takes, which depends on the query: 4-16 at the
+ * default threshold on SIFT
+ */
+#define FANN_TYPICAL_PROBES		16
 /* A visit's buffer lookup, pin and lock, in operators */
 #define FANN_VISIT_OPERATORS	4
 
@@ -75,7 +80,9 @@ fanncostestimate(PlannerInfo *root, IndexPath *path, double loop_count,
 		  (path->indexclauses == NIL || costs.indexSelectivity >= fann_ivf_fraction))))
 	{
 		double		listed = path->indexinfo->rel->tuples * (meta.redundancy ? 2 : 1);
-		double		entries = Min(listed, listed * fann_max_probes / meta.partitions);
+		double		probes = fann_probing == FANN_PROBING_NEAREST ? fann_max_probes :
+			Min(fann_max_probes, FANN_TYPICAL_PROBES);
+		double		entries = Min(listed, listed * probes / meta.partitions);
 
 		pages = Min(pages, entries * FANN_LIST_ENTRY_SIZE(meta.dimensions) / BLCKSZ);
 		rows = entries;

@@ -84,9 +84,14 @@ training_data(FannModel *m, const float *vectors, int64 nrows, const int64 *samp
 				dim = m->dim;
 	int			probes = Min(P, FANN_LIRA_TARGET_PROBES);
 	float	   *dists = palloc_extended(sizeof(float) * nsamples * P, MCXT_ALLOC_HUGE);
-	float	   *scratch = palloc(sizeof(float) * P * nthreads);
 	int		   *order = palloc(sizeof(int) * P * nthreads);
-	NearRow    *near = palloc(sizeof(NearRow) * (FANN_LIRA_TARGET_K + 1) * nthreads);
+	int		   *nearest = palloc_extended(sizeof(int) * nsamples * probes, MCXT_ALLOC_HUGE);
+	int64	   *searchers_at = palloc(sizeof(int64) * (P + 1));
+	int64	   *searchers = palloc_extended(sizeof(int64) * nsamples * probes, MCXT_ALLOC_HUGE);
+	int64	   *fill = palloc(sizeof(int64) * P);
+	NearRow    *near = palloc_extended(sizeof(NearRow) * FANN_LIRA_TARGET_K * nsamples,
+									   MCXT_ALLOC_HUGE);
+	int		   *nnear = palloc_extended(sizeof(int) * nsamples, MCXT_ALLOC_HUGE);
 
 	/* centroid distances, then their mean and deviation, and per coordinate */
 #pragma omp parallel for schedule(static) num_threads(nthreads)
@@ -129,67 +134,93 @@ training_data(FannModel *m, const float *vectors, int64 nrows, const int64 *samp
 		m->vec_std[d] = Max(sqrt(Max(sq / nsamples - (sum / nsamples) * (sum / nsamples), 0)), 1e-6);
 	}
 
-	MemSet(targets, 0, (Size) nsamples * P);
-	for (int64 chunk = 0; chunk < nsamples; chunk += FANN_IVF_CHUNK)
+	/* inputs, and each sample's nearest partitions */
+#pragma omp parallel for schedule(static) num_threads(nthreads)
+	for (int64 s = 0; s < nsamples; s++)
 	{
-		CHECK_FOR_INTERRUPTS();
-#pragma omp parallel for schedule(dynamic, 16) num_threads(nthreads)
-		for (int64 s = chunk; s < Min(nsamples, chunk + FANN_IVF_CHUNK); s++)
+		const float *sd = dists + (Size) s * P;
+		int		   *ord = order + (Size) VamanaThread() * P;
+
+		FannModelInputs(m, vectors + (Size) sample[s] * dim, sd,
+						in_d + (Size) s * P, in_v + (Size) s * dim);
+		/* partial selection sort */
+		for (int c = 0; c < P; c++)
+			ord[c] = c;
+		for (int i = 0; i < probes; i++)
 		{
-			int			t = VamanaThread();
-			const float *q = vectors + (Size) sample[s] * dim;
-			const float *sd = dists + (Size) s * P;
-			int		   *ord = order + (Size) t * P;
-			NearRow    *nr = near + (Size) t * (FANN_LIRA_TARGET_K + 1);
-			int			nn = 0;
-
-			FannModelInputs(m, q, sd, in_d + (Size) s * P, in_v + (Size) s * dim);
-
-			/* the probes nearest partitions, by partial selection sort */
-			for (int c = 0; c < P; c++)
-				ord[c] = c;
-			for (int i = 0; i < probes; i++)
-				for (int j = i + 1; j < P; j++)
-					if (sd[ord[j]] < sd[ord[i]])
-					{
-						int			x = ord[i];
-
-						ord[i] = ord[j];
-						ord[j] = x;
-					}
-			/* the k nearest other rows there, by insertion into a short list */
-			for (int i = 0; i < probes; i++)
-				for (int64 k = offsets[ord[i]]; k < offsets[ord[i] + 1]; k++)
+			for (int j = i + 1; j < P; j++)
+				if (sd[ord[j]] < sd[ord[i]])
 				{
-					int64		r = members[k];
-					float		d;
-					int			at;
+					int			x = ord[i];
 
-					/* rows are scattered: fetch a few ahead */
-					if (k + 4 < offsets[ord[i] + 1])
-						__builtin_prefetch(vectors + (Size) members[k + 4] * dim);
-					if (r == sample[s])
-						continue;
-					d = distance(q, vectors + (Size) r * dim, dim);
-					if (nn == FANN_LIRA_TARGET_K && d >= nr[nn - 1].dist)
-						continue;
-					at = nn < FANN_LIRA_TARGET_K ? nn++ : nn - 1;
-					while (at > 0 && nr[at - 1].dist > d)
-					{
-						nr[at] = nr[at - 1];
-						at--;
-					}
-					nr[at].dist = d;
-					nr[at].row = r;
+					ord[i] = ord[j];
+					ord[j] = x;
 				}
-			for (int i = 0; i < nn; i++)
-				targets[(Size) s * P + own[nr[i].row]] = 1;
+			nearest[(Size) s * probes + i] = ord[i];
 		}
 	}
+
+	/*
+	 * The samples' nearest rows there, one partition at a time: its rows
+	 * stay in the CPU's caches while every sample that searches it does (the
+	 * other way round, each sample fetching rows from all over memory, took
+	 * four times longer)
+	 */
+	MemSet(searchers_at, 0, sizeof(int64) * (P + 1));
+	for (Size i = 0; i < (Size) nsamples * probes; i++)
+		searchers_at[nearest[i] + 1]++;
+	for (int c = 0; c < P; c++)
+		searchers_at[c + 1] += searchers_at[c];
+	MemSet(fill, 0, sizeof(int64) * P);
+	for (Size i = 0; i < (Size) nsamples * probes; i++)
+		searchers[searchers_at[nearest[i]] + fill[nearest[i]]++] = i / probes;
+	for (int64 s = 0; s < nsamples; s++)
+		nnear[s] = 0;
+	for (int c = 0; c < P; c++)
+	{
+		CHECK_FOR_INTERRUPTS();
+#pragma omp parallel for schedule(dynamic, 8) num_threads(nthreads)
+		for (int64 i = searchers_at[c]; i < searchers_at[c + 1]; i++)
+		{
+			int64		s = searchers[i];
+			const float *q = vectors + (Size) sample[s] * dim;
+			NearRow    *nr = near + (Size) s * FANN_LIRA_TARGET_K;
+
+			/* the k nearest other rows, by insertion into a short list */
+			for (int64 k = offsets[c]; k < offsets[c + 1]; k++)
+			{
+				int64		r = members[k];
+				float		d;
+				int			at;
+
+				if (r == sample[s])
+					continue;
+				d = distance(q, vectors + (Size) r * dim, dim);
+				if (nnear[s] == FANN_LIRA_TARGET_K && d >= nr[nnear[s] - 1].dist)
+					continue;
+				at = nnear[s] < FANN_LIRA_TARGET_K ? nnear[s]++ : nnear[s] - 1;
+				while (at > 0 && nr[at - 1].dist > d)
+				{
+					nr[at] = nr[at - 1];
+					at--;
+				}
+				nr[at].dist = d;
+				nr[at].row = r;
+			}
+		}
+	}
+	MemSet(targets, 0, (Size) nsamples * P);
+	for (int64 s = 0; s < nsamples; s++)
+		for (int i = 0; i < nnear[s]; i++)
+			targets[(Size) s * P + own[near[(Size) s * FANN_LIRA_TARGET_K + i].row]] = 1;
 	pfree(dists);
-	pfree(scratch);
 	pfree(order);
+	pfree(nearest);
+	pfree(searchers_at);
+	pfree(searchers);
+	pfree(fill);
 	pfree(near);
+	pfree(nnear);
 }
 
 /*
@@ -204,38 +235,52 @@ assign_rows(const FannModel *m, const float *vectors, int64 nrows,
 	int			P = m->partitions,
 				dim = m->dim;
 	int			nact = FannModelActivations(m);
-	float	   *scratch = palloc(sizeof(float) * (P * 2 + dim + nact) * nthreads);
+	Size		per_thread = (Size) FANN_LIRA_BLOCK * (P * 2 + dim + nact);
+	float	   *scratch = palloc_extended(sizeof(float) * per_thread * nthreads, MCXT_ALLOC_HUGE);
 
 	for (int64 chunk = 0; chunk < nrows; chunk += FANN_IVF_CHUNK)
 	{
 		CHECK_FOR_INTERRUPTS();
 #pragma omp parallel for schedule(static) num_threads(nthreads)
-		for (int64 r = chunk; r < Min(nrows, chunk + FANN_IVF_CHUNK); r++)
+		for (int64 r0 = chunk; r0 < Min(nrows, chunk + FANN_IVF_CHUNK); r0 += FANN_LIRA_BLOCK)
 		{
-			float	   *dists = scratch + (Size) VamanaThread() * (P * 2 + dim + nact);
-			float	   *in_d = dists + P;
-			float	   *in_v = in_d + P;
-			float	   *act = in_v + dim;
-			const float *vec = vectors + (Size) r * dim;
-			const float *logits;
-			int			best = -1;
+			int			nb = Min(FANN_LIRA_BLOCK, nrows - r0);
+			float	   *dists = scratch + per_thread * VamanaThread();
+			float	   *in_d = dists + (Size) FANN_LIRA_BLOCK * P;
+			float	   *in_v = in_d + (Size) FANN_LIRA_BLOCK * P;
+			float	   *act = in_v + (Size) FANN_LIRA_BLOCK * dim;
 
-			FannCentroidDistances(vec, m->centroids, P, dim, distance, dists);
-			own[r] = 0;
-			for (int c = 1; c < P; c++)
-				if (dists[c] < dists[own[r]])
-					own[r] = c;
-			second[r] = -1;
+			for (int s = 0; s < nb; s++)
+			{
+				const float *ds = dists + (Size) s * P;
+				int64		r = r0 + s;
+
+				FannCentroidDistances(vectors + (Size) r * dim, m->centroids, P, dim,
+									  distance, dists + (Size) s * P);
+				own[r] = 0;
+				for (int c = 1; c < P; c++)
+					if (ds[c] < ds[own[r]])
+						own[r] = c;
+				second[r] = -1;
+				if (redundancy && P > 1)
+					FannModelInputs(m, vectors + (Size) r * dim, ds, in_d + (Size) s * P,
+									in_v + (Size) s * dim);
+			}
 			if (!redundancy || P < 2)
 				continue;
-			FannModelInputs(m, vec, dists, in_d, in_v);
-			FannModelForward(m, in_d, in_v, act);
-			logits = FannModelLogits(m, act);
-			/* probability above one half: a positive logit */
-			for (int c = 0; c < P; c++)
-				if (c != own[r] && logits[c] > 0 && (best < 0 || logits[c] > logits[best]))
-					best = c;
-			second[r] = best;
+			FannModelForward(m, nb, in_d, in_v, act);
+			for (int s = 0; s < nb; s++)
+			{
+				const float *logits = FannModelLogits(m, act + (Size) s * nact);
+				int64		r = r0 + s;
+				int			best = -1;
+
+				/* probability above one half: a positive logit */
+				for (int c = 0; c < P; c++)
+					if (c != own[r] && logits[c] > 0 && (best < 0 || logits[c] > logits[best]))
+						best = c;
+				second[r] = best;
+			}
 		}
 	}
 	pfree(scratch);

@@ -28,6 +28,8 @@
 #define FANN_LIRA_HIDDEN1	128
 #define FANN_LIRA_HIDDEN2	64
 #define FANN_LIRA_HIDDEN3	128
+/* Samples a forward pass takes at once: a weight row serves them all */
+#define FANN_LIRA_BLOCK		16
 
 /* Layers: distance branch, vector branch, joint layer, output */
 typedef enum FannLayer
@@ -118,8 +120,8 @@ extern void FannModelInitWeights(FannModel *m, double positive_rate, uint64 seed
 extern int	FannModelActivations(const FannModel *m);
 extern void FannModelInputs(const FannModel *m, const float *vec, const float *dists,
 							float *in_d, float *in_v);
-extern void FannModelForward(const FannModel *m, const float *in_d, const float *in_v,
-							 float *act);
+extern void FannModelForward(const FannModel *m, int nb, const float *in_d,
+							 const float *in_v, float *act);
 extern const float *FannModelLogits(const FannModel *m, const float *act);
 extern void FannModelTrain(FannModel *m, const float *in_d, const float *in_v,
 						   const uint8 *targets, int64 nsamples, int epochs,

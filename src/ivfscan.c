@@ -178,7 +178,7 @@ FannIvfBegin(Relation index, FannMetaPage meta, BlockNumber nblocks,
 		cut = log(t / (1 - t));
 
 		FannModelInputs(&m, query, dists, in_d, in_v);
-		FannModelForward(&m, in_d, in_v, act);
+		FannModelForward(&m, 1, in_d, in_v, act);
 		keys = FannModelLogits(&m, act);
 		for (int c = 0; c < P; c++)
 			if (keys[c] > cut)

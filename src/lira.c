@@ -169,41 +169,61 @@ FannModelInputs(const FannModel *m, const float *vec, const float *dists,
 		in_v[d] = (vec[d] - m->vec_mean[d]) / m->vec_std[d];
 }
 
-/* y = x W + b, through a ReLU unless it is the output layer */
+/*
+ * y = x W + b for nb samples (sample s at s * xstride and s * ystride),
+ * through a ReLU unless it is the output layer.  Each weight row serves all
+ * the samples while it is in the CPU's cache.
+ */
 static void
-dense_forward(const FannDense *l, const float *x, float *y, bool relu)
+dense_forward(const FannDense *l, int nb, const float *x, int xstride, float *y,
+			  int ystride, bool relu)
 {
-	memcpy(y, l->b, sizeof(float) * l->nout);
+	for (int s = 0; s < nb; s++)
+		memcpy(y + (Size) s * ystride, l->b, sizeof(float) * l->nout);
 	for (int i = 0; i < l->nin; i++)
 	{
 		const float *w = l->w + (Size) i * l->nout;
-		float		xi = x[i];
 
-		if (xi == 0)
-			continue;			/* ReLU outputs are often zero */
+		for (int s = 0; s < nb; s++)
+		{
+			float		xi = x[(Size) s * xstride + i];
+			float	   *ys = y + (Size) s * ystride;
+
+			if (xi == 0)
+				continue;		/* ReLU outputs are often zero */
 #pragma omp simd
-		for (int o = 0; o < l->nout; o++)
-			y[o] += xi * w[o];
+			for (int o = 0; o < l->nout; o++)
+				ys[o] += xi * w[o];
+		}
 	}
 	if (relu)
-		for (int o = 0; o < l->nout; o++)
-			y[o] = Max(y[o], 0.0f);
+		for (int s = 0; s < nb; s++)
+			for (int o = 0; o < l->nout; o++)
+				y[(Size) s * ystride + o] = Max(y[(Size) s * ystride + o], 0.0f);
 }
 
-/* One forward pass into act (FannModelActivations floats) */
+/*
+ * Forward passes for nb samples (inputs at s * partitions and s * dim) into
+ * act (FannModelActivations floats per sample)
+ */
 void
-FannModelForward(const FannModel *m, const float *in_d, const float *in_v, float *act)
+FannModelForward(const FannModel *m, int nb, const float *in_d, const float *in_v,
+				 float *act)
 {
 	const FannDense *l = m->layers;
+	int			P = m->partitions;
+	int			n = FannModelActivations(m);
 
-	dense_forward(&l[FANN_LAYER_DIST1], in_d, act + ACT_DIST1, true);
-	dense_forward(&l[FANN_LAYER_DIST2], act + ACT_DIST1, act + ACT_CONCAT, true);
-	dense_forward(&l[FANN_LAYER_VEC1], in_v, act + ACT_VEC1, true);
-	dense_forward(&l[FANN_LAYER_VEC2], act + ACT_VEC1, act + ACT_CONCAT + FANN_LIRA_HIDDEN2, true);
-	dense_forward(&l[FANN_LAYER_JOINT], act + ACT_CONCAT, act + ACT_JOINT, true);
-	dense_forward(&l[FANN_LAYER_OUT], act + ACT_JOINT, act + ACT_LOGITS, false);
-	for (int c = 0; c < m->partitions; c++)
-		act[ACT_LOGITS + c] += m->skip[c] * in_d[c];
+	dense_forward(&l[FANN_LAYER_DIST1], nb, in_d, P, act + ACT_DIST1, n, true);
+	dense_forward(&l[FANN_LAYER_DIST2], nb, act + ACT_DIST1, n, act + ACT_CONCAT, n, true);
+	dense_forward(&l[FANN_LAYER_VEC1], nb, in_v, m->dim, act + ACT_VEC1, n, true);
+	dense_forward(&l[FANN_LAYER_VEC2], nb, act + ACT_VEC1, n,
+				  act + ACT_CONCAT + FANN_LIRA_HIDDEN2, n, true);
+	dense_forward(&l[FANN_LAYER_JOINT], nb, act + ACT_CONCAT, n, act + ACT_JOINT, n, true);
+	dense_forward(&l[FANN_LAYER_OUT], nb, act + ACT_JOINT, n, act + ACT_LOGITS, n, false);
+	for (int s = 0; s < nb; s++)
+		for (int c = 0; c < P; c++)
+			act[(Size) s * n + ACT_LOGITS + c] += m->skip[c] * in_d[(Size) s * P + c];
 }
 
 /*
@@ -321,17 +341,20 @@ FannModelTrain(FannModel *m, const float *in_d, const float *in_v,
 					   sizeof(float) * m->dim);
 			}
 #pragma omp parallel for schedule(static) num_threads(nthreads)
-			for (int s = 0; s < nb; s++)
+			for (int s0 = 0; s0 < nb; s0 += FANN_LIRA_BLOCK)
 			{
-				const float *logits = act + (Size) s * nact + ACT_LOGITS;
-				const uint8 *y = targets + (Size) perm[start + s] * P;
-				float	   *gl = grad_act + (Size) s * nact + ACT_LOGITS;
+				FannModelForward(m, Min(FANN_LIRA_BLOCK, nb - s0), batch_d + (Size) s0 * P,
+								 batch_v + (Size) s0 * m->dim, act + (Size) s0 * nact);
+				for (int s = s0; s < Min(nb, s0 + FANN_LIRA_BLOCK); s++)
+				{
+					const float *logits = act + (Size) s * nact + ACT_LOGITS;
+					const uint8 *y = targets + (Size) perm[start + s] * P;
+					float	   *gl = grad_act + (Size) s * nact + ACT_LOGITS;
 
-				FannModelForward(m, batch_d + (Size) s * P, batch_v + (Size) s * m->dim,
-								 act + (Size) s * nact);
-				/* d(mean binary cross-entropy)/d(logit) = (sigmoid - target) / nb */
-				for (int o = 0; o < P; o++)
-					gl[o] = (1.0f / (1.0f + expf(-logits[o])) - y[o]) / nb;
+					/* d(mean binary cross-entropy)/d(logit) = (sigmoid - target) / nb */
+					for (int o = 0; o < P; o++)
+						gl[o] = (1.0f / (1.0f + expf(-logits[o])) - y[o]) / nb;
+				}
 			}
 
 			MemSet(grad, 0, sizeof(float) * m->nweights);
