@@ -224,8 +224,12 @@ cmp_double(const void *a, const void *b)
 	return (x > y) - (x < y);
 }
 
-/* Selectivity buckets: fraction of rows the filter matches */
-static const char *bucket_names[] = {"all", "<0.1%", "0.1-1%", "1-5%", "5-10%", ">=10%"};
+/*
+ * Selectivity buckets: fraction of rows the filter matches; the last one
+ * spans two others (the design's "filters matching at least 5 %")
+ */
+static const char *bucket_names[] = {"all", "<0.1%", "0.1-1%", "1-5%", "5-10%", ">=10%", ">=5%"};
+#define BUCKET_AT_LEAST_5	6
 
 static int
 bucket_of(double s)
@@ -330,8 +334,9 @@ run_sweep(const SweepOptions *opt, const Vectors *base, const Vectors *queries,
 		for (int64_t q = 0; q < nq; q++)
 		{
 			int			is_short;
+			double		sel = (double) gt->matches[q] / base->n;
 
-			if (b > 0 && bucket_of((double) gt->matches[q] / base->n) != b)
+			if (b == BUCKET_AT_LEAST_5 ? sel < 0.05 : b > 0 && bucket_of(sel) != b)
 				continue;
 			recall += score(opt, base, queries, gt, q, &found[q * opt->k], nfound[q], &is_short);
 			nshort += is_short;
