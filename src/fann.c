@@ -20,7 +20,7 @@
 PG_MODULE_MAGIC;
 
 int			fann_strategy = FANN_STRATEGY_AUTO;
-int			fann_ef_search = 128;
+int			fann_ef_search = 64;
 int			fann_exact_threshold = 20000;
 int			fann_build_threads = 1;
 int			fann_probing = FANN_PROBING_LEARNED;
@@ -83,7 +83,7 @@ _PG_init(void)
 	DefineCustomIntVariable("fann.ef_search",
 							"Size of the candidate list of graph searches.",
 							"Larger is slower and finds more of the true nearest neighbours.",
-							&fann_ef_search, 128, 1, 10000,
+							&fann_ef_search, 64, 1, 10000,
 							PGC_USERSET, 0, NULL, NULL, NULL);
 	DefineCustomIntVariable("fann.exact_threshold",
 							"Filters matching at most this many rows are answered by the exact path.",
