@@ -361,6 +361,7 @@ FannGraphBegin(Relation index, FannMetaPage meta, BlockNumber nblocks,
 	gs->follow = equality ? meta->graph_degree : meta->graph_degree + meta->cross_edges;
 	gs->nids = nblocks * meta->elements_per_page;
 	gs->visited = FannIdSetCreate(gs->nids);
+	FannRecentBuffersReserve(index, nblocks);	/* inserts search too */
 	gs->max_visited = Max(1024, (int64) work_mem * 1024 / (4 * sizeof(GraphCand)));
 	gs->pending.max = false;
 	for (int beam = 0; beam < FANN_MAX_BEAMS; beam++)
