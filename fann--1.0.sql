@@ -74,3 +74,8 @@ CREATE FUNCTION fann_last_scan(
 	OUT partitions_probed integer)
 	RETURNS record
 	AS 'MODULE_PATHNAME' LANGUAGE C VOLATILE STRICT PARALLEL RESTRICTED;
+
+-- Structural checks of a fann index; no rows: none failed
+CREATE FUNCTION fann_verify(index regclass, OUT check_name text, OUT detail text)
+	RETURNS SETOF record
+	AS 'MODULE_PATHNAME' LANGUAGE C STRICT PARALLEL RESTRICTED;

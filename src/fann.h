@@ -395,6 +395,7 @@ extern uint32 FannFindGroup(Relation index, FannMetaPage meta,
 extern void FannGroupSetFromKeys(Relation index, FannMetaPage meta,
 								 ScanKey keys, int nkeys, FannGroupSet *set);
 extern void FannGroupSetLoad(Relation index, FannMetaPage meta, FannGroupSet *set);
+extern FannPair *FannReadAllPairs(Relation index, FannMetaPage meta, int64 *n);
 
 /* page.c */
 extern Buffer FannNewBuffer(Relation index, ForkNumber fork);

@@ -210,6 +210,29 @@ fetch_postings(Relation index, FannMetaPage meta, const int32 *labels, int n,
 	pfree(caps);
 }
 
+/* Every (label, group) pair, sorted pages then delta pages (for fann_verify) */
+FannPair *
+FannReadAllPairs(Relation index, FannMetaPage meta, int64 *n)
+{
+	int64		cap = (int64) (meta->pair_npages + 1) * FANN_PAIRS_PER_PAGE;
+	FannPair   *all = palloc_extended(sizeof(FannPair) * cap, MCXT_ALLOC_HUGE);
+	BlockNumber blkno;
+
+	*n = 0;
+	for (uint32 i = 0; i < meta->pair_npages; i++)
+		*n += read_pair_page(index, meta->pair_start + i, all + *n, NULL);
+	for (blkno = meta->delta_first; blkno != InvalidBlockNumber;)
+	{
+		if (*n + FANN_PAIRS_PER_PAGE > cap)
+		{
+			cap *= 2;
+			all = repalloc_huge(all, sizeof(FannPair) * cap);
+		}
+		*n += read_pair_page(index, blkno, all + *n, &blkno);
+	}
+	return all;
+}
+
 /* a := a AND b on sorted lists; returns the new length of a */
 static int
 intersect(uint32 *a, int na, const uint32 *b, int nb)

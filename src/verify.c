@@ -1,0 +1,350 @@
+/*
+ * verify.c
+ *	  fann_verify(regclass): check a fann index's structural invariants and
+ *	  report each problem found as a row (none: the index is sound).
+ *
+ * Checked: every block's page type; each element's group; adjacency lists
+ * lead to elements in use, intra-group edges within the group, cross edges
+ * only to groups whose label set is a superset (UNG's invariant, section
+ * 3.2); partition entries name elements of the index; every live element is
+ * listed in one or two partitions; and every live heap row with a vector is
+ * indexed exactly once.  A page too damaged to read raises the
+ * usual "index corrupted" error instead.  Takes AccessShareLock: concurrent
+ * inserts may make it report rows they have not finished indexing.
+ */
+#include "postgres.h"
+
+#include "access/relation.h"
+#include "access/table.h"
+#include "access/tableam.h"
+#include "catalog/index.h"
+#include "funcapi.h"
+#include "ivf.h"
+#include "miscadmin.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+#include "utils/snapmgr.h"
+
+typedef struct VerifyState
+{
+	Relation	index;
+	FannMetaPageData meta;
+	uint32		nids;
+	Tuplestorestate *out;
+	TupleDesc	desc;
+	int64		nproblems;
+
+	/* per element id: its heap TID and group, when in use */
+	ItemPointerData *tids;
+	uint32	   *groups;
+	uint8	   *state;			/* 0 none, 1 live, 2 dead, 3 free */
+	uint8	   *listed;			/* partition entries naming it */
+	FannPair   *pairs;			/* (label, group) sorted by group, label */
+	int64		npairs;
+	ItemPointerData *live;		/* live elements' heap TIDs, sorted */
+	int64		nlive;
+} VerifyState;
+
+#define MAX_PROBLEMS	100
+
+static void
+put_row(VerifyState *vs, const char *check, const char *detail)
+{
+	Datum		values[2];
+	bool		nulls[2] = {false, false};
+
+	values[0] = CStringGetTextDatum(check);
+	values[1] = CStringGetTextDatum(detail);
+	tuplestore_putvalues(vs->out, vs->desc, values, nulls);
+}
+
+static void
+problem(VerifyState *vs, const char *check, const char *fmt,...)
+{
+	va_list		args;
+	char		detail[256];
+
+	if (vs->nproblems++ >= MAX_PROBLEMS)
+		return;
+	va_start(args, fmt);
+	vsnprintf(detail, sizeof(detail), fmt, args);
+	va_end(args);
+	put_row(vs, check, detail);
+}
+
+static int
+cmp_tid(const void *a, const void *b)
+{
+	return ItemPointerCompare((ItemPointer) a, (ItemPointer) b);
+}
+
+static int
+cmp_pair_by_group(const void *a, const void *b)
+{
+	const FannPair *x = a;
+	const FannPair *y = b;
+
+	if (x->group != y->group)
+		return x->group < y->group ? -1 : 1;
+	return (x->label > y->label) - (x->label < y->label);
+}
+
+/* The label set of group gid: pairs [*lo, *hi) */
+static void
+group_labels(VerifyState *vs, uint32 gid, int64 *lo, int64 *hi)
+{
+	int64		a = 0,
+				b = vs->npairs;
+
+	while (a < b)
+	{
+		int64		mid = (a + b) / 2;
+
+		if (vs->pairs[mid].group < gid)
+			a = mid + 1;
+		else
+			b = mid;
+	}
+	*lo = a;
+	while (a < vs->npairs && vs->pairs[a].group == gid)
+		a++;
+	*hi = a;
+}
+
+/* Is group a's label set a proper subset of group b's? */
+static bool
+proper_subset(VerifyState *vs, uint32 a, uint32 b)
+{
+	int64		alo,
+				ahi,
+				blo,
+				bhi,
+				j;
+
+	group_labels(vs, a, &alo, &ahi);
+	group_labels(vs, b, &blo, &bhi);
+	if (ahi - alo >= bhi - blo)
+		return false;
+	j = blo;
+	for (int64 i = alo; i < ahi; i++)
+	{
+		while (j < bhi && vs->pairs[j].label < vs->pairs[i].label)
+			j++;
+		if (j == bhi || vs->pairs[j].label != vs->pairs[i].label)
+			return false;
+	}
+	return true;
+}
+
+/* Pass 1: element pages, partition pages' entries, page types */
+static void
+read_pages(VerifyState *vs, BlockNumber nblocks)
+{
+	int			per_page = vs->meta.elements_per_page;
+
+	for (BlockNumber blkno = 1; blkno < nblocks; blkno++)
+	{
+		Buffer		buf = ReadBuffer(vs->index, blkno);
+		Page		page;
+		FannPageOpaque opaque;
+
+		CHECK_FOR_INTERRUPTS();
+		LockBuffer(buf, BUFFER_LOCK_SHARE);
+		page = BufferGetPage(buf);
+		opaque = FannPageGetOpaque(page);
+		if (PageIsNew(page) || PageGetSpecialSize(page) != MAXALIGN(sizeof(FannPageOpaqueData)) ||
+			opaque->page_id != FANN_PAGE_ID || opaque->type < FANN_PAGE_ELEMENT ||
+			opaque->type > FANN_PAGE_PARTITION)
+			problem(vs, "page", "block %u is not a fann page", blkno);
+		else if (opaque->type == FANN_PAGE_ELEMENT)
+		{
+			if (opaque->next >= nblocks)
+				problem(vs, "page", "element page %u names neighbour page %u", blkno, opaque->next);
+			for (OffsetNumber off = FirstOffsetNumber; off <= PageGetMaxOffsetNumber(page) && off <= per_page; off++)
+			{
+				FannElement e = (FannElement) PageGetItem(page, PageGetItemId(page, off));
+				uint32		id = FannMakeId(blkno, off, per_page);
+
+				vs->state[id] = (e->flags & FANN_ELEMENT_FREE) ? 3 :
+					(e->flags & FANN_ELEMENT_DEAD) ? 2 : 1;
+				vs->tids[id] = e->heaptid;
+				vs->groups[id] = e->group;
+			}
+		}
+		else if (opaque->type == FANN_PAGE_PARTITION)
+			for (OffsetNumber off = FirstOffsetNumber; off <= PageGetMaxOffsetNumber(page); off++)
+			{
+				FannListEntry e = (FannListEntry) PageGetItem(page, PageGetItemId(page, off));
+
+				if (e->id >= vs->nids)
+					problem(vs, "partition", "block %u entry %u names element %u beyond the index",
+							blkno, off, e->id);
+				else if (vs->listed[e->id] < 255)
+					vs->listed[e->id]++;
+			}
+		UnlockReleaseBuffer(buf);
+	}
+}
+
+/* Pass 2: each element's group, adjacency list and partition entries */
+static void
+check_elements(VerifyState *vs)
+{
+	int			degree = vs->meta.graph_degree;
+	int			nneighbors = degree + vs->meta.cross_edges;
+	int			per_page = vs->meta.elements_per_page;
+	uint32	   *nb = palloc(sizeof(uint32) * Max(nneighbors, 1));
+
+	for (uint32 id = 0; id < vs->nids; id++)
+	{
+		FannGroupData g;
+		Buffer		buf;
+		Page		page;
+		BlockNumber nblkno;
+		int			slot;
+
+		if (vs->state[id] == 0 || vs->state[id] == 3)
+			continue;
+		if (id % 1024 == 0)
+			CHECK_FOR_INTERRUPTS();
+		if (!FannReadGroup(vs->index, vs->groups[id], &g))
+		{
+			problem(vs, "element", "element %u names group %u, which does not exist",
+					id, vs->groups[id]);
+			continue;
+		}
+		if (vs->state[id] == 1 && vs->meta.partitions > 0 &&
+			(vs->listed[id] < 1 || vs->listed[id] > 2))
+			problem(vs, "partition", "element %u is listed in %d partitions (1 or 2 expected)",
+					id, vs->listed[id]);
+
+		/* its adjacency list */
+		buf = ReadBuffer(vs->index, FannIdBlock(id, per_page));
+		LockBuffer(buf, BUFFER_LOCK_SHARE);
+		FannNeighborSlot(BufferGetPage(buf), FannIdOffset(id, per_page), &nblkno, &slot);
+		UnlockReleaseBuffer(buf);
+		buf = ReadBuffer(vs->index, nblkno);
+		LockBuffer(buf, BUFFER_LOCK_SHARE);
+		page = BufferGetPage(buf);
+		FannCheckPage(page, FANN_PAGE_NEIGHBOR, vs->index, nblkno);
+		if ((char *) (FannPageGetList(page, slot + 1, nneighbors)) > (char *) page + ((PageHeader) page)->pd_lower)
+		{
+			UnlockReleaseBuffer(buf);
+			problem(vs, "graph", "element %u's adjacency list lies beyond neighbour page %u's end",
+					id, nblkno);
+			continue;
+		}
+		memcpy(nb, FannPageGetList(page, slot, nneighbors), sizeof(uint32) * nneighbors);
+		UnlockReleaseBuffer(buf);
+
+		for (int k = 0; k < nneighbors; k++)
+		{
+			uint32		to = nb[k];
+
+			if (to == InvalidFannId || vs->state[id] != 1)
+				continue;
+			if (to >= vs->nids || vs->state[to] == 0)
+				problem(vs, "graph", "element %u has an edge to %u, which is no element", id, to);
+			else if (vs->state[to] == 3)
+				problem(vs, "graph", "element %u has an edge to free slot %u", id, to);
+			else if (k < degree && vs->groups[to] != vs->groups[id])
+				problem(vs, "graph", "element %u (group %u) has an intra-group edge to group %u",
+						id, vs->groups[id], vs->groups[to]);
+			else if (k >= degree && !proper_subset(vs, vs->groups[id], vs->groups[to]))
+				problem(vs, "graph", "element %u has a cross edge from group %u to group %u, not a superset",
+						id, vs->groups[id], vs->groups[to]);
+		}
+	}
+	pfree(nb);
+}
+
+/* A live heap row with a vector must have a live element */
+static void
+heap_callback(Relation index, ItemPointer tid, Datum *values, bool *isnull,
+			  bool tupleIsAlive, void *state)
+{
+	VerifyState *vs = state;
+	int			dim;
+	int32	   *labels = NULL;
+	int			n;
+
+	if (FannRowValues(index, values, isnull, &dim, &labels, &n) != NULL &&
+		bsearch(tid, vs->live, vs->nlive, sizeof(ItemPointerData), cmp_tid) == NULL)
+		problem(vs, "heap", "heap row (%u,%u) is not indexed",
+				ItemPointerGetBlockNumber(tid), ItemPointerGetOffsetNumber(tid));
+}
+
+/* Every live heap row with a vector is indexed, and only once */
+static void
+check_heap(VerifyState *vs, Relation heap)
+{
+	IndexInfo  *info = BuildIndexInfo(vs->index);
+	Snapshot	snapshot;
+	TableScanDesc scan;
+
+	vs->live = palloc_extended(sizeof(ItemPointerData) * Max(vs->nids, 1), MCXT_ALLOC_HUGE);
+	for (uint32 id = 0; id < vs->nids; id++)
+		if (vs->state[id] == 1)
+			vs->live[vs->nlive++] = vs->tids[id];
+	qsort(vs->live, vs->nlive, sizeof(ItemPointerData), cmp_tid);
+	for (int64 i = 1; i < vs->nlive; i++)
+		if (ItemPointerEquals(&vs->live[i], &vs->live[i - 1]))
+			problem(vs, "heap", "heap row (%u,%u) is indexed twice",
+					ItemPointerGetBlockNumber(&vs->live[i]), ItemPointerGetOffsetNumber(&vs->live[i]));
+
+	/* the rows a concurrent index build would index now (as amcheck does) */
+	snapshot = RegisterSnapshot(GetTransactionSnapshot());
+	scan = table_beginscan_strat(heap, snapshot, 0, NULL, true, false);
+	info->ii_Concurrent = true;
+	table_index_build_scan(heap, vs->index, info, true, false, heap_callback, vs, scan);
+	UnregisterSnapshot(snapshot);
+}
+
+PG_FUNCTION_INFO_V1(fann_verify);
+Datum
+fann_verify(PG_FUNCTION_ARGS)
+{
+	Oid			indexoid = PG_GETARG_OID(0);
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	VerifyState vs;
+	Relation	heap;
+	BlockNumber nblocks;
+
+	InitMaterializedSRF(fcinfo, 0);
+	MemSet(&vs, 0, sizeof(vs));
+	vs.out = rsinfo->setResult;
+	vs.desc = rsinfo->setDesc;
+
+	if (get_rel_relkind(indexoid) != RELKIND_INDEX)
+		ereport(ERROR,
+				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+				 errmsg("\"%s\" is not an index", get_rel_name(indexoid))));
+	heap = table_open(IndexGetRelation(indexoid, false), AccessShareLock);
+	vs.index = index_open(indexoid, AccessShareLock);
+	if (vs.index->rd_indam->ambuild != fannbuild)
+		ereport(ERROR,
+				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+				 errmsg("\"%s\" is not a fann index", RelationGetRelationName(vs.index))));
+	FannGetMetaSnapshot(vs.index, &vs.meta);
+	nblocks = RelationGetNumberOfBlocks(vs.index);
+	if (vs.meta.elements_per_page > 0)
+	{
+		vs.nids = nblocks * vs.meta.elements_per_page;
+		vs.tids = palloc_extended(sizeof(ItemPointerData) * vs.nids, MCXT_ALLOC_HUGE);
+		vs.groups = palloc_extended(sizeof(uint32) * vs.nids, MCXT_ALLOC_HUGE);
+		vs.state = palloc_extended(vs.nids, MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
+		vs.listed = palloc_extended(vs.nids, MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
+		vs.pairs = FannReadAllPairs(vs.index, &vs.meta, &vs.npairs);
+		qsort(vs.pairs, vs.npairs, sizeof(FannPair), cmp_pair_by_group);
+		read_pages(&vs, nblocks);
+		check_elements(&vs);
+		check_heap(&vs, heap);
+	}
+	if (vs.nproblems > MAX_PROBLEMS)
+		put_row(&vs, "more", psprintf("%lld more problems not shown",
+									  (long long) (vs.nproblems - MAX_PROBLEMS)));
+
+	index_close(vs.index, AccessShareLock);
+	table_close(heap, AccessShareLock);
+	return (Datum) 0;
+}
