@@ -66,6 +66,11 @@ for my $pred (@predicates)
 	is(answer($standby, $pred, 1), $exact, "standby index answers $pred exactly");
 }
 
+is($primary->safe_psql('postgres', q{SELECT count(*) FROM fann_verify('items_idx')}),
+	'0', 'the primary index verifies');
+is($standby->safe_psql('postgres', q{SELECT count(*) FROM fann_verify('items_idx')}),
+	'0', 'the standby index verifies');
+
 # crash the primary in the middle of inserts
 $primary->safe_psql('postgres', q{
 	INSERT INTO items SELECT i, ARRAY[random(), random(), random(), random()]::real[],
@@ -78,6 +83,8 @@ for my $pred (@predicates, q{labels @> '{30}'})
 	is(answer($primary, $pred, 1), answer($primary, $pred, 0),
 		"after crash recovery the index answers $pred exactly");
 }
+is($primary->safe_psql('postgres', q{SELECT count(*) FROM fann_verify('items_idx')}),
+	'0', 'after crash recovery the index verifies');
 is($primary->safe_psql('postgres',
 		'SET enable_seqscan = off; SELECT count(*) FROM (SELECT 1 FROM scratch ORDER BY embedding <-> \'{0,0}\') s'),
 	'0', 'an unlogged fann index is empty after a crash');
