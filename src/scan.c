@@ -64,6 +64,7 @@ typedef struct FannScanOpaqueData
 	FannCandidate bound;		/* ... after this one */
 	bool		has_last;
 	FannCandidate last;			/* last row returned */
+	IndexTuple	empty_itup;		/* for index-only scans, built once */
 } FannScanOpaqueData;
 
 typedef FannScanOpaqueData *FannScanOpaque;
@@ -556,6 +557,7 @@ start_scan(IndexScanDesc scan)
 	so->pruned = true;			/* so that the first pass runs */
 	so->ncands = 0;
 	so->started = true;
+	so->empty_itup = NULL;
 	MemoryContextSwitchTo(oldctx);
 }
 
@@ -621,6 +623,26 @@ fanngettuple(IndexScanDesc scan, ScanDirection dir)
 		FannIdSetAdd(so->returned, so->nreturned_ids, so->last.id);
 
 	scan->xs_heaptid = so->last.tid;
+	/*
+	 * An index-only scan that needs no column (count(*) over the k nearest)
+	 * still wants a tuple: an all-NULL one, since fann returns no columns
+	 */
+	if (scan->xs_want_itup)
+	{
+		if (so->empty_itup == NULL)
+		{
+			MemoryContext oldctx = MemoryContextSwitchTo(so->ctx);
+			Datum		values[INDEX_MAX_KEYS] = {0};
+			bool		isnull[INDEX_MAX_KEYS];
+
+			memset(isnull, true, sizeof(isnull));
+			so->empty_itup = index_form_tuple(RelationGetDescr(scan->indexRelation),
+											  values, isnull);
+			MemoryContextSwitchTo(oldctx);
+		}
+		scan->xs_itup = so->empty_itup;
+		scan->xs_itupdesc = RelationGetDescr(scan->indexRelation);
+	}
 	scan->xs_recheck = so->groups.recheck;
 	scan->xs_recheckorderby = false;
 	if (scan->numberOfOrderBys > 0)

@@ -1,0 +1,53 @@
+-- Hostile input: every bad value gets a clear error with a proper SQLSTATE,
+-- the server stays up and the index stays valid (fann_verify).
+
+SELECT setseed(0.9);
+CREATE TABLE hostile (id int, embedding real[], labels int4[]);
+INSERT INTO hostile SELECT i, fann_random_vector(6), ARRAY[i % 4, -i % 3]
+  FROM generate_series(1, 600) i;
+CREATE INDEX hostile_idx ON hostile USING fann (embedding, labels);
+SET enable_seqscan = off;
+
+-- bad rows
+SELECT fann_error($$INSERT INTO hostile VALUES (1, '{}', '{1}')$$);
+SELECT fann_error($$INSERT INTO hostile VALUES (1, '{1,2,3,4,5,-Infinity}', '{1}')$$);
+SELECT fann_error($$INSERT INTO hostile VALUES (1, '{{1,2,3},{4,5,6}}', '{1}')$$);
+SELECT fann_error($$INSERT INTO hostile VALUES (1, '[0:5]={1,2,3,4,5,6}', '{1}')$$);
+-- bad query vectors, on every path
+SELECT s, fann_error(format($$SET fann.strategy = %s; SELECT id FROM hostile ORDER BY embedding <-> %L LIMIT 1$$, s, q))
+  FROM (VALUES ('exact'), ('graph'), ('ivf')) p(s),
+	   (VALUES ('{1,2,3}'), ('{}'), ('{1,2,3,4,5,NaN}'), ('{{1,2,3},{4,5,6}}'), ('{1,2,3,4,5,NULL}')) v(q)
+ ORDER BY s, q;
+RESET fann.strategy;
+-- a NULL query vector: rows in no particular order, all of them; counting
+-- them needs no column (an index-only scan)
+SELECT count(*) FROM (SELECT id FROM hostile ORDER BY embedding <-> NULL) s;
+SELECT count(*) FROM (SELECT id FROM hostile ORDER BY embedding <-> '{0,0,0,0,0,0}' LIMIT 7) s;
+EXPLAIN (COSTS OFF) SELECT count(*) FROM (SELECT id FROM hostile ORDER BY embedding <-> '{0,0,0,0,0,0}' LIMIT 7) s;
+
+-- negative and huge label sets are label sets like any other
+INSERT INTO hostile SELECT 1000, fann_random_vector(6), array_agg(l) FROM generate_series(-5000, 5000) l;
+SELECT fann_check(format('SELECT id FROM hostile WHERE labels @> ''{-2}'' ORDER BY embedding <-> %L LIMIT 10',
+						 (SELECT embedding FROM hostile WHERE id = 7)), 'hostile_idx') AS n;
+SELECT id FROM hostile WHERE labels @> '{4999,-4999}' ORDER BY embedding <-> '{0,0,0,0,0,0}' LIMIT 3;
+SELECT count(*) FROM fann_verify('hostile_idx');
+
+-- out-of-range settings
+SELECT fann_error($$SET fann.exact_threshold = -1$$);
+SELECT fann_error($$SET fann.build_threads = 0$$);
+SELECT fann_error($$SET fann.build_threads = 65$$);
+SELECT fann_error($$SET fann.strategy = 'fastest'$$);
+SELECT fann_error($$CREATE INDEX ON hostile USING fann (embedding) WITH (cross_edges = 33)$$);
+SELECT fann_error($$CREATE INDEX ON hostile USING fann (embedding) WITH (build_list = 5)$$);
+
+-- a build cancelled part way (statement_timeout) leaves nothing behind
+CREATE TABLE big AS SELECT i AS id, fann_random_vector(32) AS embedding, ARRAY[i % 7] AS labels
+  FROM generate_series(1, 30000) i;
+SET statement_timeout = '50ms';
+CREATE INDEX big_idx ON big USING fann (embedding, labels);
+RESET statement_timeout;
+SELECT count(*) FROM pg_class WHERE relname = 'big_idx';
+DROP TABLE big;
+SELECT count(*) FROM fann_verify('hostile_idx');
+RESET enable_seqscan;
+DROP TABLE hostile;
