@@ -1,0 +1,72 @@
+-- Recall floors on a fixed seed, through the index's life: after the build,
+-- after doubling the table with inserts, after deleting 3/7 and VACUUM; with
+-- duplicate vectors; and the build's memory limit.
+
+SELECT setseed(0.33);
+CREATE TABLE lifelong (id bigint PRIMARY KEY, embedding real[], labels int4[]);
+CREATE TEMP TABLE hubs AS SELECT c, fann_random_vector(12) AS v FROM generate_series(0, 19) c;
+CREATE FUNCTION near_hub(c int) RETURNS real[] AS $$
+	SELECT array_agg(x + 0.1 * (random()::real - 0.5)) FROM hubs, unnest(v) x WHERE hubs.c = $1
+$$ LANGUAGE sql VOLATILE;
+INSERT INTO lifelong SELECT i, near_hub(i % 20), ARRAY[i % 3, 5 + i % 2] FROM generate_series(1, 3000) i;
+CREATE INDEX lifelong_idx ON lifelong USING fann (embedding, labels);
+ANALYZE lifelong;
+CREATE TEMP TABLE probes AS SELECT id AS qid, embedding AS v FROM lifelong WHERE id % 53 = 0;
+
+-- recall@10 of the index's own choice against exact answers, per filter
+CREATE FUNCTION lifelong_recall(strategy text) RETURNS TABLE (filter text, recall_ok bool) AS $$
+BEGIN
+	PERFORM set_config('fann.strategy', strategy, true);
+	PERFORM set_config('fann.exact_threshold', '100', true);
+	PERFORM set_config('enable_seqscan', 'off', true);
+	RETURN QUERY
+	SELECT f, round(avg(hits) / 10, 2) >= 0.9 FROM (
+		SELECT f, (SELECT count(*) FROM
+					(SELECT id FROM lifelong WHERE labels @> l ORDER BY embedding <-> v LIMIT 10) a
+				   WHERE id IN (SELECT id FROM lifelong WHERE labels @> l
+								 ORDER BY l2_distance(embedding, v) LIMIT 10)) AS hits
+		  FROM probes, (VALUES ('{}'::int4[], 'none'), ('{1}', 'contains 1'), ('{2,6}', 'contains 2,6')) x(l, f)) s
+	 GROUP BY f ORDER BY f;
+END
+$$ LANGUAGE plpgsql;
+SELECT * FROM lifelong_recall('auto');
+SELECT * FROM lifelong_recall('graph');
+-- not 'contains 2,6': its rows lie in half of the clusters only, and the
+-- model predicts where a query's unfiltered neighbours are; auto sends that
+-- filter (one label set) to the graph
+SELECT * FROM lifelong_recall('ivf') WHERE filter <> 'contains 2,6';
+
+-- twice the rows, inserted after the build
+INSERT INTO lifelong SELECT i, near_hub(i % 20), ARRAY[i % 3, 5 + i % 2] FROM generate_series(3001, 6000) i;
+ANALYZE lifelong;
+SELECT * FROM lifelong_recall('auto');
+SELECT * FROM lifelong_recall('graph');
+SELECT * FROM lifelong_recall('ivf') WHERE filter <> 'contains 2,6';
+
+-- 3 rows in 7 deleted, from every cluster and label set
+DELETE FROM lifelong WHERE id % 7 IN (0, 3, 5) AND id NOT IN (SELECT qid FROM probes);
+VACUUM ANALYZE lifelong;
+SELECT * FROM lifelong_recall('auto');
+SELECT * FROM lifelong_recall('graph');
+SELECT * FROM lifelong_recall('ivf') WHERE filter <> 'contains 2,6';
+SELECT count(*) FROM fann_verify('lifelong_idx');
+
+-- duplicate vectors: all found, none twice, the nearest first
+INSERT INTO lifelong SELECT i, (SELECT embedding FROM lifelong WHERE id = 53), '{7}'
+  FROM generate_series(10001, 10300) i;
+SET enable_seqscan = off;
+SELECT s, (SELECT count(*) = 300 AND count(DISTINCT id) = 300 AND bool_and(d = 0)
+			 FROM (SELECT id, embedding <-> (SELECT embedding FROM lifelong WHERE id = 53) AS d
+					 FROM lifelong WHERE labels @> '{7}'
+					ORDER BY embedding <-> (SELECT embedding FROM lifelong WHERE id = 53) LIMIT 300) q) AS all_once
+  FROM (VALUES ('exact'), ('graph'), ('ivf')) v(s),
+	   LATERAL (SELECT set_config('fann.strategy', s, false)) c;
+RESET fann.strategy;
+RESET enable_seqscan;
+SELECT count(*) FROM fann_verify('lifelong_idx');
+
+-- the build stops with a clear error when maintenance_work_mem is too small
+SET maintenance_work_mem = '1MB';
+SELECT regexp_replace(fann_error($$REINDEX INDEX lifelong_idx$$), '\d+ MB', 'N MB', 'g');
+RESET maintenance_work_mem;
+DROP TABLE lifelong;
