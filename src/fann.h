@@ -262,9 +262,6 @@ typedef struct FannPair
 
 #define FANN_PAIRS_PER_PAGE		(FANN_PAGE_USABLE / sizeof(FannPair))
 #define FANN_LNG_PER_PAGE		(FANN_PAGE_USABLE / sizeof(uint32))
-#define FannPageGetPairs(page)	((FannPair *) PageGetContents(page))
-#define FannPageGetNPairs(page) \
-	((((PageHeader) (page))->pd_lower - (PageGetContents(page) - (char *) (page))) / sizeof(FannPair))
 
 /* id <-> location */
 static inline BlockNumber
@@ -414,6 +411,8 @@ extern Buffer FannReadBuffer(Relation index, BlockNumber blkno);
 extern void FannCheckPage(Page page, uint16 type, Relation index, BlockNumber blkno);
 extern BlockNumber FannWriteArrayPages(Relation index, uint16 type, const void *items,
 									   int64 n, Size size);
+extern Size FannReadArrayPage(Relation index, BlockNumber blkno, uint16 type,
+							  void *dest, Size room, BlockNumber *next);
 
 /* build.c */
 extern const float *FannRowValues(Relation index, Datum *values, bool *isnull,

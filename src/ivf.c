@@ -473,23 +473,10 @@ FannModelLoad(Relation index, FannMetaPage meta, FannModel *m)
 	Size		at = 0;
 	FannModelHeader h;
 
+	/* a page holding more than the model's size leaves at != nbytes */
 	for (BlockNumber i = 0; i < meta->model_npages; i++)
-	{
-		BlockNumber blkno = meta->model_start + i;
-		Buffer		buf = FannReadBuffer(index, blkno);
-		Page		page;
-		Size		n;
-
-		LockBuffer(buf, BUFFER_LOCK_SHARE);
-		page = BufferGetPage(buf);
-		FannCheckPage(page, FANN_PAGE_MODEL, index, blkno);
-		n = ((PageHeader) page)->pd_lower - (PageGetContents(page) - (char *) page);
-		if (at + n > nbytes)
-			n = 0, at = nbytes + 1;		/* reported below */
-		memcpy(bytes + at, PageGetContents(page), n);
-		at += n;
-		UnlockReleaseBuffer(buf);
-	}
+		at += FannReadArrayPage(index, meta->model_start + i, FANN_PAGE_MODEL,
+								bytes + Min(at, nbytes), at < nbytes ? nbytes - at : 0, NULL);
 	memcpy(&h, bytes, Min(nbytes, sizeof(h)));
 	if (at != nbytes || h.magic != FANN_MODEL_MAGIC || h.partitions != meta->partitions ||
 		h.dimensions != meta->dimensions)

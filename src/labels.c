@@ -125,19 +125,10 @@ static int
 read_pair_page(Relation index, BlockNumber blkno, FannPair *pairs,
 			   BlockNumber *next)
 {
-	Buffer		buf = ReadBuffer(index, blkno);
-	Page		page;
-	int			n;
+	Size		room = sizeof(FannPair) * FANN_PAIRS_PER_PAGE;
 
-	LockBuffer(buf, BUFFER_LOCK_SHARE);
-	page = BufferGetPage(buf);
-	FannCheckPage(page, FANN_PAGE_PAIR, index, blkno);
-	n = FannPageGetNPairs(page);
-	memcpy(pairs, FannPageGetPairs(page), n * sizeof(FannPair));
-	if (next)
-		*next = FannPageGetOpaque(page)->next;
-	UnlockReleaseBuffer(buf);
-	return n;
+	return Min(FannReadArrayPage(index, blkno, FANN_PAGE_PAIR, pairs, room, next),
+			   room) / sizeof(FannPair);
 }
 
 /*

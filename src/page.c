@@ -269,3 +269,28 @@ FannWriteArrayPages(Relation index, uint16 type, const void *items, int64 n,
 	}
 	return npages;
 }
+
+/*
+ * Copy the raw array of a page of a type (FannWriteArrayPages, or grown by
+ * inserts up to pd_lower) into dest, at most room bytes, under a share lock;
+ * returns the array's size in bytes, which may exceed room on a damaged
+ * page.  *next, if given, gets the page's chain link.
+ */
+Size
+FannReadArrayPage(Relation index, BlockNumber blkno, uint16 type, void *dest,
+				  Size room, BlockNumber *next)
+{
+	Buffer		buf = FannReadBuffer(index, blkno);
+	Page		page;
+	Size		n;
+
+	LockBuffer(buf, BUFFER_LOCK_SHARE);
+	page = BufferGetPage(buf);
+	FannCheckPage(page, type, index, blkno);
+	n = ((PageHeader) page)->pd_lower - (PageGetContents(page) - (char *) page);
+	memcpy(dest, PageGetContents(page), Min(n, room));
+	if (next)
+		*next = FannPageGetOpaque(page)->next;
+	UnlockReleaseBuffer(buf);
+	return n;
+}
