@@ -47,6 +47,41 @@ SET statement_timeout = '50ms';
 CREATE INDEX big_idx ON big USING fann (embedding, labels);
 RESET statement_timeout;
 SELECT count(*) FROM pg_class WHERE relname = 'big_idx';
+
+-- long scans cancelled part way on every path (a nested loop of index scans
+-- that would run for minutes): the session and the index stay sound
+CREATE INDEX big_idx ON big USING fann (embedding, labels);
+SET enable_sort = off;
+CREATE FUNCTION long_scan() RETURNS bigint LANGUAGE sql AS $$
+  SELECT count(*) FROM generate_series(1, 10000000) g,
+    LATERAL (SELECT id FROM big WHERE labels @> ARRAY[g % 7]
+             ORDER BY embedding <-> array_fill(((g % 97) / 97.0)::real, ARRAY[32])
+             LIMIT 10) s $$;
+SET statement_timeout = '300ms';
+SET fann.strategy = 'exact';
+SELECT long_scan();
+SET fann.strategy = 'graph';
+SET fann.ef_search = 1000;
+SELECT long_scan();
+SET fann.strategy = 'ivf';
+SET fann.max_probes = 1000;
+SELECT long_scan();
+RESET statement_timeout;
+SELECT count(*) FROM fann_verify('big_idx');
+CREATE TEMP TABLE after_cancel AS SELECT array_agg(id) AS ids FROM
+  (SELECT id FROM big WHERE labels @> '{3}'
+   ORDER BY embedding <-> array_fill(0.5::real, ARRAY[32]) LIMIT 10) s;
+SET enable_indexscan = off;
+SELECT ids = (SELECT array_agg(id) FROM
+  (SELECT id FROM big WHERE labels @> '{3}'
+   ORDER BY embedding <-> array_fill(0.5::real, ARRAY[32]) LIMIT 10) s)
+  AS "the ivf path after the cancellations is exact" FROM after_cancel;
+RESET enable_indexscan;
+RESET fann.strategy;
+RESET fann.ef_search;
+RESET fann.max_probes;
+RESET enable_sort;
+DROP FUNCTION long_scan();
 DROP TABLE big;
 SELECT count(*) FROM fann_verify('hostile_idx');
 RESET enable_seqscan;
