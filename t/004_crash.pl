@@ -1,5 +1,5 @@
 # Crashes in the middle of work (stop('immediate')): during a stream of
-# committed inserts, and during CREATE INDEX. After restart the index verifies,
+# committed inserts, during CREATE INDEX and during VACUUM. After restart the index verifies,
 # holds every committed row, answers as a sequential scan does; a build that
 # was cut off leaves no index behind and can run again.
 use strict;
@@ -80,6 +80,50 @@ is($node->safe_psql('postgres', q{SELECT count(*) FROM fann_verify('big_idx')}),
 	'0', 'the build runs again and verifies');
 is($node->safe_psql('postgres', q{SELECT count(*) FROM fann_verify('items_idx')}),
 	'0', 'the other index is untouched');
+
+# 3. VACUUM cut off while it cleans the index (slowed by its cost delay)
+$node->safe_psql('postgres', q{
+	CREATE TABLE vac AS SELECT i AS id, ARRAY(SELECT random()::real FROM generate_series(1, 16) WHERE i > 0) AS embedding,
+		ARRAY[i % 5, 10 + i % 3] AS labels FROM generate_series(1, 8000) i;
+	ALTER TABLE vac SET (autovacuum_enabled = off);
+	CREATE INDEX vac_idx ON vac USING fann (embedding, labels) WITH (partitions = 40);
+	DELETE FROM vac WHERE id % 3 = 0;
+});
+my $vacuum = $node->background_psql('postgres');
+$vacuum->query_until(qr/vacuuming/, q{
+	SET vacuum_cost_delay = '20ms';
+	SET vacuum_cost_limit = 1;
+	\echo vacuuming
+	VACUUM vac;
+});
+wait_for(q{SELECT count(*) > 0 FROM pg_stat_progress_vacuum WHERE phase = 'vacuuming indexes'},
+	'VACUUM to reach the index');
+sleep(1);
+is($node->safe_psql('postgres', q{SELECT phase FROM pg_stat_progress_vacuum}),
+	'vacuuming indexes', 'the crash comes while VACUUM cleans the index');
+$node->stop('immediate');
+$vacuum->{run}->kill_kill;
+$node->start;
+for my $round ('after the crash', 'after a VACUUM that completes')
+{
+	is($node->safe_psql('postgres', q{SELECT count(*) FROM fann_verify('vac_idx')}),
+		'0', "$round the index verifies");
+	for my $path ('exact', 'ivf')
+	{
+		for my $pred ('true', q{labels @> '{2}'}, q{labels && '{4,11}'})
+		{
+			my $q = "SELECT string_agg(id::text, ',') FROM (SELECT id FROM vac WHERE $pred
+				ORDER BY embedding <-> array_fill(0.5::real, ARRAY[16]) LIMIT 40) s";
+			is($node->safe_psql('postgres', "SET enable_seqscan = off; SET enable_sort = off;
+					SET fann.strategy = $path; SET fann.probe_threshold = 0; SET fann.max_probes = 1000; $q"),
+				$node->safe_psql('postgres', "SET enable_indexscan = off; SET enable_bitmapscan = off; $q"),
+				"$round the $path path answers $pred exactly");
+		}
+	}
+	$node->safe_psql('postgres', 'VACUUM vac');
+}
+is($node->safe_psql('postgres', q{SELECT count(*) FROM vac WHERE id % 3 = 0}), '0',
+	'the deleted rows stay deleted');
 
 $node->stop;
 done_testing();
