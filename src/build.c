@@ -11,6 +11,13 @@
  * written once, in the graph's breadth-first order, with their adjacency
  * lists.  Pages are written through shared buffers and WAL-logged in bulk
  * at the end (log_newpage_range).
+ *
+ * When the vectors and the graph do not fit in maintenance_work_mem, the
+ * build streams instead (as pgvector's HNSW build does): pass 2 writes each
+ * row straight into its element slot and keeps a reservoir sample for the
+ * IVF's partitions and model; after the bulk WAL-logging every row is linked
+ * into the graph and listed in its partitions as an insert would be,
+ * superset groups first so that cross edges find their rows (UNG 4.3).
  */
 #include "postgres.h"
 
@@ -37,6 +44,11 @@
 #define FANN_PHASE_GRAPH	4
 #define FANN_PHASE_WRITE	5
 #define FANN_PHASE_IVF		6
+#define FANN_PHASE_LINK		7
+
+/* Largest sample a streamed build keeps for the IVF, and its seed */
+#define FANN_STREAM_SAMPLE	65536
+#define FANN_STREAM_SEED	UINT64CONST(0x46414E4E)
 
 typedef struct FannBuildState
 {
@@ -47,10 +59,14 @@ typedef struct FannBuildState
 	int			unit;			/* element pages per neighbour page */
 	int64		nelempages;
 	int			nneighbors;		/* graph_degree + cross_edges */
+	bool		streamed;		/* rows go to their pages in pass 2 */
 	float	   *vectors;		/* pass 2: every row's vector, by position */
 	ItemPointerData *tids;		/* and its heap TID */
 	uint32	   *ids;			/* after the graph: its element id */
 	uint32	   *gids;			/* and its group id */
+	int64		nsample;		/* streamed: the arrays hold a sample */
+	int64	   *positions;		/* of rows at these positions */
+	uint64		seed;			/* for the reservoir */
 
 	/* open-addressing hash of label sets -> groups */
 	FannBuildGroup **slots;
@@ -65,6 +81,9 @@ typedef struct FannBuildState
 	MemoryContext ctx;			/* the build's memory */
 	MemoryContext tmpctx;		/* reset after each row */
 } FannBuildState;
+
+static BlockNumber element_block(FannBuildState *bs, int64 pos);
+static uint32 position_id(FannBuildState *bs, int64 pos);
 
 /* The metric of the vector column's opclass: which ordering operator it has */
 FannMetric
@@ -204,9 +223,51 @@ count_row(FannBuildState *bs, const int32 *labels, int n)
 	MemoryContextSwitchTo(oldctx);
 }
 
+/* An element slot now holds a live row (no edges yet) */
+static void
+fill_element(FannElement e, ItemPointer tid, uint32 gid, const float *vec, int dim)
+{
+	e->heaptid = *tid;
+	e->flags = 0;
+	e->group = gid;
+	e->next = InvalidFannId;
+	e->nextfree = InvalidFannId;
+	memcpy(e->vec, vec, sizeof(float) * dim);
+}
+
+/*
+ * A streamed pass 2 writes the row at its position and keeps it in the
+ * reservoir sample with probability nsample / rows seen (Algorithm R).
+ */
+static void
+stream_row(FannBuildState *bs, int64 pos, ItemPointer tid, uint32 gid, const float *vec)
+{
+	Buffer		buf = ReadBuffer(bs->index, element_block(bs, pos));
+	Page		page;
+	int64		slot = bs->written;
+
+	LockBuffer(buf, BUFFER_LOCK_EXCLUSIVE);
+	page = BufferGetPage(buf);
+	fill_element((FannElement) PageGetItem(page, PageGetItemId(page, FirstOffsetNumber + pos % bs->per_page)),
+				 tid, gid, vec, bs->dimensions);
+	MarkBufferDirty(buf);
+	UnlockReleaseBuffer(buf);
+
+	if (slot >= bs->nsample)
+		slot = FannRandom(&bs->seed) % (bs->written + 1);
+	if (slot >= bs->nsample)
+		return;
+	memcpy(bs->vectors + slot * bs->dimensions, vec, sizeof(float4) * bs->dimensions);
+	bs->tids[slot] = *tid;
+	bs->ids[slot] = position_id(bs, pos);
+	bs->gids[slot] = gid;
+	bs->positions[slot] = pos;
+}
+
 /*
  * Pass 2: keep the row's vector and TID at its group's next position; the
- * elements are written once the graph has fixed their order (build_graph).
+ * elements are written once the graph has fixed their order (build_graph),
+ * or, streamed, at once.
  */
 static void
 write_row(FannBuildState *bs, ItemPointer tid, const float *vec,
@@ -222,8 +283,13 @@ write_row(FannBuildState *bs, ItemPointer tid, const float *vec,
 	if (g == NULL || g->filled == g->count)
 		return;
 	pos = g->first + g->filled++;
-	memcpy(bs->vectors + pos * bs->dimensions, vec, sizeof(float4) * bs->dimensions);
-	bs->tids[pos] = *tid;
+	if (bs->streamed)
+		stream_row(bs, pos, tid, g->gid, vec);
+	else
+	{
+		memcpy(bs->vectors + pos * bs->dimensions, vec, sizeof(float4) * bs->dimensions);
+		bs->tids[pos] = *tid;
+	}
 
 	pgstat_progress_update_param(PROGRESS_CREATEIDX_TUPLES_DONE, ++bs->written);
 }
@@ -244,7 +310,7 @@ build_callback(Relation index, ItemPointer tid, Datum *values, bool *isnull,
 		if (bs->dimensions == 0)
 			bs->dimensions = dim;
 		FannCheckDimensions(dim, bs->dimensions);
-		if (bs->vectors == NULL)
+		if (bs->tids == NULL)
 			count_row(bs, labels, n);
 		else
 			write_row(bs, tid, vec, labels, n);
@@ -567,13 +633,8 @@ build_graph(FannBuildState *bs, FannMetaPage meta, BlockNumber group_start)
 				gi++;
 			bs->ids[old] = position_id(bs, pos);
 			bs->gids[old] = bs->groups[gi]->gid;
-			e->heaptid = bs->tids[old];
-			e->flags = 0;
-			e->group = bs->groups[gi]->gid;
-			e->next = InvalidFannId;
-			e->nextfree = InvalidFannId;
-			memcpy(e->vec, bs->vectors + (size_t) old * bs->dimensions,
-				   sizeof(float) * bs->dimensions);
+			fill_element(e, &bs->tids[old], bs->groups[gi]->gid,
+						 bs->vectors + (size_t) old * bs->dimensions, bs->dimensions);
 			for (int k = 0; k < sp.stride; k++)
 			{
 				uint32		q = sp.adj[(size_t) old * sp.stride + k];
@@ -608,14 +669,15 @@ build_graph(FannBuildState *bs, FannMetaPage meta, BlockNumber group_start)
 
 /*
  * The IVF over the rows pass 2 saw (a concurrent build may have seen fewer
- * than pass 1 counted): their vectors, moved together, and their ids.
+ * than pass 1 counted): their vectors, moved together, and their ids; or,
+ * streamed, over the sample of them.
  */
 static void
 build_ivf(FannBuildState *bs, FannMetaPage meta)
 {
 	int64		n = 0;
 
-	for (int64 r = 0; r < bs->nrows; r++)
+	for (int64 r = 0; r < Min(bs->nsample, bs->written); r++)
 	{
 		if (!ItemPointerIsValid(&bs->tids[r]))
 			continue;
@@ -629,30 +691,117 @@ build_ivf(FannBuildState *bs, FannMetaPage meta)
 		}
 		n++;
 	}
-	FannIvfBuild(bs->index, meta, bs->vectors, n, bs->ids, bs->gids, bs->tids);
+	FannIvfBuild(bs->index, meta, bs->vectors, n, bs->written, bs->ids, bs->gids, bs->tids);
+}
+
+/* A streamed build's memory: the sample, its positions, their set, the groups */
+static Size
+streamed_bytes(FannBuildState *bs, int64 nsample, Size row)
+{
+	return bs->memory + bs->nrows / 8 + (Size) nsample * (row + sizeof(int64)) +
+		FannIvfBuildBytes(bs->index, nsample, bs->nrows, bs->dimensions);
 }
 
 /*
  * The graph needs every vector and adjacency list in memory, the IVF every
- * vector and its training data, one after the other: check they fit
+ * vector and its training data, one after the other.  If they do not fit,
+ * the build streams, with the largest sample for the IVF that fits; if not
+ * even the smallest does, it fails.
  */
 static void
-check_memory(FannBuildState *bs, FannMetaPage meta)
+plan_memory(FannBuildState *bs, FannMetaPage meta)
 {
-	Size		rows = (Size) bs->nrows * (sizeof(float) * bs->dimensions +
-										   sizeof(ItemPointerData) + 2 * sizeof(uint32));
+	Size		budget = (Size) maintenance_work_mem * 1024;
+	Size		row = sizeof(float) * bs->dimensions + sizeof(ItemPointerData) + 2 * sizeof(uint32);
 	Size		graph = (Size) bs->nrows * (sizeof(uint32) * bs->nneighbors + 3 * sizeof(uint32)) +
 		FannGraphBuildBytes(bs->groups, bs->ngroups, bs->nneighbors, meta->build_list);
-	Size		ivf = FannIvfBuildBytes(bs->index, bs->nrows, bs->dimensions);
-	Size		need = rows + Max(graph, ivf);
+	Size		need = (Size) bs->nrows * row +
+		Max(graph, FannIvfBuildBytes(bs->index, bs->nrows, bs->nrows, bs->dimensions));
+	Size		inmemory = need;
+	int64		least = FannIvfMinRows(bs->index, bs->nrows);
 
-	if (need > (Size) maintenance_work_mem * 1024)
-		ereport(ERROR,
-				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-				 errmsg("fann index build needs %zu MB of memory for %lld rows, maintenance_work_mem is %d MB",
-						need / (1024 * 1024) + 1, (long long) bs->nrows,
-						maintenance_work_mem / 1024),
-				 errhint("Increase maintenance_work_mem.")));
+	bs->nsample = bs->nrows;
+	if (need <= budget)
+		return;
+	bs->streamed = true;
+	for (bs->nsample = Min(bs->nrows, FANN_STREAM_SAMPLE);
+		 streamed_bytes(bs, bs->nsample, row) > budget; bs->nsample /= 2)
+		if (bs->nsample / 2 < least)
+			ereport(ERROR,
+					(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+					 errmsg("fann index build needs at least %zu MB of memory for %lld rows, maintenance_work_mem is %d MB",
+							streamed_bytes(bs, least, row) / (1024 * 1024) + 1,
+							(long long) bs->nrows, maintenance_work_mem / 1024),
+					 errhint("Increase maintenance_work_mem.")));
+	ereport(NOTICE,
+			(errmsg("fann graph does not fit into maintenance_work_mem, building it row by row"),
+			 errdetail("The in-memory build needs %zu MB; this one takes significantly more time.",
+					   inmemory / (1024 * 1024) + 1),
+			 errhint("Increase maintenance_work_mem to speed up builds.")));
+}
+
+/* Superset groups first: a group's LNG children are linked before it */
+static int
+cmp_link_order(const void *a, const void *b)
+{
+	const FannBuildGroup *x = *(FannBuildGroup *const *) a;
+	const FannBuildGroup *y = *(FannBuildGroup *const *) b;
+
+	if (x->nlabels != y->nlabels)
+		return x->nlabels < y->nlabels ? 1 : -1;
+	return (x->first > y->first) - (x->first < y->first);
+}
+
+/*
+ * A streamed build's last step: every row joins the graph, and its IVF
+ * partitions unless it was in the sample, as an insert would (GenericXLog).
+ */
+static void
+link_rows(FannBuildState *bs, FannMetaPage meta)
+{
+	FannBuildGroup **order = palloc(sizeof(FannBuildGroup *) * Max(bs->ngroups, 1));
+	uint64	   *sampled = FannIdSetCreate((uint32) bs->nrows);
+	float	   *vec = palloc(sizeof(float) * bs->dimensions);
+	FannModel	model;
+	int64		done = 0;
+
+	for (int64 s = 0; s < Min(bs->nsample, bs->written); s++)
+		FannIdSetAdd(sampled, (uint32) bs->nrows, (uint32) bs->positions[s]);
+	if (meta->partitions > 0)
+		FannModelLoad(bs->index, meta, &model);
+	memcpy(order, bs->groups, sizeof(FannBuildGroup *) * bs->ngroups);
+	qsort(order, bs->ngroups, sizeof(FannBuildGroup *), cmp_link_order);
+
+	pgstat_progress_update_param(PROGRESS_CREATEIDX_SUBPHASE, FANN_PHASE_LINK);
+	for (int i = 0; i < bs->ngroups; i++)
+		for (int64 pos = order[i]->first; pos < order[i]->first + order[i]->filled; pos++)
+		{
+			Buffer		buf = ReadBuffer(bs->index, element_block(bs, pos));
+			Page		page;
+			FannElement e;
+			ItemPointerData tid;
+			MemoryContext oldctx;
+
+			CHECK_FOR_INTERRUPTS();
+			LockBuffer(buf, BUFFER_LOCK_SHARE);
+			page = BufferGetPage(buf);
+			e = (FannElement) PageGetItem(page, PageGetItemId(page, FirstOffsetNumber + pos % bs->per_page));
+			tid = e->heaptid;
+			memcpy(vec, e->vec, sizeof(float) * bs->dimensions);
+			UnlockReleaseBuffer(buf);
+
+			oldctx = MemoryContextSwitchTo(bs->tmpctx);
+			FannGraphLink(bs->index, meta, position_id(bs, pos), order[i]->gid, vec);
+			if (!FannIdSetContains(sampled, (uint32) bs->nrows, (uint32) pos))
+				FannIvfInsert(bs->index, meta, meta->partitions > 0 ? &model : NULL,
+							  position_id(bs, pos), order[i]->gid, &tid, vec);
+			MemoryContextSwitchTo(oldctx);
+			MemoryContextReset(bs->tmpctx);
+			pgstat_progress_update_param(PROGRESS_CREATEIDX_TUPLES_DONE, ++done);
+		}
+	pfree(order);
+	pfree(sampled);
+	pfree(vec);
 }
 
 IndexBuildResult *
@@ -669,6 +818,7 @@ fannbuild(Relation heap, Relation index, IndexInfo *indexInfo)
 	int64		nlng;
 	int64		pos = 0;
 	FannMetaPageData ivfmeta;	/* what the IVF build records */
+	FannMetaPageData linkmeta;	/* the finished metapage, for linking */
 
 	if (RelationGetNumberOfBlocks(index) != 0)
 		elog(ERROR, "index \"%s\" already contains data", RelationGetRelationName(index));
@@ -721,7 +871,7 @@ fannbuild(Relation heap, Relation index, IndexInfo *indexInfo)
 							FANN_GROUPS_PER_PAGE);
 		npairs += Max(g->nlabels, 0);
 	}
-	check_memory(&bs, meta);
+	plan_memory(&bs, meta);
 
 	write_element_pages(&bs);
 	write_group_pages(&bs, 1 + nelempages, ngrouppages);
@@ -757,15 +907,19 @@ fannbuild(Relation heap, Relation index, IndexInfo *indexInfo)
 	pgstat_progress_update_param(PROGRESS_CREATEIDX_TUPLES_TOTAL, bs.nrows);
 	if (bs.nrows > 0)
 	{
-		bs.vectors = palloc_extended(sizeof(float) * bs.dimensions * bs.nrows,
+		bs.vectors = palloc_extended(sizeof(float) * bs.dimensions * bs.nsample,
 									 MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
-		bs.tids = palloc_extended(sizeof(ItemPointerData) * bs.nrows,
+		bs.tids = palloc_extended(sizeof(ItemPointerData) * bs.nsample,
 								  MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
+		bs.ids = palloc_extended(sizeof(uint32) * bs.nsample, MCXT_ALLOC_HUGE);
+		bs.gids = palloc_extended(sizeof(uint32) * bs.nsample, MCXT_ALLOC_HUGE);
+		if (bs.streamed)
+			bs.positions = palloc_extended(sizeof(int64) * bs.nsample, MCXT_ALLOC_HUGE);
+		bs.seed = FANN_STREAM_SEED;
 		table_index_build_scan(heap, index, indexInfo, true, true,
 							   build_callback, &bs, NULL);
-		bs.ids = palloc_extended(sizeof(uint32) * bs.nrows, MCXT_ALLOC_HUGE);
-		bs.gids = palloc_extended(sizeof(uint32) * bs.nrows, MCXT_ALLOC_HUGE);
-		build_graph(&bs, meta, 1 + nelempages);
+		if (!bs.streamed)
+			build_graph(&bs, meta, 1 + nelempages);
 		pgstat_progress_update_param(PROGRESS_CREATEIDX_SUBPHASE, FANN_PHASE_IVF);
 		build_ivf(&bs, &ivfmeta);
 		pfree(bs.vectors);
@@ -783,11 +937,15 @@ fannbuild(Relation heap, Relation index, IndexInfo *indexInfo)
 	meta->partdir_start = ivfmeta.partdir_start;
 	meta->ivf_end = ivfmeta.ivf_end;
 	MarkBufferDirty(metabuf);
+	linkmeta = *meta;
 	UnlockReleaseBuffer(metabuf);
 
 	if (RelationNeedsWAL(index))
 		log_newpage_range(index, MAIN_FORKNUM, 0,
 						  RelationGetNumberOfBlocks(index), true);
+	/* after the bulk WAL-logging: linking logs its own changes */
+	if (bs.streamed)
+		link_rows(&bs, &linkmeta);
 
 	result = palloc(sizeof(IndexBuildResult));
 	result->heap_tuples = bs.nrows;
@@ -830,6 +988,8 @@ fannbuildphasename(int64 phasenum)
 			return "writing graph";
 		case FANN_PHASE_IVF:
 			return "building partitions";
+		case FANN_PHASE_LINK:
+			return "linking rows";
 		default:
 			return NULL;
 	}

@@ -342,7 +342,7 @@ fanninsert(Relation index, Datum *values, bool *isnull, ItemPointer heap_tid,
 			gid = create_group(index, metabuf, labels, n);
 		id = add_element(index, metabuf, gid, heap_tid, vec, dim);
 		FannGraphLink(index, meta, id, gid, vec);
-		FannIvfInsert(index, meta, id, gid, heap_tid, vec);
+		FannIvfInsert(index, meta, NULL, id, gid, heap_tid, vec);
 		UnlockReleaseBuffer(metabuf);
 	}
 

@@ -49,17 +49,30 @@ partitions_for(Relation index, int64 nrows)
 	return (int) Min(p, nrows);
 }
 
-/* Memory the IVF build needs beyond the vectors (see FannIvfBuild) */
+/*
+ * Memory the IVF build over nrows of an index of table_rows rows needs
+ * beyond their vectors (see FannIvfBuild)
+ */
 Size
-FannIvfBuildBytes(Relation index, int64 nrows, int dim)
+FannIvfBuildBytes(Relation index, int64 nrows, int64 table_rows, int dim)
 {
 	int64		nsamples = Min(nrows, FANN_LIRA_SAMPLES);
-	int			partitions = partitions_for(index, nrows);
+	int			partitions = partitions_for(index, table_rows);
 
 	return (Size) nrows * (2 * sizeof(int32) + 2 * sizeof(int64)) +
 		(Size) nsamples * (sizeof(float) * (partitions + dim) + partitions) +
 		FannModelBytes(partitions, dim) * 4 +
 		(Size) fann_build_threads * sizeof(float) * (partitions * 4 + dim + 1024);
+}
+
+/*
+ * The fewest rows the IVF can be built from: some for each partition's
+ * centroid and, as training queries, for its probability
+ */
+int
+FannIvfMinRows(Relation index, int64 table_rows)
+{
+	return (int) Min(table_rows, (int64) partitions_for(index, table_rows) * 8);
 }
 
 typedef struct NearRow
@@ -375,14 +388,17 @@ write_partitions(Relation index, FannMetaPage meta, const float *vectors,
 
 /*
  * Build the IVF over the rows (vectors row-major; their element ids, groups
- * and heap TIDs): partitions, model, lists.  Writes its pages after every
- * other structure and records them in meta.
+ * and heap TIDs): partitions, model, lists.  The rows may be a sample of the
+ * index's table_rows rows, which set the partition count; the others are
+ * then listed by FannIvfInsert.  Writes its pages after every other
+ * structure and records them in meta.
  */
 void
 FannIvfBuild(Relation index, FannMetaPage meta, const float *vectors, int64 nrows,
-			 const uint32 *ids, const uint32 *groups, const ItemPointerData *tids)
+			 int64 table_rows, const uint32 *ids, const uint32 *groups,
+			 const ItemPointerData *tids)
 {
-	int			P = partitions_for(index, nrows);
+	int			P = (int) Min(partitions_for(index, table_rows), nrows);
 	int			dim = meta->dimensions;
 	int			nthreads = fann_build_threads;
 	FannOptions *opts = (FannOptions *) index->rd_options;
@@ -543,10 +559,11 @@ append_entry(Relation index, FannMetaPage meta, int c, FannListEntry entry, Size
 /*
  * List a row inserted after the build: in its nearest partition and, with
  * redundancy, in the one the stored model rates most likely above one half.
+ * The model is read from its pages unless the caller has it (model).
  */
 void
-FannIvfInsert(Relation index, FannMetaPage meta, uint32 id, uint32 gid,
-			  ItemPointer tid, const float *vec)
+FannIvfInsert(Relation index, FannMetaPage meta, const FannModel *model,
+			  uint32 id, uint32 gid, ItemPointer tid, const float *vec)
 {
 	FannModel	m;
 	int			P = meta->partitions;
@@ -557,7 +574,10 @@ FannIvfInsert(Relation index, FannMetaPage meta, uint32 id, uint32 gid,
 
 	if (P == 0)
 		return;
-	FannModelLoad(index, meta, &m);
+	if (model)
+		m = *model;
+	else
+		FannModelLoad(index, meta, &m);
 	assign_rows(&m, vec, 1, FannGetDistance((FannMetric) meta->metric),
 				meta->redundancy, 1, &own, &second);
 	entry = palloc0(esize);

@@ -129,12 +129,13 @@ extern void FannModelTrain(FannModel *m, const float *in_d, const float *in_v,
 
 /* ivf.c: build, inserts, VACUUM */
 extern void FannIvfBuild(Relation index, FannMetaPage meta, const float *vectors,
-						 int64 nrows, const uint32 *ids, const uint32 *groups,
-						 const ItemPointerData *tids);
-extern Size FannIvfBuildBytes(Relation index, int64 nrows, int dim);
+						 int64 nrows, int64 table_rows, const uint32 *ids,
+						 const uint32 *groups, const ItemPointerData *tids);
+extern Size FannIvfBuildBytes(Relation index, int64 nrows, int64 table_rows, int dim);
+extern int	FannIvfMinRows(Relation index, int64 table_rows);
 extern void FannModelLoad(Relation index, FannMetaPage meta, FannModel *m);
-extern void FannIvfInsert(Relation index, FannMetaPage meta, uint32 id, uint32 gid,
-						  ItemPointer tid, const float *vec);
+extern void FannIvfInsert(Relation index, FannMetaPage meta, const FannModel *model,
+						  uint32 id, uint32 gid, ItemPointer tid, const float *vec);
 extern void FannIvfVacuumPage(Relation index, Buffer buf,
 							  IndexBulkDeleteCallback callback, void *callback_state);
 

@@ -24,6 +24,14 @@ $primary->safe_psql('postgres', q{
 	INSERT INTO items SELECT i, ARRAY[random(), random(), random(), random()]::real[],
 		ARRAY[i % 5, 10 + i % 4] FROM generate_series(1, 3000) i;
 	CREATE INDEX items_idx ON items USING fann (embedding, labels);
+	-- built row by row, its changes WAL-logged as inserts' are
+	CREATE TABLE streamed AS SELECT i AS id, ARRAY(SELECT random()::real FROM generate_series(1, 16) WHERE i > 0) AS embedding,
+		CASE WHEN i % 4 = 0 THEN ARRAY[i % 3] ELSE ARRAY[i % 3, 10 + i % 5] END AS labels
+		FROM generate_series(1, 6000) i;
+	SET maintenance_work_mem = '2MB';
+	SET fann.build_threads = 1;
+	CREATE INDEX streamed_idx ON streamed USING fann (embedding, labels);
+	RESET maintenance_work_mem;
 	CREATE UNLOGGED TABLE scratch (embedding real[]);
 	CREATE INDEX ON scratch USING fann (embedding);
 	INSERT INTO scratch VALUES ('{1,2}');
@@ -46,15 +54,19 @@ for my $round (1 .. 3)
 my @predicates = ('true', q{labels @> '{2}'}, q{labels && '{21,13}'},
 	q{labels = '{1,11}'}, q{labels @> '{22,1}'}, q{labels IS NULL});
 
+# the 40 nearest rows of $table matching $pred, through the index (with
+# $settings) or by a sequential scan
 sub answer
 {
-	my ($node, $pred, $use_index) = @_;
-	my $settings = $use_index
-	  ? 'SET enable_seqscan = off; SET enable_sort = off;'
+	my ($node, $pred, $use_index, $table, $settings) = @_;
+	$table ||= 'items';
+	my $dim = $table eq 'items' ? 4 : 16;
+	$settings = $use_index
+	  ? 'SET enable_seqscan = off; SET enable_sort = off;' . ($settings // '')
 	  : 'SET enable_indexscan = off; SET enable_bitmapscan = off;';
 	return $node->safe_psql('postgres', qq{$settings
-		SELECT string_agg(id::text, ',') FROM (SELECT id FROM items WHERE $pred
-		ORDER BY embedding <-> '{0.5,0.5,0.5,0.5}' LIMIT 40) s;});
+		SELECT string_agg(id::text, ',') FROM (SELECT id FROM $table WHERE $pred
+		ORDER BY embedding <-> array_fill(0.5::real, ARRAY[$dim]) LIMIT 40) s;});
 }
 
 $primary->wait_for_catchup($standby);
@@ -70,6 +82,23 @@ is($primary->safe_psql('postgres', q{SELECT count(*) FROM fann_verify('items_idx
 	'0', 'the primary index verifies');
 is($standby->safe_psql('postgres', q{SELECT count(*) FROM fann_verify('items_idx')}),
 	'0', 'the standby index verifies');
+
+# the streamed build, on every path searched in full
+my %paths = (
+	exact => q{SET fann.strategy = exact;},
+	graph => q{SET fann.strategy = graph; SET fann.ef_search = 4000;},
+	ivf => q{SET fann.strategy = ivf; SET fann.probe_threshold = 0; SET fann.max_probes = 1000;});
+for my $path (sort keys %paths)
+{
+	for my $pred ('true', q{labels @> '{1}'}, q{labels && '{2,13}'})
+	{
+		is(answer($standby, $pred, 1, 'streamed', $paths{$path}),
+			answer($primary, $pred, 0, 'streamed'),
+			"standby: the streamed build's $path path answers $pred exactly");
+	}
+}
+is($standby->safe_psql('postgres', q{SELECT count(*) FROM fann_verify('streamed_idx')}),
+	'0', 'the streamed build verifies on the standby');
 
 # crash the primary in the middle of inserts
 $primary->safe_psql('postgres', q{
