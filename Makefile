@@ -2,7 +2,7 @@ EXTENSION = fann
 EXTVERSION = 1.0
 
 MODULE_big = fann
-OBJS = src/fann.o src/build.o src/cost.o src/distance.o src/insert.o \
+OBJS = src/fann.o src/build.o src/buildstream.o src/cost.o src/distance.o src/insert.o \
 	src/graph.o src/ivf.o src/ivfscan.o src/kmeans.o src/labels.o src/lira.o \
 	src/page.o src/scan.o src/ung.o src/ungscan.o src/vacuum.o \
 	src/validate.o src/vamana.o src/verify.o

@@ -13,11 +13,7 @@
  * at the end (log_newpage_range).
  *
  * When the vectors and the graph do not fit in maintenance_work_mem, the
- * build streams instead (as pgvector's HNSW build does): pass 2 writes each
- * row straight into its element slot and keeps a reservoir sample for the
- * IVF's partitions and model; after the bulk WAL-logging every row is linked
- * into the graph and listed in its partitions as an insert would be,
- * superset groups first so that cross edges find their rows (UNG 4.3).
+ * build streams instead (buildstream.c).
  */
 #include "postgres.h"
 
@@ -31,6 +27,7 @@
 #include "storage/smgr.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
+#include "build.h"
 #include "ivf.h"
 #include "ung.h"
 
@@ -38,52 +35,6 @@
 #include <omp.h>
 #include <signal.h>
 #endif
-
-#define FANN_PHASE_LABELS	2
-#define FANN_PHASE_ELEMENTS 3
-#define FANN_PHASE_GRAPH	4
-#define FANN_PHASE_WRITE	5
-#define FANN_PHASE_IVF		6
-#define FANN_PHASE_LINK		7
-
-/* Largest sample a streamed build keeps for the IVF, and its seed */
-#define FANN_STREAM_SAMPLE	65536
-#define FANN_STREAM_SEED	UINT64CONST(0x46414E4E)
-
-typedef struct FannBuildState
-{
-	Relation	index;
-	int			dimensions;
-	bool		has_labels;
-	int			per_page;		/* elements per page */
-	int			unit;			/* element pages per neighbour page */
-	int64		nelempages;
-	int			nneighbors;		/* graph_degree + cross_edges */
-	bool		streamed;		/* rows go to their pages in pass 2 */
-	float	   *vectors;		/* pass 2: every row's vector, by position */
-	ItemPointerData *tids;		/* and its heap TID */
-	uint32	   *ids;			/* after the graph: its element id */
-	uint32	   *gids;			/* and its group id */
-	int64		nsample;		/* streamed: the arrays hold a sample */
-	int64	   *positions;		/* of rows at these positions */
-	uint64		seed;			/* for the reservoir */
-
-	/* open-addressing hash of label sets -> groups */
-	FannBuildGroup **slots;
-	int			nslots;
-	FannBuildGroup **groups;		/* in insertion, later in layout order */
-	int			ngroups;
-	int			maxgroups;
-
-	Size		memory;			/* bytes held for groups */
-	int64		nrows;			/* pass 1 */
-	int64		written;		/* pass 2 */
-	MemoryContext ctx;			/* the build's memory */
-	MemoryContext tmpctx;		/* reset after each row */
-} FannBuildState;
-
-static BlockNumber element_block(FannBuildState *bs, int64 pos);
-static uint32 position_id(FannBuildState *bs, int64 pos);
 
 /* The metric of the vector column's opclass: which ordering operator it has */
 FannMetric
@@ -223,47 +174,6 @@ count_row(FannBuildState *bs, const int32 *labels, int n)
 	MemoryContextSwitchTo(oldctx);
 }
 
-/* An element slot now holds a live row (no edges yet) */
-static void
-fill_element(FannElement e, ItemPointer tid, uint32 gid, const float *vec, int dim)
-{
-	e->heaptid = *tid;
-	e->flags = 0;
-	e->group = gid;
-	e->next = InvalidFannId;
-	e->nextfree = InvalidFannId;
-	memcpy(e->vec, vec, sizeof(float) * dim);
-}
-
-/*
- * A streamed pass 2 writes the row at its position and keeps it in the
- * reservoir sample with probability nsample / rows seen (Algorithm R).
- */
-static void
-stream_row(FannBuildState *bs, int64 pos, ItemPointer tid, uint32 gid, const float *vec)
-{
-	Buffer		buf = ReadBuffer(bs->index, element_block(bs, pos));
-	Page		page;
-	int64		slot = bs->written;
-
-	LockBuffer(buf, BUFFER_LOCK_EXCLUSIVE);
-	page = BufferGetPage(buf);
-	fill_element((FannElement) PageGetItem(page, PageGetItemId(page, FirstOffsetNumber + pos % bs->per_page)),
-				 tid, gid, vec, bs->dimensions);
-	MarkBufferDirty(buf);
-	UnlockReleaseBuffer(buf);
-
-	if (slot >= bs->nsample)
-		slot = FannRandom(&bs->seed) % (bs->written + 1);
-	if (slot >= bs->nsample)
-		return;
-	memcpy(bs->vectors + slot * bs->dimensions, vec, sizeof(float4) * bs->dimensions);
-	bs->tids[slot] = *tid;
-	bs->ids[slot] = position_id(bs, pos);
-	bs->gids[slot] = gid;
-	bs->positions[slot] = pos;
-}
-
 /*
  * Pass 2: keep the row's vector and TID at its group's next position; the
  * elements are written once the graph has fixed their order (build_graph),
@@ -284,7 +194,7 @@ write_row(FannBuildState *bs, ItemPointer tid, const float *vec,
 		return;
 	pos = g->first + g->filled++;
 	if (bs->streamed)
-		stream_row(bs, pos, tid, g->gid, vec);
+		FannStreamRow(bs, pos, tid, g->gid, vec);
 	else
 	{
 		memcpy(bs->vectors + pos * bs->dimensions, vec, sizeof(float4) * bs->dimensions);
@@ -343,39 +253,11 @@ cmp_pairs(const void *a, const void *b)
 	return (x->group > y->group) - (x->group < y->group);
 }
 
-/*
- * The element region: units of bs->unit element pages, each followed by the
- * neighbour page holding their adjacency lists (the last unit may be short).
- */
-static BlockNumber
-element_block(FannBuildState *bs, int64 pos)
-{
-	int64		e = pos / bs->per_page;
-
-	return 1 + (e / bs->unit) * (bs->unit + 1) + e % bs->unit;
-}
-
-static BlockNumber
-neighbor_block(FannBuildState *bs, int64 pos)
-{
-	int64		e = pos / bs->per_page;
-	int64		u = e / bs->unit;
-
-	return 1 + u * (bs->unit + 1) + Min(bs->unit, bs->nelempages - u * bs->unit);
-}
-
 /* blocks of the element region, neighbour pages included */
 static BlockNumber
 element_region_blocks(FannBuildState *bs)
 {
 	return bs->nelempages + (bs->nelempages + bs->unit - 1) / bs->unit;
-}
-
-static uint32
-position_id(FannBuildState *bs, int64 pos)
-{
-	return FannMakeId(element_block(bs, pos),
-					  FirstOffsetNumber + pos % bs->per_page, bs->per_page);
 }
 
 /*
@@ -633,7 +515,7 @@ build_graph(FannBuildState *bs, FannMetaPage meta, BlockNumber group_start)
 				gi++;
 			bs->ids[old] = position_id(bs, pos);
 			bs->gids[old] = bs->groups[gi]->gid;
-			fill_element(e, &bs->tids[old], bs->groups[gi]->gid,
+			FannFillElement(e, &bs->tids[old], bs->groups[gi]->gid,
 						 bs->vectors + (size_t) old * bs->dimensions, bs->dimensions);
 			for (int k = 0; k < sp.stride; k++)
 			{
@@ -694,14 +576,6 @@ build_ivf(FannBuildState *bs, FannMetaPage meta)
 	FannIvfBuild(bs->index, meta, bs->vectors, n, bs->written, bs->ids, bs->gids, bs->tids);
 }
 
-/* A streamed build's memory: the sample, its positions, their set, the groups */
-static Size
-streamed_bytes(FannBuildState *bs, int64 nsample, Size row)
-{
-	return bs->memory + bs->nrows / 8 + (Size) nsample * (row + sizeof(int64)) +
-		FannIvfBuildBytes(bs->index, nsample, bs->nrows, bs->dimensions);
-}
-
 /*
  * The graph needs every vector and adjacency list in memory, the IVF every
  * vector and its training data, one after the other.  If they do not fit,
@@ -717,91 +591,11 @@ plan_memory(FannBuildState *bs, FannMetaPage meta)
 		FannGraphBuildBytes(bs->groups, bs->ngroups, bs->nneighbors, meta->build_list);
 	Size		need = (Size) bs->nrows * row +
 		Max(graph, FannIvfBuildBytes(bs->index, bs->nrows, bs->nrows, bs->dimensions));
-	Size		inmemory = need;
-	int64		least = FannIvfMinRows(bs->index, bs->nrows);
 
 	bs->nsample = bs->nrows;
 	if (need <= budget)
 		return;
-	bs->streamed = true;
-	for (bs->nsample = Min(bs->nrows, FANN_STREAM_SAMPLE);
-		 streamed_bytes(bs, bs->nsample, row) > budget; bs->nsample /= 2)
-		if (bs->nsample / 2 < least)
-			ereport(ERROR,
-					(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-					 errmsg("fann index build needs at least %zu MB of memory for %lld rows, maintenance_work_mem is %d MB",
-							streamed_bytes(bs, least, row) / (1024 * 1024) + 1,
-							(long long) bs->nrows, maintenance_work_mem / 1024),
-					 errhint("Increase maintenance_work_mem.")));
-	ereport(NOTICE,
-			(errmsg("fann graph does not fit into maintenance_work_mem, building it row by row"),
-			 errdetail("The in-memory build needs %zu MB; this one takes significantly more time.",
-					   inmemory / (1024 * 1024) + 1),
-			 errhint("Increase maintenance_work_mem to speed up builds.")));
-}
-
-/* Superset groups first: a group's LNG children are linked before it */
-static int
-cmp_link_order(const void *a, const void *b)
-{
-	const FannBuildGroup *x = *(FannBuildGroup *const *) a;
-	const FannBuildGroup *y = *(FannBuildGroup *const *) b;
-
-	if (x->nlabels != y->nlabels)
-		return x->nlabels < y->nlabels ? 1 : -1;
-	return (x->first > y->first) - (x->first < y->first);
-}
-
-/*
- * A streamed build's last step: every row joins the graph, and its IVF
- * partitions unless it was in the sample, as an insert would (GenericXLog).
- */
-static void
-link_rows(FannBuildState *bs, FannMetaPage meta)
-{
-	FannBuildGroup **order = palloc(sizeof(FannBuildGroup *) * Max(bs->ngroups, 1));
-	uint64	   *sampled = FannIdSetCreate((uint32) bs->nrows);
-	float	   *vec = palloc(sizeof(float) * bs->dimensions);
-	FannModel	model;
-	int64		done = 0;
-
-	for (int64 s = 0; s < Min(bs->nsample, bs->written); s++)
-		FannIdSetAdd(sampled, (uint32) bs->nrows, (uint32) bs->positions[s]);
-	if (meta->partitions > 0)
-		FannModelLoad(bs->index, meta, &model);
-	memcpy(order, bs->groups, sizeof(FannBuildGroup *) * bs->ngroups);
-	qsort(order, bs->ngroups, sizeof(FannBuildGroup *), cmp_link_order);
-
-	pgstat_progress_update_param(PROGRESS_CREATEIDX_SUBPHASE, FANN_PHASE_LINK);
-	for (int i = 0; i < bs->ngroups; i++)
-		for (int64 pos = order[i]->first; pos < order[i]->first + order[i]->filled; pos++)
-		{
-			Buffer		buf = ReadBuffer(bs->index, element_block(bs, pos));
-			Page		page;
-			FannElement e;
-			ItemPointerData tid;
-			MemoryContext oldctx;
-
-			CHECK_FOR_INTERRUPTS();
-			LockBuffer(buf, BUFFER_LOCK_SHARE);
-			page = BufferGetPage(buf);
-			e = (FannElement) PageGetItem(page, PageGetItemId(page, FirstOffsetNumber + pos % bs->per_page));
-			tid = e->heaptid;
-			memcpy(vec, e->vec, sizeof(float) * bs->dimensions);
-			UnlockReleaseBuffer(buf);
-
-			oldctx = MemoryContextSwitchTo(bs->tmpctx);
-			FannGraphLink(bs->index, meta, position_id(bs, pos), order[i]->gid, vec);
-			if (!FannIdSetContains(sampled, (uint32) bs->nrows, (uint32) pos))
-				FannIvfInsert(bs->index, meta, meta->partitions > 0 ? &model : NULL,
-							  position_id(bs, pos), order[i]->gid, &tid, vec);
-			MemoryContextSwitchTo(oldctx);
-			MemoryContextReset(bs->tmpctx);
-			pgstat_progress_update_param(PROGRESS_CREATEIDX_TUPLES_DONE, ++done);
-		}
-	pfree(order);
-	pfree(sampled);
-	pfree(vec);
+	FannStreamPlan(bs, row, need);
 }
 
 IndexBuildResult *
@@ -945,7 +739,7 @@ fannbuild(Relation heap, Relation index, IndexInfo *indexInfo)
 						  RelationGetNumberOfBlocks(index), true);
 	/* after the bulk WAL-logging: linking logs its own changes */
 	if (bs.streamed)
-		link_rows(&bs, &linkmeta);
+		FannStreamLink(&bs, &linkmeta);
 
 	result = palloc(sizeof(IndexBuildResult));
 	result->heap_tuples = bs.nrows;

@@ -1,0 +1,153 @@
+/*
+ * buildstream.c
+ *	  CREATE INDEX within a maintenance_work_mem too small for the vectors and
+ *	  the graph (build.c decides).
+ *
+ * Pass 2 writes each row straight into its element slot and keeps a
+ * reservoir sample, on which the IVF's partitions and model are built.
+ * After the bulk WAL-logging of the pages, every row is linked into the graph
+ * and listed in its partitions as an insert would be (GenericXLog), the
+ * groups of larger label sets first so that the cross edges of a group's rows
+ * find the rows of its LNG children, supersets of it (UNG section 4.3).
+ * Slower than the in-memory build, as pgvector's HNSW build is when its graph
+ * outgrows maintenance_work_mem, and without its locality order.
+ */
+#include "postgres.h"
+
+#include "commands/progress.h"
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "utils/memutils.h"
+#include "build.h"
+#include "ivf.h"
+
+/* A streamed build's memory: the sample, its positions, their set, the groups */
+static Size
+streamed_bytes(FannBuildState *bs, int64 nsample, Size row)
+{
+	return bs->memory + bs->nrows / 8 + (Size) nsample * (row + sizeof(int64)) +
+		FannIvfBuildBytes(bs->index, nsample, bs->nrows, bs->dimensions);
+}
+
+/*
+ * Choose the streamed build's sample (bs->nsample): the largest that fits,
+ * halving from FANN_STREAM_SAMPLE rows; fail when not even the fewest rows the
+ * IVF can be built from fit.  row: bytes per sampled row; inmemory: what the
+ * in-memory build would have needed.
+ */
+void
+FannStreamPlan(FannBuildState *bs, Size row, Size inmemory)
+{
+	Size		budget = (Size) maintenance_work_mem * 1024;
+	int64		least = FannIvfMinRows(bs->index, bs->nrows);
+
+	bs->streamed = true;
+	for (bs->nsample = Min(bs->nrows, FANN_STREAM_SAMPLE);
+		 streamed_bytes(bs, bs->nsample, row) > budget; bs->nsample /= 2)
+		if (bs->nsample / 2 < least)
+			ereport(ERROR,
+					(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+					 errmsg("fann index build needs at least %zu MB of memory for %lld rows, maintenance_work_mem is %d MB",
+							streamed_bytes(bs, least, row) / (1024 * 1024) + 1,
+							(long long) bs->nrows, maintenance_work_mem / 1024),
+					 errhint("Increase maintenance_work_mem.")));
+	ereport(NOTICE,
+			(errmsg("fann graph does not fit into maintenance_work_mem, building it row by row"),
+			 errdetail("The in-memory build needs %zu MB; this one takes significantly more time.",
+					   inmemory / (1024 * 1024) + 1),
+			 errhint("Increase maintenance_work_mem to speed up builds.")));
+}
+
+/*
+ * A streamed pass 2 writes the row at its position and keeps it in the
+ * reservoir sample with probability nsample / rows seen (Algorithm R).
+ */
+void
+FannStreamRow(FannBuildState *bs, int64 pos, ItemPointer tid, uint32 gid,
+			  const float *vec)
+{
+	Buffer		buf = ReadBuffer(bs->index, element_block(bs, pos));
+	Page		page;
+	int64		slot = bs->written;
+
+	LockBuffer(buf, BUFFER_LOCK_EXCLUSIVE);
+	page = BufferGetPage(buf);
+	FannFillElement((FannElement) PageGetItem(page, PageGetItemId(page, FirstOffsetNumber + pos % bs->per_page)),
+				 tid, gid, vec, bs->dimensions);
+	MarkBufferDirty(buf);
+	UnlockReleaseBuffer(buf);
+
+	if (slot >= bs->nsample)
+		slot = FannRandom(&bs->seed) % (bs->written + 1);
+	if (slot >= bs->nsample)
+		return;
+	memcpy(bs->vectors + slot * bs->dimensions, vec, sizeof(float4) * bs->dimensions);
+	bs->tids[slot] = *tid;
+	bs->ids[slot] = position_id(bs, pos);
+	bs->gids[slot] = gid;
+	bs->positions[slot] = pos;
+}
+
+/* Superset groups first: a group's LNG children are linked before it */
+static int
+cmp_link_order(const void *a, const void *b)
+{
+	const FannBuildGroup *x = *(FannBuildGroup *const *) a;
+	const FannBuildGroup *y = *(FannBuildGroup *const *) b;
+
+	if (x->nlabels != y->nlabels)
+		return x->nlabels < y->nlabels ? 1 : -1;
+	return (x->first > y->first) - (x->first < y->first);
+}
+
+/*
+ * A streamed build's last step: every row joins the graph, and its IVF
+ * partitions unless it was in the sample, as an insert would (GenericXLog).
+ */
+void
+FannStreamLink(FannBuildState *bs, FannMetaPage meta)
+{
+	FannBuildGroup **order = palloc(sizeof(FannBuildGroup *) * Max(bs->ngroups, 1));
+	uint64	   *sampled = FannIdSetCreate((uint32) bs->nrows);
+	float	   *vec = palloc(sizeof(float) * bs->dimensions);
+	FannModel	model;
+	int64		done = 0;
+
+	for (int64 s = 0; s < Min(bs->nsample, bs->written); s++)
+		FannIdSetAdd(sampled, (uint32) bs->nrows, (uint32) bs->positions[s]);
+	if (meta->partitions > 0)
+		FannModelLoad(bs->index, meta, &model);
+	memcpy(order, bs->groups, sizeof(FannBuildGroup *) * bs->ngroups);
+	qsort(order, bs->ngroups, sizeof(FannBuildGroup *), cmp_link_order);
+
+	pgstat_progress_update_param(PROGRESS_CREATEIDX_SUBPHASE, FANN_PHASE_LINK);
+	for (int i = 0; i < bs->ngroups; i++)
+		for (int64 pos = order[i]->first; pos < order[i]->first + order[i]->filled; pos++)
+		{
+			Buffer		buf = ReadBuffer(bs->index, element_block(bs, pos));
+			Page		page;
+			FannElement e;
+			ItemPointerData tid;
+			MemoryContext oldctx;
+
+			CHECK_FOR_INTERRUPTS();
+			LockBuffer(buf, BUFFER_LOCK_SHARE);
+			page = BufferGetPage(buf);
+			e = (FannElement) PageGetItem(page, PageGetItemId(page, FirstOffsetNumber + pos % bs->per_page));
+			tid = e->heaptid;
+			memcpy(vec, e->vec, sizeof(float) * bs->dimensions);
+			UnlockReleaseBuffer(buf);
+
+			oldctx = MemoryContextSwitchTo(bs->tmpctx);
+			FannGraphLink(bs->index, meta, position_id(bs, pos), order[i]->gid, vec);
+			if (!FannIdSetContains(sampled, (uint32) bs->nrows, (uint32) pos))
+				FannIvfInsert(bs->index, meta, meta->partitions > 0 ? &model : NULL,
+							  position_id(bs, pos), order[i]->gid, &tid, vec);
+			MemoryContextSwitchTo(oldctx);
+			MemoryContextReset(bs->tmpctx);
+			pgstat_progress_update_param(PROGRESS_CREATEIDX_TUPLES_DONE, ++done);
+		}
+	pfree(order);
+	pfree(sampled);
+	pfree(vec);
+}
