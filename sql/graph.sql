@@ -75,7 +75,8 @@ SELECT p, fann_check(format('SELECT id FROM tagged WHERE %s ORDER BY embedding <
   FROM (VALUES ('labels @> ''{1}'''), ('labels @> ''{50}'''), ('labels && ''{51,3}'''),
 			   ('labels = ''{1,50}''')) v(p);
 
--- and the graph finds them with a small candidate list
+-- and the graph finds them with a small candidate list: rows of a new label
+-- set are linked to each other (no exact pass)
 SET fann.ef_search = 48;
 SELECT id, labels FROM tagged WHERE labels @> '{50}'
  ORDER BY embedding <-> (SELECT embedding FROM tagged WHERE id = 4242) LIMIT 1;

@@ -77,6 +77,15 @@ SELECT * FROM lifelong_recall('auto');
 SELECT * FROM lifelong_recall('graph');
 SELECT * FROM lifelong_recall('ivf') WHERE filter <> 'contains 2,6';
 SELECT count(*) FROM fann_verify('lifelong_idx');
+-- its rows are linked: the graph answers without an exact pass, reading a
+-- fraction of the rows
+SET fann.strategy = graph;
+SET enable_seqscan = off;
+SELECT count(*) FROM (SELECT id FROM lifelong WHERE labels @> '{1}'
+  ORDER BY embedding <-> (SELECT v FROM probes ORDER BY qid LIMIT 1) LIMIT 10) s;
+SELECT path, distance_computations * 2 < rows_matching AS searched FROM fann_last_scan();
+RESET fann.strategy;
+RESET enable_seqscan;
 DROP TABLE lifelong;
 
 -- too small even for the IVF's smallest sample: a clear error

@@ -145,7 +145,7 @@ search_group(Relation index, FannMetaPage meta, uint32 gid, FannGroupData *g,
 	set.data = g;
 	gs = FannGraphBegin(index, meta, RelationGetNumberOfBlocks(index), &set, true,
 						FannGetDistance((FannMetric) meta->metric), vec, ef);
-	while (n < want && FannGraphNext(gs, &dists[n], &tid, &ids[n]))
+	while (n < want && FannGraphNext(gs, true, &dists[n], &tid, &ids[n]))
 		if (ids[n] != exclude)
 			n++;
 	return n;

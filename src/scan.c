@@ -569,7 +569,7 @@ next_row(FannScanOpaque so, IndexScanDesc scan)
 	{
 		FannCandidate c;
 
-		if (so->graph ? !FannGraphNext(so->graph, &c.distance, &c.tid, &c.id) :
+		if (so->graph ? !FannGraphNext(so->graph, false, &c.distance, &c.tid, &c.id) :
 			!FannIvfNext(so->ivf, &c.distance, &c.tid, &c.id))
 		{
 			/* the search is exhausted: exact passes for the rest */

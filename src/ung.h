@@ -52,8 +52,8 @@ extern FannGraphScan *FannGraphBegin(Relation index, FannMetaPage meta,
 									 BlockNumber nblocks, FannGroupSet *set, bool equality,
 									 FannDistanceFunction distance,
 									 const float *query, int ef);
-extern bool FannGraphNext(FannGraphScan *gs, double *distance, ItemPointer tid,
-						  uint32 *id);
+extern bool FannGraphNext(FannGraphScan *gs, bool reached, double *distance,
+						  ItemPointer tid, uint32 *id);
 
 /* Maintenance after the build (graph.c) */
 extern void FannGraphLink(Relation index, FannMetaPage meta, uint32 id, uint32 gid,

@@ -389,21 +389,23 @@ FannGraphBegin(Relation index, FannMetaPage meta, BlockNumber nblocks,
 
 /*
  * The next row, nearest first among those the converged beam vouches for;
- * widens the beam when those run out.  False once the graph has nothing more
- * to reach (or work_mem is used up): rows not handed out yet, and any the
- * graph could not reach, are then the caller's exact passes' to return, in
- * order, after the last row returned.
+ * widens the beam when those run out.  Once the graph has nothing more to
+ * reach (or work_mem is used up), the rows it reached but has not handed out
+ * follow if reached is true (linking a new row wants its nearest reachable
+ * rows); else it returns false, and those rows and any the graph could not
+ * reach are the caller's exact passes' to return, in order, after the last
+ * row returned (an unreachable row may be nearer than they are).
  */
 bool
-FannGraphNext(FannGraphScan *gs, double *distance, ItemPointer tid, uint32 *id)
+FannGraphNext(FannGraphScan *gs, bool reached, double *distance, ItemPointer tid,
+			  uint32 *id)
 {
 	for (;;)
 	{
 		double		bound = vouched(gs);
 
-		if (isnan(bound))
-			return false;
-		if (gs->pending.n > 0 && !dist_lt(bound, gs->pending.items[0].dist))
+		if (gs->pending.n > 0 &&
+			(isnan(bound) ? reached : !dist_lt(bound, gs->pending.items[0].dist)))
 		{
 			GraphCand	c = heap_pop(&gs->pending);
 
@@ -412,6 +414,8 @@ FannGraphNext(FannGraphScan *gs, double *distance, ItemPointer tid, uint32 *id)
 			*id = c.id;
 			return true;
 		}
+		if (isnan(bound))
+			return false;
 		widen(gs);
 		search(gs);
 	}
