@@ -6,9 +6,10 @@
  * Pass 2 writes each row straight into its element slot and keeps a
  * reservoir sample, on which the IVF's partitions and model are built.
  * After the bulk WAL-logging of the pages, every row is linked into the graph
- * and listed in its partitions as an insert would be (GenericXLog), the
- * groups of larger label sets first so that the cross edges of a group's rows
- * find the rows of its LNG children, supersets of it (UNG section 4.3).
+ * as an insert would be (GenericXLog), the groups of larger label sets first
+ * so that the cross edges of a group's rows find the rows of its LNG
+ * children, supersets of it (UNG section 4.3); then the rows outside the
+ * sample are listed in their partitions.
  * Slower than the in-memory build, as pgvector's HNSW build is when its graph
  * outgrows maintenance_work_mem, and without its locality order.
  */
@@ -120,33 +121,56 @@ FannStreamLink(FannBuildState *bs, FannMetaPage meta)
 	memcpy(order, bs->groups, sizeof(FannBuildGroup *) * bs->ngroups);
 	qsort(order, bs->ngroups, sizeof(FannBuildGroup *), cmp_link_order);
 
+	/*
+	 * The graph first, then the partition lists: linking extends no page, so
+	 * the list pages the second step appends follow the IVF's, and the exact
+	 * path skips them all as one block range (meta->ivf_end).
+	 */
 	pgstat_progress_update_param(PROGRESS_CREATEIDX_SUBPHASE, FANN_PHASE_LINK);
-	for (int i = 0; i < bs->ngroups; i++)
-		for (int64 pos = order[i]->first; pos < order[i]->first + order[i]->filled; pos++)
-		{
-			Buffer		buf = ReadBuffer(bs->index, element_block(bs, pos));
-			Page		page;
-			FannElement e;
-			ItemPointerData tid;
-			MemoryContext oldctx;
+	pgstat_progress_update_param(PROGRESS_CREATEIDX_TUPLES_TOTAL, 2 * bs->written);
+	for (int step = 0; step < (meta->partitions > 0 ? 2 : 1); step++)
+		for (int i = 0; i < bs->ngroups; i++)
+			for (int64 pos = order[i]->first; pos < order[i]->first + order[i]->filled; pos++)
+			{
+				Buffer		buf;
+				Page		page;
+				FannElement e;
+				ItemPointerData tid;
+				MemoryContext oldctx;
 
-			CHECK_FOR_INTERRUPTS();
-			LockBuffer(buf, BUFFER_LOCK_SHARE);
-			page = BufferGetPage(buf);
-			e = (FannElement) PageGetItem(page, PageGetItemId(page, FirstOffsetNumber + pos % bs->per_page));
-			tid = e->heaptid;
-			memcpy(vec, e->vec, sizeof(float) * bs->dimensions);
-			UnlockReleaseBuffer(buf);
+				CHECK_FOR_INTERRUPTS();
+				pgstat_progress_update_param(PROGRESS_CREATEIDX_TUPLES_DONE, ++done);
+				if (step == 1 && FannIdSetContains(sampled, (uint32) bs->nrows, (uint32) pos))
+					continue;
+				buf = ReadBuffer(bs->index, element_block(bs, pos));
+				LockBuffer(buf, BUFFER_LOCK_SHARE);
+				page = BufferGetPage(buf);
+				e = (FannElement) PageGetItem(page, PageGetItemId(page, FirstOffsetNumber + pos % bs->per_page));
+				tid = e->heaptid;
+				memcpy(vec, e->vec, sizeof(float) * bs->dimensions);
+				UnlockReleaseBuffer(buf);
 
-			oldctx = MemoryContextSwitchTo(bs->tmpctx);
-			FannGraphLink(bs->index, meta, position_id(bs, pos), order[i]->gid, vec);
-			if (!FannIdSetContains(sampled, (uint32) bs->nrows, (uint32) pos))
-				FannIvfInsert(bs->index, meta, meta->partitions > 0 ? &model : NULL,
-							  position_id(bs, pos), order[i]->gid, &tid, vec);
-			MemoryContextSwitchTo(oldctx);
-			MemoryContextReset(bs->tmpctx);
-			pgstat_progress_update_param(PROGRESS_CREATEIDX_TUPLES_DONE, ++done);
-		}
+				oldctx = MemoryContextSwitchTo(bs->tmpctx);
+				if (step == 0)
+					FannGraphLink(bs->index, meta, position_id(bs, pos), order[i]->gid, vec);
+				else
+					FannIvfInsert(bs->index, meta, &model, position_id(bs, pos),
+								  order[i]->gid, &tid, vec);
+				MemoryContextSwitchTo(oldctx);
+				MemoryContextReset(bs->tmpctx);
+			}
+	if (meta->partitions > 0)
+	{
+		Buffer		metabuf = ReadBuffer(bs->index, FANN_METAPAGE_BLKNO);
+		GenericXLogState *state;
+
+		LockBuffer(metabuf, BUFFER_LOCK_EXCLUSIVE);
+		state = GenericXLogStart(bs->index);
+		FannPageGetMeta(GenericXLogRegisterBuffer(state, metabuf, 0))->ivf_end =
+			RelationGetNumberOfBlocks(bs->index);
+		GenericXLogFinish(state);
+		UnlockReleaseBuffer(metabuf);
+	}
 	pfree(order);
 	pfree(sampled);
 	pfree(vec);
