@@ -12,10 +12,14 @@ $primary->init(allows_streaming => 1);
 $primary->append_conf('postgresql.conf', "wal_consistency_checking = 'generic'");
 $primary->start;
 $primary->safe_psql('postgres', 'CREATE EXTENSION fann');
+# a slot keeps the WAL until the standby has it: with consistency checking
+# every record carries full page images, and a slow standby falls behind
+$primary->safe_psql('postgres', q{SELECT pg_create_physical_replication_slot('standby')});
 $primary->backup('backup');
 
 my $standby = PostgreSQL::Test::Cluster->new('standby');
 $standby->init_from_backup($primary, 'backup', has_streaming => 1);
+$standby->append_conf('postgresql.conf', "primary_slot_name = 'standby'");
 $standby->start;
 
 $primary->safe_psql('postgres', q{
@@ -30,7 +34,8 @@ $primary->safe_psql('postgres', q{
 		FROM generate_series(1, 6000) i;
 	SET maintenance_work_mem = '2MB';
 	SET fann.build_threads = 1;
-	CREATE INDEX streamed_idx ON streamed USING fann (embedding, labels);
+	CREATE INDEX streamed_idx ON streamed USING fann (embedding, labels)
+		WITH (graph_degree = 8, build_list = 24);
 	RESET maintenance_work_mem;
 	CREATE UNLOGGED TABLE scratch (embedding real[]);
 	CREATE INDEX ON scratch USING fann (embedding);
