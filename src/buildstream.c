@@ -69,12 +69,13 @@ FannStreamRow(FannBuildState *bs, int64 pos, ItemPointer tid, uint32 gid,
 {
 	Buffer		buf = ReadBuffer(bs->index, element_block(bs, pos));
 	Page		page;
+	FannElement e;
 	int64		slot = bs->written;
 
 	LockBuffer(buf, BUFFER_LOCK_EXCLUSIVE);
 	page = BufferGetPage(buf);
-	FannFillElement((FannElement) PageGetItem(page, PageGetItemId(page, FirstOffsetNumber + pos % bs->per_page)),
-				 tid, gid, vec, bs->dimensions);
+	e = (FannElement) PageGetItem(page, PageGetItemId(page, FirstOffsetNumber + pos % bs->per_page));
+	FannFillElement(e, tid, gid, vec, bs->dimensions);
 	MarkBufferDirty(buf);
 	UnlockReleaseBuffer(buf);
 
