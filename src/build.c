@@ -516,7 +516,7 @@ build_graph(FannBuildState *bs, FannMetaPage meta, BlockNumber group_start)
 			bs->ids[old] = position_id(bs, pos);
 			bs->gids[old] = bs->groups[gi]->gid;
 			FannFillElement(e, &bs->tids[old], bs->groups[gi]->gid,
-						 bs->vectors + (size_t) old * bs->dimensions, bs->dimensions);
+							bs->vectors + (size_t) old * bs->dimensions, bs->dimensions);
 			for (int k = 0; k < sp.stride; k++)
 			{
 				uint32		q = sp.adj[(size_t) old * sp.stride + k];
@@ -709,7 +709,6 @@ fannbuild(Relation heap, Relation index, IndexInfo *indexInfo)
 		bs.gids = palloc_extended(sizeof(uint32) * bs.nsample, MCXT_ALLOC_HUGE);
 		if (bs.streamed)
 			bs.positions = palloc_extended(sizeof(int64) * bs.nsample, MCXT_ALLOC_HUGE);
-		bs.seed = FANN_STREAM_SEED;
 		table_index_build_scan(heap, index, indexInfo, true, true,
 							   build_callback, &bs, NULL);
 		if (!bs.streamed)

@@ -16,10 +16,6 @@
 #define FANN_PHASE_IVF		6
 #define FANN_PHASE_LINK		7
 
-/* Largest sample a streamed build keeps for the IVF, and its seed */
-#define FANN_STREAM_SAMPLE	65536
-#define FANN_STREAM_SEED	UINT64CONST(0x46414E4E)
-
 typedef struct FannBuildState
 {
 	Relation	index;

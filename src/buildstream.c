@@ -22,6 +22,10 @@
 #include "build.h"
 #include "ivf.h"
 
+/* Largest sample a streamed build keeps for the IVF, and its seed */
+#define FANN_STREAM_SAMPLE	65536
+#define FANN_STREAM_SEED	UINT64CONST(0x46414E4E)
+
 /* A streamed build's memory: the sample, its positions, their set, the groups */
 static Size
 streamed_bytes(FannBuildState *bs, int64 nsample, Size row)
@@ -43,6 +47,7 @@ FannStreamPlan(FannBuildState *bs, Size row, Size inmemory)
 	int64		least = FannIvfMinRows(bs->index, bs->nrows);
 
 	bs->streamed = true;
+	bs->seed = FANN_STREAM_SEED;
 	for (bs->nsample = Min(bs->nrows, FANN_STREAM_SAMPLE);
 		 streamed_bytes(bs, bs->nsample, row) > budget; bs->nsample /= 2)
 		if (bs->nsample / 2 < least)

@@ -90,7 +90,7 @@ _PG_init(void)
 							NULL, &fann_exact_threshold, 20000, 0, INT_MAX,
 							PGC_USERSET, 0, NULL, NULL, NULL);
 	DefineCustomIntVariable("fann.build_threads",
-							"Threads that build the graph in CREATE INDEX.",
+							"Threads of CREATE INDEX: graph, k-means and model training.",
 							"Defaults to the number of CPU cores.",
 							&fann_build_threads, cores, 1, 64,
 							PGC_USERSET, 0, NULL, NULL, NULL);
