@@ -2,10 +2,11 @@ EXTENSION = fann
 EXTVERSION = 1.0
 
 MODULE_big = fann
-OBJS = src/fann.o src/build.o src/buildstream.o src/cost.o src/distance.o src/insert.o \
-	src/graph.o src/ivf.o src/ivfscan.o src/kmeans.o src/labels.o src/lira.o \
-	src/page.o src/scan.o src/ung.o src/ungscan.o src/vacuum.o \
-	src/validate.o src/vamana.o src/verify.o
+OBJS = src/fann.o src/options.o src/values.o src/distance.o src/page.o src/labels.o \
+	src/candidates.o src/exact.o src/graphscan.o src/ivfscan.o src/scan.o \
+	src/vamana.o src/ung.o src/kmeans.o src/lira.o \
+	src/build.o src/buildstream.o src/insert.o src/graph.o src/ivf.o src/vacuum.o \
+	src/cost.o src/validate.o src/verify.o
 HEADERS = src/fann.h
 
 DATA = fann--1.0.sql

@@ -38,6 +38,19 @@ SET enable_seqscan = off;
 EXPLAIN (COSTS OFF) SELECT id FROM catalog WHERE labels @> '{3,7}' ORDER BY embedding <-> (SELECT v FROM q) LIMIT 10;
 RESET enable_seqscan;
 
+-- the statistics views count fann index scans: three scans, three counts
+SET enable_seqscan = off;
+SELECT pg_stat_force_next_flush();
+CREATE TEMP TABLE scans_before AS
+SELECT idx_scan FROM pg_stat_user_indexes WHERE indexrelname = 'catalog_vec';
+SELECT count(*) FROM (SELECT id FROM catalog ORDER BY embedding <-> (SELECT v FROM q) LIMIT 5) s;
+SELECT count(*) FROM (SELECT id FROM catalog WHERE labels @> '{3}' ORDER BY embedding <-> (SELECT v FROM q) LIMIT 5) s;
+SELECT count(*) FROM (SELECT id FROM catalog ORDER BY embedding <-> (SELECT v FROM q) LIMIT 1) s;
+SELECT pg_stat_force_next_flush();
+SELECT s.idx_scan - b.idx_scan AS fann_scans_counted
+  FROM pg_stat_user_indexes s, scans_before b WHERE s.indexrelname = 'catalog_vec';
+RESET enable_seqscan;
+
 -- the operator classes validate
 SELECT opcname, amvalidate(oid) FROM pg_opclass
  WHERE opcmethod = (SELECT oid FROM pg_am WHERE amname = 'fann') ORDER BY opcname;

@@ -19,53 +19,15 @@
 
 #include "access/tableam.h"
 #include "catalog/index.h"
-#include "catalog/pg_type.h"
 #include "commands/progress.h"
 #include "common/hashfn.h"
 #include "miscadmin.h"
 #include "pgstat.h"
 #include "storage/smgr.h"
-#include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "build.h"
 #include "ivf.h"
-#include "ung.h"
-
-#ifdef _OPENMP
-#include <omp.h>
-#include <signal.h>
-#endif
-
-/* The metric of the vector column's opclass: which ordering operator it has */
-FannMetric
-FannIndexMetric(Relation index)
-{
-	Oid			opfamily = index->rd_opfamily[0];
-
-	for (int s = FANN_L2_STRATEGY; s <= FANN_COSINE_STRATEGY; s++)
-		if (OidIsValid(get_opfamily_member(opfamily, FLOAT4ARRAYOID,
-										   FLOAT4ARRAYOID, s)))
-			return (FannMetric) s;
-	ereport(ERROR,
-			(errcode(ERRCODE_INVALID_OBJECT_DEFINITION),
-			 errmsg("first column of fann index \"%s\" must use a vector operator class",
-					RelationGetRelationName(index)),
-			 errhint("Use fann_l2_ops, fann_ip_ops or fann_cosine_ops.")));
-	return FANN_METRIC_L2;		/* keep compiler quiet */
-}
-
-static void
-check_index_definition(Relation index)
-{
-	int			natts = IndexRelationGetNumberOfKeyAttributes(index);
-
-	if (natts > 2 || index->rd_opcintype[0] != FLOAT4ARRAYOID ||
-		(natts == 2 && index->rd_opcintype[1] != INT4ARRAYOID))
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_OBJECT_DEFINITION),
-				 errmsg("fann index must be on a real[] vector column, optionally followed by an integer[] label column")));
-	(void) FannIndexMetric(index);
-}
+#include "parallel.h"
 
 static FannBuildGroup **
 find_slot(FannBuildState *bs, uint32 hash, const int32 *labels, int n)
@@ -135,32 +97,6 @@ lookup_group(FannBuildState *bs, const int32 *labels, int n, bool create)
 	if (bs->ngroups * 2 > bs->nslots)
 		grow_slots(bs);
 	return g;
-}
-
-/*
- * The row's vector and label set, checked.  Returns NULL for a row without a
- * vector, which is not indexed.  *nlabels is -1 when the labels are NULL or
- * the index has no label column.
- */
-const float *
-FannRowValues(Relation index, Datum *values, bool *isnull, int *dim,
-			  int32 **labels, int *nlabels)
-{
-	const float *vec;
-
-	if (isnull[0])
-		return NULL;
-	vec = FannVectorFromArray(DatumGetArrayTypeP(values[0]), dim, true);
-	if (*dim > FANN_MAX_DIMENSIONS)
-		ereport(ERROR,
-				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-				 errmsg("vector has %d dimensions, fann indexes at most %d",
-						*dim, FANN_MAX_DIMENSIONS)));
-	if (IndexRelationGetNumberOfKeyAttributes(index) < 2 || isnull[1])
-		*nlabels = -1;
-	else
-		*nlabels = FannNormaliseLabels(DatumGetArrayTypeP(values[1]), labels, NULL);
-	return vec;
 }
 
 /* Pass 1: count the row in its group */
@@ -343,8 +279,8 @@ write_group_pages(FannBuildState *bs, BlockNumber first, BlockNumber npages)
 			entry.nparents = g->nparents;
 			entry.nchildren = g->nchildren;
 			lng_offset += g->nparents + g->nchildren;
-			for (int k = 0; k < FANN_GROUP_ENTRIES; k++)
-				entry.entries[k] = InvalidFannId;
+			for (int k = 0; k < FANN_ENTRY_POINTS; k++)
+				entry.entry_points[k] = InvalidFannId;
 			if (PageAddItem(page, (Item) &entry, sizeof(entry), InvalidOffsetNumber,
 							false, false) == InvalidOffsetNumber)
 				elog(ERROR, "failed to add fann group to page");
@@ -395,7 +331,7 @@ free_unfilled_slots(FannBuildState *bs, BlockNumber group_start)
 
 			LockBuffer(buf, BUFFER_LOCK_EXCLUSIVE);
 			page = BufferGetPage(buf);
-			e = (FannElement) PageGetItem(page, PageGetItemId(page, FirstOffsetNumber + pos % bs->per_page));
+			e = FannPageGetElement(page, FirstOffsetNumber + pos % bs->per_page);
 			e->nextfree = free_head;
 			free_head = position_id(bs, pos);
 			MarkBufferDirty(buf);
@@ -408,7 +344,7 @@ free_unfilled_slots(FannBuildState *bs, BlockNumber group_start)
 
 			LockBuffer(buf, BUFFER_LOCK_EXCLUSIVE);
 			page = BufferGetPage(buf);
-			((FannGroup) PageGetItem(page, PageGetItemId(page, FirstOffsetNumber + i % FANN_GROUPS_PER_PAGE)))->nlive = g->filled;
+			FannPageGetGroup(page, FirstOffsetNumber + i % FANN_GROUPS_PER_PAGE)->nlive = g->filled;
 			MarkBufferDirty(buf);
 			UnlockReleaseBuffer(buf);
 		}
@@ -432,30 +368,6 @@ write_lng_pages(FannBuildState *bs, int64 nlng)
 	return npages;
 }
 
-/*
- * Block signals while OpenMP creates its threads, so that they never run the
- * backend's signal handlers; the backend thread keeps its own mask, so that
- * cancellation is seen at the interrupt checks between parallel chunks.
- */
-static void
-start_threads(void)
-{
-#ifdef _OPENMP
-	sigset_t	all,
-				old;
-
-	sigfillset(&all);
-	pthread_sigmask(SIG_BLOCK, &all, &old);
-	omp_set_dynamic(0);
-	omp_set_num_threads(fann_build_threads);
-#pragma omp parallel
-	{
-		/* the team is created here, with every signal blocked */
-	}
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
-#endif
-}
-
 /* Build the graph in memory, then write adjacency lists and entry points */
 static void
 build_graph(FannBuildState *bs, FannMetaPage meta, BlockNumber group_start)
@@ -467,8 +379,7 @@ build_graph(FannBuildState *bs, FannMetaPage meta, BlockNumber group_start)
 	sp.vectors = bs->vectors;
 	sp.dim = bs->dimensions;
 	sp.distance = FannGetDistance((FannMetric) meta->metric);
-	/* RobustPrune's slack needs non-negative distances */
-	sp.alpha = meta->metric == FANN_METRIC_IP ? 1.0f : meta->alpha;
+	sp.alpha = meta->alpha;
 	sp.stride = bs->nneighbors;
 	sp.degree = meta->graph_degree;
 	sp.adj = palloc_extended(sizeof(uint32) * sp.stride * Max(bs->nrows, 1), MCXT_ALLOC_HUGE);
@@ -476,7 +387,6 @@ build_graph(FannBuildState *bs, FannMetaPage meta, BlockNumber group_start)
 		sp.adj[i] = InvalidFannId;
 
 	pgstat_progress_update_param(PROGRESS_CREATEIDX_SUBPHASE, FANN_PHASE_GRAPH);
-	start_threads();
 	FannBuildGraph(&sp, bs->groups, bs->ngroups, bs->nrows, meta->build_list,
 				   meta->cross_edges);
 
@@ -504,7 +414,7 @@ build_graph(FannBuildState *bs, FannMetaPage meta, BlockNumber group_start)
 		/* all the elements of this page, and their lists */
 		for (int64 pos = first; pos < end; pos++)
 		{
-			FannElement e = (FannElement) PageGetItem(page, PageGetItemId(page, FirstOffsetNumber + pos % bs->per_page));
+			FannElement e = FannPageGetElement(page, FirstOffsetNumber + pos % bs->per_page);
 			uint32		old = oldpos[pos];
 			uint32	   *nb = FannPageGetList(npage, base + pos % bs->per_page, bs->nneighbors);
 
@@ -537,10 +447,10 @@ build_graph(FannBuildState *bs, FannMetaPage meta, BlockNumber group_start)
 
 		LockBuffer(buf, BUFFER_LOCK_EXCLUSIVE);
 		page = BufferGetPage(buf);
-		g = (FannGroup) PageGetItem(page, PageGetItemId(page, FirstOffsetNumber + i % FANN_GROUPS_PER_PAGE));
-		for (int k = 0; k < FANN_GROUP_ENTRIES; k++)
-			g->entries[k] = bs->groups[i]->entries[k] == InvalidFannId ? InvalidFannId :
-				position_id(bs, newpos[bs->groups[i]->entries[k]]);
+		g = FannPageGetGroup(page, FirstOffsetNumber + i % FANN_GROUPS_PER_PAGE);
+		for (int k = 0; k < FANN_ENTRY_POINTS; k++)
+			g->entry_points[k] = bs->groups[i]->entry_points[k] == InvalidFannId ?
+				InvalidFannId : position_id(bs, newpos[bs->groups[i]->entry_points[k]]);
 		MarkBufferDirty(buf);
 		UnlockReleaseBuffer(buf);
 	}
@@ -616,11 +526,10 @@ fannbuild(Relation heap, Relation index, IndexInfo *indexInfo)
 
 	if (RelationGetNumberOfBlocks(index) != 0)
 		elog(ERROR, "index \"%s\" already contains data", RelationGetRelationName(index));
-	check_index_definition(index);
+	FannCheckIndexDefinition(index);
 
 	MemSet(&bs, 0, sizeof(bs));
 	bs.index = index;
-	bs.has_labels = IndexRelationGetNumberOfKeyAttributes(index) == 2;
 	bs.nslots = 1024;
 	bs.slots = palloc0(sizeof(FannBuildGroup *) * bs.nslots);
 	bs.maxgroups = 256;
@@ -711,6 +620,8 @@ fannbuild(Relation heap, Relation index, IndexInfo *indexInfo)
 			bs.positions = palloc_extended(sizeof(int64) * bs.nsample, MCXT_ALLOC_HUGE);
 		table_index_build_scan(heap, index, indexInfo, true, true,
 							   build_callback, &bs, NULL);
+		/* the graph, k-means and the model's training run on these threads */
+		FannStartThreads();
 		if (!bs.streamed)
 			build_graph(&bs, meta, 1 + nelempages);
 		pgstat_progress_update_param(PROGRESS_CREATEIDX_SUBPHASE, FANN_PHASE_IVF);
@@ -753,7 +664,7 @@ fannbuildempty(Relation index)
 {
 	Page		page = (Page) palloc(BLCKSZ);
 
-	check_index_definition(index);
+	FannCheckIndexDefinition(index);
 	FannInitMetaPage(page, index, 0);
 	PageSetChecksumInplace(page, FANN_METAPAGE_BLKNO);
 	smgrwrite(RelationGetSmgr(index), INIT_FORKNUM, FANN_METAPAGE_BLKNO,

@@ -20,7 +20,6 @@ typedef struct FannBuildState
 {
 	Relation	index;
 	int			dimensions;
-	bool		has_labels;
 	int			per_page;		/* elements per page */
 	int			unit;			/* element pages per neighbour page */
 	int64		nelempages;

@@ -79,7 +79,7 @@ FannStreamRow(FannBuildState *bs, int64 pos, ItemPointer tid, uint32 gid,
 
 	LockBuffer(buf, BUFFER_LOCK_EXCLUSIVE);
 	page = BufferGetPage(buf);
-	e = (FannElement) PageGetItem(page, PageGetItemId(page, FirstOffsetNumber + pos % bs->per_page));
+	e = FannPageGetElement(page, FirstOffsetNumber + pos % bs->per_page);
 	FannFillElement(e, tid, gid, vec, bs->dimensions);
 	MarkBufferDirty(buf);
 	UnlockReleaseBuffer(buf);
@@ -151,7 +151,7 @@ FannStreamLink(FannBuildState *bs, FannMetaPage meta)
 				buf = ReadBuffer(bs->index, element_block(bs, pos));
 				LockBuffer(buf, BUFFER_LOCK_SHARE);
 				page = BufferGetPage(buf);
-				e = (FannElement) PageGetItem(page, PageGetItemId(page, FirstOffsetNumber + pos % bs->per_page));
+				e = FannPageGetElement(page, FirstOffsetNumber + pos % bs->per_page);
 				tid = e->heaptid;
 				memcpy(vec, e->vec, sizeof(float) * bs->dimensions);
 				UnlockReleaseBuffer(buf);

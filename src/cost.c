@@ -19,7 +19,7 @@
 #include "postgres.h"
 
 #include "access/relation.h"
-#include "ivf.h"
+#include "fann.h"
 #include "optimizer/cost.h"
 #include "optimizer/optimizer.h"
 #include "utils/selfuncs.h"

@@ -379,61 +379,6 @@ FannGetDistance(FannMetric metric)
 	return NULL;				/* keep compiler quiet */
 }
 
-static void
-check_finite(const float *v, int n)
-{
-	for (int i = 0; i < n; i++)
-	{
-		if (isnan(v[i]))
-			ereport(ERROR,
-					(errcode(ERRCODE_DATA_EXCEPTION),
-					 errmsg("NaN not allowed in vector")));
-		if (isinf(v[i]))
-			ereport(ERROR,
-					(errcode(ERRCODE_DATA_EXCEPTION),
-					 errmsg("infinite value not allowed in vector")));
-	}
-}
-
-/*
- * The float4 elements of a real[] used as a vector, after checking that it is
- * one-dimensional, non-empty and free of NULLs (and, if asked, of NaN/Inf).
- */
-const float *
-FannVectorFromArray(ArrayType *a, int *dim, bool finite)
-{
-	if (ARR_NDIM(a) == 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_DATA_EXCEPTION),
-				 errmsg("vector must have at least 1 dimension")));
-	if (ARR_NDIM(a) > 1)
-		ereport(ERROR,
-				(errcode(ERRCODE_DATA_EXCEPTION),
-				 errmsg("vector must be a one-dimensional array"),
-				 errdetail("The array has %d dimensions.", ARR_NDIM(a))));
-	if (ARR_ELEMTYPE(a) != FLOAT4OID)
-		ereport(ERROR,
-				(errcode(ERRCODE_DATATYPE_MISMATCH),
-				 errmsg("vector must be an array of real")));
-	if (array_contains_nulls(a))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("vector must not contain NULL elements")));
-	*dim = ARR_DIMS(a)[0];
-	if (finite)
-		check_finite((const float *) ARR_DATA_PTR(a), *dim);
-	return (const float *) ARR_DATA_PTR(a);
-}
-
-void
-FannCheckDimensions(int got, int expected)
-{
-	if (got != expected)
-		ereport(ERROR,
-				(errcode(ERRCODE_DATA_EXCEPTION),
-				 errmsg("different vector dimensions %d and %d", got, expected)));
-}
-
 /*
  * Common body of the SQL functions.  Inputs are checked for NaN/Inf only when
  * the result is not finite, which keeps the common case to one pass.
@@ -453,8 +398,8 @@ sql_distance(FunctionCallInfo fcinfo, FannDistanceFunction fn)
 	result = fn(va, vb, na);
 	if (!isfinite(result))
 	{
-		check_finite(va, na);
-		check_finite(vb, nb);
+		FannCheckFinite(va, na);
+		FannCheckFinite(vb, nb);
 	}
 	return result;
 }

@@ -1,15 +1,18 @@
 /*
  * fann.h
- *	  Shared types and on-disk layout of the fann index access method.
+ *	  The on-disk format of the fann index access method, its parameters, and
+ *	  the lower layers every other file builds on: values, distances, pages
+ *	  and label sets.
  *
  * A fann index answers "the k nearest vectors among the rows whose integer
  * labels satisfy =, @> or &&".  Rows with the identical normalised label set
  * form one *group* (UNG, SIGMOD 2025, section 3); every structure below is
- * keyed by element ids and group ids so that later search paths (graph, IVF)
- * can reuse it.
+ * keyed by element ids and group ids, which the search paths share.
  *
  * Page layout (all pages are standard PostgreSQL pages with a FannPageOpaque
- * special space that names the page type):
+ * special space that names the page type; its last two bytes hold
+ * FANN_PAGE_ID, as bloom, GIN, SP-GiST and pgvector do, so that tools such
+ * as pg_filedump recognise fann pages):
  *
  *	block 0 		metapage: FannMetaPageData (dimensions, metric, where each
  *					structure starts, free-slot list heads)
@@ -36,9 +39,9 @@
  *					header and pd_lower.  The build writes them sorted in one
  *					contiguous block range (binary searched); inserts append
  *					unsorted pairs to a chain of delta pages.
- *	model pages 	the IVF probing model (LIRA, WWW 2025) as one raw float
- *					array over a block range: FannModelHeader, centroids,
- *					input normalisation, the MLP's weights (see ivf.h).
+ *	model pages 	the IVF probing model (LIRA, WWW 2025) as one raw byte
+ *					array over a block range: FannModelHeader, then floats:
+ *					centroids, input normalisation, the MLP's weights (ivf.h).
  *	partition directory pages
  *					one FannPartitionData per IVF partition, a raw array
  *					over a block range: the partition's page chain and size.
@@ -62,6 +65,14 @@
  * Locking order: metapage, then group pages, then pair pages, then element
  * pages.  Inserts and VACUUM's free-list maintenance hold the metapage
  * exclusively, which serialises them against each other.
+ *
+ * Layers, each calling only those listed before it: the parameters
+ * (options.c); the pure computation (candidates.h; vamana.h and ung.c's
+ * in-memory graph build; lira.h: k-means and the probing model); values.c,
+ * distance.c, page.c and labels.c, declared here, which read datums and
+ * pages; search.h, the one interface of the exact, graph and ivf search
+ * paths; the maintenance (insert.c, vacuum.c, graph.c, ivf.h) and the build
+ * (build.h); the AM callbacks (scan.c, cost.c, fann.c, ...) on top.
  */
 #ifndef FANN_H
 #define FANN_H
@@ -93,7 +104,6 @@
 #define FANN_LABEL_EQUAL_STRATEGY		4
 #define FANN_LABEL_CONTAINS_STRATEGY	5
 #define FANN_LABEL_OVERLAP_STRATEGY		6
-#define FANN_MAX_STRATEGY				6
 
 typedef enum FannMetric
 {
@@ -101,6 +111,47 @@ typedef enum FannMetric
 	FANN_METRIC_IP = FANN_IP_STRATEGY,
 	FANN_METRIC_COSINE = FANN_COSINE_STRATEGY
 } FannMetric;
+
+/*
+ * Parameters: reloptions and GUCs (options.c), as DEFAULT / MIN / MAX.
+ */
+#define FANN_DEFAULT_GRAPH_DEGREE	32	/* Vamana R */
+#define FANN_MIN_GRAPH_DEGREE		4
+#define FANN_MAX_GRAPH_DEGREE		128
+#define FANN_DEFAULT_BUILD_LIST		100 /* Vamana L */
+#define FANN_MIN_BUILD_LIST			10
+#define FANN_MAX_BUILD_LIST			1000
+#define FANN_DEFAULT_ALPHA			1.2 /* RobustPrune slack */
+#define FANN_MIN_ALPHA				1.0
+#define FANN_MAX_ALPHA				2.0
+#define FANN_DEFAULT_CROSS_EDGES	6	/* UNG cross-group edges */
+#define FANN_MIN_CROSS_EDGES		0
+#define FANN_MAX_CROSS_EDGES		32
+#define FANN_DEFAULT_PARTITIONS		0	/* 0: the square root of the rows */
+#define FANN_MIN_PARTITIONS			0
+#define FANN_MAX_PARTITIONS			16384
+#define FANN_DEFAULT_REDUNDANCY		true
+
+#define FANN_DEFAULT_EF_SEARCH		64
+#define FANN_MIN_EF_SEARCH			1
+#define FANN_MAX_EF_SEARCH			10000
+#define FANN_DEFAULT_EXACT_THRESHOLD	20000
+#define FANN_MIN_EXACT_THRESHOLD	0
+#define FANN_MAX_EXACT_THRESHOLD	INT_MAX
+#define FANN_MIN_BUILD_THREADS		1	/* default: the CPU cores */
+#define FANN_MAX_BUILD_THREADS		64
+#define FANN_DEFAULT_PROBE_THRESHOLD	0.1
+#define FANN_MIN_PROBE_THRESHOLD	0.0
+#define FANN_MAX_PROBE_THRESHOLD	1.0
+#define FANN_DEFAULT_MAX_PROBES		64
+#define FANN_MIN_MAX_PROBES			1
+#define FANN_MAX_MAX_PROBES			FANN_MAX_PARTITIONS
+#define FANN_DEFAULT_IVF_FRACTION	0.05
+#define FANN_MIN_IVF_FRACTION		0.0
+#define FANN_MAX_IVF_FRACTION		1.0
+
+/* Adjacency slots of an element, at the reloptions' maxima */
+#define FANN_MAX_NEIGHBORS		(FANN_MAX_GRAPH_DEGREE + FANN_MAX_CROSS_EDGES)
 
 /* Search paths (GUC fann.strategy) */
 typedef enum FannStrategy
@@ -118,7 +169,7 @@ typedef enum FannProbing
 	FANN_PROBING_NEAREST
 } FannProbing;
 
-/* Reloptions (fann.c) */
+/* Reloptions */
 typedef struct FannOptions
 {
 	int32		vl_len_;
@@ -129,12 +180,6 @@ typedef struct FannOptions
 	int			partitions;		/* 0: chosen from the row count */
 	bool		redundancy;
 } FannOptions;
-
-#define FANN_DEFAULT_GRAPH_DEGREE	32
-#define FANN_DEFAULT_BUILD_LIST		100
-#define FANN_DEFAULT_ALPHA			1.2
-#define FANN_DEFAULT_CROSS_EDGES	6
-#define FANN_MAX_PARTITIONS			16384
 
 #define InvalidFannId			((uint32) 0xFFFFFFFF)
 
@@ -150,14 +195,16 @@ typedef struct FannOptions
 #define FANN_PAGE_PARTITION		9
 #define FANN_PAGE_ID			0xFA22	/* identifies fann pages for tools */
 
+/* 16 bytes, so that page_id is the special space's last two bytes */
 typedef struct FannPageOpaqueData
 {
 	BlockNumber next;			/* next page of the same chain, or Invalid;
 								 * of an element page: its neighbour page */
 	uint16		type;			/* FANN_PAGE_* */
-	uint16		page_id;		/* FANN_PAGE_ID */
 	uint16		nb_base;		/* element page: its first list there */
-	uint16		unused;
+	uint32		unused;
+	uint16		unused2;
+	uint16		page_id;		/* FANN_PAGE_ID */
 } FannPageOpaqueData;
 
 typedef FannPageOpaqueData *FannPageOpaque;
@@ -171,7 +218,7 @@ typedef struct FannMetaPageData
 	uint16		dimensions;		/* 0 until the first vector arrives */
 	uint16		metric;			/* FannMetric */
 	uint16		elements_per_page;	/* 0 while dimensions is 0 */
-	uint16		has_labels;		/* index has a label column */
+	uint16		unused;
 	uint32		null_group;		/* group of rows whose labels are NULL */
 	uint32		empty_group;	/* group of rows whose labels are '{}' */
 	uint32		free_head;		/* reusable element slots outside chains */
@@ -188,11 +235,12 @@ typedef struct FannMetaPageData
 	uint16		cross_edges;	/* neighbours in superset groups */
 	uint16		build_list;		/* L of the build and insert searches */
 	uint16		lists_per_page; /* adjacency lists a neighbour page holds */
-	float4		alpha;			/* RobustPrune slack */
+	float4		alpha;			/* RobustPrune slack in effect (1 for inner
+								 * product, whose distances can be negative) */
 	BlockNumber nb_insert_page; /* neighbour page new element pages use */
 	uint32		partitions;		/* IVF partitions, 0 if none */
 	uint16		redundancy;		/* rows get a second partition */
-	uint16		unused;
+	uint16		unused2;
 	BlockNumber model_start;	/* model: [start, start + npages) */
 	uint32		model_npages;
 	BlockNumber partdir_start;	/* partition directory: [start, ...) */
@@ -225,10 +273,9 @@ typedef FannElementData *FannElement;
 /* The adjacency list of slot on a neighbour page, nneighbors per list */
 #define FannPageGetList(page, slot, nneighbors) \
 	((uint32 *) PageGetContents(page) + (Size) (slot) * (nneighbors))
-#define FANN_MAX_NEIGHBORS		(128 + 32)	/* graph_degree + cross_edges */
 
 /* Graph entry points kept per group (UNG: a medoid plus random members) */
-#define FANN_GROUP_ENTRIES		4
+#define FANN_ENTRY_POINTS		4
 
 /* nlabels of the group holding rows whose label array is NULL */
 #define FANN_NULL_LABELS		((uint32) 0xFFFFFFFF)
@@ -244,7 +291,8 @@ typedef struct FannGroupData
 	uint32		lng_offset;		/* its LNG edges in the LNG array ... */
 	uint16		nparents;		/* ... this many parents, then ... */
 	uint16		nchildren;		/* ... this many children */
-	uint32		entries[FANN_GROUP_ENTRIES];	/* medoid, then random members */
+	uint32		entry_points[FANN_ENTRY_POINTS];	/* medoid, then random
+													 * members */
 } FannGroupData;
 
 typedef FannGroupData *FannGroup;
@@ -262,6 +310,62 @@ typedef struct FannPair
 
 #define FANN_PAIRS_PER_PAGE		(FANN_PAGE_USABLE / sizeof(FannPair))
 #define FANN_LNG_PER_PAGE		(FANN_PAGE_USABLE / sizeof(uint32))
+
+/* The model pages' header (the floats that follow: ivf.h) */
+typedef struct FannModelHeader
+{
+	uint32		magic;
+	uint32		partitions;
+	uint32		dimensions;
+	uint32		nfloats;		/* floats that follow */
+} FannModelHeader;
+
+#define FANN_MODEL_MAGIC	0x4C495241	/* "LIRA" */
+
+/* One IVF partition's list (partition directory pages) */
+typedef struct FannPartitionData
+{
+	BlockNumber first;			/* page chain of its entries */
+	BlockNumber last;
+	uint32		nentries;		/* entries added (dead ones included) */
+	uint32		unused;
+} FannPartitionData;
+
+#define FANN_PARTITIONS_PER_PAGE	(FANN_PAGE_USABLE / sizeof(FannPartitionData))
+
+/* One row listed in a partition (partition pages) */
+typedef struct FannListEntryData
+{
+	ItemPointerData heaptid;
+	uint16		flags;			/* none yet (VACUUM deletes entries) */
+	uint32		id;				/* its element */
+	uint32		group;
+	float4		vec[FLEXIBLE_ARRAY_MEMBER];
+} FannListEntryData;
+
+typedef FannListEntryData *FannListEntry;
+
+#define FANN_LIST_ENTRY_SIZE(dim) \
+	MAXALIGN(offsetof(FannListEntryData, vec) + sizeof(float4) * (dim))
+
+/* The items of element, group and partition pages */
+static inline FannElement
+FannPageGetElement(Page page, OffsetNumber off)
+{
+	return (FannElement) PageGetItem(page, PageGetItemId(page, off));
+}
+
+static inline FannGroup
+FannPageGetGroup(Page page, OffsetNumber off)
+{
+	return (FannGroup) PageGetItem(page, PageGetItemId(page, off));
+}
+
+static inline FannListEntry
+FannPageGetListEntry(Page page, OffsetNumber off)
+{
+	return (FannListEntry) PageGetItem(page, PageGetItemId(page, off));
+}
 
 /* id <-> location */
 static inline BlockNumber
@@ -307,23 +411,34 @@ FannIdSetAdd(uint64 *set, uint32 nids, uint32 id)
 		set[id / 64] |= UINT64CONST(1) << (id % 64);
 }
 
+/* The splitmix64 finaliser: a well-mixed hash of x */
+static inline uint64
+FannMix64(uint64 x)
+{
+	x = (x ^ (x >> 30)) * UINT64CONST(0xBF58476D1CE4E5B9);
+	x = (x ^ (x >> 27)) * UINT64CONST(0x94D049BB133111EB);
+	return x ^ (x >> 31);
+}
+
 /* Deterministic pseudo-random numbers for the build (splitmix64) */
 static inline uint64
 FannRandom(uint64 *state)
 {
-	uint64		z = (*state += UINT64CONST(0x9E3779B97F4A7C15));
-
-	z = (z ^ (z >> 30)) * UINT64CONST(0xBF58476D1CE4E5B9);
-	z = (z ^ (z >> 27)) * UINT64CONST(0x94D049BB133111EB);
-	return z ^ (z >> 31);
+	return FannMix64(*state += UINT64CONST(0x9E3779B97F4A7C15));
 }
 
-/* What the predicate on the label column selects (labels.c) */
+/* Which groups a label predicate selects (labels.c) */
+typedef enum FannSelection
+{
+	FANN_SELECT_ALL,			/* every group (no label predicate) */
+	FANN_SELECT_NON_NULL,		/* every group but the NULL-labels one */
+	FANN_SELECT_LIST			/* the groups listed */
+} FannSelection;
+
 typedef struct FannGroupSet
 {
-	bool		all;			/* every group (no label predicate) ... */
-	bool		all_but_null;	/* ... or every group but the NULL one */
-	int			ngroups;		/* otherwise this sorted list */
+	FannSelection selection;
+	int			ngroups;		/* FANN_SELECT_LIST: this sorted list */
 	uint32	   *groups;
 	bool		recheck;		/* an array '=' key: heap recheck, and the
 								 * graph follows intra-group edges only */
@@ -331,42 +446,7 @@ typedef struct FannGroupSet
 	int64		nlive;			/* their rows */
 } FannGroupSet;
 
-/* A row a scan may return, ordered by (distance, element id) */
-typedef struct FannCandidate
-{
-	double		distance;
-	uint32		id;
-	ItemPointerData tid;
-} FannCandidate;
-
-/* (distance, id) order; NaN sorts after every number, as in float8 */
-static inline int
-FannCandidateCompare(const FannCandidate *a, const FannCandidate *b)
-{
-	if (a->distance < b->distance)
-		return -1;
-	if (a->distance > b->distance)
-		return 1;
-	if (isnan(a->distance) != isnan(b->distance))
-		return isnan(a->distance) ? 1 : -1;
-	return (a->id > b->id) - (a->id < b->id);
-}
-
-/* Counters reported by fann_last_scan() */
-typedef struct FannScanStats
-{
-	const char *path;
-	int64		groups_matched;
-	int64		groups_entered;
-	int64		rows_matching;
-	int64		elements_visited;
-	int64		distance_computations;
-	int64		rows_returned;
-	int32		passes;
-	int32		partitions_probed;
-} FannScanStats;
-
-/* GUCs (fann.c) */
+/* GUCs (options.c) */
 extern int	fann_strategy;
 extern int	fann_ef_search;
 extern int	fann_exact_threshold;
@@ -375,24 +455,26 @@ extern int	fann_probing;
 extern double fann_probe_threshold;
 extern int	fann_max_probes;
 extern double fann_ivf_fraction;
-extern FannScanStats fann_last_stats;
+
+/* options.c */
+extern void FannDefineOptions(void);
+extern bytea *fannoptions(Datum reloptions, bool validate);
+
+/* values.c: what a row's and a query's datums mean */
+extern FannMetric FannIndexMetric(Relation index);
+extern void FannCheckIndexDefinition(Relation index);
+extern const float *FannVectorFromArray(ArrayType *a, int *dim, bool finite);
+extern void FannCheckFinite(const float *v, int n);
+extern void FannCheckDimensions(int got, int expected);
+extern int	FannCompareLabels(const void *a, const void *b);
+extern int	FannNormaliseLabels(ArrayType *a, int32 **labels, bool *hasnulls);
+extern const float *FannRowValues(Relation index, Datum *values, bool *isnull,
+								  int *dim, int32 **labels, int *nlabels);
 
 /* distance.c */
 typedef double (*FannDistanceFunction) (const float *a, const float *b, int n);
 extern void FannDefineSimdGuc(void);
 extern FannDistanceFunction FannGetDistance(FannMetric metric);
-extern const float *FannVectorFromArray(ArrayType *a, int *dim, bool finite);
-extern void FannCheckDimensions(int got, int expected);
-
-/* labels.c */
-extern int	FannCompareIds(const void *a, const void *b);
-extern int	FannNormaliseLabels(ArrayType *a, int32 **labels, bool *hasnulls);
-extern uint32 FannFindGroup(Relation index, FannMetaPage meta,
-							const int32 *labels, int n);
-extern void FannGroupSetFromKeys(Relation index, FannMetaPage meta,
-								 ScanKey keys, int nkeys, FannGroupSet *set);
-extern void FannGroupSetLoad(Relation index, FannMetaPage meta, FannGroupSet *set);
-extern FannPair *FannReadAllPairs(Relation index, FannMetaPage meta, int64 *n);
 
 /* page.c */
 extern Buffer FannNewBuffer(Relation index, ForkNumber fork);
@@ -403,7 +485,7 @@ extern void FannNeighborSlot(Page elempage, OffsetNumber off, BlockNumber *blkno
 							 int *slot);
 extern void FannGetMetaSnapshot(Relation index, FannMetaPageData *meta);
 extern bool FannReadGroup(Relation index, uint32 gid, FannGroupData *group);
-extern uint32 FannLngEdge(Relation index, FannMetaPage meta,
+extern uint32 FannLngEdge(Relation index, const FannMetaPageData *meta,
 						  const FannGroupData *g, int k);
 extern void FannRecentBuffersReserve(Relation index, BlockNumber nblocks);
 extern void FannPrefetchBuffer(Relation index, BlockNumber blkno);
@@ -414,47 +496,41 @@ extern BlockNumber FannWriteArrayPages(Relation index, uint16 type, const void *
 extern Size FannReadArrayPage(Relation index, BlockNumber blkno, uint16 type,
 							  void *dest, Size room, BlockNumber *next);
 
-/* build.c */
-extern const float *FannRowValues(Relation index, Datum *values, bool *isnull,
-								  int *dim, int32 **labels, int *nlabels);
+/* labels.c */
+extern int	FannCompareIds(const void *a, const void *b);
+extern uint32 FannFindGroup(Relation index, FannMetaPage meta,
+							const int32 *labels, int n);
+extern void FannGroupSetFromKeys(Relation index, FannMetaPage meta,
+								 ScanKey keys, int nkeys, FannGroupSet *set);
+extern void FannGroupSetLoad(Relation index, const FannMetaPageData *meta,
+							 FannGroupSet *set);
+extern bool FannGroupSetContains(const FannGroupSet *set, const FannMetaPageData *meta,
+								 uint32 gid);
+extern FannPair *FannReadAllPairs(Relation index, FannMetaPage meta, int64 *n);
+
+/* The AM callbacks */
 extern IndexBuildResult *fannbuild(Relation heap, Relation index, IndexInfo *indexInfo);
 extern void fannbuildempty(Relation index);
-extern FannMetric FannIndexMetric(Relation index);
 extern char *fannbuildphasename(int64 phasenum);
-
-/* insert.c */
 extern bool fanninsert(Relation index, Datum *values, bool *isnull,
 					   ItemPointer heap_tid, Relation heap,
 					   IndexUniqueCheck checkUnique, bool indexUnchanged,
 					   IndexInfo *indexInfo);
-
-/* scan.c */
-extern void FannCandidateHeapify(FannCandidate *c, int64 n);
-extern FannCandidate FannCandidatePop(FannCandidate *c, int64 *n);
 extern IndexScanDesc fannbeginscan(Relation index, int nkeys, int norderbys);
 extern void fannrescan(IndexScanDesc scan, ScanKey keys, int nkeys,
 					   ScanKey orderbys, int norderbys);
 extern bool fanngettuple(IndexScanDesc scan, ScanDirection dir);
 extern void fannendscan(IndexScanDesc scan);
-
-/* vacuum.c */
 extern IndexBulkDeleteResult *fannbulkdelete(IndexVacuumInfo *info,
 											 IndexBulkDeleteResult *stats,
 											 IndexBulkDeleteCallback callback,
 											 void *callback_state);
 extern IndexBulkDeleteResult *fannvacuumcleanup(IndexVacuumInfo *info,
 												IndexBulkDeleteResult *stats);
-
-/* cost.c */
 extern void fanncostestimate(PlannerInfo *root, IndexPath *path,
 							 double loop_count, Cost *indexStartupCost,
 							 Cost *indexTotalCost, Selectivity *indexSelectivity,
 							 double *indexCorrelation, double *indexPages);
-
-/* validate.c */
 extern bool fannvalidate(Oid opclassoid);
-
-/* fann.c */
-extern bytea *fannoptions(Datum reloptions, bool validate);
 
 #endif							/* FANN_H */

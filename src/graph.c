@@ -13,6 +13,7 @@
 
 #include <math.h>
 
+#include "search.h"
 #include "ung.h"
 #include "utils/memutils.h"
 
@@ -52,7 +53,7 @@ read_element(Relation index, FannMetaPage meta, uint32 id, ElementCopy *c)
 	Buffer		buf = element_page(index, meta, id);
 	Page		page = BufferGetPage(buf);
 	OffsetNumber off = FannIdOffset(id, meta->elements_per_page);
-	FannElement e = (FannElement) PageGetItem(page, PageGetItemId(page, off));
+	FannElement e = FannPageGetElement(page, off);
 	BlockNumber nblkno;
 	int			slot;
 
@@ -107,7 +108,7 @@ prune(Relation index, FannMetaPage meta, const float *pvec, const uint32 *ids,
 	  int n, int max_degree, uint32 *out)
 {
 	VamanaSpace sp;
-	VamanaCand *cands = palloc(sizeof(VamanaCand) * Max(n, 1));
+	FannNear *cands = palloc(sizeof(FannNear) * Max(n, 1));
 	uint32	   *local = palloc(sizeof(uint32) * max_degree);
 	float	   *vectors = palloc(sizeof(float) * meta->dimensions * Max(n, 1));
 	ElementCopy c;
@@ -115,12 +116,12 @@ prune(Relation index, FannMetaPage meta, const float *pvec, const uint32 *ids,
 	sp.vectors = vectors;
 	sp.dim = meta->dimensions;
 	sp.distance = FannGetDistance((FannMetric) meta->metric);
-	sp.alpha = meta->metric == FANN_METRIC_IP ? 1.0f : meta->alpha;
+	sp.alpha = meta->alpha;
 	for (int i = 0; i < n; i++)
 	{
 		c.vec = vectors + (size_t) i * meta->dimensions;
 		read_element(index, meta, ids[i], &c);
-		cands[i] = (VamanaCand) {(float) sp.distance(pvec, c.vec, sp.dim), i, false};
+		cands[i] = (FannNear) {(float) sp.distance(pvec, c.vec, sp.dim), i, false};
 	}
 	/* p itself is not among the candidates: give it an index none has */
 	VamanaPrune(&sp, n, cands, n, max_degree, local);
@@ -128,26 +129,43 @@ prune(Relation index, FannMetaPage meta, const float *pvec, const uint32 *ids,
 		out[i] = local[i] == InvalidFannId ? InvalidFannId : ids[local[i]];
 }
 
-/* Up to want nearest live rows of one group to vec (its graph, ef wide) */
+/*
+ * Up to want nearest live rows of one group to vec, nearest first: a graph
+ * search, ef wide, that also takes the rows it reached but cannot vouch for.
+ */
 static int
 search_group(Relation index, FannMetaPage meta, uint32 gid, FannGroupData *g,
-			 const float *vec, int ef, int want, uint32 exclude,
-			 uint32 *ids, double *dists)
+			 const float *vec, int ef, int want, uint32 exclude, FannNear *near)
 {
 	FannGroupSet set;
-	FannGraphScan *gs;
-	ItemPointerData tid;
+	FannScanStats stats;
+	FannSearchInput in;
+	FannSearch *search;
+	FannCandidate c;
 	int			n = 0;
 
 	MemSet(&set, 0, sizeof(set));
+	set.selection = FANN_SELECT_LIST;
 	set.groups = &gid;
 	set.ngroups = 1;
+	set.recheck = true;			/* intra-group edges only */
 	set.data = g;
-	gs = FannGraphBegin(index, meta, RelationGetNumberOfBlocks(index), &set, true,
-						FannGetDistance((FannMetric) meta->metric), vec, ef);
-	while (n < want && FannGraphNext(gs, true, &dists[n], &tid, &ids[n]))
-		if (ids[n] != exclude)
-			n++;
+	MemSet(&stats, 0, sizeof(stats));
+	MemSet(&in, 0, sizeof(in));
+	in.index = index;
+	in.meta = meta;
+	in.nblocks = RelationGetNumberOfBlocks(index);
+	in.groups = &set;
+	in.distance = FannGetDistance((FannMetric) meta->metric);
+	in.query = vec;
+	in.stats = &stats;
+	in.ef = ef;
+	in.reached = true;
+	search = FannGraphSearch.begin(&in);
+	while (n < want && FannSearchNext(search, &c))
+		if (c.id != exclude)
+			near[n++] = (FannNear) {(float) c.distance, c.id, false};
+	FannSearchEnd(search);
 	return n;
 }
 
@@ -190,16 +208,17 @@ FannGraphLink(Relation index, FannMetaPage meta, uint32 id, uint32 gid, const fl
 	int			R = meta->graph_degree;
 	int			C = meta->cross_edges;
 	int			L = meta->build_list;
-	FannScanStats saved = fann_last_stats;
 	FannGroupData g;
+	FannNear   *near = palloc(sizeof(FannNear) * L);
 	uint32	   *ids = palloc(sizeof(uint32) * L);
-	double	   *dists = palloc(sizeof(double) * L);
 	uint32		nb[FANN_MAX_NEIGHBORS];
 	int			n;
 
 	if (!FannReadGroup(index, gid, &g))
 		elog(ERROR, "fann group %u vanished", gid);
-	n = search_group(index, meta, gid, &g, vec, L, L, id, ids, dists);
+	n = search_group(index, meta, gid, &g, vec, L, L, id, near);
+	for (int i = 0; i < n; i++)
+		ids[i] = near[i].id;
 	prune(index, meta, vec, ids, n, R, nb);
 	write_neighbors(index, meta, id, 0, nb, R);
 	for (int k = 0; k < R && nb[k] != InvalidFannId; k++)
@@ -209,8 +228,8 @@ FannGraphLink(Relation index, FannMetaPage meta, uint32 id, uint32 gid, const fl
 	if (C > 0 && g.nchildren > 0)
 	{
 		int			nbest = 0;
-		uint32		best[FANN_MAX_NEIGHBORS];
-		double		bestd[FANN_MAX_NEIGHBORS];
+		FannNear	best[FANN_MAX_CROSS_EDGES];
+		uint32		cross[FANN_MAX_CROSS_EDGES];
 
 		for (int k = 0; k < g.nchildren; k++)
 		{
@@ -220,33 +239,19 @@ FannGraphLink(Relation index, FannMetaPage meta, uint32 id, uint32 gid, const fl
 
 			if (!FannReadGroup(index, cgid, &cg))
 				continue;
-			m = search_group(index, meta, cgid, &cg, vec, FannCrossList(L, C), C, id,
-							 ids, dists);
+			m = search_group(index, meta, cgid, &cg, vec, FannCrossList(C), C, id, near);
 			for (int i = 0; i < m; i++)
-			{
-				int			j;
-
-				if (nbest == C && !(dists[i] < bestd[C - 1]))
+				if (FannNearInsert(best, &nbest, C, near[i].dist, near[i].id) == C)
 					break;
-				if (nbest < C)
-					nbest++;
-				for (j = nbest - 1; j > 0 && bestd[j - 1] > dists[i]; j--)
-				{
-					best[j] = best[j - 1];
-					bestd[j] = bestd[j - 1];
-				}
-				best[j] = ids[i];
-				bestd[j] = dists[i];
-			}
 		}
-		for (int k = nbest; k < C; k++)
-			best[k] = InvalidFannId;
-		write_neighbors(index, meta, id, R, best, C);
+		for (int k = 0; k < C; k++)
+			cross[k] = k < nbest ? best[k].id : InvalidFannId;
+		write_neighbors(index, meta, id, R, cross, C);
 	}
 
 	/* a group created after the build takes its first rows as entry points */
-	for (int k = 0; k < FANN_GROUP_ENTRIES; k++)
-		if (g.entries[k] == InvalidFannId)
+	for (int k = 0; k < FANN_ENTRY_POINTS; k++)
+		if (g.entry_points[k] == InvalidFannId)
 		{
 			Buffer		buf = ReadBuffer(index, FannIdBlock(gid, FANN_GROUPS_PER_PAGE));
 			GenericXLogState *state;
@@ -255,12 +260,11 @@ FannGraphLink(Relation index, FannMetaPage meta, uint32 id, uint32 gid, const fl
 			LockBuffer(buf, BUFFER_LOCK_EXCLUSIVE);
 			state = GenericXLogStart(index);
 			page = GenericXLogRegisterBuffer(state, buf, 0);
-			((FannGroup) PageGetItem(page, PageGetItemId(page, FannIdOffset(gid, FANN_GROUPS_PER_PAGE))))->entries[k] = id;
+			FannPageGetGroup(page, FannIdOffset(gid, FANN_GROUPS_PER_PAGE))->entry_points[k] = id;
 			GenericXLogFinish(state);
 			UnlockReleaseBuffer(buf);
 			break;
 		}
-	fann_last_stats = saved;
 }
 
 /*
@@ -327,7 +331,7 @@ repair_element(Relation index, FannMetaPage meta, uint32 id, ElementCopy *e,
 
 /* Entry points that died give way to one of their live neighbours */
 static void
-repair_entries(Relation index, FannMetaPage meta, const uint64 *dead, uint32 nids)
+repair_entry_points(Relation index, FannMetaPage meta, const uint64 *dead, uint32 nids)
 {
 	ElementCopy d;
 
@@ -344,18 +348,19 @@ repair_entries(Relation index, FannMetaPage meta, const uint64 *dead, uint32 nid
 		page = GenericXLogRegisterBuffer(state, buf, 0);
 		for (OffsetNumber off = FirstOffsetNumber; off <= PageGetMaxOffsetNumber(page); off++)
 		{
-			FannGroup	g = (FannGroup) PageGetItem(page, PageGetItemId(page, off));
+			FannGroup	g = FannPageGetGroup(page, off);
 
-			for (int k = 0; k < FANN_GROUP_ENTRIES; k++)
+			for (int k = 0; k < FANN_ENTRY_POINTS; k++)
 			{
-				if (g->entries[k] == InvalidFannId || !FannIdSetContains(dead, nids, g->entries[k]))
+				if (g->entry_points[k] == InvalidFannId ||
+					!FannIdSetContains(dead, nids, g->entry_points[k]))
 					continue;
-				read_element(index, meta, g->entries[k], &d);
-				g->entries[k] = InvalidFannId;
+				read_element(index, meta, g->entry_points[k], &d);
+				g->entry_points[k] = InvalidFannId;
 				for (int j = 0; j < meta->graph_degree && d.nb[j] != InvalidFannId; j++)
 					if (!FannIdSetContains(dead, nids, d.nb[j]))
 					{
-						g->entries[k] = d.nb[j];
+						g->entry_points[k] = d.nb[j];
 						break;
 					}
 				changed = true;
@@ -419,7 +424,7 @@ FannGraphRepair(Relation index, Buffer metabuf, const uint64 *dead, uint32 nids)
 		}
 	}
 	LockBuffer(metabuf, BUFFER_LOCK_EXCLUSIVE);
-	repair_entries(index, meta, dead, nids);
+	repair_entry_points(index, meta, dead, nids);
 	LockBuffer(metabuf, BUFFER_LOCK_UNLOCK);
 	MemoryContextSwitchTo(oldctx);
 	MemoryContextDelete(ctx);

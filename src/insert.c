@@ -16,7 +16,13 @@
 #include "ung.h"
 #include "utils/memutils.h"
 
-#define META_BLOCK(meta, off)	(*(BlockNumber *) ((char *) (meta) + (off)))
+/* The structures that grow at their end */
+typedef enum FannTail
+{
+	FANN_TAIL_GROUPS,			/* group pages, chained */
+	FANN_TAIL_DELTA,			/* delta pair pages, chained */
+	FANN_TAIL_ELEMENTS			/* the element page inserts fill */
+} FannTail;
 
 /*
  * Give a new element page adjacency lists: on the neighbour page inserts use
@@ -65,19 +71,44 @@ attach_lists(Relation index, GenericXLogState *state, FannMetaPage meta,
 }
 
 /*
- * The last page of a structure that grows at its end (group pages, delta
- * pair pages, element insert page), returned exclusively locked, with room
- * for an item of need bytes and fewer than maxitems items (0: no limit).
- * When the page is full a new one is appended; last_off and first_off are
- * offsets of its metapage pointers (first_off < 0: the pages are not
- * chained).
+ * A tail's page type and its metapage pointers: to its first page (NULL if
+ * the pages are not chained) and to its last page.
+ */
+static uint16
+tail_pointers(FannMetaPage meta, FannTail tail, BlockNumber **first,
+			  BlockNumber **last)
+{
+	switch (tail)
+	{
+		case FANN_TAIL_GROUPS:
+			*first = &meta->group_first;
+			*last = &meta->group_last;
+			return FANN_PAGE_GROUP;
+		case FANN_TAIL_DELTA:
+			*first = &meta->delta_first;
+			*last = &meta->delta_last;
+			return FANN_PAGE_PAIR;
+		case FANN_TAIL_ELEMENTS:
+			*first = NULL;
+			*last = &meta->insert_page;
+			return FANN_PAGE_ELEMENT;
+	}
+	elog(ERROR, "unknown fann tail %d", (int) tail);
+	return 0;					/* keep compiler quiet */
+}
+
+/*
+ * The last page of a structure that grows at its end, returned exclusively
+ * locked, with room for an item of need bytes and fewer than maxitems items
+ * (0: no limit).  When the page is full a new one is appended.
  */
 static Buffer
-tail_buffer(Relation index, Buffer metabuf, int first_off, int last_off,
-			uint16 type, Size need, int maxitems)
+tail_buffer(Relation index, Buffer metabuf, FannTail tail, Size need, int maxitems)
 {
 	FannMetaPage meta = FannPageGetMeta(BufferGetPage(metabuf));
-	BlockNumber last = META_BLOCK(meta, last_off);
+	BlockNumber *first;
+	BlockNumber *last;
+	uint16		type = tail_pointers(meta, tail, &first, &last);
 	Buffer		buf;
 	Buffer		prevbuf = InvalidBuffer;
 	Buffer		nbuf = InvalidBuffer;
@@ -85,16 +116,16 @@ tail_buffer(Relation index, Buffer metabuf, int first_off, int last_off,
 	FannMetaPage wmeta;
 	Page		page;
 
-	if (last != InvalidBlockNumber)
+	if (*last != InvalidBlockNumber)
 	{
-		buf = ReadBuffer(index, last);
+		buf = ReadBuffer(index, *last);
 		LockBuffer(buf, BUFFER_LOCK_EXCLUSIVE);
 		page = BufferGetPage(buf);
-		FannCheckPage(page, type, index, last);
+		FannCheckPage(page, type, index, *last);
 		if (PageGetExactFreeSpace(page) >= need &&
 			(maxitems == 0 || PageGetMaxOffsetNumber(page) < maxitems))
 			return buf;
-		if (first_off >= 0)
+		if (first != NULL)
 			prevbuf = buf;
 		else
 			UnlockReleaseBuffer(buf);
@@ -110,9 +141,11 @@ tail_buffer(Relation index, Buffer metabuf, int first_off, int last_off,
 	if (BufferIsValid(prevbuf))
 		FannPageGetOpaque(GenericXLogRegisterBuffer(state, prevbuf, 0))->next =
 			BufferGetBlockNumber(buf);
-	if (first_off >= 0 && META_BLOCK(meta, first_off) == InvalidBlockNumber)
-		META_BLOCK(wmeta, first_off) = BufferGetBlockNumber(buf);
-	META_BLOCK(wmeta, last_off) = BufferGetBlockNumber(buf);
+	/* the same pointers in the record's copy of the metapage */
+	tail_pointers(wmeta, tail, &first, &last);
+	if (first != NULL && *first == InvalidBlockNumber)
+		*first = BufferGetBlockNumber(buf);
+	*last = BufferGetBlockNumber(buf);
 	GenericXLogFinish(state);
 	if (BufferIsValid(prevbuf))
 		UnlockReleaseBuffer(prevbuf);
@@ -125,12 +158,9 @@ tail_buffer(Relation index, Buffer metabuf, int first_off, int last_off,
 static uint32
 create_group(Relation index, Buffer metabuf, const int32 *labels, int n)
 {
-	Buffer		buf = tail_buffer(index, metabuf,
-									  offsetof(FannMetaPageData, group_first),
-									  offsetof(FannMetaPageData, group_last),
-									  FANN_PAGE_GROUP,
-									  MAXALIGN(sizeof(FannGroupData)) + sizeof(ItemIdData),
-									  FANN_GROUPS_PER_PAGE);
+	Buffer		buf = tail_buffer(index, metabuf, FANN_TAIL_GROUPS,
+								  MAXALIGN(sizeof(FannGroupData)) + sizeof(ItemIdData),
+								  FANN_GROUPS_PER_PAGE);
 	GenericXLogState *state = GenericXLogStart(index);
 	FannMetaPage wmeta = FannPageGetMeta(GenericXLogRegisterBuffer(state, metabuf, 0));
 	Page		page = GenericXLogRegisterBuffer(state, buf, 0);
@@ -144,8 +174,8 @@ create_group(Relation index, Buffer metabuf, const int32 *labels, int n)
 	entry.range_start = entry.range_end = InvalidFannId;
 	entry.chain_head = entry.free_head = InvalidFannId;
 	/* no LNG edges: the search enters such a group whenever it matches */
-	for (int k = 0; k < FANN_GROUP_ENTRIES; k++)
-		entry.entries[k] = InvalidFannId;
+	for (int k = 0; k < FANN_ENTRY_POINTS; k++)
+		entry.entry_points[k] = InvalidFannId;
 	if ((uint64) (BufferGetBlockNumber(buf) + 1) * FANN_GROUPS_PER_PAGE >= InvalidFannId)
 		ereport(ERROR,
 				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
@@ -171,10 +201,7 @@ create_group(Relation index, Buffer metabuf, const int32 *labels, int n)
 	{
 		FannPair	pair = {labels[i], gid};
 
-		buf = tail_buffer(index, metabuf,
-						  offsetof(FannMetaPageData, delta_first),
-						  offsetof(FannMetaPageData, delta_last),
-						  FANN_PAGE_PAIR, sizeof(FannPair), 0);
+		buf = tail_buffer(index, metabuf, FANN_TAIL_DELTA, sizeof(FannPair), 0);
 		state = GenericXLogStart(index);
 		page = GenericXLogRegisterBuffer(state, buf, 0);
 		memcpy((char *) page + ((PageHeader) page)->pd_lower, &pair, sizeof(pair));
@@ -189,7 +216,7 @@ create_group(Relation index, Buffer metabuf, const int32 *labels, int n)
 static FannElement
 pop_free(Relation index, Page page, uint32 id, int per_page, uint32 *head)
 {
-	FannElement e = (FannElement) PageGetItem(page, PageGetItemId(page, FannIdOffset(id, per_page)));
+	FannElement e = FannPageGetElement(page, FannIdOffset(id, per_page));
 
 	if (!(e->flags & FANN_ELEMENT_FREE))
 		ereport(ERROR,
@@ -224,8 +251,7 @@ add_element(Relation index, Buffer metabuf, uint32 gid, ItemPointer tid,
 
 	LockBuffer(gbuf, BUFFER_LOCK_EXCLUSIVE);
 	FannCheckPage(BufferGetPage(gbuf), FANN_PAGE_GROUP, index, gblkno);
-	group = (FannGroup) PageGetItem(BufferGetPage(gbuf),
-									PageGetItemId(BufferGetPage(gbuf), FannIdOffset(gid, FANN_GROUPS_PER_PAGE)));
+	group = FannPageGetGroup(BufferGetPage(gbuf), FannIdOffset(gid, FANN_GROUPS_PER_PAGE));
 
 	/* Which slot: the group's free list, the global one, or a new one */
 	local = group->free_head != InvalidFannId;
@@ -237,8 +263,8 @@ add_element(Relation index, Buffer metabuf, uint32 gid, ItemPointer tid,
 	}
 	else
 	{
-		ebuf = tail_buffer(index, metabuf, -1, offsetof(FannMetaPageData, insert_page),
-						   FANN_PAGE_ELEMENT, esize + sizeof(ItemIdData), per_page);
+		ebuf = tail_buffer(index, metabuf, FANN_TAIL_ELEMENTS,
+						   esize + sizeof(ItemIdData), per_page);
 		if ((uint64) (BufferGetBlockNumber(ebuf) + 1) * per_page >= InvalidFannId)
 			ereport(ERROR,
 					(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
@@ -256,8 +282,8 @@ add_element(Relation index, Buffer metabuf, uint32 gid, ItemPointer tid,
 
 	state = GenericXLogStart(index);
 	wmeta = FannPageGetMeta(GenericXLogRegisterBuffer(state, metabuf, 0));
-	group = (FannGroup) PageGetItem(GenericXLogRegisterBuffer(state, gbuf, 0),
-									PageGetItemId(BufferGetPage(gbuf), FannIdOffset(gid, FANN_GROUPS_PER_PAGE)));
+	group = FannPageGetGroup(GenericXLogRegisterBuffer(state, gbuf, 0),
+							 FannIdOffset(gid, FANN_GROUPS_PER_PAGE));
 	page = GenericXLogRegisterBuffer(state, ebuf, 0);
 	if (id != InvalidFannId)
 		e = pop_free(index, page, id, per_page, local ? &group->free_head : &wmeta->free_head);
@@ -268,7 +294,7 @@ add_element(Relation index, Buffer metabuf, uint32 gid, ItemPointer tid,
 		if (PageAddItem(page, (Item) palloc0(esize), esize, off, false, false) != off)
 			elog(ERROR, "failed to add fann element to page");
 		id = FannMakeId(BufferGetBlockNumber(ebuf), off, per_page);
-		e = (FannElement) PageGetItem(page, PageGetItemId(page, off));
+		e = FannPageGetElement(page, off);
 		e->flags = 0;
 		e->next = InvalidFannId;
 	}

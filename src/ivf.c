@@ -19,10 +19,11 @@
 #include <math.h>
 
 #include "access/generic_xlog.h"
+#include "candidates.h"
 #include "ivf.h"
 #include "miscadmin.h"
 #include "portability/instr_time.h"
-#include "vamana.h"
+#include "parallel.h"
 
 /* Sampled rows that train the model */
 #define FANN_LIRA_SAMPLES		16384
@@ -75,12 +76,6 @@ FannIvfMinRows(Relation index, int64 table_rows)
 	return (int) Min(table_rows, (int64) partitions_for(index, table_rows) * 8);
 }
 
-typedef struct NearRow
-{
-	float		dist;
-	int64		row;
-} NearRow;
-
 /*
  * Training data: standardisation from the samples, their standardised
  * inputs, and their targets: the partitions of their nearest rows among
@@ -102,7 +97,7 @@ training_data(FannModel *m, const float *vectors, int64 nrows, const int64 *samp
 	int64	   *searchers_at = palloc(sizeof(int64) * (P + 1));
 	int64	   *searchers = palloc_extended(sizeof(int64) * nsamples * probes, MCXT_ALLOC_HUGE);
 	int64	   *fill = palloc(sizeof(int64) * P);
-	NearRow    *near = palloc_extended(sizeof(NearRow) * FANN_LIRA_TARGET_K * nsamples,
+	FannNear   *near = palloc_extended(sizeof(FannNear) * FANN_LIRA_TARGET_K * nsamples,
 									   MCXT_ALLOC_HUGE);
 	int		   *nnear = palloc_extended(sizeof(int) * nsamples, MCXT_ALLOC_HUGE);
 
@@ -152,7 +147,7 @@ training_data(FannModel *m, const float *vectors, int64 nrows, const int64 *samp
 	for (int64 s = 0; s < nsamples; s++)
 	{
 		const float *sd = dists + (Size) s * P;
-		int		   *ord = order + (Size) VamanaThread() * P;
+		int		   *ord = order + (Size) FannThreadNum() * P;
 
 		FannModelInputs(m, vectors + (Size) sample[s] * dim, sd,
 						in_d + (Size) s * P, in_v + (Size) s * dim);
@@ -197,35 +192,23 @@ training_data(FannModel *m, const float *vectors, int64 nrows, const int64 *samp
 		{
 			int64		s = searchers[i];
 			const float *q = vectors + (Size) sample[s] * dim;
-			NearRow    *nr = near + (Size) s * FANN_LIRA_TARGET_K;
+			FannNear   *nr = near + (Size) s * FANN_LIRA_TARGET_K;
 
-			/* the k nearest other rows, by insertion into a short list */
+			/* the k nearest other rows */
 			for (int64 k = offsets[c]; k < offsets[c + 1]; k++)
 			{
 				int64		r = members[k];
-				float		d;
-				int			at;
 
-				if (r == sample[s])
-					continue;
-				d = distance(q, vectors + (Size) r * dim, dim);
-				if (nnear[s] == FANN_LIRA_TARGET_K && d >= nr[nnear[s] - 1].dist)
-					continue;
-				at = nnear[s] < FANN_LIRA_TARGET_K ? nnear[s]++ : nnear[s] - 1;
-				while (at > 0 && nr[at - 1].dist > d)
-				{
-					nr[at] = nr[at - 1];
-					at--;
-				}
-				nr[at].dist = d;
-				nr[at].row = r;
+				if (r != sample[s])
+					FannNearInsert(nr, &nnear[s], FANN_LIRA_TARGET_K,
+								   distance(q, vectors + (Size) r * dim, dim), (uint32) r);
 			}
 		}
 	}
 	MemSet(targets, 0, (Size) nsamples * P);
 	for (int64 s = 0; s < nsamples; s++)
 		for (int i = 0; i < nnear[s]; i++)
-			targets[(Size) s * P + own[near[(Size) s * FANN_LIRA_TARGET_K + i].row]] = 1;
+			targets[(Size) s * P + own[near[(Size) s * FANN_LIRA_TARGET_K + i].id]] = 1;
 	pfree(dists);
 	pfree(order);
 	pfree(nearest);
@@ -258,7 +241,7 @@ assign_rows(const FannModel *m, const float *vectors, int64 nrows,
 		for (int64 r0 = chunk; r0 < Min(nrows, chunk + FANN_IVF_CHUNK); r0 += FANN_LIRA_BLOCK)
 		{
 			int			nb = Min(FANN_LIRA_BLOCK, nrows - r0);
-			float	   *dists = scratch + per_thread * VamanaThread();
+			float	   *dists = scratch + per_thread * FannThreadNum();
 			float	   *in_d = dists + (Size) FANN_LIRA_BLOCK * P;
 			float	   *in_v = in_d + (Size) FANN_LIRA_BLOCK * P;
 			float	   *act = in_v + (Size) FANN_LIRA_BLOCK * dim;
@@ -480,30 +463,6 @@ FannIvfBuild(Relation index, FannMetaPage meta, const float *vectors, int64 nrow
 	pfree(members);
 }
 
-/* Read the model from its pages into m (palloc'd) */
-void
-FannModelLoad(Relation index, FannMetaPage meta, FannModel *m)
-{
-	Size		nbytes = FannModelBytes(meta->partitions, meta->dimensions);
-	char	   *bytes = palloc_extended(nbytes, MCXT_ALLOC_HUGE);
-	Size		at = 0;
-	FannModelHeader h;
-
-	/* a page holding more than the model's size leaves at != nbytes */
-	for (BlockNumber i = 0; i < meta->model_npages; i++)
-		at += FannReadArrayPage(index, meta->model_start + i, FANN_PAGE_MODEL,
-								bytes + Min(at, nbytes), at < nbytes ? nbytes - at : 0, NULL);
-	memcpy(&h, bytes, Min(nbytes, sizeof(h)));
-	if (at != nbytes || h.magic != FANN_MODEL_MAGIC || h.partitions != meta->partitions ||
-		h.dimensions != meta->dimensions)
-		ereport(ERROR,
-				(errcode(ERRCODE_INDEX_CORRUPTED),
-				 errmsg("fann index \"%s\" has a damaged probing model",
-						RelationGetRelationName(index)),
-				 errhint("Please REINDEX it.")));
-	FannModelBind(m, bytes, meta->partitions, meta->dimensions);
-}
-
 /* Append one entry to partition c's list (directory, then list pages locked) */
 static void
 append_entry(Relation index, FannMetaPage meta, int c, FannListEntry entry, Size esize)
@@ -605,8 +564,7 @@ FannIvfVacuumPage(Relation index, Buffer buf, IndexBulkDeleteCallback callback,
 	GenericXLogState *state;
 
 	for (OffsetNumber off = FirstOffsetNumber; off <= PageGetMaxOffsetNumber(page); off++)
-		if (callback(&((FannListEntry) PageGetItem(page, PageGetItemId(page, off)))->heaptid,
-					 callback_state))
+		if (callback(&FannPageGetListEntry(page, off)->heaptid, callback_state))
 			dead[ndead++] = off;
 	if (ndead == 0)
 		return;

@@ -1,131 +1,13 @@
 /*
  * ivf.h
- *	  The learned IVF path (LIRA, WWW 2025): k-means partitions, a probing
- *	  model that predicts which partitions hold a query's nearest rows, and
- *	  learned redundancy.
- *
- * The model (LIRA section 3.2): the query's distances to the centroids and
- * the query vector, each standardised and passed through two ReLU layers
- * (-> 128 -> 64), concatenated, one more ReLU layer (-> 128) and one sigmoid
- * output per partition: the probability that the partition holds one of the
- * query's k nearest rows.  About 2 * 128 * partitions + 128 * dim + 41K
- * parameters.  One addition to the paper's network: each output also gets
- * its own partition's distance input through a learned weight (a skip
- * connection), which starts the model as nearest-centroid probing; without
- * it, a build's few hundred training steps left the model behind plain
- * nearest-centroid probing on SIFT.
- *
- * On disk (model pages, one byte array over a block range): FannModelHeader,
- * then floats: centroids, distance mean and deviation, vector mean and
- * deviation, then each layer's weights (input-major) and biases, then the
- * skip weights.
+ *	  The learned IVF in the index (LIRA, WWW 2025): built in CREATE INDEX,
+ *	  listing inserted rows, VACUUM of its partition pages (ivf.c).  Its
+ *	  computation is in lira.h, its search in ivfscan.c (search.h).
  */
-#ifndef IVF_H
-#define IVF_H
+#ifndef FANN_IVF_H
+#define FANN_IVF_H
 
-#include "fann.h"
-
-#define FANN_LIRA_HIDDEN1	128
-#define FANN_LIRA_HIDDEN2	64
-#define FANN_LIRA_HIDDEN3	128
-/* Samples a forward pass takes at once: a weight row serves them all */
-#define FANN_LIRA_BLOCK		16
-
-/* Layers: distance branch, vector branch, joint layer, output */
-typedef enum FannLayer
-{
-	FANN_LAYER_DIST1,
-	FANN_LAYER_DIST2,
-	FANN_LAYER_VEC1,
-	FANN_LAYER_VEC2,
-	FANN_LAYER_JOINT,
-	FANN_LAYER_OUT,
-	FANN_NUM_LAYERS
-} FannLayer;
-
-typedef struct FannModelHeader
-{
-	uint32		magic;
-	uint32		partitions;
-	uint32		dimensions;
-	uint32		nfloats;		/* floats that follow */
-} FannModelHeader;
-
-#define FANN_MODEL_MAGIC	0x4C495241	/* "LIRA" */
-
-typedef struct FannDense
-{
-	int			nin;
-	int			nout;
-	float	   *w;				/* nin x nout: row i holds input i's weights */
-	float	   *b;				/* nout */
-} FannDense;
-
-typedef struct FannModel
-{
-	int			partitions;
-	int			dim;
-	float	   *centroids;		/* partitions x dim */
-	float	   *dist_mean;		/* standardisation of centroid distances */
-	float	   *dist_std;
-	float	   *vec_mean;		/* ... and of vector coordinates */
-	float	   *vec_std;
-	FannDense	layers[FANN_NUM_LAYERS];
-	float	   *skip;			/* per partition: weight of its distance input */
-	float	   *floats;			/* all of the above, contiguous */
-	Size		nfloats;
-	float	   *weights;		/* where the trained part starts */
-	Size		nweights;
-} FannModel;
-
-/* One IVF partition's list (partition directory pages) */
-typedef struct FannPartitionData
-{
-	BlockNumber first;			/* page chain of its entries */
-	BlockNumber last;
-	uint32		nentries;		/* entries added (dead ones included) */
-	uint32		unused;
-} FannPartitionData;
-
-#define FANN_PARTITIONS_PER_PAGE	(FANN_PAGE_USABLE / sizeof(FannPartitionData))
-
-/* One row listed in a partition (partition pages) */
-typedef struct FannListEntryData
-{
-	ItemPointerData heaptid;
-	uint16		flags;			/* none yet (VACUUM deletes entries) */
-	uint32		id;				/* its element */
-	uint32		group;
-	float4		vec[FLEXIBLE_ARRAY_MEMBER];
-} FannListEntryData;
-
-typedef FannListEntryData *FannListEntry;
-
-#define FANN_LIST_ENTRY_SIZE(dim) \
-	MAXALIGN(offsetof(FannListEntryData, vec) + sizeof(float4) * (dim))
-
-/* kmeans.c */
-extern void FannKmeans(const float *vectors, int64 n, int dim,
-					   FannDistanceFunction distance, int k, uint64 seed,
-					   int nthreads, float *centroids);
-extern void FannCentroidDistances(const float *vec, const float *centroids, int k,
-								  int dim, FannDistanceFunction distance, float *out);
-extern int	FannNearestCentroid(const float *vec, const float *centroids, int k,
-								int dim, FannDistanceFunction distance);
-
-/* lira.c: the probing model */
-extern Size FannModelBytes(int partitions, int dim);
-extern void FannModelBind(FannModel *m, char *bytes, int partitions, int dim);
-extern void FannModelInitWeights(FannModel *m, double positive_rate, uint64 seed);
-extern int	FannModelActivations(const FannModel *m);
-extern void FannModelInputs(const FannModel *m, const float *vec, const float *dists,
-							float *in_d, float *in_v);
-extern void FannModelForward(const FannModel *m, int nb, const float *in_d,
-							 const float *in_v, float *act);
-extern const float *FannModelLogits(const FannModel *m, const float *act);
-extern void FannModelTrain(FannModel *m, const float *in_d, const float *in_v,
-						   const uint8 *targets, int64 nsamples, int epochs,
-						   int nthreads, uint64 seed);
+#include "lira.h"
 
 /* ivf.c: build, inserts, VACUUM */
 extern void FannIvfBuild(Relation index, FannMetaPage meta, const float *vectors,
@@ -133,20 +15,9 @@ extern void FannIvfBuild(Relation index, FannMetaPage meta, const float *vectors
 						 const uint32 *groups, const ItemPointerData *tids);
 extern Size FannIvfBuildBytes(Relation index, int64 nrows, int64 table_rows, int dim);
 extern int	FannIvfMinRows(Relation index, int64 table_rows);
-extern void FannModelLoad(Relation index, FannMetaPage meta, FannModel *m);
 extern void FannIvfInsert(Relation index, FannMetaPage meta, const FannModel *model,
 						  uint32 id, uint32 gid, ItemPointer tid, const float *vec);
 extern void FannIvfVacuumPage(Relation index, Buffer buf,
 							  IndexBulkDeleteCallback callback, void *callback_state);
 
-/* ivfscan.c: the ivf search path */
-typedef struct FannIvfScan FannIvfScan;
-
-extern FannIvfScan *FannIvfBegin(Relation index, FannMetaPage meta,
-								 BlockNumber nblocks, FannGroupSet *set,
-								 double selectivity, FannDistanceFunction distance,
-								 const float *query);
-extern bool FannIvfNext(FannIvfScan *is, double *distance, ItemPointer tid,
-						uint32 *id);
-
-#endif							/* IVF_H */
+#endif							/* FANN_IVF_H */

@@ -10,22 +10,13 @@
  */
 #include "postgres.h"
 
-#include "ivf.h"
+#include "lira.h"
 #include "miscadmin.h"
 
 /* Lloyd iterations on the sample: the assignment changes little after these */
 #define FANN_KMEANS_ITERATIONS	12
 /* sample rows per centroid */
 #define FANN_KMEANS_SAMPLE		48
-
-/* Distances from vec to each of k centroids */
-void
-FannCentroidDistances(const float *vec, const float *centroids, int k, int dim,
-					  FannDistanceFunction distance, float *out)
-{
-	for (int c = 0; c < k; c++)
-		out[c] = distance(vec, centroids + (Size) c * dim, dim);
-}
 
 /* The nearest of k centroids to vec */
 int

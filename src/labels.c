@@ -1,9 +1,10 @@
 /*
  * labels.c
- *	  Label sets: normalisation, the (label, group) postings, and the set of
+ *	  Label sets in the index: the (label, group) postings, and the set of
  *	  groups a label predicate selects.
  *
- * The index works with normalised label sets (sorted, without duplicates).
+ * The index works with normalised label sets (sorted, without duplicates:
+ * FannNormaliseLabels).
  * '@>' and '&&' are set operations in PostgreSQL, so they are answered exactly
  * from the groups; array '=' also compares order and duplicates, so the
  * groups give candidates that the executor rechecks against the heap.
@@ -14,15 +15,6 @@
 #include "fann.h"
 #include "utils/array.h"
 #include "utils/lsyscache.h"
-
-static int
-cmp_int32(const void *a, const void *b)
-{
-	int32		x = *(const int32 *) a;
-	int32		y = *(const int32 *) b;
-
-	return (x > y) - (x < y);
-}
 
 /* qsort / bsearch order of element and group ids */
 int
@@ -47,66 +39,6 @@ sort_unique_uint32(uint32 *v, int n)
 		if (v[i] != v[k])
 			v[++k] = v[i];
 	return k + 1;
-}
-
-/*
- * Normalise a label array into a sorted set.  For a row's labels (hasnulls ==
- * NULL) NULL elements and multi-dimensional arrays are errors; for a query
- * the array is flattened, as PostgreSQL's array operators do, and NULL
- * elements are skipped and reported through *hasnulls.
- */
-int
-FannNormaliseLabels(ArrayType *a, int32 **labels, bool *hasnulls)
-{
-	Datum	   *elems;
-	bool	   *nulls;
-	int			n;
-	int			k = 0;
-	int32	   *out;
-
-	if (ARR_ELEMTYPE(a) != INT4OID)
-		ereport(ERROR,
-				(errcode(ERRCODE_DATATYPE_MISMATCH),
-				 errmsg("labels must be an array of integer")));
-	if (hasnulls == NULL && ARR_NDIM(a) > 1)
-		ereport(ERROR,
-				(errcode(ERRCODE_DATA_EXCEPTION),
-				 errmsg("label array must be one-dimensional"),
-				 errdetail("The array has %d dimensions.", ARR_NDIM(a))));
-
-	deconstruct_array(a, INT4OID, sizeof(int32), true, TYPALIGN_INT,
-					  &elems, &nulls, &n);
-	out = palloc(sizeof(int32) * Max(n, 1));
-	if (hasnulls)
-		*hasnulls = false;
-	for (int i = 0; i < n; i++)
-	{
-		if (nulls[i])
-		{
-			if (hasnulls == NULL)
-				ereport(ERROR,
-						(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-						 errmsg("label array must not contain NULL elements")));
-			*hasnulls = true;
-			continue;
-		}
-		out[k++] = DatumGetInt32(elems[i]);
-	}
-	pfree(elems);
-	pfree(nulls);
-
-	if (k > 1)
-	{
-		int			m = 0;
-
-		qsort(out, k, sizeof(int32), cmp_int32);
-		for (int i = 1; i < k; i++)
-			if (out[i] != out[m])
-				out[++m] = out[i];
-		k = m + 1;
-	}
-	*labels = out;
-	return k;
 }
 
 static void
@@ -187,7 +119,7 @@ fetch_postings(Relation index, FannMetaPage meta, const int32 *labels, int n,
 
 		for (int j = 0; j < np; j++)
 		{
-			int32	   *hit = bsearch(&pairs[j].label, labels, n, sizeof(int32), cmp_int32);
+			int32	   *hit = bsearch(&pairs[j].label, labels, n, sizeof(int32), FannCompareLabels);
 
 			if (hit)
 				append_group(&lists[hit - labels], &lens[hit - labels],
@@ -329,8 +261,7 @@ void
 FannGroupSetFromKeys(Relation index, FannMetaPage meta, ScanKey keys, int nkeys,
 					 FannGroupSet *set)
 {
-	set->all = true;
-	set->all_but_null = false;
+	set->selection = FANN_SELECT_ALL;
 	set->ngroups = 0;
 	set->groups = NULL;
 	set->recheck = false;
@@ -349,7 +280,7 @@ FannGroupSetFromKeys(Relation index, FannMetaPage meta, ScanKey keys, int nkeys,
 		/* strict operators: a NULL argument matches nothing */
 		if (key->sk_flags & SK_ISNULL)
 		{
-			set->all = set->all_but_null = false;
+			set->selection = FANN_SELECT_LIST;
 			set->ngroups = 0;
 			return;
 		}
@@ -370,11 +301,8 @@ FannGroupSetFromKeys(Relation index, FannMetaPage meta, ScanKey keys, int nkeys,
 				if (n == 0)
 				{
 					/* '@> {}' holds for every non-NULL label array */
-					if (set->all)
-					{
-						set->all = false;
-						set->all_but_null = true;
-					}
+					if (set->selection == FANN_SELECT_ALL)
+						set->selection = FANN_SELECT_NON_NULL;
 					continue;
 				}
 				ngroups = groups_containing(index, meta, labels, n, &groups);
@@ -388,9 +316,9 @@ FannGroupSetFromKeys(Relation index, FannMetaPage meta, ScanKey keys, int nkeys,
 				elog(ERROR, "unexpected fann label strategy %d", key->sk_strategy);
 		}
 
-		if (set->all || set->all_but_null)
+		if (set->selection != FANN_SELECT_LIST)
 		{
-			set->all = set->all_but_null = false;
+			set->selection = FANN_SELECT_LIST;
 			set->groups = groups;
 			set->ngroups = ngroups;
 		}
@@ -401,15 +329,15 @@ FannGroupSetFromKeys(Relation index, FannMetaPage meta, ScanKey keys, int nkeys,
 
 /*
  * Read the entries of the selected groups into set->data and count their
- * rows; every group (but the NULL one, for all_but_null) becomes an explicit
- * list first.
+ * rows; every group (but the NULL one, for FANN_SELECT_NON_NULL) becomes an
+ * explicit list first.
  */
 void
-FannGroupSetLoad(Relation index, FannMetaPage meta, FannGroupSet *set)
+FannGroupSetLoad(Relation index, const FannMetaPageData *meta, FannGroupSet *set)
 {
 	int			cap = 64;
 
-	if (set->all || set->all_but_null)
+	if (set->selection != FANN_SELECT_LIST)
 	{
 		set->groups = palloc(sizeof(uint32) * cap);
 		set->ngroups = 0;
@@ -425,14 +353,14 @@ FannGroupSetLoad(Relation index, FannMetaPage meta, FannGroupSet *set)
 			{
 				uint32		gid = FannMakeId(blkno, off, FANN_GROUPS_PER_PAGE);
 
-				if (set->all_but_null && gid == meta->null_group)
+				if (set->selection == FANN_SELECT_NON_NULL && gid == meta->null_group)
 					continue;
 				append_group(&set->groups, &set->ngroups, &cap, gid);
 			}
 			blkno = FannPageGetOpaque(page)->next;
 			UnlockReleaseBuffer(buf);
 		}
-		set->all = set->all_but_null = false;
+		set->selection = FANN_SELECT_LIST;
 	}
 
 	set->data = palloc(sizeof(FannGroupData) * Max(set->ngroups, 1));
@@ -446,4 +374,27 @@ FannGroupSetLoad(Relation index, FannMetaPage meta, FannGroupSet *set)
 							RelationGetRelationName(index), set->groups[i])));
 		set->nlive += set->data[i].nlive;
 	}
+}
+
+/* Does the set select group gid? */
+bool
+FannGroupSetContains(const FannGroupSet *set, const FannMetaPageData *meta, uint32 gid)
+{
+	int			lo = 0,
+				hi = set->ngroups;
+
+	if (set->selection == FANN_SELECT_ALL)
+		return true;
+	if (set->selection == FANN_SELECT_NON_NULL)
+		return gid != meta->null_group;
+	while (lo < hi)
+	{
+		int			mid = (lo + hi) / 2;
+
+		if (set->groups[mid] < gid)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo < set->ngroups && set->groups[lo] == gid;
 }

@@ -15,7 +15,7 @@
 
 #include <math.h>
 
-#include "ivf.h"
+#include "lira.h"
 #include "miscadmin.h"
 #include "portability/instr_time.h"
 
@@ -157,6 +157,15 @@ const float *
 FannModelLogits(const FannModel *m, const float *act)
 {
 	return act + ACT_LOGITS;
+}
+
+/* Distances from vec to each of k centroids */
+void
+FannCentroidDistances(const float *vec, const float *centroids, int k, int dim,
+					  FannDistanceFunction distance, float *out)
+{
+	for (int c = 0; c < k; c++)
+		out[c] = distance(vec, centroids + (Size) c * dim, dim);
 }
 
 /* The standardised inputs of a query vector and its centroid distances */

@@ -1,11 +1,12 @@
 /*
  * page.c
  *	  Page access shared by build, insert, scan and vacuum: new pages, the
- *	  metapage, group entries.
+ *	  metapage, group entries, LNG edges, raw array pages, and the cache of
+ *	  the buffers blocks were last found in.
  */
 #include "postgres.h"
 
-#include "fann.h"
+#include "lira.h"
 #include "storage/buf_internals.h"
 #include "storage/lmgr.h"
 
@@ -78,10 +79,11 @@ FannInitMetaPage(Page page, Relation index, int dimensions)
 	meta->magic = FANN_MAGIC;
 	meta->version = FANN_VERSION;
 	meta->metric = FannIndexMetric(index);
-	meta->has_labels = IndexRelationGetNumberOfKeyAttributes(index) == 2;
 	meta->graph_degree = opts ? opts->graph_degree : FANN_DEFAULT_GRAPH_DEGREE;
 	meta->build_list = opts ? opts->build_list : FANN_DEFAULT_BUILD_LIST;
-	meta->alpha = opts ? opts->alpha : FANN_DEFAULT_ALPHA;
+	/* RobustPrune's slack needs non-negative distances */
+	meta->alpha = meta->metric == FANN_METRIC_IP ? 1.0 :
+		opts ? opts->alpha : FANN_DEFAULT_ALPHA;
 	meta->cross_edges = opts ? opts->cross_edges : FANN_DEFAULT_CROSS_EDGES;
 	FannSetDimensions(meta, dimensions);
 	meta->null_group = InvalidFannId;
@@ -220,7 +222,7 @@ FannReadGroup(Relation index, uint32 gid, FannGroupData *group)
 	FannCheckPage(page, FANN_PAGE_GROUP, index, blkno);
 	found = off <= PageGetMaxOffsetNumber(page);
 	if (found)
-		memcpy(group, PageGetItem(page, PageGetItemId(page, off)), sizeof(FannGroupData));
+		memcpy(group, FannPageGetGroup(page, off), sizeof(FannGroupData));
 	UnlockReleaseBuffer(buf);
 	return found;
 }
@@ -230,7 +232,8 @@ FannReadGroup(Relation index, uint32 gid, FannGroupData *group)
  * children.
  */
 uint32
-FannLngEdge(Relation index, FannMetaPage meta, const FannGroupData *g, int k)
+FannLngEdge(Relation index, const FannMetaPageData *meta, const FannGroupData *g,
+			int k)
 {
 	uint32		at = g->lng_offset + k;
 	BlockNumber blkno = meta->lng_start + at / FANN_LNG_PER_PAGE;
@@ -293,4 +296,28 @@ FannReadArrayPage(Relation index, BlockNumber blkno, uint16 type, void *dest,
 		*next = FannPageGetOpaque(page)->next;
 	UnlockReleaseBuffer(buf);
 	return n;
+}
+
+/* Read the model from its pages into m (palloc'd) */
+void
+FannModelLoad(Relation index, const FannMetaPageData *meta, FannModel *m)
+{
+	Size		nbytes = FannModelBytes(meta->partitions, meta->dimensions);
+	char	   *bytes = palloc_extended(nbytes, MCXT_ALLOC_HUGE);
+	Size		at = 0;
+	FannModelHeader h;
+
+	/* a page holding more than the model's size leaves at != nbytes */
+	for (BlockNumber i = 0; i < meta->model_npages; i++)
+		at += FannReadArrayPage(index, meta->model_start + i, FANN_PAGE_MODEL,
+								bytes + Min(at, nbytes), at < nbytes ? nbytes - at : 0, NULL);
+	memcpy(&h, bytes, Min(nbytes, sizeof(h)));
+	if (at != nbytes || h.magic != FANN_MODEL_MAGIC || h.partitions != meta->partitions ||
+		h.dimensions != meta->dimensions)
+		ereport(ERROR,
+				(errcode(ERRCODE_INDEX_CORRUPTED),
+				 errmsg("fann index \"%s\" has a damaged probing model",
+						RelationGetRelationName(index)),
+				 errhint("Please REINDEX it.")));
+	FannModelBind(m, bytes, meta->partitions, meta->dimensions);
 }

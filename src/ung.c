@@ -14,6 +14,7 @@
 #include <math.h>
 
 #include "miscadmin.h"
+#include "parallel.h"
 #include "ung.h"
 
 /* Groups larger than this are built with parallel batches, smaller ones in parallel */
@@ -40,11 +41,11 @@ cmp_posting(const void *a, const void *b)
 	return (x->group > y->group) - (x->group < y->group);
 }
 
-static FannBuildGroup **sort_groups;	/* for cmp_by_size */
-
+/* Group indexes by label set size (qsort_arg: arg is the groups) */
 static int
-cmp_by_size(const void *a, const void *b)
+cmp_by_size(const void *a, const void *b, void *arg)
 {
+	FannBuildGroup **sort_groups = arg;
 	int			x = *(const int *) a;
 	int			y = *(const int *) b;
 
@@ -118,7 +119,6 @@ FannBuildLng(FannBuildGroup **groups, int ngroups)
 		for (int j = 0; j < groups[i]->nlabels; j++)
 			postings[k++] = (LabelPosting) {groups[i]->labels[j], i};
 	qsort(postings, npostings, sizeof(LabelPosting), cmp_posting);
-	sort_groups = groups;
 
 	for (int h = 0; h < ngroups; h++)
 	{
@@ -151,7 +151,7 @@ FannBuildLng(FannBuildGroup **groups, int ngroups)
 					cand[ncand++] = postings[p].group;
 			}
 		}
-		qsort(cand, ncand, sizeof(int), cmp_by_size);
+		qsort_arg(cand, ncand, sizeof(int), cmp_by_size, groups);
 		for (int c = 0; c < ncand; c++)
 		{
 			FannBuildGroup *gc = groups[cand[c]];
@@ -197,47 +197,39 @@ FannBuildLng(FannBuildGroup **groups, int ngroups)
 	return total;
 }
 
-static uint64
-mix(uint64 x)
-{
-	x = (x ^ (x >> 30)) * UINT64CONST(0xBF58476D1CE4E5B9);
-	x = (x ^ (x >> 27)) * UINT64CONST(0x94D049BB133111EB);
-	return x ^ (x >> 31);
-}
-
 /*
  * Entry points: the medoid, then distinct members picked by a seeded hash.
  * Seeds come from the label set's hash, not from the layout, so that the
  * graph does not change with the page layout.
  */
 static void
-choose_entries(VamanaSpace *sp, FannBuildGroup *g, float *centroid)
+choose_entry_points(VamanaSpace *sp, FannBuildGroup *g, float *centroid)
 {
 	int			n = 0;
 
-	for (int i = 0; i < FANN_GROUP_ENTRIES; i++)
-		g->entries[i] = InvalidFannId;
+	for (int i = 0; i < FANN_ENTRY_POINTS; i++)
+		g->entry_points[i] = InvalidFannId;
 	if (g->count == 0)
 		return;
-	g->entries[n++] = VamanaMedoid(sp, g->first, g->count, centroid);
-	for (int tries = 0; n < Min(FANN_GROUP_ENTRIES, g->count) && tries < 64; tries++)
+	g->entry_points[n++] = VamanaMedoid(sp, g->first, g->count, centroid);
+	for (int tries = 0; n < Min(FANN_ENTRY_POINTS, g->count) && tries < 64; tries++)
 	{
-		uint32		p = g->first + mix((uint64) g->hash * 64 + tries) % g->count;
+		uint32		p = g->first + FannMix64((uint64) g->hash * 64 + tries) % g->count;
 		bool		dup = false;
 
 		for (int i = 0; i < n; i++)
-			dup |= g->entries[i] == p;
+			dup |= g->entry_points[i] == p;
 		if (!dup)
-			g->entries[n++] = p;
+			g->entry_points[n++] = p;
 	}
 }
 
 static int
-nentries(const FannBuildGroup *g)
+nentry_points(const FannBuildGroup *g)
 {
 	int			n = 0;
 
-	while (n < FANN_GROUP_ENTRIES && g->entries[n] != InvalidFannId)
+	while (n < FANN_ENTRY_POINTS && g->entry_points[n] != InvalidFannId)
 		n++;
 	return n;
 }
@@ -260,7 +252,7 @@ FannGraphBuildBytes(FannBuildGroup **groups, int ngroups, int degree, int build_
 static void
 cross_edges_of(VamanaSpace *sp, FannBuildGroup **groups, FannBuildGroup *gh,
 			   uint32 p, int cross_edges, int list_size, VamanaScratch *s,
-			   VamanaCand *best)
+			   FannNear *best)
 {
 	int			nbest = 0;
 	uint32	   *out = sp->adj + (size_t) p * sp->stride + sp->degree;
@@ -273,20 +265,12 @@ cross_edges_of(VamanaSpace *sp, FannBuildGroup **groups, FannBuildGroup *gh,
 		if (gc->count == 0)
 			continue;
 		n = VamanaSearch(sp, sp->vectors + (size_t) p * sp->dim, gc->first,
-						 gc->entries, nentries(gc), list_size, s);
+						 gc->entry_points, nentry_points(gc), list_size, s);
 		/* merge into the best cross_edges found over all children */
 		for (int i = 0; i < n && i < cross_edges; i++)
-		{
-			int			j = nbest;
-
-			if (nbest == cross_edges && !(s->list[i].dist < best[nbest - 1].dist))
+			if (FannNearInsert(best, &nbest, cross_edges, s->list[i].dist,
+							   s->list[i].id) == cross_edges)
 				break;
-			if (nbest < cross_edges)
-				nbest++;
-			for (j = nbest - 1; j > 0 && best[j - 1].dist > s->list[i].dist; j--)
-				best[j] = best[j - 1];
-			best[j] = s->list[i];
-		}
 	}
 	for (int i = 0; i < cross_edges; i++)
 		out[i] = i < nbest ? best[i].id : InvalidFannId;
@@ -343,7 +327,7 @@ cover_lng_edges(VamanaSpace *sp, FannBuildGroup **groups, int ngroups,
 				if (linked)
 					continue;
 				if (VamanaSearch(sp, sp->vectors + (size_t) p * sp->dim, gc->first,
-								 gc->entries, nentries(gc), list_size, s) > 0)
+								 gc->entry_points, nentry_points(gc), list_size, s) > 0)
 				{
 					x[slot] = s->list[0].id;
 					have++;
@@ -364,7 +348,7 @@ FannBuildGraph(VamanaSpace *sp, FannBuildGroup **groups, int ngroups,
 			   int64 nrows, int build_list, int cross_edges)
 {
 	int			nthreads = fann_build_threads;
-	int			list_size = Max(build_list, FannCrossList(build_list, cross_edges));
+	int			list_size = Max(build_list, FannCrossList(cross_edges));
 	int64		maxcount = 1,
 				maxsmall = 1;
 	VamanaScratch *scratch = palloc(sizeof(VamanaScratch) * nthreads);
@@ -372,7 +356,7 @@ FannBuildGraph(VamanaSpace *sp, FannBuildGroup **groups, int ngroups,
 	VamanaBuild large;
 	float	   *centroid = palloc(sizeof(float) * sp->dim);
 	uint32	   *owner = palloc_extended(sizeof(uint32) * Max(nrows, 1), MCXT_ALLOC_HUGE);
-	VamanaCand *best = palloc(sizeof(VamanaCand) * nthreads * Max(cross_edges, 1));
+	FannNear *best = palloc(sizeof(FannNear) * nthreads * Max(cross_edges, 1));
 	int		   *smallgroups = palloc(sizeof(int) * Max(ngroups, 1));
 	int			nsmall = 0;
 
@@ -383,7 +367,7 @@ FannBuildGraph(VamanaSpace *sp, FannBuildGroup **groups, int ngroups,
 			maxsmall = Max(maxsmall, groups[i]->count);
 		for (int64 p = groups[i]->first; p < groups[i]->first + groups[i]->count; p++)
 			owner[p] = i;
-		choose_entries(sp, groups[i], centroid);
+		choose_entry_points(sp, groups[i], centroid);
 	}
 	for (int t = 0; t < nthreads; t++)
 	{
@@ -401,7 +385,7 @@ FannBuildGraph(VamanaSpace *sp, FannBuildGroup **groups, int ngroups,
 				smallgroups[nsmall++] = i;
 			continue;
 		}
-		VamanaBuildGroup(sp, groups[i]->first, groups[i]->count, groups[i]->entries[0],
+		VamanaBuildGroup(sp, groups[i]->first, groups[i]->count, groups[i]->entry_points[0],
 						 build_list, groups[i]->hash, true, &large, scratch, nthreads);
 	}
 
@@ -414,10 +398,10 @@ FannBuildGraph(VamanaSpace *sp, FannBuildGroup **groups, int ngroups,
 #pragma omp parallel for schedule(dynamic, 1) num_threads(nthreads)
 		for (int k = c; k < end; k++)
 		{
-			int			t = VamanaThread();
+			int			t = FannThreadNum();
 			FannBuildGroup *g = groups[smallgroups[k]];
 
-			VamanaBuildGroup(sp, g->first, g->count, g->entries[0], build_list,
+			VamanaBuildGroup(sp, g->first, g->count, g->entry_points[0], build_list,
 							 g->hash, false, &small[t], &scratch[t], 1);
 		}
 	}
@@ -431,15 +415,15 @@ FannBuildGraph(VamanaSpace *sp, FannBuildGroup **groups, int ngroups,
 #pragma omp parallel for schedule(dynamic, 16) num_threads(nthreads)
 		for (int64 p = c; p < end; p++)
 		{
-			int			t = VamanaThread();
+			int			t = FannThreadNum();
 
 			cross_edges_of(sp, groups, groups[owner[p]], p, cross_edges,
-						   FannCrossList(build_list, cross_edges), &scratch[t],
+						   FannCrossList(cross_edges), &scratch[t],
 						   &best[t * cross_edges]);
 		}
 	}
 	cover_lng_edges(sp, groups, ngroups, cross_edges,
-					FannCrossList(build_list, cross_edges), &scratch[0]);
+					FannCrossList(cross_edges), &scratch[0]);
 }
 
 /*
@@ -470,8 +454,8 @@ FannLocalityOrder(const VamanaSpace *sp, FannBuildGroup **groups, int ngroups,
 				newpos[p] = p;
 			continue;
 		}
-		queue[tail++] = g->entries[0];
-		newpos[g->entries[0]] = g->first;
+		queue[tail++] = g->entry_points[0];
+		newpos[g->entry_points[0]] = g->first;
 		for (int64 next = g->first;;)
 		{
 			/* a new BFS root for rows the graph does not reach */

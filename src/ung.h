@@ -2,7 +2,9 @@
  * ung.h
  *	  The Unified Navigating Graph (UNG, SIGMOD 2025): groups of rows with
  *	  the same label set, the label navigating graph (LNG) between them, and
- *	  the graph search that a label predicate seeds.
+ *	  a Vamana graph per group with cross edges into supersets.  Built in
+ *	  memory by CREATE INDEX (ung.c), kept current in the index pages by
+ *	  inserts and VACUUM (graph.c); searched by graphscan.c (search.h).
  */
 #ifndef UNG_H
 #define UNG_H
@@ -20,7 +22,7 @@ typedef struct FannBuildGroup
 	int64		filled;			/* rows written in pass 2 */
 	int64		first;			/* position of its first element */
 	uint32		gid;
-	uint32		entries[FANN_GROUP_ENTRIES];	/* positions */
+	uint32		entry_points[FANN_ENTRY_POINTS];	/* positions */
 	uint32	   *lng;			/* group indexes: parents, then children */
 	uint16		nparents;
 	uint16		nchildren;
@@ -31,7 +33,7 @@ typedef struct FannBuildGroup
  * (build_list / 2) was measured on SIFT: no better recall, twice the build.
  */
 static inline int
-FannCrossList(int build_list, int cross_edges)
+FannCrossList(int cross_edges)
 {
 	return Max(16, 2 * cross_edges);
 }
@@ -44,16 +46,6 @@ extern void FannLocalityOrder(const VamanaSpace *sp, FannBuildGroup **groups,
 							  int ngroups, int64 nrows, uint32 *newpos);
 extern Size FannGraphBuildBytes(FannBuildGroup **groups, int ngroups, int degree,
 								int build_list);
-
-/* Search side (ungscan.c) */
-typedef struct FannGraphScan FannGraphScan;
-
-extern FannGraphScan *FannGraphBegin(Relation index, FannMetaPage meta,
-									 BlockNumber nblocks, FannGroupSet *set, bool equality,
-									 FannDistanceFunction distance,
-									 const float *query, int ef);
-extern bool FannGraphNext(FannGraphScan *gs, bool reached, double *distance,
-						  ItemPointer tid, uint32 *id);
 
 /* Maintenance after the build (graph.c) */
 extern void FannGraphLink(Relation index, FannMetaPage meta, uint32 id, uint32 gid,

@@ -3,13 +3,14 @@
  *	  VACUUM for fann: dead rows stop being returned, their slots are reused.
  *
  * Pass 1 marks the elements of dead heap rows DEAD, one page at a time, so
- * scans skip them at once, and deletes their IVF partition entries.  Pass 2 puts each DEAD element on a free list:
- * its group's own list if it is linked into the group's insert chain (the
- * link must stay, so only a row of the same group may take the slot), the
- * global list otherwise.  Between the two passes the graph is repaired around
- * the dead elements (graph.c), so that no edge leads to a slot once it can
- * be reused.  A crash between the passes leaves DEAD elements that are not
- * yet free; the next VACUUM repairs and frees them.
+ * scans skip them at once, and deletes their IVF partition entries.  Pass 2
+ * puts each DEAD element on a free list: its group's own list if it is
+ * linked into the group's insert chain (the link must stay, so only a row of
+ * the same group may take the slot), the global list otherwise.  Between the
+ * two passes the graph is repaired around the dead elements (graph.c), so
+ * that no edge leads to a slot once it can be reused.  A crash between the
+ * passes leaves DEAD elements that are not yet free; the next VACUUM repairs
+ * and frees them.
  */
 #include "postgres.h"
 
@@ -68,7 +69,7 @@ mark_dead(IndexVacuumInfo *info, IndexBulkDeleteResult *stats,
 		}
 		for (OffsetNumber off = FirstOffsetNumber; off <= PageGetMaxOffsetNumber(page); off++)
 		{
-			FannElement e = (FannElement) PageGetItem(page, PageGetItemId(page, off));
+			FannElement e = FannPageGetElement(page, off);
 
 			if (!(e->flags & FANN_ELEMENT_DEAD) && callback &&
 				callback(&e->heaptid, callback_state))
@@ -78,7 +79,7 @@ mark_dead(IndexVacuumInfo *info, IndexBulkDeleteResult *stats,
 					state = GenericXLogStart(index);
 					wpage = GenericXLogRegisterBuffer(state, buf, 0);
 				}
-				((FannElement) PageGetItem(wpage, PageGetItemId(wpage, off)))->flags |=
+				FannPageGetElement(wpage, off)->flags |=
 					FANN_ELEMENT_DEAD;
 				stats->tuples_removed++;
 				idlist_add(tofree, FannMakeId(blkno, off, per_page));
@@ -111,8 +112,7 @@ free_element(Relation index, uint32 id, int per_page)
 
 	/* learn the group first: locks go metapage, group page, element page */
 	LockBuffer(ebuf, BUFFER_LOCK_SHARE);
-	gid = ((FannElement) PageGetItem(BufferGetPage(ebuf),
-									 PageGetItemId(BufferGetPage(ebuf), off)))->group;
+	gid = FannPageGetElement(BufferGetPage(ebuf), off)->group;
 	LockBuffer(ebuf, BUFFER_LOCK_UNLOCK);
 	gbuf = ReadBuffer(index, FannIdBlock(gid, FANN_GROUPS_PER_PAGE));
 
@@ -123,10 +123,9 @@ free_element(Relation index, uint32 id, int per_page)
 
 	state = GenericXLogStart(index);
 	meta = FannPageGetMeta(GenericXLogRegisterBuffer(state, metabuf, 0));
-	group = (FannGroup) PageGetItem(GenericXLogRegisterBuffer(state, gbuf, 0),
-									PageGetItemId(BufferGetPage(gbuf), FannIdOffset(gid, FANN_GROUPS_PER_PAGE)));
-	e = (FannElement) PageGetItem(GenericXLogRegisterBuffer(state, ebuf, 0),
-								  PageGetItemId(BufferGetPage(ebuf), off));
+	group = FannPageGetGroup(GenericXLogRegisterBuffer(state, gbuf, 0),
+							 FannIdOffset(gid, FANN_GROUPS_PER_PAGE));
+	e = FannPageGetElement(GenericXLogRegisterBuffer(state, ebuf, 0), off);
 	if ((e->flags & (FANN_ELEMENT_DEAD | FANN_ELEMENT_FREE)) == FANN_ELEMENT_DEAD &&
 		e->group == gid)
 	{

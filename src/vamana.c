@@ -11,6 +11,7 @@
 #include <math.h>
 
 #include "miscadmin.h"
+#include "parallel.h"
 #include "vamana.h"
 
 #define VEC(sp, id)		((sp)->vectors + (size_t) (id) * (sp)->dim)
@@ -23,7 +24,7 @@ Size
 VamanaScratchBytes(int max_points, int list_size, int pool_size)
 {
 	return sizeof(uint32) * max_points +
-		sizeof(VamanaCand) * (list_size * (1 + EXPANDED_PER_LIST) + pool_size);
+		sizeof(FannNear) * (list_size * (1 + EXPANDED_PER_LIST) + pool_size);
 }
 
 void
@@ -34,12 +35,12 @@ VamanaScratchInit(VamanaScratch *s, int max_points, int list_size, int pool_size
 	s->max_points = max_points;
 	s->epoch = 0;
 	/* the list has room for the expanded nodes after it, for the prune */
-	s->list = palloc(sizeof(VamanaCand) * list_size * (1 + EXPANDED_PER_LIST));
+	s->list = palloc(sizeof(FannNear) * list_size * (1 + EXPANDED_PER_LIST));
 	s->list_size = list_size;
-	s->pool = palloc(sizeof(VamanaCand) * pool_size);
+	s->pool = palloc(sizeof(FannNear) * pool_size);
 	s->pool_size = pool_size;
 	s->expanded_size = list_size * EXPANDED_PER_LIST;
-	s->expanded = palloc(sizeof(VamanaCand) * s->expanded_size);
+	s->expanded = palloc(sizeof(FannNear) * s->expanded_size);
 	s->nexpanded = 0;
 }
 
@@ -63,39 +64,12 @@ VamanaBuildInit(VamanaBuild *b, int max_points, int max_batch, int degree)
 static int
 cmp_cand(const void *a, const void *b)
 {
-	const VamanaCand *x = a;
-	const VamanaCand *y = b;
+	const FannNear *x = a;
+	const FannNear *y = b;
 
 	if (x->dist != y->dist)
 		return x->dist < y->dist ? -1 : 1;
 	return (x->id > y->id) - (x->id < y->id);
-}
-
-/* Insert into the sorted list of at most cap; returns the position or cap */
-static int
-list_insert(VamanaCand *list, int *n, int cap, float dist, uint32 id)
-{
-	int			lo = 0,
-				hi = *n;
-
-	if (*n == cap && !(dist < list[cap - 1].dist))
-		return cap;
-	while (lo < hi)
-	{
-		int			mid = (lo + hi) / 2;
-
-		if (list[mid].dist <= dist)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	if (*n < cap)
-		(*n)++;
-	memmove(&list[lo + 1], &list[lo], sizeof(VamanaCand) * (*n - 1 - lo));
-	list[lo].dist = dist;
-	list[lo].id = id;
-	list[lo].expanded = false;
-	return lo;
 }
 
 /*
@@ -110,7 +84,7 @@ int
 VamanaSearch(const VamanaSpace *sp, const float *query, uint32 first,
 			 const uint32 *seeds, int nseeds, int list_size, VamanaScratch *s)
 {
-	VamanaCand *list = s->list;
+	FannNear *list = s->list;
 	int			n = 0;
 	int			i = 0;
 
@@ -129,7 +103,7 @@ VamanaSearch(const VamanaSpace *sp, const float *query, uint32 first,
 		if (s->stamp[idx] == s->epoch)
 			continue;
 		s->stamp[idx] = s->epoch;
-		list_insert(list, &n, list_size, sp->distance(query, VEC(sp, seeds[k]), sp->dim), seeds[k]);
+		FannNearInsert(list, &n, list_size, sp->distance(query, VEC(sp, seeds[k]), sp->dim), seeds[k]);
 	}
 
 	while (i < n)
@@ -154,7 +128,7 @@ VamanaSearch(const VamanaSpace *sp, const float *query, uint32 first,
 			if (s->stamp[idx] == s->epoch)
 				continue;
 			s->stamp[idx] = s->epoch;
-			pos = list_insert(list, &n, list_size,
+			pos = FannNearInsert(list, &n, list_size,
 							  sp->distance(query, VEC(sp, nb[k]), sp->dim), nb[k]);
 			lowest = Min(lowest, pos);
 		}
@@ -169,12 +143,12 @@ VamanaSearch(const VamanaSpace *sp, const float *query, uint32 first,
  * is.  Writes at most max_degree ids to out, padding with InvalidFannId.
  */
 int
-VamanaPrune(const VamanaSpace *sp, uint32 p, VamanaCand *cands, int n,
+VamanaPrune(const VamanaSpace *sp, uint32 p, FannNear *cands, int n,
 			int max_degree, uint32 *out)
 {
 	int			m = 0;
 
-	qsort(cands, n, sizeof(VamanaCand), cmp_cand);
+	qsort(cands, n, sizeof(FannNear), cmp_cand);
 	for (int i = 0; i < n && m < max_degree; i++)
 	{
 		bool		keep = cands[i].id != p && (i == 0 || cands[i].id != cands[i - 1].id);
@@ -244,9 +218,9 @@ add_reverse_edges(const VamanaSpace *sp, uint32 t, const uint32 *pairs, int npai
 		return;
 	}
 	for (int k = 0; k < deg; k++)
-		s->pool[m++] = (VamanaCand) {sp->distance(VEC(sp, t), VEC(sp, nb[k]), sp->dim), nb[k], false};
+		s->pool[m++] = (FannNear) {sp->distance(VEC(sp, t), VEC(sp, nb[k]), sp->dim), nb[k], false};
 	for (int k = 0; k < npairs && m < s->pool_size; k++)
-		s->pool[m++] = (VamanaCand) {sp->distance(VEC(sp, t), VEC(sp, pairs[2 * k + 1]), sp->dim),
+		s->pool[m++] = (FannNear) {sp->distance(VEC(sp, t), VEC(sp, pairs[2 * k + 1]), sp->dim),
 			pairs[2 * k + 1], false};
 	VamanaPrune(sp, t, s->pool, m, sp->degree, nb);
 }
@@ -368,12 +342,12 @@ VamanaBuildGroup(const VamanaSpace *sp, uint32 first, uint32 count,
 #pragma omp parallel for schedule(dynamic, 4) if (parallel)
 		for (uint32 j = done; j < end; j++)
 		{
-			VamanaScratch *s = &scratch[parallel ? VamanaThread() % nscratch : 0];
+			VamanaScratch *s = &scratch[parallel ? FannThreadNum() % nscratch : 0];
 			uint32		p = first + b->perm[j];
 			int			n = VamanaSearch(sp, VEC(sp, p), first, &medoid, 1, list_size, s);
 
 			/* RobustPrune over everything visited (DiskANN Algorithm 1, V) */
-			memcpy(s->list + n, s->expanded, sizeof(VamanaCand) * s->nexpanded);
+			memcpy(s->list + n, s->expanded, sizeof(FannNear) * s->nexpanded);
 			VamanaPrune(sp, p, s->list, n + s->nexpanded, R, &b->batch_adj[(j - done) * R]);
 		}
 
@@ -400,7 +374,7 @@ VamanaBuildGroup(const VamanaSpace *sp, uint32 first, uint32 count,
 #pragma omp parallel for schedule(dynamic, 16) if (parallel)
 		for (int r = 0; r < nranges; r++)
 		{
-			VamanaScratch *s = &scratch[parallel ? VamanaThread() % nscratch : 0];
+			VamanaScratch *s = &scratch[parallel ? FannThreadNum() % nscratch : 0];
 			add_reverse_edges(sp, b->pairs[2 * starts[r]], &b->pairs[2 * starts[r]],
 							  starts[r + 1] - starts[r], s);
 		}

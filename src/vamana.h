@@ -3,29 +3,17 @@
  *	  In-memory Vamana graphs (DiskANN, NeurIPS 2019), used by CREATE INDEX
  *	  for each group's graph and for the cross-edge searches of UNG.
  *
- * Everything here is pure computation on plain memory: no palloc, no elog,
- * no buffer access, so it may run inside OpenMP parallel regions.  Callers
- * allocate the scratch space beforehand.
+ * Pure computation on plain memory.  VamanaSearch, VamanaPrune, VamanaMedoid
+ * and a group build's parallel batches do no palloc, elog or buffer access,
+ * so they may run inside OpenMP parallel regions; the scratch space is
+ * allocated beforehand (the Init functions), and VamanaBuildGroup checks for
+ * interrupts between batches, on the backend's thread.
  */
 #ifndef VAMANA_H
 #define VAMANA_H
 
+#include "candidates.h"
 #include "fann.h"
-
-#ifdef _OPENMP
-#include <omp.h>
-#endif
-
-/* The calling OpenMP thread's number: it picks that thread's scratch */
-static inline int
-VamanaThread(void)
-{
-#ifdef _OPENMP
-	return omp_get_thread_num();
-#else
-	return 0;
-#endif
-}
 
 /* Points are global positions into one row-major vector array */
 typedef struct VamanaSpace
@@ -39,24 +27,17 @@ typedef struct VamanaSpace
 	int			degree;			/* intra-group slots: [0, degree) */
 } VamanaSpace;
 
-typedef struct VamanaCand
-{
-	float		dist;
-	uint32		id;
-	bool		expanded;
-} VamanaCand;
-
 /* Per-thread scratch, sized for the largest group it serves */
 typedef struct VamanaScratch
 {
 	uint32	   *stamp;			/* visited marks, indexed by id - first */
 	int			max_points;		/* size of stamp */
 	uint32		epoch;
-	VamanaCand *list;			/* search list, list_size */
+	FannNear *list;			/* search list, list_size */
 	int			list_size;
-	VamanaCand *pool;			/* prune input, pool_size */
+	FannNear *pool;			/* prune input, pool_size */
 	int			pool_size;
-	VamanaCand *expanded;		/* the nodes a search expanded, in order */
+	FannNear *expanded;		/* the nodes a search expanded, in order */
 	int			nexpanded;
 	int			expanded_size;
 } VamanaScratch;
@@ -79,7 +60,7 @@ extern void VamanaBuildInit(VamanaBuild *b, int max_points, int max_batch, int d
 extern int	VamanaSearch(const VamanaSpace *sp, const float *query, uint32 first,
 						 const uint32 *seeds, int nseeds, int list_size,
 						 VamanaScratch *s);
-extern int	VamanaPrune(const VamanaSpace *sp, uint32 p, VamanaCand *cands, int n,
+extern int	VamanaPrune(const VamanaSpace *sp, uint32 p, FannNear *cands, int n,
 						int max_degree, uint32 *out);
 extern uint32 VamanaMedoid(const VamanaSpace *sp, uint32 first, uint32 count,
 						   float *centroid);

@@ -19,7 +19,7 @@
 #include "access/tableam.h"
 #include "catalog/index.h"
 #include "funcapi.h"
-#include "ivf.h"
+#include "fann.h"
 #include "miscadmin.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
@@ -162,7 +162,7 @@ read_pages(VerifyState *vs, BlockNumber nblocks)
 				problem(vs, "page", "element page %u names neighbour page %u", blkno, opaque->next);
 			for (OffsetNumber off = FirstOffsetNumber; off <= PageGetMaxOffsetNumber(page) && off <= per_page; off++)
 			{
-				FannElement e = (FannElement) PageGetItem(page, PageGetItemId(page, off));
+				FannElement e = FannPageGetElement(page, off);
 				uint32		id = FannMakeId(blkno, off, per_page);
 
 				vs->state[id] = (e->flags & FANN_ELEMENT_FREE) ? 3 :
@@ -174,7 +174,7 @@ read_pages(VerifyState *vs, BlockNumber nblocks)
 		else if (opaque->type == FANN_PAGE_PARTITION)
 			for (OffsetNumber off = FirstOffsetNumber; off <= PageGetMaxOffsetNumber(page); off++)
 			{
-				FannListEntry e = (FannListEntry) PageGetItem(page, PageGetItemId(page, off));
+				FannListEntry e = FannPageGetListEntry(page, off);
 
 				if (e->id >= vs->nids)
 					problem(vs, "partition", "block %u entry %u names element %u beyond the index",

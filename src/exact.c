@@ -1,0 +1,348 @@
+/*
+ * exact.c
+ *	  The exact search path: every element of the groups the label predicate
+ *	  selects, in (distance, element id) order.
+ *
+ * Candidates are kept in a buffer: when it fills, the better half is kept and
+ * everything worse is dropped for this pass, so most elements cost one
+ * distance and one comparison.  The first pass keeps FANN_FIRST_PASS_ROWS
+ * rows (LIMITs are usually small); each later pass keeps four times more, up
+ * to work_mem.  Rows are then handed out from a binary heap; if the executor
+ * wants more than a pass kept (other WHERE clauses, LIMIT beyond the
+ * buffer), the next pass collects the rows strictly after the last one
+ * returned.  The order is total, so no row is returned twice or skipped.
+ *
+ * After an approximate search, scan.c starts exact searches after the last
+ * row it returned and skipping the rows it returned (FannSearchInput).
+ */
+#include "postgres.h"
+
+#include "miscadmin.h"
+#include "search.h"
+#include "utils/memutils.h"
+
+#define FANN_FIRST_PASS_ROWS	1024
+
+typedef struct ExactSearch
+{
+	FannSearch	base;
+	Relation	index;
+	const FannMetaPageData *meta;
+	FannGroupSet *groups;
+	FannDistanceFunction distance;
+	const float *query;
+	FannScanStats *stats;
+	const uint64 *skip;			/* rows not to return, if any */
+	uint32		nskip;			/* ids skip covers */
+
+	FannCandidateHeap cands;	/* this pass's buffer, a heap once done */
+	int			capacity;		/* buffer size of this pass */
+	int			max_capacity;	/* work_mem's worth */
+	bool		pruned;			/* this pass dropped candidates ... */
+	FannCandidate bound;		/* ... after this one */
+	bool		has_last;
+	FannCandidate last;			/* last row returned */
+} ExactSearch;
+
+/* Offer one live element to the current pass */
+static inline void
+consider(ExactSearch *es, FannElement e, uint32 id)
+{
+	FannCandidate c;
+
+	c.id = id;
+	c.distance = 0;
+	if (es->query)
+	{
+		c.distance = es->distance(es->query, e->vec, es->meta->dimensions);
+		es->stats->distance_computations++;
+	}
+	if (es->has_last && FannCandidateCompare(&c, &es->last) <= 0)
+		return;
+	if (es->skip && FannIdSetContains(es->skip, es->nskip, id))
+		return;
+	if (es->pruned && FannCandidateCompare(&c, &es->bound) > 0)
+		return;
+	c.tid = e->heaptid;
+	es->cands.items[es->cands.n++] = c;
+	if (es->cands.n == es->capacity)
+	{
+		/* keep the better half; the worst kept bounds what may enter */
+		int			keep = es->capacity / 2;
+
+		FannCandidateSelect(es->cands.items, es->cands.n, keep);
+		es->cands.n = keep;
+		es->bound = es->cands.items[0];
+		for (int i = 1; i < keep; i++)
+			if (FannCandidateCompare(&es->cands.items[i], &es->bound) > 0)
+				es->bound = es->cands.items[i];
+		es->pruned = true;
+	}
+}
+
+/*
+ * Offer the live elements of a locked element page whose ids lie in
+ * [start, end) and that belong to group gid (any group if gid is
+ * InvalidFannId, except skip_group).
+ */
+static void
+scan_page(ExactSearch *es, Page page, BlockNumber blkno, uint32 start,
+		  uint32 end, uint32 gid, uint32 skip_group)
+{
+	int			per_page = es->meta->elements_per_page;
+
+	/*
+	 * Items are laid out from the end of the page backwards: walking the
+	 * offsets downwards reads memory upwards, which the prefetcher follows.
+	 */
+	for (OffsetNumber off = PageGetMaxOffsetNumber(page); off >= FirstOffsetNumber; off--)
+	{
+		uint32		id = FannMakeId(blkno, off, per_page);
+		FannElement e = FannPageGetElement(page, off);
+
+		if (id < start || id >= end)
+			continue;
+		es->stats->elements_visited++;
+		if ((e->flags & FANN_ELEMENT_DEAD) ||
+			(gid != InvalidFannId ? e->group != gid : e->group == skip_group))
+			continue;
+		es->stats->rows_matching++;
+		consider(es, e, id);
+	}
+}
+
+/*
+ * Start the CPU fetching where the scan of a page begins (its lowest item:
+ * items are fixed-size and laid out from the end of the page); the hardware
+ * prefetcher follows the sequential stream from there.  Prefetching the
+ * whole page instead stalls on the CPU's fill buffers.
+ */
+static void
+prefetch_vectors(ExactSearch *es, Page page)
+{
+	char	   *item = (char *) page + BLCKSZ - MAXALIGN(sizeof(FannPageOpaqueData)) -
+		(Size) es->meta->elements_per_page * FANN_ELEMENT_SIZE(es->meta->dimensions);
+
+	for (int off = 0; off < 256; off += 64)
+		__builtin_prefetch(item + off);
+}
+
+/*
+ * Offer the elements of the pages in [first, last] that scan_page accepts;
+ * neighbour pages among them are skipped, pages of other kinds too if
+ * skip_others, otherwise they are an error.
+ */
+static void
+scan_blocks(ExactSearch *es, BlockNumber first, BlockNumber last,
+			uint32 start, uint32 end, uint32 gid, uint32 skip_group,
+			bool skip_others)
+{
+	BlockNumber blkno = first;
+	Buffer		buf = FannReadBuffer(es->index, first);
+
+	while (BufferIsValid(buf))
+	{
+		Page		page;
+		FannPageOpaque opaque;
+		BlockNumber nextblk = blkno + 1;
+		Buffer		next = InvalidBuffer;
+
+		CHECK_FOR_INTERRUPTS();
+		LockBuffer(buf, BUFFER_LOCK_SHARE);
+		page = BufferGetPage(buf);
+		opaque = FannPageGetOpaque(page);
+		if (!skip_others && opaque->type != FANN_PAGE_NEIGHBOR)
+			FannCheckPage(page, FANN_PAGE_ELEMENT, es->index, blkno);
+
+		/*
+		 * Pin the next element page (the neighbour page of a unit follows
+		 * its last element page: skip it unread) and have the CPU fetch it
+		 * while this one is scanned: the scan is bound by memory latency at
+		 * page switches.
+		 */
+		if (opaque->type == FANN_PAGE_ELEMENT && opaque->next == nextblk)
+			nextblk++;
+		if (nextblk <= last)
+		{
+			next = FannReadBuffer(es->index, nextblk);
+			prefetch_vectors(es, BufferGetPage(next));
+		}
+
+		if (opaque->type == FANN_PAGE_ELEMENT)
+			scan_page(es, page, blkno, start, end, gid, skip_group);
+		UnlockReleaseBuffer(buf);
+		buf = next;
+		blkno = nextblk;
+	}
+}
+
+/* Offer the live elements of a group's insert chain */
+static void
+scan_chain(ExactSearch *es, uint32 id, uint32 gid)
+{
+	int			per_page = es->meta->elements_per_page;
+	Buffer		buf = InvalidBuffer;
+
+	while (id != InvalidFannId)
+	{
+		BlockNumber blkno = FannIdBlock(id, per_page);
+		Page		page;
+		FannElement e;
+
+		if (!BufferIsValid(buf) || BufferGetBlockNumber(buf) != blkno)
+		{
+			if (BufferIsValid(buf))
+				UnlockReleaseBuffer(buf);
+			CHECK_FOR_INTERRUPTS();
+			buf = ReadBuffer(es->index, blkno);
+			LockBuffer(buf, BUFFER_LOCK_SHARE);
+			FannCheckPage(BufferGetPage(buf), FANN_PAGE_ELEMENT, es->index, blkno);
+		}
+		page = BufferGetPage(buf);
+		if (FannIdOffset(id, per_page) > PageGetMaxOffsetNumber(page))
+			ereport(ERROR,
+					(errcode(ERRCODE_INDEX_CORRUPTED),
+					 errmsg("fann index \"%s\" has a chain link to missing element %u",
+							RelationGetRelationName(es->index), id)));
+		e = FannPageGetElement(page, FannIdOffset(id, per_page));
+		es->stats->elements_visited++;
+		if (!(e->flags & FANN_ELEMENT_DEAD) && e->group == gid)
+		{
+			es->stats->rows_matching++;
+			consider(es, e, id);
+		}
+		id = e->next;
+	}
+	if (BufferIsValid(buf))
+		UnlockReleaseBuffer(buf);
+}
+
+/* One pass over the selected groups, then heapify what it kept */
+static void
+exact_pass(ExactSearch *es)
+{
+	FannGroupSet *set = es->groups;
+	const FannMetaPageData *meta = es->meta;
+	bool		first = es->stats->passes++ == 0;
+	int64		matching = es->stats->rows_matching;
+
+	/* a bigger buffer for each pass, up to work_mem */
+	if (es->capacity < es->max_capacity)
+	{
+		es->capacity = es->capacity == 0 ? 2 * FANN_FIRST_PASS_ROWS :
+			Min(es->max_capacity, es->capacity * 4);
+		if (es->cands.items)
+			pfree(es->cands.items);
+		es->cands.items = palloc(sizeof(FannCandidate) * es->capacity);
+		es->cands.cap = es->capacity;
+	}
+	es->cands.n = 0;
+	es->pruned = false;
+
+	if (meta->elements_per_page == 0)
+		 /* no vector indexed yet */ ;
+	else if (set->selection != FANN_SELECT_LIST)
+	{
+		/* every element page, in block order, around the build's IVF pages */
+		BlockNumber nblocks = RelationGetNumberOfBlocks(es->index);
+		BlockNumber skip_start = nblocks,
+					skip_end = nblocks;
+		uint32		skip_group = set->selection == FANN_SELECT_ALL ?
+			InvalidFannId : meta->null_group;
+
+		if (meta->partitions > 0)
+		{
+			skip_start = meta->model_start;
+			skip_end = meta->ivf_end;
+		}
+		if (skip_start > 1)
+			scan_blocks(es, 1, skip_start - 1, 0, InvalidFannId, InvalidFannId,
+						skip_group, true);
+		if (skip_end < nblocks)
+			scan_blocks(es, skip_end, nblocks - 1, 0, InvalidFannId, InvalidFannId,
+						skip_group, true);
+	}
+	else
+	{
+		if (set->data == NULL)
+			FannGroupSetLoad(es->index, (FannMetaPage) meta, set);
+		for (int i = 0; i < set->ngroups; i++)
+		{
+			FannGroupData *group = &set->data[i];
+
+			if (group->range_start < group->range_end)
+				scan_blocks(es, FannIdBlock(group->range_start, meta->elements_per_page),
+							FannIdBlock(group->range_end - 1, meta->elements_per_page),
+							group->range_start, group->range_end,
+							set->groups[i], InvalidFannId, false);
+			scan_chain(es, group->chain_head, set->groups[i]);
+		}
+	}
+
+	/* later passes revisit the same rows: count them once */
+	if (!first)
+		es->stats->rows_matching = matching;
+
+	FannHeapify(&es->cands);
+}
+
+static FannSearch *
+exact_begin(const FannSearchInput *in)
+{
+	ExactSearch *es = palloc0(sizeof(ExactSearch));
+
+	es->base.methods = &FannExactSearch;
+	es->index = in->index;
+	es->meta = in->meta;
+	es->groups = in->groups;
+	es->distance = in->distance;
+	es->query = in->query;
+	es->stats = in->stats;
+	es->skip = in->skip;
+	es->nskip = in->nblocks * in->meta->elements_per_page;
+	es->has_last = in->after != NULL;
+	if (in->after)
+		es->last = *in->after;
+	es->max_capacity = Max(2 * FANN_FIRST_PASS_ROWS,
+						   (int) Min((Size) work_mem * 1024 / sizeof(FannCandidate),
+									 MaxAllocSize / sizeof(FannCandidate)));
+	es->pruned = true;			/* so that the first pass runs */
+	return &es->base;
+}
+
+/* The next row after the last one returned; false when none is left */
+static bool
+exact_next(FannSearch *search, FannCandidate *row)
+{
+	ExactSearch *es = (ExactSearch *) search;
+
+	if (es->cands.n == 0)
+	{
+		/* a pass that kept everything left has nothing more to give */
+		if (es->pruned)
+			exact_pass(es);
+		if (es->cands.n == 0)
+			return false;
+	}
+	es->last = FannHeapPop(&es->cands);
+	es->has_last = true;
+	*row = es->last;
+	return true;
+}
+
+static void
+exact_end(FannSearch *search)
+{
+	ExactSearch *es = (ExactSearch *) search;
+
+	if (es->cands.items)
+		pfree(es->cands.items);
+	pfree(es);
+}
+
+const FannSearchMethods FannExactSearch = {
+	.name = "exact",
+	.begin = exact_begin,
+	.next = exact_next,
+	.end = exact_end,
+};

@@ -1,0 +1,100 @@
+/*
+ * lira.h
+ *	  The computation of the learned IVF (LIRA, WWW 2025): k-means partitions
+ *	  and a probing model that predicts which partitions hold a query's
+ *	  nearest rows.
+ *
+ * The model (LIRA section 3.2): the query's distances to the centroids and
+ * the query vector, each standardised and passed through two ReLU layers
+ * (-> 128 -> 64), concatenated, one more ReLU layer (-> 128) and one sigmoid
+ * output per partition: the probability that the partition holds one of the
+ * query's k nearest rows.  About 2 * 128 * partitions + 128 * dim + 41K
+ * parameters.  One addition to the paper's network: each output also gets
+ * its own partition's distance input through a learned weight (a skip
+ * connection), which starts the model as nearest-centroid probing; without
+ * it, a build's few hundred training steps left the model behind plain
+ * nearest-centroid probing on SIFT.
+ *
+ * On disk (model pages, one byte array over a block range): FannModelHeader
+ * (fann.h), then floats: centroids, distance mean and deviation, vector mean
+ * and deviation, then each layer's weights (input-major) and biases, then
+ * the skip weights.
+ *
+ * kmeans.c and lira.c are pure computation; ivf.c (ivf.h) builds the IVF
+ * in CREATE INDEX and keeps it current; ivfscan.c searches it (search.h).
+ */
+#ifndef FANN_LIRA_H
+#define FANN_LIRA_H
+
+#include "fann.h"
+
+#define FANN_LIRA_HIDDEN1	128
+#define FANN_LIRA_HIDDEN2	64
+#define FANN_LIRA_HIDDEN3	128
+/* Samples a forward pass takes at once: a weight row serves them all */
+#define FANN_LIRA_BLOCK		16
+
+/* Layers: distance branch, vector branch, joint layer, output */
+typedef enum FannLayer
+{
+	FANN_LAYER_DIST1,
+	FANN_LAYER_DIST2,
+	FANN_LAYER_VEC1,
+	FANN_LAYER_VEC2,
+	FANN_LAYER_JOINT,
+	FANN_LAYER_OUT,
+	FANN_NUM_LAYERS
+} FannLayer;
+
+typedef struct FannDense
+{
+	int			nin;
+	int			nout;
+	float	   *w;				/* nin x nout: row i holds input i's weights */
+	float	   *b;				/* nout */
+} FannDense;
+
+typedef struct FannModel
+{
+	int			partitions;
+	int			dim;
+	float	   *centroids;		/* partitions x dim */
+	float	   *dist_mean;		/* standardisation of centroid distances */
+	float	   *dist_std;
+	float	   *vec_mean;		/* ... and of vector coordinates */
+	float	   *vec_std;
+	FannDense	layers[FANN_NUM_LAYERS];
+	float	   *skip;			/* per partition: weight of its distance input */
+	float	   *floats;			/* all of the above, contiguous */
+	Size		nfloats;
+	float	   *weights;		/* where the trained part starts */
+	Size		nweights;
+} FannModel;
+
+/* kmeans.c */
+extern void FannKmeans(const float *vectors, int64 n, int dim,
+					   FannDistanceFunction distance, int k, uint64 seed,
+					   int nthreads, float *centroids);
+extern int	FannNearestCentroid(const float *vec, const float *centroids, int k,
+								int dim, FannDistanceFunction distance);
+
+/* lira.c: the probing model */
+extern Size FannModelBytes(int partitions, int dim);
+extern void FannCentroidDistances(const float *vec, const float *centroids, int k,
+								  int dim, FannDistanceFunction distance, float *out);
+extern void FannModelBind(FannModel *m, char *bytes, int partitions, int dim);
+extern void FannModelInitWeights(FannModel *m, double positive_rate, uint64 seed);
+extern int	FannModelActivations(const FannModel *m);
+extern void FannModelInputs(const FannModel *m, const float *vec, const float *dists,
+							float *in_d, float *in_v);
+extern void FannModelForward(const FannModel *m, int nb, const float *in_d,
+							 const float *in_v, float *act);
+extern const float *FannModelLogits(const FannModel *m, const float *act);
+extern void FannModelTrain(FannModel *m, const float *in_d, const float *in_v,
+						   const uint8 *targets, int64 nsamples, int epochs,
+						   int nthreads, uint64 seed);
+
+/* page.c: the stored model */
+extern void FannModelLoad(Relation index, const FannMetaPageData *meta, FannModel *m);
+
+#endif							/* FANN_LIRA_H */

@@ -1,0 +1,196 @@
+/*
+ * values.c
+ *	  What the datums of a row and of a query mean to fann: the metric of the
+ *	  index's opclass, vectors from real[] arrays, label sets from integer[]
+ *	  arrays, each checked, with a clear error for what fann cannot index.
+ */
+#include "postgres.h"
+
+#include "catalog/pg_type.h"
+#include "fann.h"
+#include "utils/array.h"
+#include "utils/lsyscache.h"
+
+/* The metric of the vector column's opclass: which ordering operator it has */
+FannMetric
+FannIndexMetric(Relation index)
+{
+	Oid			opfamily = index->rd_opfamily[0];
+
+	for (int s = FANN_L2_STRATEGY; s <= FANN_COSINE_STRATEGY; s++)
+		if (OidIsValid(get_opfamily_member(opfamily, FLOAT4ARRAYOID,
+										   FLOAT4ARRAYOID, s)))
+			return (FannMetric) s;
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_OBJECT_DEFINITION),
+			 errmsg("first column of fann index \"%s\" must use a vector operator class",
+					RelationGetRelationName(index)),
+			 errhint("Use fann_l2_ops, fann_ip_ops or fann_cosine_ops.")));
+	return FANN_METRIC_L2;		/* keep compiler quiet */
+}
+
+/* An error unless the index is on a real[] vector and an integer[] label column */
+void
+FannCheckIndexDefinition(Relation index)
+{
+	int			natts = IndexRelationGetNumberOfKeyAttributes(index);
+
+	if (natts > 2 || index->rd_opcintype[0] != FLOAT4ARRAYOID ||
+		(natts == 2 && index->rd_opcintype[1] != INT4ARRAYOID))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_OBJECT_DEFINITION),
+				 errmsg("fann index must be on a real[] vector column, optionally followed by an integer[] label column")));
+	(void) FannIndexMetric(index);
+}
+
+/*
+ * The row's vector and label set, checked.  Returns NULL for a row without a
+ * vector, which is not indexed.  *nlabels is -1 when the labels are NULL or
+ * the index has no label column.
+ */
+const float *
+FannRowValues(Relation index, Datum *values, bool *isnull, int *dim,
+			  int32 **labels, int *nlabels)
+{
+	const float *vec;
+
+	if (isnull[0])
+		return NULL;
+	vec = FannVectorFromArray(DatumGetArrayTypeP(values[0]), dim, true);
+	if (*dim > FANN_MAX_DIMENSIONS)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("vector has %d dimensions, fann indexes at most %d",
+						*dim, FANN_MAX_DIMENSIONS)));
+	if (IndexRelationGetNumberOfKeyAttributes(index) < 2 || isnull[1])
+		*nlabels = -1;
+	else
+		*nlabels = FannNormaliseLabels(DatumGetArrayTypeP(values[1]), labels, NULL);
+	return vec;
+}
+
+/* An error for a NaN or infinite element of a vector */
+void
+FannCheckFinite(const float *v, int n)
+{
+	for (int i = 0; i < n; i++)
+	{
+		if (isnan(v[i]))
+			ereport(ERROR,
+					(errcode(ERRCODE_DATA_EXCEPTION),
+					 errmsg("NaN not allowed in vector")));
+		if (isinf(v[i]))
+			ereport(ERROR,
+					(errcode(ERRCODE_DATA_EXCEPTION),
+					 errmsg("infinite value not allowed in vector")));
+	}
+}
+
+/*
+ * The float4 elements of a real[] used as a vector, after checking that it is
+ * one-dimensional, non-empty and free of NULLs (and, if asked, of NaN/Inf).
+ */
+const float *
+FannVectorFromArray(ArrayType *a, int *dim, bool finite)
+{
+	if (ARR_NDIM(a) == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_EXCEPTION),
+				 errmsg("vector must have at least 1 dimension")));
+	if (ARR_NDIM(a) > 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_EXCEPTION),
+				 errmsg("vector must be a one-dimensional array"),
+				 errdetail("The array has %d dimensions.", ARR_NDIM(a))));
+	if (ARR_ELEMTYPE(a) != FLOAT4OID)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATATYPE_MISMATCH),
+				 errmsg("vector must be an array of real")));
+	if (array_contains_nulls(a))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("vector must not contain NULL elements")));
+	*dim = ARR_DIMS(a)[0];
+	if (finite)
+		FannCheckFinite((const float *) ARR_DATA_PTR(a), *dim);
+	return (const float *) ARR_DATA_PTR(a);
+}
+
+void
+FannCheckDimensions(int got, int expected)
+{
+	if (got != expected)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_EXCEPTION),
+				 errmsg("different vector dimensions %d and %d", got, expected)));
+}
+
+/* qsort / bsearch order of labels */
+int
+FannCompareLabels(const void *a, const void *b)
+{
+	int32		x = *(const int32 *) a;
+	int32		y = *(const int32 *) b;
+
+	return (x > y) - (x < y);
+}
+
+/*
+ * Normalise a label array into a sorted set.  For a row's labels (hasnulls ==
+ * NULL) NULL elements and multi-dimensional arrays are errors; for a query
+ * the array is flattened, as PostgreSQL's array operators do, and NULL
+ * elements are skipped and reported through *hasnulls.
+ */
+int
+FannNormaliseLabels(ArrayType *a, int32 **labels, bool *hasnulls)
+{
+	Datum	   *elems;
+	bool	   *nulls;
+	int			n;
+	int			k = 0;
+	int32	   *out;
+
+	if (ARR_ELEMTYPE(a) != INT4OID)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATATYPE_MISMATCH),
+				 errmsg("labels must be an array of integer")));
+	if (hasnulls == NULL && ARR_NDIM(a) > 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_EXCEPTION),
+				 errmsg("label array must be one-dimensional"),
+				 errdetail("The array has %d dimensions.", ARR_NDIM(a))));
+
+	deconstruct_array(a, INT4OID, sizeof(int32), true, TYPALIGN_INT,
+					  &elems, &nulls, &n);
+	out = palloc(sizeof(int32) * Max(n, 1));
+	if (hasnulls)
+		*hasnulls = false;
+	for (int i = 0; i < n; i++)
+	{
+		if (nulls[i])
+		{
+			if (hasnulls == NULL)
+				ereport(ERROR,
+						(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+						 errmsg("label array must not contain NULL elements")));
+			*hasnulls = true;
+			continue;
+		}
+		out[k++] = DatumGetInt32(elems[i]);
+	}
+	pfree(elems);
+	pfree(nulls);
+
+	if (k > 1)
+	{
+		int			m = 0;
+
+		qsort(out, k, sizeof(int32), FannCompareLabels);
+		for (int i = 1; i < k; i++)
+			if (out[i] != out[m])
+				out[++m] = out[i];
+		k = m + 1;
+	}
+	*labels = out;
+	return k;
+}
