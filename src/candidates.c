@@ -1,95 +1,24 @@
 /*
  * candidates.c
- *	  Ranking rows by distance: the candidate heap every search path hands
- *	  rows out from, quickselect for the exact path's buffer, and the bounded
- *	  sorted lists of the graph build (Vamana's search list, the nearest rows
- *	  of cross edges and of the IVF's training targets).
+ *	  Ranking rows by distance: the heap's growth, quickselect for the exact
+ *	  path's buffer, and the bounded sorted lists of the graph build (Vamana's
+ *	  search list, the nearest rows of cross edges and of the IVF's training
+ *	  targets).  The heap's operations are inline (candidates.h): the graph
+ *	  search runs several per row it visits.
  */
 #include "postgres.h"
 
 #include "candidates.h"
 #include "utils/memutils.h"
 
-static inline bool
-before(const FannCandidateHeap *h, const FannCandidate *a, const FannCandidate *b)
-{
-	int			cmp = FannCandidateCompare(a, b);
-
-	return h->max ? cmp > 0 : cmp < 0;
-}
-
-static inline void
-swap(FannCandidate *a, FannCandidate *b)
-{
-	FannCandidate t = *a;
-
-	*a = *b;
-	*b = t;
-}
-
-static void
-sift_down(FannCandidateHeap *h, int64 i)
-{
-	FannCandidate *c = h->items;
-
-	for (;;)
-	{
-		int64		l = 2 * i + 1;
-		int64		m = i;
-
-		if (l < h->n && before(h, &c[l], &c[m]))
-			m = l;
-		if (l + 1 < h->n && before(h, &c[l + 1], &c[m]))
-			m = l + 1;
-		if (m == i)
-			return;
-		swap(&c[i], &c[m]);
-		i = m;
-	}
-}
-
-/* Add c at the end, out of heap order until FannHeapify */
+/* Double the heap's room */
 void
-FannHeapAppend(FannCandidateHeap *h, const FannCandidate *c)
+FannHeapGrow(FannCandidateHeap *h)
 {
-	if (h->n == h->cap)
-	{
-		h->cap = Max(64, h->cap * 2);
-		h->items = h->items ?
-			repalloc_huge(h->items, sizeof(FannCandidate) * h->cap) :
-			palloc_extended(sizeof(FannCandidate) * h->cap, MCXT_ALLOC_HUGE);
-	}
-	h->items[h->n++] = *c;
-}
-
-/* Restore heap order over all items */
-void
-FannHeapify(FannCandidateHeap *h)
-{
-	for (int64 i = h->n / 2 - 1; i >= 0; i--)
-		sift_down(h, i);
-}
-
-void
-FannHeapPush(FannCandidateHeap *h, const FannCandidate *c)
-{
-	int64		i;
-
-	FannHeapAppend(h, c);
-	for (i = h->n - 1; i > 0 && before(h, c, &h->items[(i - 1) / 2]); i = (i - 1) / 2)
-		h->items[i] = h->items[(i - 1) / 2];
-	h->items[i] = *c;
-}
-
-/* Remove and return the first item */
-FannCandidate
-FannHeapPop(FannCandidateHeap *h)
-{
-	FannCandidate top = h->items[0];
-
-	h->items[0] = h->items[--h->n];
-	sift_down(h, 0);
-	return top;
+	h->cap = Max(64, h->cap * 2);
+	h->items = h->items ?
+		repalloc_huge(h->items, sizeof(FannCandidate) * h->cap) :
+		palloc_extended(sizeof(FannCandidate) * h->cap, MCXT_ALLOC_HUGE);
 }
 
 /* Move the k smallest of c[0..n) to c[0..k), the k-th smallest to c[k-1] */
@@ -112,7 +41,12 @@ FannCandidateSelect(FannCandidate *c, int n, int k)
 			while (FannCandidateCompare(&c[j], &pivot) > 0)
 				j--;
 			if (i <= j)
-				swap(&c[i++], &c[j--]);
+			{
+				FannCandidate t = c[i];
+
+				c[i++] = c[j];
+				c[j--] = t;
+			}
 		}
 		if (k - 1 <= j)
 			hi = j;

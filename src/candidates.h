@@ -53,11 +53,80 @@ typedef struct FannCandidateHeap
 	bool		max;
 } FannCandidateHeap;
 
-extern void FannHeapAppend(FannCandidateHeap *h, const FannCandidate *c);
-extern void FannHeapify(FannCandidateHeap *h);
-extern void FannHeapPush(FannCandidateHeap *h, const FannCandidate *c);
-extern FannCandidate FannHeapPop(FannCandidateHeap *h);
+extern void FannHeapGrow(FannCandidateHeap *h);
 extern void FannCandidateSelect(FannCandidate *c, int n, int k);
+
+/* Does a come before b in heap h? */
+static inline bool
+FannHeapBefore(const FannCandidateHeap *h, const FannCandidate *a, const FannCandidate *b)
+{
+	int			cmp = FannCandidateCompare(a, b);
+
+	return h->max ? cmp > 0 : cmp < 0;
+}
+
+static inline void
+FannHeapSiftDown(FannCandidateHeap *h, int64 i)
+{
+	FannCandidate *c = h->items;
+
+	for (;;)
+	{
+		int64		l = 2 * i + 1;
+		int64		m = i;
+		FannCandidate t;
+
+		if (l < h->n && FannHeapBefore(h, &c[l], &c[m]))
+			m = l;
+		if (l + 1 < h->n && FannHeapBefore(h, &c[l + 1], &c[m]))
+			m = l + 1;
+		if (m == i)
+			return;
+		t = c[i];
+		c[i] = c[m];
+		c[m] = t;
+		i = m;
+	}
+}
+
+/* Add c at the end, out of heap order until FannHeapify */
+static inline void
+FannHeapAppend(FannCandidateHeap *h, const FannCandidate *c)
+{
+	if (h->n == h->cap)
+		FannHeapGrow(h);
+	h->items[h->n++] = *c;
+}
+
+/* Restore heap order over all items */
+static inline void
+FannHeapify(FannCandidateHeap *h)
+{
+	for (int64 i = h->n / 2 - 1; i >= 0; i--)
+		FannHeapSiftDown(h, i);
+}
+
+static inline void
+FannHeapPush(FannCandidateHeap *h, const FannCandidate *c)
+{
+	int64		i;
+
+	FannHeapAppend(h, c);
+	for (i = h->n - 1; i > 0 && FannHeapBefore(h, c, &h->items[(i - 1) / 2]); i = (i - 1) / 2)
+		h->items[i] = h->items[(i - 1) / 2];
+	h->items[i] = *c;
+}
+
+/* Remove and return the first item */
+static inline FannCandidate
+FannHeapPop(FannCandidateHeap *h)
+{
+	FannCandidate top = h->items[0];
+
+	h->items[0] = h->items[--h->n];
+	FannHeapSiftDown(h, 0);
+	return top;
+}
 
 /* A point in a short list sorted by distance (Vamana's search list) */
 typedef struct FannNear

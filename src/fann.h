@@ -446,6 +446,29 @@ typedef struct FannGroupSet
 	int64		nlive;			/* their rows */
 } FannGroupSet;
 
+/* Does the set select group gid?  (per row of the graph and ivf paths) */
+static inline bool
+FannGroupSetContains(const FannGroupSet *set, const FannMetaPageData *meta, uint32 gid)
+{
+	int			lo = 0,
+				hi = set->ngroups;
+
+	if (set->selection == FANN_SELECT_ALL)
+		return true;
+	if (set->selection == FANN_SELECT_NON_NULL)
+		return gid != meta->null_group;
+	while (lo < hi)
+	{
+		int			mid = (lo + hi) / 2;
+
+		if (set->groups[mid] < gid)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo < set->ngroups && set->groups[lo] == gid;
+}
+
 /* GUCs (options.c) */
 extern int	fann_strategy;
 extern int	fann_ef_search;
@@ -504,8 +527,6 @@ extern void FannGroupSetFromKeys(Relation index, FannMetaPage meta,
 								 ScanKey keys, int nkeys, FannGroupSet *set);
 extern void FannGroupSetLoad(Relation index, const FannMetaPageData *meta,
 							 FannGroupSet *set);
-extern bool FannGroupSetContains(const FannGroupSet *set, const FannMetaPageData *meta,
-								 uint32 gid);
 extern FannPair *FannReadAllPairs(Relation index, FannMetaPage meta, int64 *n);
 
 /* The AM callbacks */

@@ -30,6 +30,11 @@
 
 /* Beams beyond this many share one (entry groups are assigned round robin) */
 #define FANN_MAX_BEAMS		32
+/*
+ * work_mem a visited row takes: its copies in a frontier, a best heap, the
+ * pending heap and a found list, with room to grow
+ */
+#define FANN_VISIT_BYTES	128
 
 typedef struct GraphSearch
 {
@@ -279,7 +284,7 @@ graph_begin(const FannSearchInput *in)
 	gs->nids = in->nblocks * meta->elements_per_page;
 	gs->visited = FannIdSetCreate(gs->nids);
 	FannRecentBuffersReserve(in->index, in->nblocks);	/* inserts search too */
-	gs->max_visited = Max(1024, (int64) work_mem * 1024 / (4 * sizeof(FannCandidate)));
+	gs->max_visited = Max(1024, (int64) work_mem * 1024 / FANN_VISIT_BYTES);
 	for (int beam = 0; beam < FANN_MAX_BEAMS; beam++)
 		gs->best[beam].max = true;
 	gs->ef = in->ef;

@@ -375,26 +375,3 @@ FannGroupSetLoad(Relation index, const FannMetaPageData *meta, FannGroupSet *set
 		set->nlive += set->data[i].nlive;
 	}
 }
-
-/* Does the set select group gid? */
-bool
-FannGroupSetContains(const FannGroupSet *set, const FannMetaPageData *meta, uint32 gid)
-{
-	int			lo = 0,
-				hi = set->ngroups;
-
-	if (set->selection == FANN_SELECT_ALL)
-		return true;
-	if (set->selection == FANN_SELECT_NON_NULL)
-		return gid != meta->null_group;
-	while (lo < hi)
-	{
-		int			mid = (lo + hi) / 2;
-
-		if (set->groups[mid] < gid)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return lo < set->ngroups && set->groups[lo] == gid;
-}

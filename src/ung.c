@@ -45,12 +45,12 @@ cmp_posting(const void *a, const void *b)
 static int
 cmp_by_size(const void *a, const void *b, void *arg)
 {
-	FannBuildGroup **sort_groups = arg;
+	FannBuildGroup **groups = arg;
 	int			x = *(const int *) a;
 	int			y = *(const int *) b;
 
-	if (sort_groups[x]->nlabels != sort_groups[y]->nlabels)
-		return sort_groups[x]->nlabels - sort_groups[y]->nlabels;
+	if (groups[x]->nlabels != groups[y]->nlabels)
+		return groups[x]->nlabels - groups[y]->nlabels;
 	return x - y;
 }
 
