@@ -90,6 +90,7 @@ typedef struct SweepOptions
 {
 	const char *conninfo;
 	const char *table;
+	const char *vector_type;	/* the embedding column's type, NULL: real[] */
 	const char *dataset;
 	const char *config;
 	const char *csv;

@@ -12,7 +12,8 @@
  *	sweep	--base F --queries F [--query-labels F] --gt PREFIX --type T
  *			--table T --k K --metric M --config NAME --dataset NAME --csv F
  *			[--clients N] [--warmup W] [--limit N] [--nqueries Q]
- *			[--build-seconds S] [--index-mb M] [--conninfo C] --set S ...
+ *			[--build-seconds S] [--index-mb M] [--conninfo C]
+ *			[--vector-type vector] --set S ...
  *
  * Connections use libpq's defaults (PG* environment) unless --conninfo.
  */
@@ -167,6 +168,7 @@ cmd_sweep(void)
 	read_queries(&q, &ql, &has_ql);
 	o.conninfo = opt("--conninfo", "");
 	o.table = opt("--table", NULL);
+	o.vector_type = opt("--vector-type", "");	/* NULL: real[] */
 	o.dataset = opt("--dataset", NULL);
 	o.config = opt("--config", NULL);
 	o.csv = opt("--csv", NULL);

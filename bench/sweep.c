@@ -147,8 +147,10 @@ worker_main(void *arg)
 		return NULL;
 	}
 	ident = PQescapeIdentifier(c, opt->table, strlen(opt->table));
-	snprintf(sql, sizeof(sql), "SELECT id FROM %s %sORDER BY embedding %s $1::real[] LIMIT %d",
-			 ident, predicate_of(opt->type), operator_of(opt->metric), opt->k);
+	/* the query vector as real[], cast to the column's type (pgvector's) */
+	snprintf(sql, sizeof(sql), "SELECT id FROM %s %sORDER BY embedding %s $1::real[]%s%s LIMIT %d",
+			 ident, predicate_of(opt->type), operator_of(opt->metric),
+			 opt->vector_type ? "::" : "", opt->vector_type ? opt->vector_type : "", opt->k);
 	PQfreemem(ident);
 	if (w->ql)
 		labels = xmalloc(16 * (size_t) (w->ql->start[w->ql->n] + 1) + 16);
