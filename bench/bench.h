@@ -81,6 +81,10 @@ extern GroundTruth compute_gt(const Vectors *base, const LabelSets *bl,
 							  const Vectors *queries, const LabelSets *ql,
 							  QueryType type, Metric metric, int k);
 
+/* codes.c */
+extern int	codes_report(const Vectors *base, const Vectors *queries, int k,
+						 const char *names);
+
 /* load.c */
 extern void load_table(const char *conninfo, const char *table,
 					   const Vectors *v, const LabelSets *ls);

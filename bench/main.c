@@ -14,6 +14,8 @@
  *			[--clients N] [--warmup W] [--limit N] [--nqueries Q]
  *			[--build-seconds S] [--index-mb M] [--conninfo C]
  *			[--vector-type vector] --set S ...
+ *	codes	--base F --queries F [--limit N] [--nqueries Q] --k K
+ *			--codes sq8,rq4,...
  *
  * Connections use libpq's defaults (PG* environment) unless --conninfo.
  */
@@ -189,6 +191,15 @@ cmd_sweep(void)
 	return status;
 }
 
+static int
+cmd_codes(void)
+{
+	Vectors		base = read_vectors(opt("--base", NULL), num("--limit", "0"));
+	Vectors		q = read_vectors(opt("--queries", NULL), num("--nqueries", "100"));
+
+	return codes_report(&base, &q, num("--k", NULL), opt("--codes", NULL));
+}
+
 int
 main(int argc, char **argv)
 {
@@ -196,7 +207,7 @@ main(int argc, char **argv)
 	g_argv = argv;
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	if (argc < 2)
-		die("usage: fannbench synth|load|labels|queries|gt|sweep [--option value ...]");
+		die("usage: fannbench synth|load|labels|queries|gt|sweep|codes [--option value ...]");
 	if (strcmp(argv[1], "synth") == 0)
 		cmd_synth();
 	else if (strcmp(argv[1], "load") == 0)
@@ -209,6 +220,8 @@ main(int argc, char **argv)
 		cmd_gt();
 	else if (strcmp(argv[1], "sweep") == 0)
 		return cmd_sweep();
+	else if (strcmp(argv[1], "codes") == 0)
+		return cmd_codes();
 	else
 		die("unknown subcommand \"%s\"", argv[1]);
 	return 0;

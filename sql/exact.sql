@@ -107,3 +107,23 @@ SET enable_seqscan = off;
 SELECT count(*) FILTER (WHERE d = 'NaN') AS nan_rows, count(*) FROM (
 	SELECT embedding <=> '{1,2,3}' AS d FROM zeros ORDER BY embedding <=> '{1,2,3}' OFFSET 90) s;
 RESET enable_seqscan;
+
+-- Many small groups whose build ranges share pages are scanned as runs; a
+-- slot freed in one group's range and reused by another matching group's
+-- insert must come back once, as a sequential scan returns it
+CREATE TABLE small (id int, embedding real[], labels int4[]);
+INSERT INTO small SELECT i, fann_random_vector(4), ARRAY[1, 2 + i % 300]
+  FROM generate_series(1, 1200) i;
+CREATE INDEX small_idx ON small USING fann (embedding, labels);
+DELETE FROM small WHERE id % 7 = 0;
+VACUUM small;
+INSERT INTO small SELECT i, fann_random_vector(4), ARRAY[1, 2 + i % 300]
+  FROM generate_series(2001, 2170) i;
+SELECT p, fann_check(format('SELECT id FROM small WHERE %s ORDER BY embedding <-> %L',
+							p, (SELECT embedding FROM small WHERE id = 1)), 'small_idx') AS n
+  FROM (VALUES ('labels @> ''{1}'''), ('labels && ''{5,6,7,100,101,250}'''),
+			   ('labels && ''{2,3,4,5,6,7,8,9}''')) v(p);
+SELECT path, groups_matched,
+	   rows_matching = (SELECT count(*) FROM small WHERE labels && '{2,3,4,5,6,7,8,9}') AS matching_ok
+  FROM fann_last_scan();
+DROP TABLE small;

@@ -81,31 +81,80 @@ consider(ExactSearch *es, FannElement e, uint32 id)
 }
 
 /*
- * Offer the live elements of a locked element page whose ids lie in
- * [start, end) and that belong to group gid (any group if gid is
- * InvalidFannId, except skip_group).
+ * The elements a scan of element pages takes: ids in [start, end) and, with
+ * a run of groups, only those in the build range of one of its groups and
+ * belonging to it (a slot of a range freed and reused by another group's
+ * insert is that group's, reached through its chain); without, any group's
+ * but skip_group's.
  */
+typedef struct ScanRange
+{
+	uint32		start;
+	uint32		end;
+	const FannGroupData *run;	/* groups with adjacent build ranges, or NULL */
+	const uint32 *run_gids;
+	int			nrun;
+	uint32		skip_group;
+} ScanRange;
+
+/* The last group of r's run whose range starts at or before id */
+static int
+run_owner(const ScanRange *r, uint32 id)
+{
+	int			lo = 0,
+				hi = r->nrun;
+
+	while (hi - lo > 1)
+	{
+		int			mid = (lo + hi) / 2;
+
+		if (r->run[mid].range_start <= id)
+			lo = mid;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+/* Offer the live elements of a locked element page that r takes */
 static void
-scan_page(ExactSearch *es, Page page, BlockNumber blkno, uint32 start,
-		  uint32 end, uint32 gid, uint32 skip_group)
+scan_page(ExactSearch *es, Page page, BlockNumber blkno, const ScanRange *r)
 {
 	int			per_page = es->meta->elements_per_page;
+	OffsetNumber maxoff = PageGetMaxOffsetNumber(page);
+	int			owner = 0;
+
+	if (r->run != NULL && maxoff >= FirstOffsetNumber)
+		owner = run_owner(r, Min(FannMakeId(blkno, maxoff, per_page), r->end - 1));
 
 	/*
 	 * Items are laid out from the end of the page backwards: walking the
 	 * offsets downwards reads memory upwards, which the prefetcher follows.
+	 * Ids fall as we go, so the group owning each follows by stepping back
+	 * through the run.
 	 */
-	for (OffsetNumber off = PageGetMaxOffsetNumber(page); off >= FirstOffsetNumber; off--)
+	for (OffsetNumber off = maxoff; off >= FirstOffsetNumber; off--)
 	{
 		uint32		id = FannMakeId(blkno, off, per_page);
 		FannElement e = FannPageGetElement(page, off);
 
-		if (id < start || id >= end)
+		if (id < r->start || id >= r->end)
 			continue;
 		es->stats->elements_visited++;
-		if ((e->flags & FANN_ELEMENT_DEAD) ||
-			(gid != InvalidFannId ? e->group != gid : e->group == skip_group))
+		if (e->flags & FANN_ELEMENT_DEAD)
 			continue;
+		if (r->run == NULL)
+		{
+			if (e->group == r->skip_group)
+				continue;
+		}
+		else
+		{
+			while (owner > 0 && id < r->run[owner].range_start)
+				owner--;
+			if (id >= r->run[owner].range_end || e->group != r->run_gids[owner])
+				continue;
+		}
 		es->stats->rows_matching++;
 		consider(es, e, id);
 	}
@@ -128,14 +177,13 @@ prefetch_vectors(ExactSearch *es, Page page)
 }
 
 /*
- * Offer the elements of the pages in [first, last] that scan_page accepts;
- * neighbour pages among them are skipped, pages of other kinds too if
- * skip_others, otherwise they are an error.
+ * Offer the elements of the pages in [first, last] that r takes; neighbour
+ * pages among them are skipped, pages of other kinds too if skip_others,
+ * otherwise they are an error.
  */
 static void
 scan_blocks(ExactSearch *es, BlockNumber first, BlockNumber last,
-			uint32 start, uint32 end, uint32 gid, uint32 skip_group,
-			bool skip_others)
+			const ScanRange *r, bool skip_others)
 {
 	BlockNumber blkno = first;
 	Buffer		buf = FannReadBuffer(es->index, first);
@@ -169,7 +217,7 @@ scan_blocks(ExactSearch *es, BlockNumber first, BlockNumber last,
 		}
 
 		if (opaque->type == FANN_PAGE_ELEMENT)
-			scan_page(es, page, blkno, start, end, gid, skip_group);
+			scan_page(es, page, blkno, r);
 		UnlockReleaseBuffer(buf);
 		buf = next;
 		blkno = nextblk;
@@ -217,6 +265,23 @@ scan_chain(ExactSearch *es, uint32 id, uint32 gid)
 		UnlockReleaseBuffer(buf);
 }
 
+/*
+ * The build lays the groups out one after the other, so matching groups
+ * whose ranges share a page, or lie on the next element page, are scanned as
+ * one run: small groups cost no page visit of their own.  Does next's range
+ * extend the run that ends with prev's?
+ */
+static bool
+extends_run(const FannGroupData *prev, const FannGroupData *next, int per_page)
+{
+	return prev->range_start < prev->range_end &&
+		next->range_start < next->range_end &&
+		next->range_start >= prev->range_end &&
+	/* the next block may be the neighbour page between element pages */
+		FannIdBlock(next->range_start, per_page) <=
+		FannIdBlock(prev->range_end - 1, per_page) + 2;
+}
+
 /* One pass over the selected groups, then heapify what it kept */
 static void
 exact_pass(ExactSearch *es)
@@ -247,35 +312,44 @@ exact_pass(ExactSearch *es)
 		BlockNumber nblocks = RelationGetNumberOfBlocks(es->index);
 		BlockNumber skip_start = nblocks,
 					skip_end = nblocks;
-		uint32		skip_group = set->selection == FANN_SELECT_ALL ?
-			InvalidFannId : meta->null_group;
+		ScanRange	r = {0, InvalidFannId, NULL, NULL, 0, InvalidFannId};
 
+		if (set->selection == FANN_SELECT_NON_NULL)
+			r.skip_group = meta->null_group;
 		if (meta->partitions > 0)
 		{
 			skip_start = meta->model_start;
 			skip_end = meta->ivf_end;
 		}
 		if (skip_start > 1)
-			scan_blocks(es, 1, skip_start - 1, 0, InvalidFannId, InvalidFannId,
-						skip_group, true);
+			scan_blocks(es, 1, skip_start - 1, &r, true);
 		if (skip_end < nblocks)
-			scan_blocks(es, skip_end, nblocks - 1, 0, InvalidFannId, InvalidFannId,
-						skip_group, true);
+			scan_blocks(es, skip_end, nblocks - 1, &r, true);
 	}
 	else
 	{
-		if (set->data == NULL)
-			FannGroupSetLoad(es->index, (FannMetaPage) meta, set);
-		for (int i = 0; i < set->ngroups; i++)
-		{
-			FannGroupData *group = &set->data[i];
+		int			per_page = meta->elements_per_page;
 
-			if (group->range_start < group->range_end)
-				scan_blocks(es, FannIdBlock(group->range_start, meta->elements_per_page),
-							FannIdBlock(group->range_end - 1, meta->elements_per_page),
-							group->range_start, group->range_end,
-							set->groups[i], InvalidFannId, false);
-			scan_chain(es, group->chain_head, set->groups[i]);
+		if (set->data == NULL)
+			FannGroupSetLoad(es->index, meta, set);
+		for (int i = 0; i < set->ngroups;)
+		{
+			const FannGroupData *g = &set->data[i];
+			int			n = 1;
+
+			while (i + n < set->ngroups && extends_run(&g[n - 1], &g[n], per_page))
+				n++;
+			if (g[0].range_start < g[0].range_end)
+			{
+				ScanRange	r = {g[0].range_start, g[n - 1].range_end, g,
+				&set->groups[i], n, InvalidFannId};
+
+				scan_blocks(es, FannIdBlock(r.start, per_page),
+							FannIdBlock(r.end - 1, per_page), &r, false);
+			}
+			for (int k = 0; k < n; k++)
+				scan_chain(es, g[k].chain_head, set->groups[i + k]);
+			i += n;
 		}
 	}
 
