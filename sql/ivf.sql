@@ -149,3 +149,21 @@ SELECT path, partitions_probed FROM fann_last_scan();
 RESET ALL;
 DROP TABLE few;
 DROP TABLE spots;
+
+-- Rows their codes cannot tell apart: one far row stretches every
+-- dimension's range, so the near rows share a few 8-bit codes; the ivf path
+-- must rank them from their vectors, exactly as a sequential scan does
+CREATE TABLE coarse (id int, embedding real[]);
+INSERT INTO coarse VALUES (0, '{1000,-1000,1000}');
+INSERT INTO coarse SELECT i, ARRAY[i * 0.01, 0.5 - i * 0.003, (i % 17) * 0.002]::real[]
+  FROM generate_series(1, 300) i;
+CREATE INDEX coarse_l2 ON coarse USING fann (embedding) WITH (partitions = 2);
+CREATE INDEX coarse_ip ON coarse USING fann (embedding fann_ip_ops) WITH (partitions = 2);
+CREATE INDEX coarse_cos ON coarse USING fann (embedding fann_cosine_ops) WITH (partitions = 2);
+SET fann.strategy = ivf;
+SET fann.max_probes = 16384;
+SELECT op, fann_check(format('SELECT id FROM coarse ORDER BY embedding %s ''{0.5,0.2,0.01}'' LIMIT 60', op),
+					  idx) AS n
+  FROM (VALUES ('<->', 'coarse_l2'), ('<#>', 'coarse_ip'), ('<=>', 'coarse_cos')) m(op, idx);
+RESET ALL;
+DROP TABLE coarse;

@@ -640,6 +640,8 @@ fannbuild(Relation heap, Relation index, IndexInfo *indexInfo)
 	meta->model_npages = ivfmeta.model_npages;
 	meta->partdir_start = ivfmeta.partdir_start;
 	meta->ivf_end = ivfmeta.ivf_end;
+	meta->codebook_start = ivfmeta.codebook_start;
+	meta->codebook_npages = ivfmeta.codebook_npages;
 	MarkBufferDirty(metabuf);
 	linkmeta = *meta;
 	UnlockReleaseBuffer(metabuf);

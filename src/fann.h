@@ -45,12 +45,16 @@
  *	partition directory pages
  *					one FannPartitionData per IVF partition, a raw array
  *					over a block range: the partition's page chain and size.
+ *	codebook pages	the per-dimension ranges of the 8-bit codes (quant.h) as
+ *					one raw float array over a block range: lows, then steps.
  *	partition pages one fixed-size FannListEntryData item per row listed in
- *					a partition: element id, group, heap TID, vector (a copy:
- *					probing a partition reads it sequentially).  Rows the
- *					model also places elsewhere are listed twice (learned
- *					redundancy).  Chained through opaque->next; the build
- *					writes each partition's pages contiguously.
+ *					a partition: element id, group, heap TID, and the row's
+ *					8-bit code with its error bound and norm (a quarter of the
+ *					vector's size; probing reads the codes sequentially and the
+ *					full vector from the element only to rank rows whose bounds
+ *					overlap).  Rows the model also places elsewhere are listed
+ *					twice (learned redundancy).  Chained through opaque->next;
+ *					the build writes each partition's pages contiguously.
  *
  * Element and group ids are computed from their location, so no map is kept:
  *	element id = blkno * elements_per_page + (offnum - 1)
@@ -193,6 +197,7 @@ typedef struct FannOptions
 #define FANN_PAGE_MODEL			7
 #define FANN_PAGE_PARTDIR		8
 #define FANN_PAGE_PARTITION		9
+#define FANN_PAGE_CODEBOOK		10
 #define FANN_PAGE_ID			0xFA22	/* identifies fann pages for tools */
 
 /* 16 bytes, so that page_id is the special space's last two bytes */
@@ -245,6 +250,8 @@ typedef struct FannMetaPageData
 	uint32		model_npages;
 	BlockNumber partdir_start;	/* partition directory: [start, ...) */
 	BlockNumber ivf_end;		/* the build's IVF pages: [model_start, end) */
+	BlockNumber codebook_start; /* codebook: [start, start + npages) */
+	uint32		codebook_npages;
 } FannMetaPageData;
 
 typedef FannMetaPageData *FannMetaPage;
@@ -340,13 +347,15 @@ typedef struct FannListEntryData
 	uint16		flags;			/* none yet (VACUUM deletes entries) */
 	uint32		id;				/* its element */
 	uint32		group;
-	float4		vec[FLEXIBLE_ARRAY_MEMBER];
+	float4		eps;			/* |x - decoded code|, rounded up */
+	float4		norm;			/* |x| */
+	uint8		code[FLEXIBLE_ARRAY_MEMBER];	/* one byte per dimension */
 } FannListEntryData;
 
 typedef FannListEntryData *FannListEntry;
 
 #define FANN_LIST_ENTRY_SIZE(dim) \
-	MAXALIGN(offsetof(FannListEntryData, vec) + sizeof(float4) * (dim))
+	MAXALIGN(offsetof(FannListEntryData, code) + (dim))
 
 /* The items of element, group and partition pages */
 static inline FannElement

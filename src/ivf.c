@@ -8,7 +8,9 @@
  * their k nearest rows; then every row goes to its nearest partition and,
  * with redundancy on, is also listed in the partition other than its own
  * that the model rates most likely, if that is above one half (LIRA section
- * 3.3: rows near a boundary are found from either side).
+ * 3.3: rows near a boundary are found from either side).  The lists hold
+ * each row's 8-bit code (quant.h) on a codebook of the build rows' ranges,
+ * so a redundant copy costs a quarter of a vector.
  *
  * The targets come from the rows of the FANN_LIRA_TARGET_PROBES partitions
  * nearest each sample, not from all rows: a sample's nearest rows lie
@@ -24,6 +26,7 @@
 #include "miscadmin.h"
 #include "portability/instr_time.h"
 #include "parallel.h"
+#include "quant.h"
 
 /* Sampled rows that train the model */
 #define FANN_LIRA_SAMPLES		16384
@@ -311,9 +314,9 @@ group_by_partition(int P, int64 nrows, const int32 *own, const int32 *second,
  * list is), each list on pages of its own, chained.
  */
 static void
-write_partitions(Relation index, FannMetaPage meta, const float *vectors,
-				 const uint32 *ids, const uint32 *groups, const ItemPointerData *tids,
-				 const int64 *offsets, const int64 *members)
+write_partitions(Relation index, FannMetaPage meta, const FannCodebook *cb,
+				 const float *vectors, const uint32 *ids, const uint32 *groups,
+				 const ItemPointerData *tids, const int64 *offsets, const int64 *members)
 {
 	int			P = meta->partitions,
 				dim = meta->dimensions;
@@ -357,7 +360,7 @@ write_partitions(Relation index, FannMetaPage meta, const float *vectors,
 				entry->flags = 0;
 				entry->id = ids[r];
 				entry->group = groups[r];
-				memcpy(entry->vec, vectors + (Size) r * dim, sizeof(float) * dim);
+				FannEncode(cb, vectors + (Size) r * dim, entry->code, &entry->eps, &entry->norm);
 				if (PageAddItem(page, (Item) entry, esize, InvalidOffsetNumber,
 								false, false) == InvalidOffsetNumber)
 					elog(ERROR, "failed to add fann partition entry to page");
@@ -400,6 +403,7 @@ FannIvfBuild(Relation index, FannMetaPage meta, const float *vectors, int64 nrow
 	float	   *in_v;
 	uint8	   *targets;
 	double		positives = 0;
+	FannCodebook cb;
 	instr_time	start,
 				clustered,
 				trained;
@@ -450,7 +454,15 @@ FannIvfBuild(Relation index, FannMetaPage meta, const float *vectors, int64 nrow
 	meta->model_start = RelationGetNumberOfBlocks(index);
 	meta->model_npages = FannWriteArrayPages(index, FANN_PAGE_MODEL, bytes,
 											 FannModelBytes(P, dim), 1);
-	write_partitions(index, meta, vectors, ids, groups, tids, offsets, members);
+	/* the lists hold 8-bit codes on each dimension's range over these rows */
+	cb.dim = dim;
+	cb.lo = palloc(sizeof(float) * 2 * dim);
+	cb.step = cb.lo + dim;
+	FannCodebookTrain(&cb, vectors, nrows);
+	meta->codebook_start = RelationGetNumberOfBlocks(index);
+	meta->codebook_npages = FannWriteArrayPages(index, FANN_PAGE_CODEBOOK, cb.lo,
+												2 * dim, sizeof(float));
+	write_partitions(index, meta, &cb, vectors, ids, groups, tids, offsets, members);
 	meta->ivf_end = RelationGetNumberOfBlocks(index);
 	ereport(DEBUG1,
 			(errmsg("fann: %d partitions, %lld rows listed (%lld copies), k-means %.1f s, model training %.1f s",
@@ -528,6 +540,7 @@ FannIvfInsert(Relation index, FannMetaPage meta, const FannModel *model,
 	int			P = meta->partitions;
 	Size		esize = FANN_LIST_ENTRY_SIZE(meta->dimensions);
 	FannListEntry entry;
+	FannCodebook cb;
 	int32		own,
 				second;
 
@@ -543,7 +556,8 @@ FannIvfInsert(Relation index, FannMetaPage meta, const FannModel *model,
 	entry->heaptid = *tid;
 	entry->id = id;
 	entry->group = gid;
-	memcpy(entry->vec, vec, sizeof(float) * meta->dimensions);
+	FannCodebookLoad(index, meta, &cb);
+	FannEncode(&cb, vec, entry->code, &entry->eps, &entry->norm);
 	append_entry(index, meta, own, entry, esize);
 	if (second >= 0)
 		append_entry(index, meta, second, entry, esize);

@@ -19,6 +19,7 @@
 
 #include "lira.h"
 #include "miscadmin.h"
+#include "quant.h"
 #include "search.h"
 
 typedef struct IvfSearch
@@ -37,7 +38,10 @@ typedef struct IvfSearch
 
 	uint64	   *seen;			/* element ids collected */
 	uint32		nids;
-	FannCandidateHeap cands;	/* rows not handed out */
+	FannCodebook cb;
+	FannCodeQuery cq;			/* the query's bounds on codes */
+	FannCandidateHeap bounds;	/* rows by the lower bound of their distance */
+	FannCandidateHeap ranked;	/* rows by their distance, from the vector */
 	int64		max_candidates; /* work_mem's worth */
 } IvfSearch;
 
@@ -87,16 +91,17 @@ probe(IvfSearch *is, int c)
 		{
 			FannListEntry e = FannPageGetListEntry(page, off);
 			FannCandidate cand;
+			double		upper;
 
 			is->stats->elements_visited++;
 			if (FannIdSetContains(is->seen, is->nids, e->id) ||
 				!FannGroupSetContains(is->groups, is->meta, e->group))
 				continue;
 			FannIdSetAdd(is->seen, is->nids, e->id);
-			cand.distance = is->distance(is->query, e->vec, is->meta->dimensions);
+			FannCodeBounds(&is->cq, e->code, e->eps, e->norm, &cand.distance, &upper);
 			cand.id = e->id;
 			cand.tid = e->heaptid;
-			FannHeapAppend(&is->cands, &cand);
+			FannHeapAppend(&is->bounds, &cand);
 			is->stats->distance_computations++;
 		}
 		blkno = FannPageGetOpaque(page)->next;
@@ -110,13 +115,47 @@ probe_more(IvfSearch *is)
 {
 	int			end = Min(is->meta->partitions, is->nprobed + is->next_batch);
 
-	if (is->nprobed == end || is->cands.n >= is->max_candidates)
+	if (is->nprobed == end || is->bounds.n + is->ranked.n >= is->max_candidates)
 		return false;
 	while (is->nprobed < end)
 		probe(is, is->order[is->nprobed++]);
 	is->next_batch = is->nprobed;
-	FannHeapify(&is->cands);
+	FannHeapify(&is->bounds);
 	return true;
+}
+
+/*
+ * The distance of candidate c from its element's vector; false if the
+ * element no longer holds c's row (a VACUUM freed the slot after this scan
+ * read the entry).
+ */
+static bool
+rank(IvfSearch *is, FannCandidate *c)
+{
+	int			per_page = is->meta->elements_per_page;
+	BlockNumber blkno = FannIdBlock(c->id, per_page);
+	OffsetNumber off = FannIdOffset(c->id, per_page);
+	Buffer		buf;
+	Page		page;
+	bool		held = false;
+
+	if (blkno == FANN_METAPAGE_BLKNO)
+		return false;
+	buf = FannReadBuffer(is->index, blkno);
+	LockBuffer(buf, BUFFER_LOCK_SHARE);
+	page = BufferGetPage(buf);
+	FannCheckPage(page, FANN_PAGE_ELEMENT, is->index, blkno);
+	if (off <= PageGetMaxOffsetNumber(page))
+	{
+		FannElement e = FannPageGetElement(page, off);
+
+		held = !(e->flags & FANN_ELEMENT_FREE) && ItemPointerEquals(&e->heaptid, &c->tid);
+		if (held)
+			c->distance = is->distance(is->query, e->vec, is->meta->dimensions);
+	}
+	UnlockReleaseBuffer(buf);
+	is->stats->distance_computations++;
+	return held;
 }
 
 /*
@@ -143,6 +182,9 @@ ivf_begin(const FannSearchInput *in)
 	is->nids = in->nblocks * meta->elements_per_page;
 	is->seen = FannIdSetCreate(is->nids);
 	is->max_candidates = Max(1024, (int64) work_mem * 1024 / sizeof(FannCandidate));
+	FannCodebookLoad(in->index, meta, &is->cb);
+	FannCodeQueryInit(&is->cq, &is->cb, (FannMetric) meta->metric, in->query,
+					  palloc(sizeof(float) * meta->dimensions));
 	is->order = palloc(sizeof(int) * P);
 	for (int c = 0; c < P; c++)
 		is->order[c] = c;
@@ -187,17 +229,33 @@ ivf_begin(const FannSearchInput *in)
 /*
  * The next row in distance order among the partitions probed so far,
  * probing more when those run out; false once nothing is left to probe.
+ * Rows are ranked from their vectors only while their lower bound does not
+ * exceed the nearest ranked distance: then that one is the nearest of all.
  */
 static bool
 ivf_next(FannSearch *search, FannCandidate *row)
 {
 	IvfSearch  *is = (IvfSearch *) search;
 
-	while (is->cands.n == 0)
+	for (;;)
+	{
+		while (is->bounds.n > 0 &&
+			   (is->ranked.n == 0 ||
+				!FannDistanceLess(is->ranked.items[0].distance, is->bounds.items[0].distance)))
+		{
+			FannCandidate c = FannHeapPop(&is->bounds);
+
+			if (rank(is, &c))
+				FannHeapPush(&is->ranked, &c);
+		}
+		if (is->ranked.n > 0)
+		{
+			*row = FannHeapPop(&is->ranked);
+			return true;
+		}
 		if (!probe_more(is))
 			return false;
-	*row = FannHeapPop(&is->cands);
-	return true;
+	}
 }
 
 static void
@@ -205,8 +263,11 @@ ivf_end(FannSearch *search)
 {
 	IvfSearch  *is = (IvfSearch *) search;
 
-	if (is->cands.items)
-		pfree(is->cands.items);
+	if (is->bounds.items)
+		pfree(is->bounds.items);
+	if (is->ranked.items)
+		pfree(is->ranked.items);
+	pfree(is->cb.lo);
 	pfree(is->seen);
 	pfree(is->order);
 	pfree(is);

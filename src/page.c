@@ -7,6 +7,7 @@
 #include "postgres.h"
 
 #include "lira.h"
+#include "quant.h"
 #include "storage/buf_internals.h"
 #include "storage/lmgr.h"
 
@@ -98,6 +99,7 @@ FannInitMetaPage(Page page, Relation index, int dimensions)
 	meta->delta_last = InvalidBlockNumber;
 	meta->lng_start = InvalidBlockNumber;
 	meta->nb_insert_page = InvalidBlockNumber;
+	meta->codebook_start = InvalidBlockNumber;
 	((PageHeader) page)->pd_lower =
 		((char *) meta + sizeof(FannMetaPageData)) - (char *) page;
 }
@@ -320,4 +322,26 @@ FannModelLoad(Relation index, const FannMetaPageData *meta, FannModel *m)
 						RelationGetRelationName(index)),
 				 errhint("Please REINDEX it.")));
 	FannModelBind(m, bytes, meta->partitions, meta->dimensions);
+}
+
+/* Read the codebook from its pages into cb (palloc'd) */
+void
+FannCodebookLoad(Relation index, const FannMetaPageData *meta, FannCodebook *cb)
+{
+	Size		nbytes = sizeof(float) * 2 * meta->dimensions;
+	char	   *bytes = palloc(nbytes);
+	Size		at = 0;
+
+	for (BlockNumber i = 0; i < meta->codebook_npages; i++)
+		at += FannReadArrayPage(index, meta->codebook_start + i, FANN_PAGE_CODEBOOK,
+								bytes + Min(at, nbytes), at < nbytes ? nbytes - at : 0, NULL);
+	if (at != nbytes)
+		ereport(ERROR,
+				(errcode(ERRCODE_INDEX_CORRUPTED),
+				 errmsg("fann index \"%s\" has a damaged codebook",
+						RelationGetRelationName(index)),
+				 errhint("Please REINDEX it.")));
+	cb->dim = meta->dimensions;
+	cb->lo = (float *) bytes;
+	cb->step = cb->lo + meta->dimensions;
 }

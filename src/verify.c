@@ -154,7 +154,7 @@ read_pages(VerifyState *vs, BlockNumber nblocks)
 		opaque = FannPageGetOpaque(page);
 		if (PageIsNew(page) || PageGetSpecialSize(page) != MAXALIGN(sizeof(FannPageOpaqueData)) ||
 			opaque->page_id != FANN_PAGE_ID || opaque->type < FANN_PAGE_ELEMENT ||
-			opaque->type > FANN_PAGE_PARTITION)
+			opaque->type > FANN_PAGE_CODEBOOK)
 			problem(vs, "page", "block %u is not a fann page", blkno);
 		else if (opaque->type == FANN_PAGE_ELEMENT)
 		{

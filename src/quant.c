@@ -1,0 +1,169 @@
+/*
+ * quant.c
+ *	  8-bit codes of vectors with a guaranteed distance bound.
+ *
+ * Each coordinate is stored in 256 steps of its dimension's range over the
+ * build's rows (README, "Compact codes": of the codes measured, the
+ * smallest whose bound leaves about k + 4 rows to rerank).  A row keeps its
+ * code, eps = |x - x^| (x^ the decoded vector, eps rounded up) and |x|.  By
+ * the triangle inequality |q - x| lies within |q - x^| +- eps, and <q, x>
+ * within <q, x^> +- |q| eps, so a scan over codes knows an interval for
+ * each row's distance and reads the full vector only for the rows whose
+ * interval it cannot rank otherwise.  The intervals are widened by a slack
+ * for the float rounding of both this computation and the exact kernel's.
+ * Rows outside the build's range (inserted later) are clipped: their eps
+ * grows, their bound stays true.
+ *
+ * Pure computation: no palloc, elog or buffer access.
+ */
+#include "postgres.h"
+
+#include <math.h>
+
+#include "quant.h"
+
+#define FANN_CODE_LEVELS	255
+
+/* Each dimension's range over n row-major vectors: cb->lo, cb->step */
+void
+FannCodebookTrain(FannCodebook *cb, const float *vectors, int64 n)
+{
+	for (int j = 0; j < cb->dim; j++)
+	{
+		float		lo = n > 0 ? vectors[j] : 0,
+					hi = lo;
+
+		for (int64 i = 1; i < n; i++)
+		{
+			float		x = vectors[i * cb->dim + j];
+
+			lo = Min(lo, x);
+			hi = Max(hi, x);
+		}
+		cb->lo[j] = lo;
+		cb->step[j] = (hi - lo) / FANN_CODE_LEVELS;
+	}
+}
+
+/* x's code, its eps (rounded up) and norm */
+void
+FannEncode(const FannCodebook *cb, const float *x, uint8 *code, float *eps,
+		   float *norm)
+{
+	double		err = 0,
+				nn = 0;
+
+	for (int j = 0; j < cb->dim; j++)
+	{
+		double		c = cb->step[j] > 0 ? rint((x[j] - cb->lo[j]) / cb->step[j]) : 0;
+		float		decoded;
+
+		c = Min(Max(c, 0), FANN_CODE_LEVELS);
+		code[j] = (uint8) c;
+		decoded = cb->lo[j] + cb->step[j] * code[j];
+		err += ((double) x[j] - decoded) * ((double) x[j] - decoded);
+		nn += (double) x[j] * x[j];
+	}
+	*eps = (float) sqrt(err);
+	if (*eps < sqrt(err))
+		*eps = nextafterf(*eps, INFINITY);
+	*norm = (float) sqrt(nn);
+}
+
+/* Prepare the bounds of query q under a metric */
+void
+FannCodeQueryInit(FannCodeQuery *cq, const FannCodebook *cb, FannMetric metric,
+				  const float *q, float *scratch)
+{
+	double		base = 0,
+				qq = 0;
+
+	cq->cb = cb;
+	cq->metric = metric;
+	cq->qa = scratch;
+	for (int j = 0; j < cb->dim; j++)
+	{
+		/* L2: (q - lo) - step c;  inner products: <q, lo> + <q * step, c> */
+		cq->qa[j] = metric == FANN_METRIC_L2 ? q[j] - cb->lo[j] : q[j] * cb->step[j];
+		base += (double) q[j] * cb->lo[j];
+		qq += (double) q[j] * q[j];
+	}
+	cq->base = base;
+	cq->qnorm = sqrt(qq);
+	/* float sums over n terms err by about n units in the last place */
+	cq->slack = 1.2e-7 * (cb->dim + 64);
+}
+
+/* Sum of (qa - step c)^2, eight partial sums the compiler vectorises */
+static float
+code_l2sq(const float *qa, const float *step, const uint8 *code, int n)
+{
+	float		s[8] = {0};
+	int			i = 0;
+
+	for (; i + 8 <= n; i += 8)
+		for (int j = 0; j < 8; j++)
+		{
+			float		d = qa[i + j] - step[i + j] * code[i + j];
+
+			s[j] += d * d;
+		}
+	for (; i < n; i++)
+		s[0] += (qa[i] - step[i] * code[i]) * (qa[i] - step[i] * code[i]);
+	return ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]));
+}
+
+static float
+code_dot(const float *qs, const uint8 *code, int n)
+{
+	float		s[8] = {0};
+	int			i = 0;
+
+	for (; i + 8 <= n; i += 8)
+		for (int j = 0; j < 8; j++)
+			s[j] += qs[i + j] * code[i + j];
+	for (; i < n; i++)
+		s[0] += qs[i] * code[i];
+	return ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]));
+}
+
+/*
+ * An interval [*lower, *upper] that holds the metric's distance (as the
+ * exact kernel computes it) between the query and the row with this code,
+ * eps and norm; NaN where that distance is NaN (cosine with a zero vector).
+ */
+void
+FannCodeBounds(const FannCodeQuery *cq, const uint8 *code, float eps, float norm,
+			   double *lower, double *upper)
+{
+	int			n = cq->cb->dim;
+	double		est,
+				width;
+
+	if (cq->metric == FANN_METRIC_L2)
+	{
+		est = sqrt((double) code_l2sq(cq->qa, cq->cb->step, code, n));
+		width = eps + cq->slack * (est + eps + norm + cq->qnorm);
+		*lower = est - width;
+		*upper = est + width;
+		return;
+	}
+	est = cq->base + code_dot(cq->qa, code, n);
+	width = cq->qnorm * eps + cq->slack * 2 * cq->qnorm * (norm + eps);
+	if (cq->metric == FANN_METRIC_IP)
+	{
+		*lower = -est - width;
+		*upper = -est + width;
+		return;
+	}
+	if (norm == 0 || cq->qnorm == 0)
+	{
+		*lower = *upper = NAN;
+		return;
+	}
+	/* cosine: 1 - similarity, clamped to [0, 2] as the kernel does */
+	est /= cq->qnorm * norm;
+	width = width / (cq->qnorm * norm) + 2 * cq->slack;
+	*lower = Min(Max(1 - est - width, 0), 2);
+	*upper = Min(Max(1 - est + width, 0), 2);
+}
