@@ -44,6 +44,8 @@ static float (*l2sq_impl) (const float *a, const float *b, int n);
 static float (*dot_impl) (const float *a, const float *b, int n);
 static void (*cosine_impl) (const float *a, const float *b, int n,
 							float *ab, float *aa, float *bb);
+static float (*code_l2sq_impl) (const float *qa, const float *step, const uint8 *code, int n);
+static float (*code_dot_impl) (const float *qs, const uint8 *code, int n);
 
 /* Portable kernels: four partial sums let the compiler vectorise */
 static float
@@ -95,6 +97,42 @@ cosine_generic(const float *a, const float *b, int n,
 	*ab = sab;
 	*aa = saa;
 	*bb = sbb;
+}
+
+/*
+ * Kernels over 8-bit codes (quant.c): sum of (qa - step c)^2, and <qs, c>;
+ * eight partial sums the compiler vectorises
+ */
+static float
+code_l2sq_generic(const float *qa, const float *step, const uint8 *code, int n)
+{
+	float		s[8] = {0};
+	int			i = 0;
+
+	for (; i + 8 <= n; i += 8)
+		for (int j = 0; j < 8; j++)
+		{
+			float		d = qa[i + j] - step[i + j] * code[i + j];
+
+			s[j] += d * d;
+		}
+	for (; i < n; i++)
+		s[0] += (qa[i] - step[i] * code[i]) * (qa[i] - step[i] * code[i]);
+	return ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]));
+}
+
+static float
+code_dot_generic(const float *qs, const uint8 *code, int n)
+{
+	float		s[8] = {0};
+	int			i = 0;
+
+	for (; i + 8 <= n; i += 8)
+		for (int j = 0; j < 8; j++)
+			s[j] += qs[i + j] * code[i + j];
+	for (; i < n; i++)
+		s[0] += qs[i] * code[i];
+	return ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]));
 }
 
 #ifdef FANN_X86
@@ -265,6 +303,99 @@ cosine_avx512(const float *a, const float *b, int n,
 	*aa = _mm512_reduce_add_ps(saa);
 	*bb = _mm512_reduce_add_ps(sbb);
 }
+/* 8 codes widened to floats */
+__attribute__((target("avx2,fma")))
+static inline __m256
+codes_avx2(const uint8 *code)
+{
+	return _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *) code)));
+}
+
+__attribute__((target("avx2,fma")))
+static float
+code_l2sq_avx2(const float *qa, const float *step, const uint8 *code, int n)
+{
+	__m256		s0 = _mm256_setzero_ps(),
+				s1 = _mm256_setzero_ps();
+	float		tail = 0;
+	int			i = 0;
+
+	for (; i + 16 <= n; i += 16)
+	{
+		__m256		d0 = _mm256_fnmadd_ps(_mm256_loadu_ps(step + i), codes_avx2(code + i),
+										  _mm256_loadu_ps(qa + i));
+		__m256		d1 = _mm256_fnmadd_ps(_mm256_loadu_ps(step + i + 8), codes_avx2(code + i + 8),
+										  _mm256_loadu_ps(qa + i + 8));
+
+		s0 = _mm256_fmadd_ps(d0, d0, s0);
+		s1 = _mm256_fmadd_ps(d1, d1, s1);
+	}
+	for (; i < n; i++)
+		tail += (qa[i] - step[i] * code[i]) * (qa[i] - step[i] * code[i]);
+	return hsum256(_mm256_add_ps(s0, s1)) + tail;
+}
+
+__attribute__((target("avx2,fma")))
+static float
+code_dot_avx2(const float *qs, const uint8 *code, int n)
+{
+	__m256		s0 = _mm256_setzero_ps(),
+				s1 = _mm256_setzero_ps();
+	float		tail = 0;
+	int			i = 0;
+
+	for (; i + 16 <= n; i += 16)
+	{
+		s0 = _mm256_fmadd_ps(_mm256_loadu_ps(qs + i), codes_avx2(code + i), s0);
+		s1 = _mm256_fmadd_ps(_mm256_loadu_ps(qs + i + 8), codes_avx2(code + i + 8), s1);
+	}
+	for (; i < n; i++)
+		tail += qs[i] * code[i];
+	return hsum256(_mm256_add_ps(s0, s1)) + tail;
+}
+
+/* 16 codes widened to floats */
+__attribute__((target("avx512f")))
+static inline __m512
+codes_avx512(const uint8 *code)
+{
+	return _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *) code)));
+}
+
+__attribute__((target("avx512f")))
+static float
+code_l2sq_avx512(const float *qa, const float *step, const uint8 *code, int n)
+{
+	__m512		s0 = _mm512_setzero_ps();
+	float		tail = 0;
+	int			i = 0;
+
+	for (; i + 16 <= n; i += 16)
+	{
+		__m512		d = _mm512_fnmadd_ps(_mm512_loadu_ps(step + i), codes_avx512(code + i),
+										 _mm512_loadu_ps(qa + i));
+
+		s0 = _mm512_fmadd_ps(d, d, s0);
+	}
+	for (; i < n; i++)
+		tail += (qa[i] - step[i] * code[i]) * (qa[i] - step[i] * code[i]);
+	return _mm512_reduce_add_ps(s0) + tail;
+}
+
+__attribute__((target("avx512f")))
+static float
+code_dot_avx512(const float *qs, const uint8 *code, int n)
+{
+	__m512		s0 = _mm512_setzero_ps();
+	float		tail = 0;
+	int			i = 0;
+
+	for (; i + 16 <= n; i += 16)
+		s0 = _mm512_fmadd_ps(_mm512_loadu_ps(qs + i), codes_avx512(code + i), s0);
+	for (; i < n; i++)
+		tail += qs[i] * code[i];
+	return _mm512_reduce_add_ps(s0) + tail;
+}
 #endif							/* FANN_X86 */
 
 static bool
@@ -289,18 +420,24 @@ set_kernels(int simd)
 	l2sq_impl = l2sq_generic;
 	dot_impl = dot_generic;
 	cosine_impl = cosine_generic;
+	code_l2sq_impl = code_l2sq_generic;
+	code_dot_impl = code_dot_generic;
 #ifdef FANN_X86
 	if (simd == FANN_SIMD_AVX512)
 	{
 		l2sq_impl = l2sq_avx512;
 		dot_impl = dot_avx512;
 		cosine_impl = cosine_avx512;
+		code_l2sq_impl = code_l2sq_avx512;
+		code_dot_impl = code_dot_avx512;
 	}
 	else if (simd == FANN_SIMD_AVX2)
 	{
 		l2sq_impl = l2sq_avx2;
 		dot_impl = dot_avx2;
 		cosine_impl = cosine_avx2;
+		code_l2sq_impl = code_l2sq_avx2;
+		code_dot_impl = code_dot_avx2;
 	}
 #endif
 }
@@ -330,6 +467,19 @@ FannDefineSimdGuc(void)
 							 &fann_simd, FANN_SIMD_AUTO, fann_simd_options,
 							 PGC_USERSET, 0,
 							 check_fann_simd, assign_fann_simd, NULL);
+}
+
+/* Kernels over 8-bit codes, for quant.c */
+float
+FannCodeL2sq(const float *qa, const float *step, const uint8 *code, int n)
+{
+	return code_l2sq_impl(qa, step, code, n);
+}
+
+float
+FannCodeDot(const float *qs, const uint8 *code, int n)
+{
+	return code_dot_impl(qs, code, n);
 }
 
 /* The metric functions: final ORDER BY values, as float8 */

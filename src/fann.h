@@ -507,6 +507,8 @@ extern const float *FannRowValues(Relation index, Datum *values, bool *isnull,
 typedef double (*FannDistanceFunction) (const float *a, const float *b, int n);
 extern void FannDefineSimdGuc(void);
 extern FannDistanceFunction FannGetDistance(FannMetric metric);
+extern float FannCodeL2sq(const float *qa, const float *step, const uint8 *code, int n);
+extern float FannCodeDot(const float *qs, const uint8 *code, int n);
 
 /* page.c */
 extern Buffer FannNewBuffer(Relation index, ForkNumber fork);

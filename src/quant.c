@@ -14,7 +14,8 @@
  * Rows outside the build's range (inserted later) are clipped: their eps
  * grows, their bound stays true.
  *
- * Pure computation: no palloc, elog or buffer access.
+ * Pure computation: no palloc, elog or buffer access; the kernels are
+ * distance.c's, with the other SIMD kernels.
  */
 #include "postgres.h"
 
@@ -94,39 +95,6 @@ FannCodeQueryInit(FannCodeQuery *cq, const FannCodebook *cb, FannMetric metric,
 	cq->slack = 1.2e-7 * (cb->dim + 64);
 }
 
-/* Sum of (qa - step c)^2, eight partial sums the compiler vectorises */
-static float
-code_l2sq(const float *qa, const float *step, const uint8 *code, int n)
-{
-	float		s[8] = {0};
-	int			i = 0;
-
-	for (; i + 8 <= n; i += 8)
-		for (int j = 0; j < 8; j++)
-		{
-			float		d = qa[i + j] - step[i + j] * code[i + j];
-
-			s[j] += d * d;
-		}
-	for (; i < n; i++)
-		s[0] += (qa[i] - step[i] * code[i]) * (qa[i] - step[i] * code[i]);
-	return ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]));
-}
-
-static float
-code_dot(const float *qs, const uint8 *code, int n)
-{
-	float		s[8] = {0};
-	int			i = 0;
-
-	for (; i + 8 <= n; i += 8)
-		for (int j = 0; j < 8; j++)
-			s[j] += qs[i + j] * code[i + j];
-	for (; i < n; i++)
-		s[0] += qs[i] * code[i];
-	return ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]));
-}
-
 /*
  * An interval [*lower, *upper] that holds the metric's distance (as the
  * exact kernel computes it) between the query and the row with this code,
@@ -142,13 +110,13 @@ FannCodeBounds(const FannCodeQuery *cq, const uint8 *code, float eps, float norm
 
 	if (cq->metric == FANN_METRIC_L2)
 	{
-		est = sqrt((double) code_l2sq(cq->qa, cq->cb->step, code, n));
+		est = sqrt((double) FannCodeL2sq(cq->qa, cq->cb->step, code, n));
 		width = eps + cq->slack * (est + eps + norm + cq->qnorm);
 		*lower = est - width;
 		*upper = est + width;
 		return;
 	}
-	est = cq->base + code_dot(cq->qa, code, n);
+	est = cq->base + FannCodeDot(cq->qa, code, n);
 	width = cq->qnorm * eps + cq->slack * 2 * cq->qnorm * (norm + eps);
 	if (cq->metric == FANN_METRIC_IP)
 	{
