@@ -55,3 +55,29 @@ EXCEPTION WHEN OTHERS THEN
 	RETURN SQLSTATE || ': ' || SQLERRM;
 END
 $$ LANGUAGE plpgsql;
+
+-- Run a check (a query returning true when it passes) under every distance
+-- kernel this CPU has (fann.simd); raise naming the kernel where it fails.
+-- Returns how many kernels ran.
+CREATE FUNCTION fann_each_kernel(check_sql text) RETURNS int AS $$
+DECLARE
+	k text;
+	kernels_run int := 0;
+	ok boolean;
+BEGIN
+	FOREACH k IN ARRAY ARRAY['generic', 'avx2', 'avx512', 'auto'] LOOP
+		BEGIN
+			PERFORM set_config('fann.simd', k, true);
+		EXCEPTION WHEN invalid_parameter_value THEN
+			CONTINUE;			-- this CPU lacks it
+		END;
+		EXECUTE check_sql INTO ok;
+		IF ok IS NOT TRUE THEN
+			RAISE EXCEPTION 'kernel % fails: %', k, check_sql;
+		END IF;
+		kernels_run := kernels_run + 1;
+	END LOOP;
+	PERFORM set_config('fann.simd', 'auto', true);
+	RETURN kernels_run;
+END
+$$ LANGUAGE plpgsql;

@@ -166,25 +166,10 @@ SELECT op, fann_check(format('SELECT id FROM coarse ORDER BY embedding %s ''{0.5
 					  idx) AS n
   FROM (VALUES ('<->', 'coarse_l2'), ('<#>', 'coarse_ip'), ('<=>', 'coarse_cos')) m(op, idx);
 -- with every code kernel this CPU has
-DO $$
-DECLARE
-	k text;
-	kernels_run int := 0;
-BEGIN
-	FOREACH k IN ARRAY ARRAY['generic', 'avx2', 'avx512'] LOOP
-		BEGIN
-			PERFORM set_config('fann.simd', k, true);
-		EXCEPTION WHEN invalid_parameter_value THEN
-			CONTINUE;			-- this CPU lacks it
-		END;
-		PERFORM fann_check(format('SELECT id FROM coarse ORDER BY embedding %s ''{0.5,0.2,0.01}'' LIMIT 60', op), idx)
-		   FROM (VALUES ('<->', 'coarse_l2'), ('<#>', 'coarse_ip'), ('<=>', 'coarse_cos')) m(op, idx);
-		kernels_run := kernels_run + 1;
-	END LOOP;
-	IF kernels_run < 2 THEN
-		RAISE EXCEPTION 'only % kernels ran', kernels_run;
-	END IF;
-END
-$$;
+SELECT fann_each_kernel($q$
+	SELECT bool_and(fann_check(format('SELECT id FROM coarse ORDER BY embedding %s ''{0.5,0.2,0.01}'' LIMIT 60', op),
+							   idx) = 60)
+	  FROM (VALUES ('<->', 'coarse_l2'), ('<#>', 'coarse_ip'), ('<=>', 'coarse_cos')) m(op, idx)
+$q$) >= 2 AS kernels_rank_exactly;
 RESET ALL;
 DROP TABLE coarse;
