@@ -8,12 +8,16 @@
  * exceeds fann.probe_threshold (times the filter's selectivity) are probed,
  * at least one and at most fann.max_probes; with nearest, the
  * fann.max_probes partitions with the nearest centroids (plain IVF, for
- * comparison).  Rows are handed out in distance order.  When the executor
- * wants more, the next partitions in the same order are probed, as many
- * again as so far; rows they hold that are nearer than the last one returned
- * are left to scan.c's final exact search.  A row listed twice (learned
- * redundancy) is taken once.  When every partition has been probed, or the
- * candidates would exceed work_mem, scan.c's exact searches return the rest.
+ * comparison).  The lists hold 8-bit codes (quant.h): each row's distance
+ * is first known as an interval, and its full vector is read from its
+ * element only when the interval's lower end reaches the nearest distance
+ * ranked so far, so rows are handed out in exact distance order, most of
+ * them never read in full.  When the executor wants more, the next
+ * partitions in the same order are probed, as many again as so far; rows
+ * they hold that are nearer than the last one returned are left to scan.c's
+ * final exact search.  A row listed twice (learned redundancy) is taken
+ * once.  When every partition has been probed, or the candidates would
+ * exceed work_mem, scan.c's exact searches return the rest.
  */
 #include "postgres.h"
 
@@ -268,6 +272,7 @@ ivf_end(FannSearch *search)
 	if (is->ranked.items)
 		pfree(is->ranked.items);
 	pfree(is->cb.lo);
+	pfree(is->cq.qa);
 	pfree(is->seen);
 	pfree(is->order);
 	pfree(is);
