@@ -21,6 +21,16 @@ FannHeapGrow(FannCandidateHeap *h)
 		palloc_extended(sizeof(FannCandidate) * h->cap, MCXT_ALLOC_HUGE);
 }
 
+/* Release the heap's items; it is empty then */
+void
+FannHeapFree(FannCandidateHeap *h)
+{
+	if (h->items)
+		pfree(h->items);
+	h->items = NULL;
+	h->n = h->cap = 0;
+}
+
 /* Move the k smallest of c[0..n) to c[0..k), the k-th smallest to c[k-1] */
 void
 FannCandidateSelect(FannCandidate *c, int n, int k)

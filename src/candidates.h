@@ -54,6 +54,7 @@ typedef struct FannCandidateHeap
 } FannCandidateHeap;
 
 extern void FannHeapGrow(FannCandidateHeap *h);
+extern void FannHeapFree(FannCandidateHeap *h);
 extern void FannCandidateSelect(FannCandidate *c, int n, int k);
 
 /* Does a come before b in heap h? */

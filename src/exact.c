@@ -35,8 +35,8 @@ typedef struct ExactSearch
 	const uint64 *skip;			/* rows not to return, if any */
 	uint32		nskip;			/* ids skip covers */
 
-	FannCandidateHeap cands;	/* this pass's buffer, a heap once done */
-	int			capacity;		/* buffer size of this pass */
+	FannCandidateHeap cands;	/* this pass's buffer (its size: cap), a heap
+								 * once done */
 	int			max_capacity;	/* work_mem's worth */
 	bool		pruned;			/* this pass dropped candidates ... */
 	FannCandidate bound;		/* ... after this one */
@@ -65,10 +65,10 @@ consider(ExactSearch *es, FannElement e, uint32 id)
 		return;
 	c.tid = e->heaptid;
 	es->cands.items[es->cands.n++] = c;
-	if (es->cands.n == es->capacity)
+	if (es->cands.n == es->cands.cap)
 	{
 		/* keep the better half; the worst kept bounds what may enter */
-		int			keep = es->capacity / 2;
+		int			keep = es->cands.cap / 2;
 
 		FannCandidateSelect(es->cands.items, es->cands.n, keep);
 		es->cands.n = keep;
@@ -292,14 +292,13 @@ exact_pass(ExactSearch *es)
 	int64		matching = es->stats->rows_matching;
 
 	/* a bigger buffer for each pass, up to work_mem */
-	if (es->capacity < es->max_capacity)
+	if (es->cands.cap < es->max_capacity)
 	{
-		es->capacity = es->capacity == 0 ? 2 * FANN_FIRST_PASS_ROWS :
-			Min(es->max_capacity, es->capacity * 4);
+		es->cands.cap = es->cands.cap == 0 ? 2 * FANN_FIRST_PASS_ROWS :
+			Min(es->max_capacity, es->cands.cap * 4);
 		if (es->cands.items)
 			pfree(es->cands.items);
-		es->cands.items = palloc(sizeof(FannCandidate) * es->capacity);
-		es->cands.cap = es->capacity;
+		es->cands.items = palloc(sizeof(FannCandidate) * es->cands.cap);
 	}
 	es->cands.n = 0;
 	es->pruned = false;
@@ -409,8 +408,7 @@ exact_end(FannSearch *search)
 {
 	ExactSearch *es = (ExactSearch *) search;
 
-	if (es->cands.items)
-		pfree(es->cands.items);
+	FannHeapFree(&es->cands);
 	pfree(es);
 }
 

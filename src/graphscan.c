@@ -337,24 +337,17 @@ graph_next(FannSearch *search_state, FannCandidate *row)
 }
 
 static void
-free_heap(FannCandidateHeap *h)
-{
-	if (h->items)
-		pfree(h->items);
-}
-
-static void
 graph_end(FannSearch *search_state)
 {
 	GraphSearch *gs = (GraphSearch *) search_state;
 
 	for (int beam = 0; beam < gs->nbeams; beam++)
 	{
-		free_heap(&gs->frontier[beam]);
-		free_heap(&gs->best[beam]);
-		free_heap(&gs->found[beam]);
+		FannHeapFree(&gs->frontier[beam]);
+		FannHeapFree(&gs->best[beam]);
+		FannHeapFree(&gs->found[beam]);
 	}
-	free_heap(&gs->pending);
+	FannHeapFree(&gs->pending);
 	pfree(gs->visited);
 	pfree(gs);
 }

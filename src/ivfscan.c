@@ -267,10 +267,8 @@ ivf_end(FannSearch *search)
 {
 	IvfSearch  *is = (IvfSearch *) search;
 
-	if (is->bounds.items)
-		pfree(is->bounds.items);
-	if (is->ranked.items)
-		pfree(is->ranked.items);
+	FannHeapFree(&is->bounds);
+	FannHeapFree(&is->ranked);
 	pfree(is->cb.lo);
 	pfree(is->cq.qa);
 	pfree(is->seen);

@@ -300,21 +300,35 @@ FannReadArrayPage(Relation index, BlockNumber blkno, uint16 type, void *dest,
 	return n;
 }
 
+/*
+ * Read the raw arrays of npages pages of a type from start into dest, which
+ * holds nbytes; true if they hold exactly nbytes (a page holding more or
+ * less than the structure's size is damage).
+ */
+static bool
+read_array_range(Relation index, BlockNumber start, BlockNumber npages,
+				 uint16 type, char *dest, Size nbytes)
+{
+	Size		at = 0;
+
+	for (BlockNumber i = 0; i < npages; i++)
+		at += FannReadArrayPage(index, start + i, type, dest + Min(at, nbytes),
+								at < nbytes ? nbytes - at : 0, NULL);
+	return at == nbytes;
+}
+
 /* Read the model from its pages into m (palloc'd) */
 void
 FannModelLoad(Relation index, const FannMetaPageData *meta, FannModel *m)
 {
 	Size		nbytes = FannModelBytes(meta->partitions, meta->dimensions);
 	char	   *bytes = palloc_extended(nbytes, MCXT_ALLOC_HUGE);
-	Size		at = 0;
+	bool		whole = read_array_range(index, meta->model_start, meta->model_npages,
+										 FANN_PAGE_MODEL, bytes, nbytes);
 	FannModelHeader h;
 
-	/* a page holding more than the model's size leaves at != nbytes */
-	for (BlockNumber i = 0; i < meta->model_npages; i++)
-		at += FannReadArrayPage(index, meta->model_start + i, FANN_PAGE_MODEL,
-								bytes + Min(at, nbytes), at < nbytes ? nbytes - at : 0, NULL);
 	memcpy(&h, bytes, Min(nbytes, sizeof(h)));
-	if (at != nbytes || h.magic != FANN_MODEL_MAGIC || h.partitions != meta->partitions ||
+	if (!whole || h.magic != FANN_MODEL_MAGIC || h.partitions != meta->partitions ||
 		h.dimensions != meta->dimensions)
 		ereport(ERROR,
 				(errcode(ERRCODE_INDEX_CORRUPTED),
@@ -330,12 +344,9 @@ FannCodebookLoad(Relation index, const FannMetaPageData *meta, FannCodebook *cb)
 {
 	Size		nbytes = sizeof(float) * 2 * meta->dimensions;
 	char	   *bytes = palloc(nbytes);
-	Size		at = 0;
 
-	for (BlockNumber i = 0; i < meta->codebook_npages; i++)
-		at += FannReadArrayPage(index, meta->codebook_start + i, FANN_PAGE_CODEBOOK,
-								bytes + Min(at, nbytes), at < nbytes ? nbytes - at : 0, NULL);
-	if (at != nbytes)
+	if (!read_array_range(index, meta->codebook_start, meta->codebook_npages,
+						  FANN_PAGE_CODEBOOK, bytes, nbytes))
 		ereport(ERROR,
 				(errcode(ERRCODE_INDEX_CORRUPTED),
 				 errmsg("fann index \"%s\" has a damaged codebook",

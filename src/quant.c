@@ -65,8 +65,9 @@ FannEncode(const FannCodebook *cb, const float *x, uint8 *code, float *eps,
 		err += ((double) x[j] - decoded) * ((double) x[j] - decoded);
 		nn += (double) x[j] * x[j];
 	}
-	*eps = (float) sqrt(err);
-	if (*eps < sqrt(err))
+	err = sqrt(err);
+	*eps = (float) err;
+	if (*eps < err)
 		*eps = nextafterf(*eps, INFINITY);
 	*norm = (float) sqrt(nn);
 }
