@@ -15,6 +15,7 @@
 #define FANN_PHASE_WRITE	5
 #define FANN_PHASE_IVF		6
 #define FANN_PHASE_LINK		7
+#define FANN_PHASE_CODES	8
 
 typedef struct FannBuildState
 {
@@ -48,15 +49,16 @@ typedef struct FannBuildState
 } FannBuildState;
 
 /*
- * The element region: units of bs->unit element pages, each followed by the
- * neighbour page holding their adjacency lists (the last unit may be short).
+ * The element region (fann.h): units of bs->unit element pages, each
+ * followed by the neighbour page holding their adjacency lists and the code
+ * page holding their codes (the last unit may be short).
  */
 static inline BlockNumber
 element_block(FannBuildState *bs, int64 pos)
 {
 	int64		e = pos / bs->per_page;
 
-	return 1 + (e / bs->unit) * (bs->unit + 1) + e % bs->unit;
+	return 1 + (e / bs->unit) * (bs->unit + 2) + e % bs->unit;
 }
 
 static inline BlockNumber
@@ -65,7 +67,7 @@ neighbor_block(FannBuildState *bs, int64 pos)
 	int64		e = pos / bs->per_page;
 	int64		u = e / bs->unit;
 
-	return 1 + u * (bs->unit + 1) + Min(bs->unit, bs->nelempages - u * bs->unit);
+	return 1 + u * (bs->unit + 2) + Min(bs->unit, bs->nelempages - u * bs->unit);
 }
 
 static inline uint32

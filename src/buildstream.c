@@ -118,12 +118,16 @@ FannStreamLink(FannBuildState *bs, FannMetaPage meta)
 	uint64	   *sampled = FannIdSetCreate((uint32) bs->nrows);
 	float	   *vec = palloc(sizeof(float) * bs->dimensions);
 	FannModel	model;
+	FannCodebook cb;
 	int64		done = 0;
 
 	for (int64 s = 0; s < Min(bs->nsample, bs->written); s++)
 		FannIdSetAdd(sampled, (uint32) bs->nrows, (uint32) bs->positions[s]);
 	if (meta->partitions > 0)
+	{
 		FannModelLoad(bs->index, meta, &model);
+		FannCodebookLoad(bs->index, meta, &cb);
+	}
 	memcpy(order, bs->groups, sizeof(FannBuildGroup *) * bs->ngroups);
 	qsort(order, bs->ngroups, sizeof(FannBuildGroup *), cmp_link_order);
 
@@ -160,7 +164,7 @@ FannStreamLink(FannBuildState *bs, FannMetaPage meta)
 				if (step == 0)
 					FannGraphLink(bs->index, meta, position_id(bs, pos), order[i]->gid, vec);
 				else
-					FannIvfInsert(bs->index, meta, &model, position_id(bs, pos),
+					FannIvfInsert(bs->index, meta, &model, &cb, position_id(bs, pos),
 								  order[i]->gid, &tid, vec);
 				MemoryContextSwitchTo(oldctx);
 				MemoryContextReset(bs->tmpctx);

@@ -84,7 +84,7 @@ fanncostestimate(PlannerInfo *root, IndexPath *path, double loop_count,
 			Min(fann_max_probes, FANN_TYPICAL_PROBES);
 		double		entries = Min(listed, listed * probes / meta.partitions);
 
-		pages = Min(pages, entries * FANN_LIST_ENTRY_SIZE(meta.dimensions) / BLCKSZ);
+		pages = Min(pages, entries * FANN_CODE_ENTRY_SIZE(meta.dimensions) / BLCKSZ);
 		rows = entries;
 	}
 	else if (path->indexorderbys != NIL && path->indexclauses != NIL &&

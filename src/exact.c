@@ -3,14 +3,23 @@
  *	  The exact search path: every element of the groups the label predicate
  *	  selects, in (distance, element id) order.
  *
- * Candidates are kept in a buffer: when it fills, the better half is kept and
- * everything worse is dropped for this pass, so most elements cost one
- * distance and one comparison.  The first pass keeps FANN_FIRST_PASS_ROWS
- * rows (LIMITs are usually small); each later pass keeps four times more, up
- * to work_mem.  Rows are then handed out from a binary heap; if the executor
- * wants more than a pass kept (other WHERE clauses, LIMIT beyond the
- * buffer), the next pass collects the rows strictly after the last one
- * returned.  The order is total, so no row is returned twice or skipped.
+ * The rows of the build's element region are read from their codes (code
+ * pages, quant.h), which give each row's distance as an interval; the rows
+ * inserted since from their elements, exactly.  Candidates, by the lower
+ * end of their interval, are kept in a buffer: when it fills, the better
+ * half is kept and everything worse is dropped for this pass, so most rows
+ * cost one code bound and one comparison.  The first pass keeps
+ * FANN_FIRST_PASS_ROWS rows (LIMITs are usually small); each later pass
+ * keeps four times more, up to work_mem.  Rows are handed out as ivfscan.c
+ * does: a candidate is ranked from its element's vector when its lower
+ * bound reaches the nearest distance ranked so far, which is returned once
+ * no bound can beat it, so only the few rows near the answers are read in
+ * full.  A row ranked beyond the worst row the pass kept may be beaten by
+ * one it dropped: if the executor wants more than a pass can vouch for
+ * (other WHERE clauses, LIMIT beyond the buffer), the next pass collects the
+ * rows strictly after the last one returned, which needs the vectors of the
+ * rows whose bounds reach it.  The order is total, so no row is returned
+ * twice or skipped.
  *
  * After an approximate search, scan.c starts exact searches after the last
  * row it returned and skipping the rows it returned (FannSearchInput).
@@ -18,6 +27,7 @@
 #include "postgres.h"
 
 #include "miscadmin.h"
+#include "quant.h"
 #include "search.h"
 #include "utils/memutils.h"
 
@@ -34,37 +44,35 @@ typedef struct ExactSearch
 	FannScanStats *stats;
 	const uint64 *skip;			/* rows not to return, if any */
 	uint32		nskip;			/* ids skip covers */
+	bool		codes;			/* the element region is read from codes */
+	FannCodebook cb;
+	FannCodeQuery cq;
 
-	FannCandidateHeap cands;	/* this pass's buffer (its size: cap), a heap
-								 * once done */
+	FannCandidateHeap cands;	/* this pass's buffer (its size: cap) by
+								 * lower bound, a heap once done */
+	FannCandidateHeap ranked;	/* candidates by their distance */
+	FannCandidate *pending;		/* rows of a code page to rank at once */
+	int			npending;
 	int			max_capacity;	/* work_mem's worth */
+	bool		rank_all;		/* this pass ranks every row at once */
 	bool		pruned;			/* this pass dropped candidates ... */
 	FannCandidate bound;		/* ... after this one */
 	bool		has_last;
 	FannCandidate last;			/* last row returned */
 } ExactSearch;
 
-/* Offer one live element to the current pass */
-static inline void
-consider(ExactSearch *es, FannElement e, uint32 id)
+/*
+ * Offer a row to the current pass; c->distance is the row's distance or a
+ * lower bound of it, c->tid its TID.
+ */
+static void
+offer(ExactSearch *es, const FannCandidate *c)
 {
-	FannCandidate c;
-
-	c.id = id;
-	c.distance = 0;
-	if (es->query)
-	{
-		c.distance = es->distance(es->query, e->vec, es->meta->dimensions);
-		es->stats->distance_computations++;
-	}
-	if (es->has_last && FannCandidateCompare(&c, &es->last) <= 0)
+	if (es->skip && FannIdSetContains(es->skip, es->nskip, c->id))
 		return;
-	if (es->skip && FannIdSetContains(es->skip, es->nskip, id))
+	if (es->pruned && FannCandidateCompare(c, &es->bound) > 0)
 		return;
-	if (es->pruned && FannCandidateCompare(&c, &es->bound) > 0)
-		return;
-	c.tid = e->heaptid;
-	es->cands.items[es->cands.n++] = c;
+	es->cands.items[es->cands.n++] = *c;
 	if (es->cands.n == es->cands.cap)
 	{
 		/* keep the better half; the worst kept bounds what may enter */
@@ -78,6 +86,42 @@ consider(ExactSearch *es, FannElement e, uint32 id)
 				es->bound = es->cands.items[i];
 		es->pruned = true;
 	}
+}
+
+/* c's distance from its element; false if the element no longer holds it */
+static bool
+rank(ExactSearch *es, FannCandidate *c)
+{
+	if (es->query == NULL)
+		return true;
+	es->stats->distance_computations++;
+	return FannElementDistance(es->index, es->meta, es->distance, es->query,
+							   c->id, &c->tid, &c->distance);
+}
+
+/* Offer a row whose exact distance c holds, if it comes after the last */
+static void
+offer_exact(ExactSearch *es, const FannCandidate *c)
+{
+	if (!es->has_last || FannCandidateCompare(c, &es->last) > 0)
+		offer(es, c);
+}
+
+/* Offer a live element, ranked from its vector */
+static void
+offer_element(ExactSearch *es, FannElement e, uint32 id)
+{
+	FannCandidate c;
+
+	c.id = id;
+	c.tid = e->heaptid;
+	c.distance = 0;
+	if (es->query)
+	{
+		c.distance = es->distance(es->query, e->vec, es->meta->dimensions);
+		es->stats->distance_computations++;
+	}
+	offer_exact(es, &c);
 }
 
 /*
@@ -156,7 +200,7 @@ scan_page(ExactSearch *es, Page page, BlockNumber blkno, const ScanRange *r)
 				continue;
 		}
 		es->stats->rows_matching++;
-		consider(es, e, id);
+		offer_element(es, e, id);
 	}
 }
 
@@ -199,17 +243,18 @@ scan_blocks(ExactSearch *es, BlockNumber first, BlockNumber last,
 		LockBuffer(buf, BUFFER_LOCK_SHARE);
 		page = BufferGetPage(buf);
 		opaque = FannPageGetOpaque(page);
-		if (!skip_others && opaque->type != FANN_PAGE_NEIGHBOR)
+		if (!skip_others && opaque->type != FANN_PAGE_NEIGHBOR &&
+			opaque->type != FANN_PAGE_CODE)
 			FannCheckPage(page, FANN_PAGE_ELEMENT, es->index, blkno);
 
 		/*
 		 * Pin the next element page (the neighbour page of a unit follows
-		 * its last element page: skip it unread) and have the CPU fetch it
-		 * while this one is scanned: the scan is bound by memory latency at
-		 * page switches.
+		 * its last element page, in the element region its code page too:
+		 * skip them unread) and have the CPU fetch it while this one is
+		 * scanned: the scan is bound by memory latency at page switches.
 		 */
 		if (opaque->type == FANN_PAGE_ELEMENT && opaque->next == nextblk)
-			nextblk++;
+			nextblk += blkno < es->meta->region_end ? 2 : 1;
 		if (nextblk <= last)
 		{
 			next = FannReadBuffer(es->index, nextblk);
@@ -219,6 +264,92 @@ scan_blocks(ExactSearch *es, BlockNumber first, BlockNumber last,
 		if (opaque->type == FANN_PAGE_ELEMENT)
 			scan_page(es, page, blkno, r);
 		UnlockReleaseBuffer(buf);
+		buf = next;
+		blkno = nextblk;
+	}
+}
+
+/*
+ * Offer the rows r takes of the element region's pages in [first, last]
+ * from their units' code pages.  A row whose lower bound does not clear the
+ * last row returned (or every row, in a pass that ranks all) is ranked from
+ * its element, after the code page is released: element pages are locked
+ * before code pages.
+ */
+static void
+scan_codes(ExactSearch *es, BlockNumber first, BlockNumber last, const ScanRange *r)
+{
+	const FannMetaPageData *meta = es->meta;
+	Size		csize = FANN_CODE_ENTRY_SIZE(meta->dimensions);
+	BlockNumber blkno;
+	BlockNumber lastblk;
+	int			slot;
+	int			owner = 0;
+	Buffer		buf;
+
+	if (!FannCodeLocation(meta, first, FirstOffsetNumber, &blkno, &slot) ||
+		!FannCodeLocation(meta, last, FirstOffsetNumber, &lastblk, &slot))
+		elog(ERROR, "fann: blocks %u to %u are not in the element region", first, last);
+	buf = FannReadBuffer(es->index, blkno);
+	while (BufferIsValid(buf))
+	{
+		Page		page;
+		int			n;
+		Buffer		next = InvalidBuffer;
+		BlockNumber nextblk = Min(blkno + meta->unit + 2, meta->region_end - 1);
+
+		CHECK_FOR_INTERRUPTS();
+		LockBuffer(buf, BUFFER_LOCK_SHARE);
+		page = BufferGetPage(buf);
+		FannCheckPage(page, FANN_PAGE_CODE, es->index, blkno);
+		/* the scan is bound by memory latency at page switches */
+		if (blkno < lastblk)
+		{
+			next = FannReadBuffer(es->index, nextblk);
+			for (int off = 0; off < 256; off += 64)
+				__builtin_prefetch(PageGetContents(BufferGetPage(next)) + off);
+		}
+		n = (((PageHeader) page)->pd_lower - (PageGetContents(page) - (char *) page)) / csize;
+		for (int i = 0; i < n; i++)
+		{
+			FannCodeEntry e = FannPageGetCode(page, i, csize);
+			FannCandidate c;
+			double		upper;
+
+			if (e->id < r->start || e->id >= r->end)
+				continue;
+			es->stats->elements_visited++;
+			if (e->flags & FANN_ELEMENT_DEAD)
+				continue;
+			if (r->run == NULL)
+			{
+				if (e->group == r->skip_group)
+					continue;
+			}
+			else
+			{
+				/* ids rise along the page: step forward through the run */
+				while (owner + 1 < r->nrun && e->id >= r->run[owner + 1].range_start)
+					owner++;
+				if (e->id >= r->run[owner].range_end || e->group != r->run_gids[owner])
+					continue;
+			}
+			es->stats->rows_matching++;
+			es->stats->distance_computations++;
+			FannCodeBounds(&es->cq, e->code, e->eps, e->norm, &c.distance, &upper);
+			c.id = e->id;
+			c.tid = e->heaptid;
+			if (es->rank_all || (es->has_last && !FannDistanceLess(es->last.distance, c.distance)))
+				es->pending[es->npending++] = c;
+			else
+				offer(es, &c);
+		}
+		UnlockReleaseBuffer(buf);
+
+		for (int i = 0; i < es->npending; i++)
+			if (rank(es, &es->pending[i]))
+				offer_exact(es, &es->pending[i]);
+		es->npending = 0;
 		buf = next;
 		blkno = nextblk;
 	}
@@ -257,7 +388,7 @@ scan_chain(ExactSearch *es, uint32 id, uint32 gid)
 		if (!(e->flags & FANN_ELEMENT_DEAD) && e->group == gid)
 		{
 			es->stats->rows_matching++;
-			consider(es, e, id);
+			offer_element(es, e, id);
 		}
 		id = e->next;
 	}
@@ -277,9 +408,9 @@ extends_run(const FannGroupData *prev, const FannGroupData *next, int per_page)
 	return prev->range_start < prev->range_end &&
 		next->range_start < next->range_end &&
 		next->range_start >= prev->range_end &&
-	/* the next block may be the neighbour page between element pages */
+	/* the next blocks may be the neighbour and code pages of a unit */
 		FannIdBlock(next->range_start, per_page) <=
-		FannIdBlock(prev->range_end - 1, per_page) + 2;
+		FannIdBlock(prev->range_end - 1, per_page) + 3;
 }
 
 /* One pass over the selected groups, then heapify what it kept */
@@ -301,29 +432,36 @@ exact_pass(ExactSearch *es)
 		es->cands.items = palloc(sizeof(FannCandidate) * es->cands.cap);
 	}
 	es->cands.n = 0;
+	es->ranked.n = 0;
 	es->pruned = false;
 
 	if (meta->elements_per_page == 0)
 		 /* no vector indexed yet */ ;
 	else if (set->selection != FANN_SELECT_LIST)
 	{
-		/* every element page, in block order, around the build's IVF pages */
+		/*
+		 * every element page, in block order: the region from its codes, if
+		 * used, then the rest around the build's IVF pages
+		 */
 		BlockNumber nblocks = RelationGetNumberOfBlocks(es->index);
+		BlockNumber start = es->codes ? meta->region_end : 1;
 		BlockNumber skip_start = nblocks,
 					skip_end = nblocks;
 		ScanRange	r = {0, InvalidFannId, NULL, NULL, 0, InvalidFannId};
 
 		if (set->selection == FANN_SELECT_NON_NULL)
 			r.skip_group = meta->null_group;
+		if (es->codes)
+			scan_codes(es, 1, meta->region_end - 1, &r);
 		if (meta->partitions > 0)
 		{
 			skip_start = meta->model_start;
 			skip_end = meta->ivf_end;
 		}
-		if (skip_start > 1)
-			scan_blocks(es, 1, skip_start - 1, &r, true);
+		if (skip_start > start)
+			scan_blocks(es, start, skip_start - 1, &r, true);
 		if (skip_end < nblocks)
-			scan_blocks(es, skip_end, nblocks - 1, &r, true);
+			scan_blocks(es, Max(start, skip_end), nblocks - 1, &r, true);
 	}
 	else
 	{
@@ -343,8 +481,12 @@ exact_pass(ExactSearch *es)
 				ScanRange	r = {g[0].range_start, g[n - 1].range_end, g,
 				&set->groups[i], n, InvalidFannId};
 
-				scan_blocks(es, FannIdBlock(r.start, per_page),
-							FannIdBlock(r.end - 1, per_page), &r, false);
+				if (es->codes)
+					scan_codes(es, FannIdBlock(r.start, per_page),
+							   FannIdBlock(r.end - 1, per_page), &r);
+				else
+					scan_blocks(es, FannIdBlock(r.start, per_page),
+								FannIdBlock(r.end - 1, per_page), &r, false);
 			}
 			for (int k = 0; k < n; k++)
 				scan_chain(es, g[k].chain_head, set->groups[i + k]);
@@ -363,16 +505,17 @@ static FannSearch *
 exact_begin(const FannSearchInput *in)
 {
 	ExactSearch *es = palloc0(sizeof(ExactSearch));
+	const FannMetaPageData *meta = in->meta;
 
 	es->base.methods = &FannExactSearch;
 	es->index = in->index;
-	es->meta = in->meta;
+	es->meta = meta;
 	es->groups = in->groups;
 	es->distance = in->distance;
 	es->query = in->query;
 	es->stats = in->stats;
 	es->skip = in->skip;
-	es->nskip = in->nblocks * in->meta->elements_per_page;
+	es->nskip = in->nblocks * meta->elements_per_page;
 	es->has_last = in->after != NULL;
 	if (in->after)
 		es->last = *in->after;
@@ -380,27 +523,64 @@ exact_begin(const FannSearchInput *in)
 						   (int) Min((Size) work_mem * 1024 / sizeof(FannCandidate),
 									 MaxAllocSize / sizeof(FannCandidate)));
 	es->pruned = true;			/* so that the first pass runs */
+
+	/* without an order there is nothing to bound: elements are read */
+	es->codes = in->query != NULL && meta->region_end > 1;
+	if (es->codes)
+	{
+		FannCodebookLoad(in->index, meta, &es->cb);
+		FannCodeQueryInit(&es->cq, &es->cb, (FannMetric) meta->metric, in->query,
+						  palloc(sizeof(float) * meta->dimensions));
+		es->pending = palloc(sizeof(FannCandidate) *
+							 (FANN_PAGE_USABLE / FANN_CODE_ENTRY_SIZE(meta->dimensions)));
+	}
 	return &es->base;
 }
 
-/* The next row after the last one returned; false when none is left */
+/*
+ * The next row after the last one returned; false when none is left.  A
+ * candidate is ranked while its lower bound does not exceed the nearest
+ * distance ranked; that one is next if the pass vouches for it: it comes
+ * before every row the pass dropped, whose bounds were all after the bound.
+ */
 static bool
 exact_next(FannSearch *search, FannCandidate *row)
 {
 	ExactSearch *es = (ExactSearch *) search;
 
-	if (es->cands.n == 0)
+	for (;;)
 	{
+		while (es->cands.n > 0 &&
+			   (es->ranked.n == 0 ||
+				!FannDistanceLess(es->ranked.items[0].distance, es->cands.items[0].distance)))
+		{
+			FannCandidate c = FannHeapPop(&es->cands);
+
+			if (rank(es, &c))
+				FannHeapPush(&es->ranked, &c);
+		}
+		if (es->ranked.n > 0 &&
+			(!es->pruned || FannCandidateCompare(&es->ranked.items[0], &es->bound) <= 0))
+		{
+			es->last = FannHeapPop(&es->ranked);
+			es->has_last = true;
+			*row = es->last;
+			return true;
+		}
 		/* a pass that kept everything left has nothing more to give */
-		if (es->pruned)
-			exact_pass(es);
-		if (es->cands.n == 0)
+		if (!es->pruned)
 			return false;
+
+		/*
+		 * The next pass starts after the last row returned.  If this one
+		 * could vouch for none of the rows it ranked and the buffer cannot
+		 * grow, bounds alone cannot make progress (many rows with equal
+		 * bounds): the next pass ranks every row at once.
+		 */
+		if (es->ranked.n > 0 && es->cands.cap == es->max_capacity)
+			es->rank_all = true;
+		exact_pass(es);
 	}
-	es->last = FannHeapPop(&es->cands);
-	es->has_last = true;
-	*row = es->last;
-	return true;
 }
 
 static void
@@ -409,6 +589,13 @@ exact_end(FannSearch *search)
 	ExactSearch *es = (ExactSearch *) search;
 
 	FannHeapFree(&es->cands);
+	FannHeapFree(&es->ranked);
+	if (es->codes)
+	{
+		pfree(es->cb.lo);
+		pfree(es->cq.qa);
+		pfree(es->pending);
+	}
 	pfree(es);
 }
 

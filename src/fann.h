@@ -19,14 +19,22 @@
  *	element pages	one fixed-size FannElementData item per row: heap TID,
  *					group id, vector.  The build writes the elements of each
  *					group into one contiguous id range, groups one after the
- *					other, so a filtered exact scan reads pages sequentially.
- *					opaque->next names the neighbour page holding the
+ *					other.  opaque->next names the neighbour page holding the
  *					page's adjacency lists, opaque->nb_base the first list.
  *	neighbour pages	adjacency lists as a raw uint32 array: per element
  *					graph_degree intra-group neighbours, then cross_edges
- *					neighbours in superset groups (UNG section 4).  Kept
- *					apart from the vectors so that exact scans read vectors
- *					only.  The build puts one after every few element pages.
+ *					neighbours in superset groups (UNG section 4).
+ *	code pages		a FannCodeEntryData per element as a raw array: its
+ *					8-bit code (quant.h) with the heap TID, group and DEAD
+ *					flag, a quarter of the element's size, so that a filtered
+ *					exact scan reads codes sequentially and an element only
+ *					to rank the few rows whose bounds it cannot order.
+ *	the element region
+ *					the build's element pages in units of meta->unit pages,
+ *					each unit followed by its neighbour page and its code
+ *					page (the last unit may be short), blocks [1,
+ *					meta->region_end).  Element pages that inserts add later
+ *					have neighbour pages of their own and no codes.
  *	group pages 	one fixed-size FannGroupData item per distinct label set:
  *					its size, element range, chain of rows inserted later, free
  *					list, live row count, graph entry points, and where its
@@ -47,14 +55,12 @@
  *					over a block range: the partition's page chain and size.
  *	codebook pages	the per-dimension ranges of the 8-bit codes (quant.h) as
  *					one raw float array over a block range: lows, then steps.
- *	partition pages one fixed-size FannListEntryData item per row listed in
- *					a partition: element id, group, heap TID, and the row's
- *					8-bit code with its error bound and norm (a quarter of the
- *					vector's size; probing reads the codes sequentially and the
- *					full vector from the element only to rank rows whose bounds
- *					overlap).  Rows the model also places elsewhere are listed
- *					twice (learned redundancy).  Chained through opaque->next;
- *					the build writes each partition's pages contiguously.
+ *	partition pages one FannCodeEntryData item per row listed in a
+ *					partition, as on code pages (probing reads the codes
+ *					sequentially, the element only to rank).  Rows the model
+ *					also places elsewhere are listed twice (learned
+ *					redundancy).  Chained through opaque->next; the build
+ *					writes each partition's pages contiguously.
  *
  * Element and group ids are computed from their location, so no map is kept:
  *	element id = blkno * elements_per_page + (offnum - 1)
@@ -67,7 +73,7 @@
  * a scan following a chain is safe against concurrent inserts and VACUUM.
  *
  * Locking order: metapage, then group pages, then pair pages, then element
- * pages.  Inserts and VACUUM's free-list maintenance hold the metapage
+ * pages, then neighbour and code pages.  Inserts and VACUUM's free-list maintenance hold the metapage
  * exclusively, which serialises them against each other.
  *
  * Layers, each calling only those listed before it: the parameters
@@ -96,7 +102,7 @@
 #include "utils/relcache.h"
 
 #define FANN_MAGIC				0x46414E4E	/* "FANN" */
-#define FANN_VERSION			1
+#define FANN_VERSION			2
 #define FANN_METAPAGE_BLKNO		0
 #define FANN_MAX_DIMENSIONS		2000
 
@@ -198,6 +204,7 @@ typedef struct FannOptions
 #define FANN_PAGE_PARTDIR		8
 #define FANN_PAGE_PARTITION		9
 #define FANN_PAGE_CODEBOOK		10
+#define FANN_PAGE_CODE			11
 #define FANN_PAGE_ID			0xFA22	/* identifies fann pages for tools */
 
 /* 16 bytes, so that page_id is the special space's last two bytes */
@@ -223,7 +230,7 @@ typedef struct FannMetaPageData
 	uint16		dimensions;		/* 0 until the first vector arrives */
 	uint16		metric;			/* FannMetric */
 	uint16		elements_per_page;	/* 0 while dimensions is 0 */
-	uint16		unused;
+	uint16		unit;			/* element pages per unit of the region */
 	uint32		null_group;		/* group of rows whose labels are NULL */
 	uint32		empty_group;	/* group of rows whose labels are '{}' */
 	uint32		free_head;		/* reusable element slots outside chains */
@@ -252,6 +259,7 @@ typedef struct FannMetaPageData
 	BlockNumber ivf_end;		/* the build's IVF pages: [model_start, end) */
 	BlockNumber codebook_start; /* codebook: [start, start + npages) */
 	uint32		codebook_npages;
+	BlockNumber region_end;		/* element region: [1, region_end) */
 } FannMetaPageData;
 
 typedef FannMetaPageData *FannMetaPage;
@@ -340,22 +348,25 @@ typedef struct FannPartitionData
 
 #define FANN_PARTITIONS_PER_PAGE	(FANN_PAGE_USABLE / sizeof(FannPartitionData))
 
-/* One row listed in a partition (partition pages) */
-typedef struct FannListEntryData
+/* A row's code: on code pages, and listed in a partition */
+typedef struct FannCodeEntryData
 {
 	ItemPointerData heaptid;
-	uint16		flags;			/* none yet (VACUUM deletes entries) */
+	uint16		flags;			/* code pages: the element's DEAD, FREE */
 	uint32		id;				/* its element */
 	uint32		group;
 	float4		eps;			/* |x - decoded code|, rounded up */
 	float4		norm;			/* |x| */
 	uint8		code[FLEXIBLE_ARRAY_MEMBER];	/* one byte per dimension */
-} FannListEntryData;
+} FannCodeEntryData;
 
-typedef FannListEntryData *FannListEntry;
+typedef FannCodeEntryData *FannCodeEntry;
 
-#define FANN_LIST_ENTRY_SIZE(dim) \
-	MAXALIGN(offsetof(FannListEntryData, code) + (dim))
+#define FANN_CODE_ENTRY_SIZE(dim) \
+	MAXALIGN(offsetof(FannCodeEntryData, code) + (dim))
+/* The code of slot on a code page, entries of size esize */
+#define FannPageGetCode(page, slot, esize) \
+	((FannCodeEntry) (PageGetContents(page) + (Size) (slot) * (esize)))
 
 /* The items of element, group and partition pages */
 static inline FannElement
@@ -370,10 +381,28 @@ FannPageGetGroup(Page page, OffsetNumber off)
 	return (FannGroup) PageGetItem(page, PageGetItemId(page, off));
 }
 
-static inline FannListEntry
+static inline FannCodeEntry
 FannPageGetListEntry(Page page, OffsetNumber off)
 {
-	return (FannListEntry) PageGetItem(page, PageGetItemId(page, off));
+	return (FannCodeEntry) PageGetItem(page, PageGetItemId(page, off));
+}
+
+/*
+ * Where the code of the element at (blkno, off) is: the code page of its
+ * unit, and the slot there; false outside the element region.
+ */
+static inline bool
+FannCodeLocation(const FannMetaPageData *meta, BlockNumber blkno, OffsetNumber off,
+				 BlockNumber *codeblk, int *slot)
+{
+	BlockNumber stride = meta->unit + 2;
+
+	if (blkno == FANN_METAPAGE_BLKNO || blkno >= meta->region_end)
+		return false;
+	*codeblk = Min(1 + (blkno - 1) / stride * stride + meta->unit + 1,
+				   meta->region_end - 1);
+	*slot = (blkno - 1) % stride * meta->elements_per_page + off - FirstOffsetNumber;
+	return true;
 }
 
 /* id <-> location */
@@ -524,6 +553,9 @@ extern uint32 FannLngEdge(Relation index, const FannMetaPageData *meta,
 extern void FannRecentBuffersReserve(Relation index, BlockNumber nblocks);
 extern void FannPrefetchBuffer(Relation index, BlockNumber blkno);
 extern Buffer FannReadBuffer(Relation index, BlockNumber blkno);
+extern bool FannElementDistance(Relation index, const FannMetaPageData *meta,
+								FannDistanceFunction distance, const float *query,
+								uint32 id, ItemPointer tid, double *d);
 extern void FannCheckPage(Page page, uint16 type, Relation index, BlockNumber blkno);
 extern BlockNumber FannWriteArrayPages(Relation index, uint16 type, const void *items,
 									   int64 n, Size size);

@@ -212,6 +212,39 @@ create_group(Relation index, Buffer metabuf, const int32 *labels, int n)
 	return gid;
 }
 
+/*
+ * Write the code of a row about to take slot id, if the slot is in the
+ * element region (fann.h), in a record of its own: the element's record
+ * already changes four pages, GenericXLog's limit.  The code goes first: a
+ * crash before the element follows leaves a code naming a row its element
+ * does not hold, which searches drop when they rank it (FannElementDistance)
+ * and the slot's next row overwrites.
+ */
+static void
+write_code(Relation index, FannMetaPage meta, const FannCodebook *cb, uint32 id,
+		   uint32 gid, ItemPointer tid, const float *vec)
+{
+	int			per_page = meta->elements_per_page;
+	BlockNumber blkno;
+	int			slot;
+	Buffer		buf;
+	GenericXLogState *state;
+	Page		page;
+
+	if (!FannCodeLocation(meta, FannIdBlock(id, per_page), FannIdOffset(id, per_page),
+						  &blkno, &slot))
+		return;
+	buf = ReadBuffer(index, blkno);
+	LockBuffer(buf, BUFFER_LOCK_EXCLUSIVE);
+	FannCheckPage(BufferGetPage(buf), FANN_PAGE_CODE, index, blkno);
+	state = GenericXLogStart(index);
+	page = GenericXLogRegisterBuffer(state, buf, 0);
+	FannCodeEntryFill(FannPageGetCode(page, slot, FANN_CODE_ENTRY_SIZE(meta->dimensions)),
+					  cb, tid, id, gid, vec);
+	GenericXLogFinish(state);
+	UnlockReleaseBuffer(buf);
+}
+
 /* Pop the head of a free list whose head is *head; returns its element */
 static FannElement
 pop_free(Relation index, Page page, uint32 id, int per_page, uint32 *head)
@@ -228,8 +261,8 @@ pop_free(Relation index, Page page, uint32 id, int per_page, uint32 *head)
 }
 
 static uint32
-add_element(Relation index, Buffer metabuf, uint32 gid, ItemPointer tid,
-			const float *vec, int dim)
+add_element(Relation index, Buffer metabuf, const FannCodebook *cb, uint32 gid,
+			ItemPointer tid, const float *vec, int dim)
 {
 	FannMetaPage meta = FannPageGetMeta(BufferGetPage(metabuf));
 	int			per_page = meta->elements_per_page;
@@ -248,6 +281,7 @@ add_element(Relation index, Buffer metabuf, uint32 gid, ItemPointer tid,
 	FannElement e;
 	uint32		id;
 	bool		local;
+	bool		reused;
 
 	LockBuffer(gbuf, BUFFER_LOCK_EXCLUSIVE);
 	FannCheckPage(BufferGetPage(gbuf), FANN_PAGE_GROUP, index, gblkno);
@@ -271,11 +305,13 @@ add_element(Relation index, Buffer metabuf, uint32 gid, ItemPointer tid,
 					 errmsg("fann index \"%s\" is full", RelationGetRelationName(index))));
 	}
 	FannCheckPage(BufferGetPage(ebuf), FANN_PAGE_ELEMENT, index, BufferGetBlockNumber(ebuf));
-	/* the slot's adjacency list, locked after the element page */
-	FannNeighborSlot(BufferGetPage(ebuf),
-					 id != InvalidFannId ? FannIdOffset(id, per_page) :
-					 PageGetMaxOffsetNumber(BufferGetPage(ebuf)) + 1,
-					 &nblkno, &slot);
+	reused = id != InvalidFannId;
+	if (!reused)
+		id = FannMakeId(BufferGetBlockNumber(ebuf),
+						PageGetMaxOffsetNumber(BufferGetPage(ebuf)) + 1, per_page);
+	/* the slot's code, then its adjacency list, locked after the element */
+	write_code(index, meta, cb, id, gid, tid, vec);
+	FannNeighborSlot(BufferGetPage(ebuf), FannIdOffset(id, per_page), &nblkno, &slot);
 	nbuf = ReadBuffer(index, nblkno);
 	LockBuffer(nbuf, BUFFER_LOCK_EXCLUSIVE);
 	FannCheckPage(BufferGetPage(nbuf), FANN_PAGE_NEIGHBOR, index, nblkno);
@@ -285,15 +321,14 @@ add_element(Relation index, Buffer metabuf, uint32 gid, ItemPointer tid,
 	group = FannPageGetGroup(GenericXLogRegisterBuffer(state, gbuf, 0),
 							 FannIdOffset(gid, FANN_GROUPS_PER_PAGE));
 	page = GenericXLogRegisterBuffer(state, ebuf, 0);
-	if (id != InvalidFannId)
+	if (reused)
 		e = pop_free(index, page, id, per_page, local ? &group->free_head : &wmeta->free_head);
 	else
 	{
-		OffsetNumber off = PageGetMaxOffsetNumber(page) + 1;
+		OffsetNumber off = FannIdOffset(id, per_page);
 
 		if (PageAddItem(page, (Item) palloc0(esize), esize, off, false, false) != off)
 			elog(ERROR, "failed to add fann element to page");
-		id = FannMakeId(BufferGetBlockNumber(ebuf), off, per_page);
 		e = FannPageGetElement(page, off);
 		e->flags = 0;
 		e->next = InvalidFannId;
@@ -345,6 +380,7 @@ fanninsert(Relation index, Datum *values, bool *isnull, ItemPointer heap_tid,
 	{
 		Buffer		metabuf = ReadBuffer(index, FANN_METAPAGE_BLKNO);
 		FannMetaPage meta;
+		FannCodebook cb = {0};
 		uint32		gid;
 		uint32		id;
 
@@ -366,9 +402,12 @@ fanninsert(Relation index, Datum *values, bool *isnull, ItemPointer heap_tid,
 		gid = n < 0 ? meta->null_group : FannFindGroup(index, meta, labels, n);
 		if (gid == InvalidFannId)
 			gid = create_group(index, metabuf, labels, n);
-		id = add_element(index, metabuf, gid, heap_tid, vec, dim);
+		/* an index built with rows has codes */
+		if (meta->codebook_npages > 0)
+			FannCodebookLoad(index, meta, &cb);
+		id = add_element(index, metabuf, &cb, gid, heap_tid, vec, dim);
 		FannGraphLink(index, meta, id, gid, vec);
-		FannIvfInsert(index, meta, NULL, id, gid, heap_tid, vec);
+		FannIvfInsert(index, meta, NULL, &cb, id, gid, heap_tid, vec);
 		UnlockReleaseBuffer(metabuf);
 	}
 

@@ -9,8 +9,8 @@
  * with redundancy on, is also listed in the partition other than its own
  * that the model rates most likely, if that is above one half (LIRA section
  * 3.3: rows near a boundary are found from either side).  The lists hold
- * each row's 8-bit code (quant.h) on a codebook of the build rows' ranges,
- * so a redundant copy costs a quarter of a vector.
+ * each row's 8-bit code (quant.h) on the index's codebook, so a redundant
+ * copy costs a quarter of a vector.
  *
  * The targets come from the rows of the FANN_LIRA_TARGET_PROBES partitions
  * nearest each sample, not from all rows: a sample's nearest rows lie
@@ -26,7 +26,6 @@
 #include "miscadmin.h"
 #include "portability/instr_time.h"
 #include "parallel.h"
-#include "quant.h"
 
 /* Sampled rows that train the model */
 #define FANN_LIRA_SAMPLES		16384
@@ -320,10 +319,10 @@ write_partitions(Relation index, FannMetaPage meta, const FannCodebook *cb,
 {
 	int			P = meta->partitions,
 				dim = meta->dimensions;
-	Size		esize = FANN_LIST_ENTRY_SIZE(dim);
+	Size		esize = FANN_CODE_ENTRY_SIZE(dim);
 	int			per_page = FANN_PAGE_USABLE / (esize + sizeof(ItemIdData));
 	FannPartitionData *dir = palloc0(sizeof(FannPartitionData) * P);
-	FannListEntry entry = palloc0(esize);
+	FannCodeEntry entry = palloc0(esize);
 	BlockNumber next;
 
 	next = RelationGetNumberOfBlocks(index) + (P + FANN_PARTITIONS_PER_PAGE - 1) / FANN_PARTITIONS_PER_PAGE;
@@ -356,11 +355,8 @@ write_partitions(Relation index, FannMetaPage meta, const FannCodebook *cb,
 			{
 				int64		r = members[j];
 
-				entry->heaptid = tids[r];
-				entry->flags = 0;
-				entry->id = ids[r];
-				entry->group = groups[r];
-				FannEncode(cb, vectors + (Size) r * dim, entry->code, &entry->eps, &entry->norm);
+				FannCodeEntryFill(entry, cb, (ItemPointer) &tids[r], ids[r], groups[r],
+								  vectors + (Size) r * dim);
 				if (PageAddItem(page, (Item) entry, esize, InvalidOffsetNumber,
 								false, false) == InvalidOffsetNumber)
 					elog(ERROR, "failed to add fann partition entry to page");
@@ -380,9 +376,9 @@ write_partitions(Relation index, FannMetaPage meta, const FannCodebook *cb,
  * structure and records them in meta.
  */
 void
-FannIvfBuild(Relation index, FannMetaPage meta, const float *vectors, int64 nrows,
-			 int64 table_rows, const uint32 *ids, const uint32 *groups,
-			 const ItemPointerData *tids)
+FannIvfBuild(Relation index, FannMetaPage meta, const FannCodebook *cb,
+			 const float *vectors, int64 nrows, int64 table_rows, const uint32 *ids,
+			 const uint32 *groups, const ItemPointerData *tids)
 {
 	int			P = (int) Min(partitions_for(index, table_rows), nrows);
 	int			dim = meta->dimensions;
@@ -403,7 +399,6 @@ FannIvfBuild(Relation index, FannMetaPage meta, const float *vectors, int64 nrow
 	float	   *in_v;
 	uint8	   *targets;
 	double		positives = 0;
-	FannCodebook cb;
 	instr_time	start,
 				clustered,
 				trained;
@@ -454,15 +449,7 @@ FannIvfBuild(Relation index, FannMetaPage meta, const float *vectors, int64 nrow
 	meta->model_start = RelationGetNumberOfBlocks(index);
 	meta->model_npages = FannWriteArrayPages(index, FANN_PAGE_MODEL, bytes,
 											 FannModelBytes(P, dim), 1);
-	/* the lists hold 8-bit codes on each dimension's range over these rows */
-	cb.dim = dim;
-	cb.lo = palloc(sizeof(float) * 2 * dim);
-	cb.step = cb.lo + dim;
-	FannCodebookTrain(&cb, vectors, nrows);
-	meta->codebook_start = RelationGetNumberOfBlocks(index);
-	meta->codebook_npages = FannWriteArrayPages(index, FANN_PAGE_CODEBOOK, cb.lo,
-												2 * dim, sizeof(float));
-	write_partitions(index, meta, &cb, vectors, ids, groups, tids, offsets, members);
+	write_partitions(index, meta, cb, vectors, ids, groups, tids, offsets, members);
 	meta->ivf_end = RelationGetNumberOfBlocks(index);
 	ereport(DEBUG1,
 			(errmsg("fann: %d partitions, %lld rows listed (%lld copies), k-means %.1f s, model training %.1f s",
@@ -477,7 +464,7 @@ FannIvfBuild(Relation index, FannMetaPage meta, const float *vectors, int64 nrow
 
 /* Append one entry to partition c's list (directory, then list pages locked) */
 static void
-append_entry(Relation index, FannMetaPage meta, int c, FannListEntry entry, Size esize)
+append_entry(Relation index, FannMetaPage meta, int c, FannCodeEntry entry, Size esize)
 {
 	BlockNumber dirblk = meta->partdir_start + c / FANN_PARTITIONS_PER_PAGE;
 	Buffer		dirbuf = ReadBuffer(index, dirblk);
@@ -534,13 +521,13 @@ append_entry(Relation index, FannMetaPage meta, int c, FannListEntry entry, Size
  */
 void
 FannIvfInsert(Relation index, FannMetaPage meta, const FannModel *model,
-			  uint32 id, uint32 gid, ItemPointer tid, const float *vec)
+			  const FannCodebook *cb, uint32 id, uint32 gid, ItemPointer tid,
+			  const float *vec)
 {
 	FannModel	m;
 	int			P = meta->partitions;
-	Size		esize = FANN_LIST_ENTRY_SIZE(meta->dimensions);
-	FannListEntry entry;
-	FannCodebook cb;
+	Size		esize = FANN_CODE_ENTRY_SIZE(meta->dimensions);
+	FannCodeEntry entry;
 	int32		own,
 				second;
 
@@ -553,11 +540,7 @@ FannIvfInsert(Relation index, FannMetaPage meta, const FannModel *model,
 	assign_rows(&m, vec, 1, FannGetDistance((FannMetric) meta->metric),
 				meta->redundancy, 1, &own, &second);
 	entry = palloc0(esize);
-	entry->heaptid = *tid;
-	entry->id = id;
-	entry->group = gid;
-	FannCodebookLoad(index, meta, &cb);
-	FannEncode(&cb, vec, entry->code, &entry->eps, &entry->norm);
+	FannCodeEntryFill(entry, cb, tid, id, gid, vec);
 	append_entry(index, meta, own, entry, esize);
 	if (second >= 0)
 		append_entry(index, meta, second, entry, esize);

@@ -8,15 +8,18 @@
 #define FANN_IVF_H
 
 #include "lira.h"
+#include "quant.h"
 
 /* ivf.c: build, inserts, VACUUM */
-extern void FannIvfBuild(Relation index, FannMetaPage meta, const float *vectors,
-						 int64 nrows, int64 table_rows, const uint32 *ids,
-						 const uint32 *groups, const ItemPointerData *tids);
+extern void FannIvfBuild(Relation index, FannMetaPage meta, const FannCodebook *cb,
+						 const float *vectors, int64 nrows, int64 table_rows,
+						 const uint32 *ids, const uint32 *groups,
+						 const ItemPointerData *tids);
 extern Size FannIvfBuildBytes(Relation index, int64 nrows, int64 table_rows, int dim);
 extern int	FannIvfMinRows(Relation index, int64 table_rows);
 extern void FannIvfInsert(Relation index, FannMetaPage meta, const FannModel *model,
-						  uint32 id, uint32 gid, ItemPointer tid, const float *vec);
+						  const FannCodebook *cb, uint32 id, uint32 gid,
+						  ItemPointer tid, const float *vec);
 extern void FannIvfVacuumPage(Relation index, Buffer buf,
 							  IndexBulkDeleteCallback callback, void *callback_state);
 

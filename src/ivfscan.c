@@ -93,7 +93,7 @@ probe(IvfSearch *is, int c)
 		FannCheckPage(page, FANN_PAGE_PARTITION, is->index, blkno);
 		for (OffsetNumber off = FirstOffsetNumber; off <= PageGetMaxOffsetNumber(page); off++)
 		{
-			FannListEntry e = FannPageGetListEntry(page, off);
+			FannCodeEntry e = FannPageGetListEntry(page, off);
 			FannCandidate cand;
 			double		upper;
 
@@ -126,40 +126,6 @@ probe_more(IvfSearch *is)
 	is->next_batch = is->nprobed;
 	FannHeapify(&is->bounds);
 	return true;
-}
-
-/*
- * The distance of candidate c from its element's vector; false if the
- * element no longer holds c's row (a VACUUM freed the slot after this scan
- * read the entry).
- */
-static bool
-rank(IvfSearch *is, FannCandidate *c)
-{
-	int			per_page = is->meta->elements_per_page;
-	BlockNumber blkno = FannIdBlock(c->id, per_page);
-	OffsetNumber off = FannIdOffset(c->id, per_page);
-	Buffer		buf;
-	Page		page;
-	bool		held = false;
-
-	if (blkno == FANN_METAPAGE_BLKNO)
-		return false;
-	buf = FannReadBuffer(is->index, blkno);
-	LockBuffer(buf, BUFFER_LOCK_SHARE);
-	page = BufferGetPage(buf);
-	FannCheckPage(page, FANN_PAGE_ELEMENT, is->index, blkno);
-	if (off <= PageGetMaxOffsetNumber(page))
-	{
-		FannElement e = FannPageGetElement(page, off);
-
-		held = !(e->flags & FANN_ELEMENT_FREE) && ItemPointerEquals(&e->heaptid, &c->tid);
-		if (held)
-			c->distance = is->distance(is->query, e->vec, is->meta->dimensions);
-	}
-	UnlockReleaseBuffer(buf);
-	is->stats->distance_computations++;
-	return held;
 }
 
 /*
@@ -249,7 +215,9 @@ ivf_next(FannSearch *search, FannCandidate *row)
 		{
 			FannCandidate c = FannHeapPop(&is->bounds);
 
-			if (rank(is, &c))
+			is->stats->distance_computations++;
+			if (FannElementDistance(is->index, is->meta, is->distance, is->query,
+									c.id, &c.tid, &c.distance))
 				FannHeapPush(&is->ranked, &c);
 		}
 		if (is->ranked.n > 0)

@@ -100,6 +100,8 @@ FannInitMetaPage(Page page, Relation index, int dimensions)
 	meta->lng_start = InvalidBlockNumber;
 	meta->nb_insert_page = InvalidBlockNumber;
 	meta->codebook_start = InvalidBlockNumber;
+	meta->unit = 1;
+	meta->region_end = 1;
 	((PageHeader) page)->pd_lower =
 		((char *) meta + sizeof(FannMetaPageData)) - (char *) page;
 }
@@ -204,6 +206,43 @@ FannGetMetaSnapshot(Relation index, FannMetaPageData *meta)
 				 errmsg("fann index \"%s\" has version %u, this build reads version %d",
 						RelationGetRelationName(index), meta->version, FANN_VERSION),
 				 errhint("Please REINDEX it.")));
+}
+
+/*
+ * The distance from query to the vector of element id, which the caller
+ * found holding the row tid (in a code); false if the element no longer
+ * holds a live row tid: VACUUM marked it dead or freed it since, or an
+ * insert's crash left the code behind (insert.c).
+ */
+bool
+FannElementDistance(Relation index, const FannMetaPageData *meta,
+					FannDistanceFunction distance, const float *query, uint32 id,
+					ItemPointer tid, double *d)
+{
+	int			per_page = meta->elements_per_page;
+	BlockNumber blkno = FannIdBlock(id, per_page);
+	OffsetNumber off = FannIdOffset(id, per_page);
+	Buffer		buf;
+	Page		page;
+	bool		held = false;
+
+	if (blkno == FANN_METAPAGE_BLKNO)
+		return false;
+	buf = FannReadBuffer(index, blkno);
+	LockBuffer(buf, BUFFER_LOCK_SHARE);
+	page = BufferGetPage(buf);
+	FannCheckPage(page, FANN_PAGE_ELEMENT, index, blkno);
+	if (off <= PageGetMaxOffsetNumber(page))
+	{
+		FannElement e = FannPageGetElement(page, off);
+
+		held = !(e->flags & (FANN_ELEMENT_DEAD | FANN_ELEMENT_FREE)) &&
+			ItemPointerEquals(&e->heaptid, tid);
+		if (held)
+			*d = distance(query, e->vec, meta->dimensions);
+	}
+	UnlockReleaseBuffer(buf);
+	return held;
 }
 
 /* Copy group gid's entry; false if the id names no group */

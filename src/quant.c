@@ -72,6 +72,18 @@ FannEncode(const FannCodebook *cb, const float *x, uint8 *code, float *eps,
 	*norm = (float) sqrt(nn);
 }
 
+/* A live row's code entry: its TID, element id, group and x's code */
+void
+FannCodeEntryFill(FannCodeEntry entry, const FannCodebook *cb, ItemPointer tid,
+				  uint32 id, uint32 gid, const float *x)
+{
+	entry->heaptid = *tid;
+	entry->flags = 0;
+	entry->id = id;
+	entry->group = gid;
+	FannEncode(cb, x, entry->code, &entry->eps, &entry->norm);
+}
+
 /* Prepare the bounds of query q under a metric */
 void
 FannCodeQueryInit(FannCodeQuery *cq, const FannCodebook *cb, FannMetric metric,

@@ -29,6 +29,8 @@ typedef struct FannCodeQuery
 extern void FannCodebookTrain(FannCodebook *cb, const float *vectors, int64 n);
 extern void FannEncode(const FannCodebook *cb, const float *x, uint8 *code, float *eps,
 					   float *norm);
+extern void FannCodeEntryFill(FannCodeEntry entry, const FannCodebook *cb,
+							  ItemPointer tid, uint32 id, uint32 gid, const float *x);
 extern void FannCodeQueryInit(FannCodeQuery *cq, const FannCodebook *cb,
 							  FannMetric metric, const float *q, float *scratch);
 extern void FannCodeBounds(const FannCodeQuery *cq, const uint8 *code, float eps,

@@ -44,10 +44,12 @@ idlist_add(IdList *l, uint32 id)
 static void
 mark_dead(IndexVacuumInfo *info, IndexBulkDeleteResult *stats,
 		  IndexBulkDeleteCallback callback, void *callback_state,
-		  int per_page, IdList *tofree)
+		  const FannMetaPageData *meta, IdList *tofree)
 {
 	Relation	index = info->index;
 	BlockNumber nblocks = RelationGetNumberOfBlocks(index);
+	int			per_page = meta->elements_per_page;
+	Size		csize = FANN_CODE_ENTRY_SIZE(meta->dimensions);
 
 	for (BlockNumber blkno = 1; blkno < nblocks; blkno++)
 	{
@@ -55,6 +57,10 @@ mark_dead(IndexVacuumInfo *info, IndexBulkDeleteResult *stats,
 		Page		page;
 		GenericXLogState *state = NULL;
 		Page		wpage = NULL;
+		Buffer		cbuf = InvalidBuffer;
+		Page		cpage = NULL;
+		BlockNumber cblkno;
+		int			slot;
 
 		vacuum_delay_point();
 		buf = ReadBufferExtended(index, MAIN_FORKNUM, blkno, RBM_NORMAL, info->strategy);
@@ -81,6 +87,19 @@ mark_dead(IndexVacuumInfo *info, IndexBulkDeleteResult *stats,
 				}
 				FannPageGetElement(wpage, off)->flags |=
 					FANN_ELEMENT_DEAD;
+				/* and its code, so that exact scans skip it too */
+				if (FannCodeLocation(meta, blkno, off, &cblkno, &slot))
+				{
+					if (cpage == NULL)
+					{
+						cbuf = ReadBufferExtended(index, MAIN_FORKNUM, cblkno,
+												  RBM_NORMAL, info->strategy);
+						LockBuffer(cbuf, BUFFER_LOCK_EXCLUSIVE);
+						FannCheckPage(BufferGetPage(cbuf), FANN_PAGE_CODE, index, cblkno);
+						cpage = GenericXLogRegisterBuffer(state, cbuf, 0);
+					}
+					FannPageGetCode(cpage, slot, csize)->flags |= FANN_ELEMENT_DEAD;
+				}
 				stats->tuples_removed++;
 				idlist_add(tofree, FannMakeId(blkno, off, per_page));
 			}
@@ -91,6 +110,8 @@ mark_dead(IndexVacuumInfo *info, IndexBulkDeleteResult *stats,
 		}
 		if (state)
 			GenericXLogFinish(state);
+		if (BufferIsValid(cbuf))
+			UnlockReleaseBuffer(cbuf);
 		UnlockReleaseBuffer(buf);
 	}
 	stats->num_pages = nblocks;
@@ -162,7 +183,7 @@ vacuum_index(IndexVacuumInfo *info, IndexBulkDeleteResult *stats,
 
 	/* each pass counts the live rows afresh */
 	stats->num_index_tuples = 0;
-	mark_dead(info, stats, callback, callback_state, meta.elements_per_page, &tofree);
+	mark_dead(info, stats, callback, callback_state, &meta, &tofree);
 	if (tofree.n > 0)
 	{
 		/* take the dead out of the graph before their slots can be reused */

@@ -6,9 +6,10 @@
  * Checked: every block's page type; each element's group; adjacency lists
  * lead to elements in use, intra-group edges within the group, cross edges
  * only to groups whose label set is a superset (UNG's invariant, section
- * 3.2); partition entries name elements of the index; every live element is
- * listed in one or two partitions; and every live heap row with a vector is
- * indexed exactly once.  A page too damaged to read raises the
+ * 3.2); the codes of the element region name their rows and encode their
+ * vectors; partition entries name elements of the index; every live element
+ * is listed in one or two partitions; and every live heap row with a vector
+ * is indexed exactly once.  A page too damaged to read raises the
  * usual "index corrupted" error instead.  Takes AccessShareLock: concurrent
  * inserts may make it report rows they have not finished indexing.
  */
@@ -19,8 +20,8 @@
 #include "access/tableam.h"
 #include "catalog/index.h"
 #include "funcapi.h"
-#include "fann.h"
 #include "miscadmin.h"
+#include "quant.h"
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
 #include "utils/snapmgr.h"
@@ -29,6 +30,7 @@ typedef struct VerifyState
 {
 	Relation	index;
 	FannMetaPageData meta;
+	FannCodebook cb;			/* if the index has codes */
 	uint32		nids;
 	Tuplestorestate *out;
 	TupleDesc	desc;
@@ -136,6 +138,58 @@ proper_subset(VerifyState *vs, uint32 a, uint32 b)
 	return true;
 }
 
+/*
+ * The codes of the rows of an element page in the element region: each
+ * names its row (element id, TID, group, DEAD flag) and encodes its vector.
+ */
+static void
+check_codes(VerifyState *vs, Page page, BlockNumber blkno)
+{
+	int			dim = vs->meta.dimensions;
+	Size		csize = FANN_CODE_ENTRY_SIZE(dim);
+	uint8	   *code = palloc(dim);
+	BlockNumber cblkno;
+	int			slot;
+	Buffer		buf;
+	Page		cpage;
+
+	if (!FannCodeLocation(&vs->meta, blkno, FirstOffsetNumber, &cblkno, &slot))
+		return;
+	buf = ReadBuffer(vs->index, cblkno);
+	LockBuffer(buf, BUFFER_LOCK_SHARE);
+	cpage = BufferGetPage(buf);
+	if (FannPageGetOpaque(cpage)->type != FANN_PAGE_CODE)
+		problem(vs, "code", "element page %u's code page %u is no code page", blkno, cblkno);
+	else
+		for (OffsetNumber off = FirstOffsetNumber; off <= PageGetMaxOffsetNumber(page); off++)
+		{
+			FannElement e = FannPageGetElement(page, off);
+			uint32		id = FannMakeId(blkno, off, vs->meta.elements_per_page);
+			FannCodeEntry c = FannPageGetCode(cpage, slot + off - FirstOffsetNumber, csize);
+			float		eps,
+						norm;
+
+			if (e->flags & FANN_ELEMENT_FREE)
+				continue;
+			if ((char *) c + csize > (char *) cpage + ((PageHeader) cpage)->pd_lower)
+				problem(vs, "code", "element %u's code lies beyond code page %u's end", id, cblkno);
+			else if (c->id != id || !ItemPointerEquals(&c->heaptid, &e->heaptid) ||
+					 c->group != e->group ||
+					 (c->flags & FANN_ELEMENT_DEAD) != (e->flags & FANN_ELEMENT_DEAD))
+				problem(vs, "code", "element %u's code names element %u (TID (%u,%u), group %u, flags %u)",
+						id, c->id, ItemPointerGetBlockNumberNoCheck(&c->heaptid),
+						ItemPointerGetOffsetNumberNoCheck(&c->heaptid), c->group, c->flags);
+			else
+			{
+				FannEncode(&vs->cb, e->vec, code, &eps, &norm);
+				if (memcmp(code, c->code, dim) != 0 || eps != c->eps || norm != c->norm)
+					problem(vs, "code", "element %u's code does not encode its vector", id);
+			}
+		}
+	UnlockReleaseBuffer(buf);
+	pfree(code);
+}
+
 /* Pass 1: element pages, partition pages' entries, page types */
 static void
 read_pages(VerifyState *vs, BlockNumber nblocks)
@@ -154,7 +208,7 @@ read_pages(VerifyState *vs, BlockNumber nblocks)
 		opaque = FannPageGetOpaque(page);
 		if (PageIsNew(page) || PageGetSpecialSize(page) != MAXALIGN(sizeof(FannPageOpaqueData)) ||
 			opaque->page_id != FANN_PAGE_ID || opaque->type < FANN_PAGE_ELEMENT ||
-			opaque->type > FANN_PAGE_CODEBOOK)
+			opaque->type > FANN_PAGE_CODE)
 			problem(vs, "page", "block %u is not a fann page", blkno);
 		else if (opaque->type == FANN_PAGE_ELEMENT)
 		{
@@ -170,11 +224,12 @@ read_pages(VerifyState *vs, BlockNumber nblocks)
 				vs->tids[id] = e->heaptid;
 				vs->groups[id] = e->group;
 			}
+			check_codes(vs, page, blkno);
 		}
 		else if (opaque->type == FANN_PAGE_PARTITION)
 			for (OffsetNumber off = FirstOffsetNumber; off <= PageGetMaxOffsetNumber(page); off++)
 			{
-				FannListEntry e = FannPageGetListEntry(page, off);
+				FannCodeEntry e = FannPageGetListEntry(page, off);
 
 				if (e->id >= vs->nids)
 					problem(vs, "partition", "block %u entry %u names element %u beyond the index",
@@ -336,6 +391,8 @@ fann_verify(PG_FUNCTION_ARGS)
 		vs.listed = palloc_extended(vs.nids, MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
 		vs.pairs = FannReadAllPairs(vs.index, &vs.meta, &vs.npairs);
 		qsort(vs.pairs, vs.npairs, sizeof(FannPair), cmp_pair_by_group);
+		if (vs.meta.region_end > 1)
+			FannCodebookLoad(vs.index, &vs.meta, &vs.cb);
 		read_pages(&vs, nblocks);
 		check_elements(&vs);
 		check_heap(&vs, heap);

@@ -76,17 +76,20 @@ my $rows = $node->safe_psql('postgres', q{
 		ORDER BY embedding <-> '{0.5,0.5,0.5,0.5}' LIMIT 50) s});
 is($rows, '50', 'the graph search steps over the broken edge');
 
-# 2. an element page overwritten with garbage
+# 2. an element page and the code page of its unit overwritten with garbage
+# (an exact scan reads codes, and elements only to rank)
 $node->stop;
 my $elempage = first_block_of_type(2);    # FANN_PAGE_ELEMENT
+my $codepage = first_block_of_type(11);    # FANN_PAGE_CODE
 overwrite($elempage * $blcksz, 'x' x $blcksz);
+overwrite($codepage * $blcksz, 'x' x $blcksz);
 $node->start;
 my ($ret, $stdout, $stderr) = $node->psql('postgres',
 	q{SELECT * FROM fann_verify('items_idx')});
 isnt($ret, 0, 'a garbage page makes fann_verify fail');
 like($stderr, qr/invalid page in block|unexpected page/, 'with a clear error');
 ($ret, $stdout, $stderr) = $node->psql('postgres', q{
-	SET enable_seqscan = off;
+	SET enable_seqscan = off; SET fann.strategy = exact;
 	SELECT id FROM items ORDER BY embedding <-> '{0.5,0.5,0.5,0.5}' LIMIT 5});
 like($stderr, qr/invalid page in block|unexpected page/, 'a scan fails with a clear error too');
 is($node->safe_psql('postgres', 'SELECT 1'), '1', 'the server is still up');
