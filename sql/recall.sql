@@ -95,3 +95,49 @@ SET maintenance_work_mem = '1MB';
 SELECT regexp_replace(fann_error($$CREATE INDEX ON wide USING fann (embedding)$$), '\d+ MB', 'N MB', 'g');
 RESET maintenance_work_mem;
 DROP TABLE wide;
+
+-- fann.target_recall: CREATE INDEX measures, on sample rows of the table,
+-- which probe threshold reaches each target (fann_calibration); the ivf
+-- path's unfiltered answers to new queries then reach it, within the
+-- sampling error of 40 queries, and a lower target probes less
+SELECT setseed(0.77);
+CREATE TABLE calib (id int, embedding real[]);
+CREATE TEMP TABLE centres AS SELECT c, fann_random_vector(16) AS v FROM generate_series(0, 39) c;
+CREATE FUNCTION near_centre(c int) RETURNS real[] AS $$
+	SELECT array_agg(x + 1.5 * (random()::real - 0.5)) FROM centres, unnest(v) x WHERE centres.c = $1
+$$ LANGUAGE sql VOLATILE;
+INSERT INTO calib SELECT i, near_centre(i % 40) FROM generate_series(1, 5000) i;
+CREATE INDEX calib_idx ON calib USING fann (embedding);
+CREATE TEMP TABLE calib_queries AS SELECT q, near_centre(q % 40) AS v FROM generate_series(1, 40) q;
+ALTER TABLE calib_queries ADD truth int[];
+UPDATE calib_queries SET truth = ARRAY(SELECT id FROM calib ORDER BY l2_distance(embedding, v) LIMIT 10);
+SELECT count(*) AS points, min(sample_queries) AS sample_queries,
+	   bool_and(prev IS NULL OR probe_threshold <= prev) AS falls_as_recall_rises
+  FROM (SELECT *, lag(probe_threshold) OVER (ORDER BY target_recall) AS prev
+		  FROM fann_calibration('calib_idx')) c;
+CREATE FUNCTION calib_recall(target float8, OUT recall float8, OUT probed float8) AS $$
+DECLARE
+	hits bigint := 0;
+	partitions bigint := 0;
+	qv real[];
+	truth int[];
+BEGIN
+	PERFORM set_config('fann.target_recall', target::text, true);
+	PERFORM set_config('fann.strategy', 'ivf', true);
+	PERFORM set_config('enable_seqscan', 'off', true);
+	FOR qv, truth IN SELECT v, c.truth FROM calib_queries c ORDER BY q LOOP
+		hits := hits + (SELECT count(*) FROM
+							(SELECT id FROM calib ORDER BY embedding <-> qv LIMIT 10) a
+						 WHERE id = ANY (truth));
+		partitions := partitions + (SELECT partitions_probed FROM fann_last_scan());
+	END LOOP;
+	recall := hits / 400.0;
+	probed := partitions / 40.0;
+END
+$$ LANGUAGE plpgsql;
+WITH r AS (SELECT target, c.* FROM (VALUES (0.8), (0.9), (0.95), (0.99)) t(target),
+					 calib_recall(target) c)
+SELECT target, recall >= target - 0.02 AS reaches_target,
+	   target = 0.99 OR probed < (SELECT probed FROM r WHERE target = 0.99) AS probes_fewer
+  FROM r ORDER BY target;
+DROP TABLE calib;

@@ -717,6 +717,8 @@ fannbuild(Relation heap, Relation index, IndexInfo *indexInfo)
 	meta->ivf_end = ivfmeta.ivf_end;
 	meta->codebook_start = ivfmeta.codebook_start;
 	meta->codebook_npages = ivfmeta.codebook_npages;
+	meta->calibration_queries = ivfmeta.calibration_queries;
+	memcpy(meta->probe_thresholds, ivfmeta.probe_thresholds, sizeof(meta->probe_thresholds));
 	MarkBufferDirty(metabuf);
 	linkmeta = *meta;
 	UnlockReleaseBuffer(metabuf);

@@ -51,7 +51,9 @@ typedef struct ExactSearch
 	FannCandidateHeap cands;	/* this pass's buffer (its size: cap) by
 								 * lower bound, a heap once done */
 	FannCandidateHeap ranked;	/* candidates by their distance */
-	FannCandidate *pending;		/* rows of a code page to rank at once */
+	FannCodeEntry *rows;		/* a code page's rows to bound, */
+	double	   *lower;			/* their lower bounds, */
+	FannCandidate *pending;		/* and those to rank at once */
 	int			npending;
 	int			max_capacity;	/* work_mem's worth */
 	bool		rank_all;		/* this pass ranks every row at once */
@@ -285,6 +287,7 @@ scan_codes(ExactSearch *es, BlockNumber first, BlockNumber last, const ScanRange
 	BlockNumber lastblk;
 	int			slot;
 	int			owner = 0;
+	int			nrows;
 	Buffer		buf;
 
 	if (!FannCodeLocation(meta, first, FirstOffsetNumber, &blkno, &slot) ||
@@ -309,12 +312,12 @@ scan_codes(ExactSearch *es, BlockNumber first, BlockNumber last, const ScanRange
 			for (int off = 0; off < 256; off += 64)
 				__builtin_prefetch(PageGetContents(BufferGetPage(next)) + off);
 		}
-		n = (((PageHeader) page)->pd_lower - (PageGetContents(page) - (char *) page)) / csize;
+		n = Min((((PageHeader) page)->pd_lower - (PageGetContents(page) - (char *) page)) / csize,
+				FANN_PAGE_USABLE / csize);
+		nrows = 0;
 		for (int i = 0; i < n; i++)
 		{
 			FannCodeEntry e = FannPageGetCode(page, i, csize);
-			FannCandidate c;
-			double		upper;
 
 			if (e->id < r->start || e->id >= r->end)
 				continue;
@@ -334,11 +337,18 @@ scan_codes(ExactSearch *es, BlockNumber first, BlockNumber last, const ScanRange
 				if (e->id >= r->run[owner].range_end || e->group != r->run_gids[owner])
 					continue;
 			}
-			es->stats->rows_matching++;
-			es->stats->distance_computations++;
-			FannCodeBounds(&es->cq, e->code, e->eps, e->norm, &c.distance, &upper);
-			c.id = e->id;
-			c.tid = e->heaptid;
+			es->rows[nrows++] = e;
+		}
+		es->stats->rows_matching += nrows;
+		es->stats->distance_computations += nrows;
+		FannCodeLowerBounds(&es->cq, es->rows, nrows, es->lower);
+		for (int i = 0; i < nrows; i++)
+		{
+			FannCandidate c;
+
+			c.distance = es->lower[i];
+			c.id = es->rows[i]->id;
+			c.tid = es->rows[i]->heaptid;
 			if (es->rank_all || (es->has_last && !FannDistanceLess(es->last.distance, c.distance)))
 				es->pending[es->npending++] = c;
 			else
@@ -528,11 +538,15 @@ exact_begin(const FannSearchInput *in)
 	es->codes = in->query != NULL && meta->region_end > 1;
 	if (es->codes)
 	{
+		int			per_page = FANN_PAGE_USABLE / FANN_CODE_ENTRY_SIZE(meta->dimensions);
+
 		FannCodebookLoad(in->index, meta, &es->cb);
 		FannCodeQueryInit(&es->cq, &es->cb, (FannMetric) meta->metric, in->query,
 						  palloc(sizeof(float) * meta->dimensions));
-		es->pending = palloc(sizeof(FannCandidate) *
-							 (FANN_PAGE_USABLE / FANN_CODE_ENTRY_SIZE(meta->dimensions)));
+
+		es->rows = palloc(sizeof(FannCodeEntry) * per_page);
+		es->lower = palloc(sizeof(double) * per_page);
+		es->pending = palloc(sizeof(FannCandidate) * per_page);
 	}
 	return &es->base;
 }
@@ -594,6 +608,8 @@ exact_end(FannSearch *search)
 	{
 		pfree(es->cb.lo);
 		pfree(es->cq.qa);
+		pfree(es->rows);
+		pfree(es->lower);
 		pfree(es->pending);
 	}
 	pfree(es);

@@ -150,15 +150,26 @@ typedef enum FannMetric
 #define FANN_MAX_EXACT_THRESHOLD	INT_MAX
 #define FANN_MIN_BUILD_THREADS		1	/* default: the CPU cores */
 #define FANN_MAX_BUILD_THREADS		64
-#define FANN_DEFAULT_PROBE_THRESHOLD	0.1
+#define FANN_DEFAULT_PROBE_THRESHOLD	0.0 /* 0: the index's calibration */
 #define FANN_MIN_PROBE_THRESHOLD	0.0
 #define FANN_MAX_PROBE_THRESHOLD	1.0
+#define FANN_UNCALIBRATED_PROBE_THRESHOLD	0.1 /* of indexes without one */
+#define FANN_DEFAULT_TARGET_RECALL	0.95
+#define FANN_MIN_TARGET_RECALL		0.5
+#define FANN_MAX_TARGET_RECALL		1.0
 #define FANN_DEFAULT_MAX_PROBES		64
 #define FANN_MIN_MAX_PROBES			1
 #define FANN_MAX_MAX_PROBES			FANN_MAX_PARTITIONS
 #define FANN_DEFAULT_IVF_FRACTION	0.05
 #define FANN_MIN_IVF_FRACTION		0.0
 #define FANN_MAX_IVF_FRACTION		1.0
+
+/*
+ * CREATE INDEX measures which probe threshold reaches each recall target
+ * from FANN_MIN_TARGET_RECALL to 1 in steps of 1 / FANN_CALIBRATION_STEPS
+ */
+#define FANN_CALIBRATION_STEPS	100
+#define FANN_CALIBRATION_POINTS 51	/* (MAX - MIN) * STEPS + 1 */
 
 /* Adjacency slots of an element, at the reloptions' maxima */
 #define FANN_MAX_NEIGHBORS		(FANN_MAX_GRAPH_DEGREE + FANN_MAX_CROSS_EDGES)
@@ -260,6 +271,9 @@ typedef struct FannMetaPageData
 	BlockNumber codebook_start; /* codebook: [start, start + npages) */
 	uint32		codebook_npages;
 	BlockNumber region_end;		/* element region: [1, region_end) */
+	/* the probe threshold that reached recall@10 0.50, 0.51, ..., 1.00 */
+	uint32		calibration_queries;	/* sample rows it was measured on */
+	float4		probe_thresholds[FANN_CALIBRATION_POINTS];
 } FannMetaPageData;
 
 typedef FannMetaPageData *FannMetaPage;
@@ -367,6 +381,21 @@ typedef FannCodeEntryData *FannCodeEntry;
 /* The code of slot on a code page, entries of size esize */
 #define FannPageGetCode(page, slot, esize) \
 	((FannCodeEntry) (PageGetContents(page) + (Size) (slot) * (esize)))
+
+/*
+ * The probe threshold that reached recall in the index's calibration: the
+ * point at or above it (thresholds fall as recall rises)
+ */
+static inline double
+FannProbeThresholdFor(const FannMetaPageData *meta, double recall)
+{
+	int			i;
+
+	if (meta->calibration_queries == 0)
+		return FANN_UNCALIBRATED_PROBE_THRESHOLD;
+	i = (int) ceil((recall - FANN_MIN_TARGET_RECALL) * FANN_CALIBRATION_STEPS - 1e-6);
+	return meta->probe_thresholds[Min(Max(i, 0), FANN_CALIBRATION_POINTS - 1)];
+}
 
 /* The items of element, group and partition pages */
 static inline FannElement
@@ -514,6 +543,7 @@ extern int	fann_exact_threshold;
 extern int	fann_build_threads;
 extern int	fann_probing;
 extern double fann_probe_threshold;
+extern double fann_target_recall;
 extern int	fann_max_probes;
 extern double fann_ivf_fraction;
 
@@ -547,7 +577,8 @@ extern void FannSetDimensions(FannMetaPage meta, int dimensions);
 extern void FannNeighborSlot(Page elempage, OffsetNumber off, BlockNumber *blkno,
 							 int *slot);
 extern void FannGetMetaSnapshot(Relation index, FannMetaPageData *meta);
-extern bool FannReadGroup(Relation index, uint32 gid, FannGroupData *group);
+extern bool FannReadGroups(Relation index, const uint32 *gids, int n,
+						   FannGroupData *groups);
 extern uint32 FannLngEdge(Relation index, const FannMetaPageData *meta,
 						  const FannGroupData *g, int k);
 extern void FannRecentBuffersReserve(Relation index, BlockNumber nblocks);

@@ -214,7 +214,7 @@ FannGraphLink(Relation index, FannMetaPage meta, uint32 id, uint32 gid, const fl
 	uint32		nb[FANN_MAX_NEIGHBORS];
 	int			n;
 
-	if (!FannReadGroup(index, gid, &g))
+	if (!FannReadGroups(index, &gid, 1, &g))
 		elog(ERROR, "fann group %u vanished", gid);
 	n = search_group(index, meta, gid, &g, vec, L, L, id, near);
 	for (int i = 0; i < n; i++)
@@ -237,7 +237,7 @@ FannGraphLink(Relation index, FannMetaPage meta, uint32 id, uint32 gid, const fl
 			FannGroupData cg;
 			int			m;
 
-			if (!FannReadGroup(index, cgid, &cg))
+			if (!FannReadGroups(index, &cgid, 1, &cg))
 				continue;
 			m = search_group(index, meta, cgid, &cg, vec, FannCrossList(C), C, id, near);
 			for (int i = 0; i < m; i++)

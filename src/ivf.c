@@ -37,6 +37,8 @@
 /* Rows per chunk between interrupt checks */
 #define FANN_IVF_CHUNK			4096
 #define FANN_IVF_SEED			UINT64CONST(0x4C495241)
+/* Sample rows the probe thresholds are measured on */
+#define FANN_CALIBRATION_QUERIES	200
 
 /*
  * Partitions for nrows rows: the partitions reloption, or when that is 0,
@@ -308,6 +310,148 @@ group_by_partition(int P, int64 nrows, const int32 *own, const int32 *second,
 	pfree(fill);
 }
 
+static int
+cmp_float_desc(const void *a, const void *b)
+{
+	float		x = *(const float *) a;
+	float		y = *(const float *) b;
+
+	return (x < y) - (x > y);
+}
+
+/*
+ * Measure which probe threshold reaches each recall target (fann.h), on
+ * sample rows that did not train the model (trained), used as queries: the
+ * FANN_LIRA_TARGET_K nearest other rows of each, by a full scan, and for
+ * each of those the largest logit among its partitions, which the query's
+ * cut must stay below to probe one of them.  The ivf path ranks the rows it
+ * probes exactly, so its recall is the fraction of these logits above its
+ * cut: point i gets the threshold whose cut keeps the fraction i stands
+ * for.  As at query time, the partition the model rates first is always
+ * probed, none ranked beyond fann.max_probes.
+ */
+static void
+calibrate(FannMetaPage meta, const FannModel *m, const float *vectors, int64 nrows,
+		  const uint64 *trained, const int32 *own, const int32 *second,
+		  FannDistanceFunction distance, int nthreads, uint64 seed)
+{
+	int			P = m->partitions,
+				dim = m->dim,
+				K = FANN_LIRA_TARGET_K;
+	int			nact = FannModelActivations(m);
+	int			nq = (int) Min(FANN_CALIBRATION_QUERIES, nrows / 4);
+	int			nkeys = 0;
+	int64	   *queries;
+	FannNear   *near;
+	int		   *nnear;
+	float	   *keys;
+	float	   *scratch;
+
+	meta->calibration_queries = 0;
+	if (nq < 10 || P < 2)
+		return;
+	queries = palloc(sizeof(int64) * nq);
+	for (int q = 0; q < nq; q++)
+	{
+		int			tries = 0;
+
+		/* held out: not a row that trained the model, where there are others */
+		do
+			queries[q] = (int64) (FannRandom(&seed) % nrows);
+		while (FannIdSetContains(trained, (uint32) nrows, (uint32) queries[q]) && ++tries < 16);
+	}
+
+	/* their nearest rows: every row, a chunk at a time for all queries */
+	near = palloc(sizeof(FannNear) * nq * K);
+	nnear = palloc0(sizeof(int) * nq);
+	for (int64 chunk = 0; chunk < nrows; chunk += FANN_IVF_CHUNK)
+	{
+		CHECK_FOR_INTERRUPTS();
+#pragma omp parallel for schedule(static) num_threads(nthreads)
+		for (int q = 0; q < nq; q++)
+		{
+			const float *qv = vectors + (Size) queries[q] * dim;
+
+			for (int64 r = chunk; r < Min(nrows, chunk + FANN_IVF_CHUNK); r++)
+				if (r != queries[q])
+					FannNearInsert(near + (Size) q * K, &nnear[q], K,
+								   distance(qv, vectors + (Size) r * dim, dim), (uint32) r);
+		}
+	}
+
+	/* the queries' logits, and the key of each nearest row */
+	keys = palloc(sizeof(float) * nq * K);
+	scratch = palloc(sizeof(float) * FANN_LIRA_BLOCK * (2 * P + dim + nact));
+	for (int q0 = 0; q0 < nq; q0 += FANN_LIRA_BLOCK)
+	{
+		int			nb = Min(FANN_LIRA_BLOCK, nq - q0);
+		float	   *dists = scratch;
+		float	   *in_d = dists + (Size) FANN_LIRA_BLOCK * P;
+		float	   *in_v = in_d + (Size) FANN_LIRA_BLOCK * P;
+		float	   *act = in_v + (Size) FANN_LIRA_BLOCK * dim;
+
+		for (int s = 0; s < nb; s++)
+		{
+			const float *qv = vectors + (Size) queries[q0 + s] * dim;
+
+			FannCentroidDistances(qv, m->centroids, P, dim, distance, dists + (Size) s * P);
+			FannModelInputs(m, qv, dists + (Size) s * P, in_d + (Size) s * P,
+							in_v + (Size) s * dim);
+		}
+		FannModelForward(m, nb, in_d, in_v, act);
+		for (int s = 0; s < nb; s++)
+		{
+			const float *logits = FannModelLogits(m, act + (Size) s * nact);
+			int			q = q0 + s;
+			int			top = 0;
+
+			for (int c = 1; c < P; c++)
+				if (logits[c] > logits[top])
+					top = c;
+			for (int i = 0; i < nnear[q]; i++)
+			{
+				uint32		r = near[(Size) q * K + i].id;
+				int32		parts[2] = {own[r], second[r]};
+				float		key = -INFINITY;
+
+				for (int j = 0; j < 2; j++)
+				{
+					int			rank = 0;
+
+					if (parts[j] < 0)
+						continue;
+					if (parts[j] == top)
+						key = INFINITY;
+					for (int c = 0; c < P; c++)
+						rank += logits[c] > logits[parts[j]];
+					if (rank < fann_max_probes)
+						key = Max(key, logits[parts[j]]);
+				}
+				keys[nkeys++] = key;
+			}
+		}
+	}
+
+	qsort(keys, nkeys, sizeof(float), cmp_float_desc);
+	for (int i = 0; i < FANN_CALIBRATION_POINTS; i++)
+	{
+		double		recall = FANN_MIN_TARGET_RECALL + (double) i / FANN_CALIBRATION_STEPS;
+		int			need = (int) ceil(recall * nkeys - 1e-9);
+		float		key = need > 0 ? keys[need - 1] : INFINITY;
+
+		/* just below the key's probability: the cut must stay under it */
+		meta->probe_thresholds[i] = key == INFINITY ? FANN_MAX_PROBE_THRESHOLD :
+			key == -INFINITY ? FANN_MIN_PROBE_THRESHOLD :
+			1 / (1 + exp(-(key - 1e-3)));
+	}
+	meta->calibration_queries = nq;
+	pfree(queries);
+	pfree(near);
+	pfree(nnear);
+	pfree(keys);
+	pfree(scratch);
+}
+
 /*
  * Write the partition lists after the directory (whose pages say where each
  * list is), each list on pages of its own, chained.
@@ -398,6 +542,7 @@ FannIvfBuild(Relation index, FannMetaPage meta, const FannCodebook *cb,
 	float	   *in_d;
 	float	   *in_v;
 	uint8	   *targets;
+	uint64	   *in_training;
 	double		positives = 0;
 	instr_time	start,
 				clustered,
@@ -421,8 +566,12 @@ FannIvfBuild(Relation index, FannMetaPage meta, const FannCodebook *cb,
 
 	/* a seeded sample of rows as training queries */
 	sample = palloc_extended(sizeof(int64) * nsamples, MCXT_ALLOC_HUGE);
+	in_training = FannIdSetCreate((uint32) nrows);
 	for (int64 s = 0; s < nsamples; s++)
+	{
 		sample[s] = nsamples == nrows ? s : (int64) (FannRandom(&seed) % nrows);
+		FannIdSetAdd(in_training, (uint32) nrows, (uint32) sample[s]);
+	}
 	in_d = palloc_extended(sizeof(float) * nsamples * P, MCXT_ALLOC_HUGE);
 	in_v = palloc_extended(sizeof(float) * nsamples * dim, MCXT_ALLOC_HUGE);
 	targets = palloc_extended(nsamples * P, MCXT_ALLOC_HUGE);
@@ -442,6 +591,8 @@ FannIvfBuild(Relation index, FannMetaPage meta, const FannCodebook *cb,
 
 	if (redundancy)
 		assign_rows(&m, vectors, nrows, distance, true, nthreads, own, second);
+	calibrate(meta, &m, vectors, nrows, in_training, own, second, distance, nthreads, seed);
+	pfree(in_training);
 	group_by_partition(P, nrows, own, redundancy ? second : NULL, offsets, members);
 
 	meta->partitions = P;
@@ -452,9 +603,11 @@ FannIvfBuild(Relation index, FannMetaPage meta, const FannCodebook *cb,
 	write_partitions(index, meta, cb, vectors, ids, groups, tids, offsets, members);
 	meta->ivf_end = RelationGetNumberOfBlocks(index);
 	ereport(DEBUG1,
-			(errmsg("fann: %d partitions, %lld rows listed (%lld copies), k-means %.1f s, model training %.1f s",
+			(errmsg("fann: %d partitions, %lld rows listed (%lld copies), k-means %.1f s, model training %.1f s, probe threshold %g for recall %g",
 					P, (long long) offsets[P], (long long) (offsets[P] - nrows),
-					INSTR_TIME_GET_DOUBLE(clustered), INSTR_TIME_GET_DOUBLE(trained))));
+					INSTR_TIME_GET_DOUBLE(clustered), INSTR_TIME_GET_DOUBLE(trained),
+					FannProbeThresholdFor(meta, FANN_DEFAULT_TARGET_RECALL),
+					FANN_DEFAULT_TARGET_RECALL)));
 	pfree(bytes);
 	pfree(own);
 	pfree(second);

@@ -5,8 +5,10 @@
  *	  the label predicate per row.
  *
  * With fann.probing = learned, the partitions whose predicted probability
- * exceeds fann.probe_threshold (times the filter's selectivity) are probed,
- * at least one and at most fann.max_probes; with nearest, the
+ * exceeds the probe threshold (times the filter's selectivity) are probed,
+ * at least one and at most fann.max_probes: fann.probe_threshold if set,
+ * else the threshold that reached fann.target_recall on the index's own rows
+ * when it was built (ivf.c, calibrate); with nearest, the
  * fann.max_probes partitions with the nearest centroids (plain IVF, for
  * comparison).  The lists hold 8-bit codes (quant.h): each row's distance
  * is first known as an interval, and its full vector is read from its
@@ -44,6 +46,8 @@ typedef struct IvfSearch
 	uint32		nids;
 	FannCodebook cb;
 	FannCodeQuery cq;			/* the query's bounds on codes */
+	FannCodeEntry rows[MaxIndexTuplesPerPage];	/* a page's rows to bound */
+	double		lower[MaxIndexTuplesPerPage];	/* and their bounds */
 	FannCandidateHeap bounds;	/* rows by the lower bound of their distance */
 	FannCandidateHeap ranked;	/* rows by their distance, from the vector */
 	int64		max_candidates; /* work_mem's worth */
@@ -85,29 +89,37 @@ probe(IvfSearch *is, int c)
 	while (blkno != InvalidBlockNumber)
 	{
 		Page		page;
+		int			nrows;
 
 		CHECK_FOR_INTERRUPTS();
 		buf = FannReadBuffer(is->index, blkno);
 		LockBuffer(buf, BUFFER_LOCK_SHARE);
 		page = BufferGetPage(buf);
 		FannCheckPage(page, FANN_PAGE_PARTITION, is->index, blkno);
-		for (OffsetNumber off = FirstOffsetNumber; off <= PageGetMaxOffsetNumber(page); off++)
+		nrows = 0;
+		for (OffsetNumber off = FirstOffsetNumber;
+			 off <= PageGetMaxOffsetNumber(page) && off <= MaxIndexTuplesPerPage; off++)
 		{
 			FannCodeEntry e = FannPageGetListEntry(page, off);
-			FannCandidate cand;
-			double		upper;
 
 			is->stats->elements_visited++;
 			if (FannIdSetContains(is->seen, is->nids, e->id) ||
 				!FannGroupSetContains(is->groups, is->meta, e->group))
 				continue;
 			FannIdSetAdd(is->seen, is->nids, e->id);
-			FannCodeBounds(&is->cq, e->code, e->eps, e->norm, &cand.distance, &upper);
-			cand.id = e->id;
-			cand.tid = e->heaptid;
-			FannHeapAppend(&is->bounds, &cand);
-			is->stats->distance_computations++;
+			is->rows[nrows++] = e;
 		}
+		FannCodeLowerBounds(&is->cq, is->rows, nrows, is->lower);
+		for (int i = 0; i < nrows; i++)
+		{
+			FannCandidate cand;
+
+			cand.distance = is->lower[i];
+			cand.id = is->rows[i]->id;
+			cand.tid = is->rows[i]->heaptid;
+			FannHeapAppend(&is->bounds, &cand);
+		}
+		is->stats->distance_computations += nrows;
 		blkno = FannPageGetOpaque(page)->next;
 		UnlockReleaseBuffer(buf);
 	}
@@ -173,7 +185,8 @@ ivf_begin(const FannSearchInput *in)
 		 * nearest matching rows are about the k / s nearest rows, spread over
 		 * more partitions: the threshold scales with s.
 		 */
-		double		t = fann_probe_threshold * in->selectivity;
+		double		t = (fann_probe_threshold > 0 ? fann_probe_threshold :
+						 FannProbeThresholdFor(meta, fann_target_recall)) * in->selectivity;
 		float		cut;
 
 		t = Min(Max(t, 1e-9), 1 - 1e-9);

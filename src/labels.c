@@ -247,7 +247,7 @@ FannFindGroup(Relation index, FannMetaPage meta, const int32 *labels, int n)
 	{
 		FannGroupData group;
 
-		if (FannReadGroup(index, cand[i], &group) && group.nlabels == (uint32) n)
+		if (FannReadGroups(index, &cand[i], 1, &group) && group.nlabels == (uint32) n)
 			return cand[i];
 	}
 	return InvalidFannId;
@@ -365,13 +365,11 @@ FannGroupSetLoad(Relation index, const FannMetaPageData *meta, FannGroupSet *set
 
 	set->data = palloc(sizeof(FannGroupData) * Max(set->ngroups, 1));
 	set->nlive = 0;
+	if (!FannReadGroups(index, set->groups, set->ngroups, set->data))
+		ereport(ERROR,
+				(errcode(ERRCODE_INDEX_CORRUPTED),
+				 errmsg("fann index \"%s\" names a group it does not have",
+						RelationGetRelationName(index))));
 	for (int i = 0; i < set->ngroups; i++)
-	{
-		if (!FannReadGroup(index, set->groups[i], &set->data[i]))
-			ereport(ERROR,
-					(errcode(ERRCODE_INDEX_CORRUPTED),
-					 errmsg("fann index \"%s\" has no group %u",
-							RelationGetRelationName(index), set->groups[i])));
 		set->nlive += set->data[i].nlive;
-	}
 }

@@ -19,6 +19,7 @@ int			fann_exact_threshold = FANN_DEFAULT_EXACT_THRESHOLD;
 int			fann_build_threads = FANN_MIN_BUILD_THREADS;
 int			fann_probing = FANN_PROBING_LEARNED;
 double		fann_probe_threshold = FANN_DEFAULT_PROBE_THRESHOLD;
+double		fann_target_recall = FANN_DEFAULT_TARGET_RECALL;
 int			fann_max_probes = FANN_DEFAULT_MAX_PROBES;
 double		fann_ivf_fraction = FANN_DEFAULT_IVF_FRACTION;
 
@@ -99,8 +100,14 @@ FannDefineOptions(void)
 							 "learned: by the probing model's probabilities (LIRA); nearest: the fann.max_probes nearest centroids.",
 							 &fann_probing, FANN_PROBING_LEARNED, fann_probing_options,
 							 PGC_USERSET, 0, NULL, NULL, NULL);
+	DefineCustomRealVariable("fann.target_recall",
+							 "The recall@10 the ivf path aims at, from the probe thresholds the index measured when it was built.",
+							 "fann.probe_threshold, when set above 0, overrides it.",
+							 &fann_target_recall, FANN_DEFAULT_TARGET_RECALL,
+							 FANN_MIN_TARGET_RECALL, FANN_MAX_TARGET_RECALL,
+							 PGC_USERSET, 0, NULL, NULL, NULL);
 	DefineCustomRealVariable("fann.probe_threshold",
-							 "The ivf path probes the partitions whose predicted probability exceeds this.",
+							 "The ivf path probes the partitions whose predicted probability exceeds this; 0: what reaches fann.target_recall.",
 							 "Lower is slower and finds more of the true nearest neighbours.",
 							 &fann_probe_threshold, FANN_DEFAULT_PROBE_THRESHOLD,
 							 FANN_MIN_PROBE_THRESHOLD, FANN_MAX_PROBE_THRESHOLD,

@@ -245,26 +245,41 @@ FannElementDistance(Relation index, const FannMetaPageData *meta,
 	return held;
 }
 
-/* Copy group gid's entry; false if the id names no group */
+/*
+ * Copy the entries of groups gids[0..n) (sorted: each group page is read
+ * once); false if an id names no group.
+ */
 bool
-FannReadGroup(Relation index, uint32 gid, FannGroupData *group)
+FannReadGroups(Relation index, const uint32 *gids, int n, FannGroupData *groups)
 {
-	BlockNumber blkno = FannIdBlock(gid, FANN_GROUPS_PER_PAGE);
-	OffsetNumber off = FannIdOffset(gid, FANN_GROUPS_PER_PAGE);
-	Buffer		buf;
-	Page		page;
-	bool		found;
+	BlockNumber nblocks = RelationGetNumberOfBlocks(index);
+	Buffer		buf = InvalidBuffer;
+	bool		found = true;
 
-	if (gid == InvalidFannId || blkno >= RelationGetNumberOfBlocks(index))
-		return false;
-	buf = ReadBuffer(index, blkno);
-	LockBuffer(buf, BUFFER_LOCK_SHARE);
-	page = BufferGetPage(buf);
-	FannCheckPage(page, FANN_PAGE_GROUP, index, blkno);
-	found = off <= PageGetMaxOffsetNumber(page);
-	if (found)
-		memcpy(group, FannPageGetGroup(page, off), sizeof(FannGroupData));
-	UnlockReleaseBuffer(buf);
+	for (int i = 0; i < n && found; i++)
+	{
+		BlockNumber blkno = FannIdBlock(gids[i], FANN_GROUPS_PER_PAGE);
+		OffsetNumber off = FannIdOffset(gids[i], FANN_GROUPS_PER_PAGE);
+		Page		page;
+
+		found = gids[i] != InvalidFannId && blkno < nblocks;
+		if (!found)
+			break;
+		if (!BufferIsValid(buf) || BufferGetBlockNumber(buf) != blkno)
+		{
+			if (BufferIsValid(buf))
+				UnlockReleaseBuffer(buf);
+			buf = ReadBuffer(index, blkno);
+			LockBuffer(buf, BUFFER_LOCK_SHARE);
+			FannCheckPage(BufferGetPage(buf), FANN_PAGE_GROUP, index, blkno);
+		}
+		page = BufferGetPage(buf);
+		found = off <= PageGetMaxOffsetNumber(page);
+		if (found)
+			memcpy(&groups[i], FannPageGetGroup(page, off), sizeof(FannGroupData));
+	}
+	if (BufferIsValid(buf))
+		UnlockReleaseBuffer(buf);
 	return found;
 }
 

@@ -33,8 +33,8 @@ extern void FannCodeEntryFill(FannCodeEntry entry, const FannCodebook *cb,
 							  ItemPointer tid, uint32 id, uint32 gid, const float *x);
 extern void FannCodeQueryInit(FannCodeQuery *cq, const FannCodebook *cb,
 							  FannMetric metric, const float *q, float *scratch);
-extern void FannCodeBounds(const FannCodeQuery *cq, const uint8 *code, float eps,
-						   float norm, double *lower, double *upper);
+extern void FannCodeLowerBounds(const FannCodeQuery *cq, FannCodeEntry const *rows,
+								int n, double *lower);
 
 /* page.c: the stored codebook */
 extern void FannCodebookLoad(Relation index, const FannMetaPageData *meta,

@@ -1,7 +1,9 @@
 /*
  * verify.c
  *	  fann_verify(regclass): check a fann index's structural invariants and
- *	  report each problem found as a row (none: the index is sound).
+ *	  report each problem found as a row (none: the index is sound); and
+ *	  fann_calibration(regclass): what CREATE INDEX measured for
+ *	  fann.target_recall.
  *
  * Checked: every block's page type; each element's group; adjacency lists
  * lead to elements in use, intra-group edges within the group, cross edges
@@ -262,7 +264,7 @@ check_elements(VerifyState *vs)
 			continue;
 		if (id % 1024 == 0)
 			CHECK_FOR_INTERRUPTS();
-		if (!FannReadGroup(vs->index, vs->groups[id], &g))
+		if (!FannReadGroups(vs->index, &vs->groups[id], 1, &g))
 		{
 			problem(vs, "element", "element %u names group %u, which does not exist",
 					id, vs->groups[id]);
@@ -355,6 +357,25 @@ check_heap(VerifyState *vs, Relation heap)
 	UnregisterSnapshot(snapshot);
 }
 
+/* Open a fann index and its table with AccessShareLock */
+static Relation
+open_fann_index(Oid indexoid, Relation *heap)
+{
+	Relation	index;
+
+	if (get_rel_relkind(indexoid) != RELKIND_INDEX)
+		ereport(ERROR,
+				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+				 errmsg("\"%s\" is not an index", get_rel_name(indexoid))));
+	*heap = table_open(IndexGetRelation(indexoid, false), AccessShareLock);
+	index = index_open(indexoid, AccessShareLock);
+	if (index->rd_indam->ambuild != fannbuild)
+		ereport(ERROR,
+				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+				 errmsg("\"%s\" is not a fann index", RelationGetRelationName(index))));
+	return index;
+}
+
 PG_FUNCTION_INFO_V1(fann_verify);
 Datum
 fann_verify(PG_FUNCTION_ARGS)
@@ -370,16 +391,7 @@ fann_verify(PG_FUNCTION_ARGS)
 	vs.out = rsinfo->setResult;
 	vs.desc = rsinfo->setDesc;
 
-	if (get_rel_relkind(indexoid) != RELKIND_INDEX)
-		ereport(ERROR,
-				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
-				 errmsg("\"%s\" is not an index", get_rel_name(indexoid))));
-	heap = table_open(IndexGetRelation(indexoid, false), AccessShareLock);
-	vs.index = index_open(indexoid, AccessShareLock);
-	if (vs.index->rd_indam->ambuild != fannbuild)
-		ereport(ERROR,
-				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
-				 errmsg("\"%s\" is not a fann index", RelationGetRelationName(vs.index))));
+	vs.index = open_fann_index(indexoid, &heap);
 	FannGetMetaSnapshot(vs.index, &vs.meta);
 	nblocks = RelationGetNumberOfBlocks(vs.index);
 	if (vs.meta.elements_per_page > 0)
@@ -402,6 +414,38 @@ fann_verify(PG_FUNCTION_ARGS)
 									  (long long) (vs.nproblems - MAX_PROBLEMS)));
 
 	index_close(vs.index, AccessShareLock);
+	table_close(heap, AccessShareLock);
+	return (Datum) 0;
+}
+
+/*
+ * fann_calibration(regclass): the probe threshold the ivf path uses for
+ * each fann.target_recall, as CREATE INDEX measured it (ivf.c), with the
+ * number of sample rows measured; no rows if the index has no calibration
+ */
+PG_FUNCTION_INFO_V1(fann_calibration);
+Datum
+fann_calibration(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	Relation	heap;
+	Relation	index;
+	FannMetaPageData meta;
+
+	InitMaterializedSRF(fcinfo, 0);
+	index = open_fann_index(PG_GETARG_OID(0), &heap);
+	FannGetMetaSnapshot(index, &meta);
+	for (int i = 0; i < FANN_CALIBRATION_POINTS && meta.calibration_queries > 0; i++)
+	{
+		Datum		values[3];
+		bool		nulls[3] = {false, false, false};
+
+		values[0] = Float8GetDatum(FANN_MIN_TARGET_RECALL + (double) i / FANN_CALIBRATION_STEPS);
+		values[1] = Float8GetDatum(meta.probe_thresholds[i]);
+		values[2] = Int32GetDatum(meta.calibration_queries);
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
+	index_close(index, AccessShareLock);
 	table_close(heap, AccessShareLock);
 	return (Datum) 0;
 }
