@@ -2,9 +2,10 @@
  * cost.c
  *	  The planner's cost of a fann index scan.
  *
- * The exact path reads every element of the matching groups (sequentially:
- * the build lays each group out contiguously) and computes one SIMD distance
- * each before it returns the first row; later rows cost a heap pop.  So the
+ * The exact path reads the code of every row of the matching groups
+ * (sequentially: the build lays each group out contiguously) and computes one
+ * SIMD bound each before it returns the first row; later rows cost a heap
+ * pop and, for the few whose bounds overlap, a vector's distance.  So the
  * whole work is startup cost, and a LIMIT hardly lowers it -- which lets a
  * plain index on another column win when its condition is selective.
  *
@@ -98,8 +99,11 @@ fanncostestimate(PlannerInfo *root, IndexPath *path, double loop_count,
 	}
 	else if (meta.elements_per_page > 0)
 	{
-		/* the exact path reads element pages only */
-		pages = Min(pages, ceil(rows / meta.elements_per_page));
+		/* the exact path reads codes, or without an order elements */
+		Size		size = path->indexorderbys != NIL && meta.region_end > 1 ?
+			FANN_CODE_ENTRY_SIZE(meta.dimensions) : FANN_ELEMENT_SIZE(meta.dimensions);
+
+		pages = Min(pages, ceil(rows * size / FANN_PAGE_USABLE));
 	}
 	*indexStartupCost = pages * seq_page_cost + rows * per_row;
 	/* handing out the rows: a heap pop each */

@@ -288,6 +288,7 @@ scan_codes(ExactSearch *es, BlockNumber first, BlockNumber last, const ScanRange
 	int			slot;
 	int			owner = 0;
 	int			nrows;
+	char	   *nextcodes;
 	Buffer		buf;
 
 	if (!FannCodeLocation(meta, first, FirstOffsetNumber, &blkno, &slot) ||
@@ -305,12 +306,16 @@ scan_codes(ExactSearch *es, BlockNumber first, BlockNumber last, const ScanRange
 		LockBuffer(buf, BUFFER_LOCK_SHARE);
 		page = BufferGetPage(buf);
 		FannCheckPage(page, FANN_PAGE_CODE, es->index, blkno);
-		/* the scan is bound by memory latency at page switches */
+		/*
+		 * The scan is bound by memory latency: while this page's codes are
+		 * read, fetch the next page's, the same entry of it with each entry
+		 * of this one (all at once stalls on the CPU's fill buffers)
+		 */
+		nextcodes = NULL;
 		if (blkno < lastblk)
 		{
 			next = FannReadBuffer(es->index, nextblk);
-			for (int off = 0; off < 256; off += 64)
-				__builtin_prefetch(PageGetContents(BufferGetPage(next)) + off);
+			nextcodes = PageGetContents(BufferGetPage(next));
 		}
 		n = Min((((PageHeader) page)->pd_lower - (PageGetContents(page) - (char *) page)) / csize,
 				FANN_PAGE_USABLE / csize);
@@ -319,6 +324,9 @@ scan_codes(ExactSearch *es, BlockNumber first, BlockNumber last, const ScanRange
 		{
 			FannCodeEntry e = FannPageGetCode(page, i, csize);
 
+			if (nextcodes)
+				for (Size off = 0; off < csize; off += 64)
+					__builtin_prefetch(nextcodes + i * csize + off);
 			if (e->id < r->start || e->id >= r->end)
 				continue;
 			es->stats->elements_visited++;

@@ -92,7 +92,7 @@ is($standby->safe_psql('postgres', q{SELECT count(*) FROM fann_verify('items_idx
 my %paths = (
 	exact => q{SET fann.strategy = exact;},
 	graph => q{SET fann.strategy = graph; SET fann.ef_search = 4000;},
-	ivf => q{SET fann.strategy = ivf; SET fann.probe_threshold = 0; SET fann.max_probes = 1000;});
+	ivf => q{SET fann.strategy = ivf; SET fann.probing = nearest; SET fann.max_probes = 1000;});
 for my $path (sort keys %paths)
 {
 	for my $pred ('true', q{labels @> '{1}'}, q{labels && '{2,13}'})

@@ -115,7 +115,7 @@ for my $round ('after the crash', 'after a VACUUM that completes')
 			my $q = "SELECT string_agg(id::text, ',') FROM (SELECT id FROM vac WHERE $pred
 				ORDER BY embedding <-> array_fill(0.5::real, ARRAY[16]) LIMIT 40) s";
 			is($node->safe_psql('postgres', "SET enable_seqscan = off; SET enable_sort = off;
-					SET fann.strategy = $path; SET fann.probe_threshold = 0; SET fann.max_probes = 1000; $q"),
+					SET fann.strategy = $path; SET fann.probing = nearest; SET fann.max_probes = 1000; $q"),
 				$node->safe_psql('postgres', "SET enable_indexscan = off; SET enable_bitmapscan = off; $q"),
 				"$round the $path path answers $pred exactly");
 		}
