@@ -73,8 +73,9 @@
  * a scan following a chain is safe against concurrent inserts and VACUUM.
  *
  * Locking order: metapage, then group pages, then pair pages, then element
- * pages, then neighbour and code pages.  Inserts and VACUUM's free-list maintenance hold the metapage
- * exclusively, which serialises them against each other.
+ * pages, then neighbour and code pages.  Inserts and VACUUM's free-list
+ * maintenance hold the metapage exclusively, which serialises them against
+ * each other.
  *
  * Layers, each calling only those listed before it: the parameters
  * (options.c); the pure computation (candidates.h; vamana.h and ung.c's
