@@ -38,7 +38,8 @@ typedef struct IvfSearch
 	FannGroupSet *groups;
 	FannScanStats *stats;
 
-	int		   *order;			/* partitions in probing order */
+	FannCandidate *order;		/* partitions (id) by probing key (distance) */
+	int			nordered;		/* order[0, nordered) is sorted, the rest after */
 	int			nprobed;
 	int			next_batch;		/* partitions the next probe takes */
 
@@ -53,23 +54,33 @@ typedef struct IvfSearch
 	int64		max_candidates; /* work_mem's worth */
 } IvfSearch;
 
-/* Probing order: descending keys (model logits) or ascending (distances) */
-typedef struct PartitionOrder
-{
-	const float *keys;
-	bool		descending;
-} PartitionOrder;
-
 static int
-cmp_partitions(const void *a, const void *b, void *arg)
+cmp_candidates(const void *a, const void *b)
 {
-	const PartitionOrder *po = arg;
-	float		x = po->keys[*(const int *) a];
-	float		y = po->keys[*(const int *) b];
+	return FannCandidateCompare(a, b);
+}
 
-	if (x != y)
-		return (x < y ? -1 : 1) * (po->descending ? -1 : 1);
-	return *(const int *) a - *(const int *) b;
+/*
+ * Put the first n partitions of the probing order in place: a query
+ * probes a few of its hundreds of partitions, so the first batch is
+ * selected and sorted alone, the rest only if the executor wants more.
+ */
+static void
+order_partitions(IvfSearch *is, int n)
+{
+	int			P = is->meta->partitions;
+
+	if (n <= is->nordered)
+		return;
+	if (is->nordered == 0 && n < P)
+	{
+		FannCandidateSelect(is->order, P, n);
+		qsort(is->order, n, sizeof(FannCandidate), cmp_candidates);
+		is->nordered = n;
+		return;
+	}
+	qsort(is->order + is->nordered, P - is->nordered, sizeof(FannCandidate), cmp_candidates);
+	is->nordered = P;
 }
 
 /* Collect the matching rows of partition c not seen yet */
@@ -133,8 +144,9 @@ probe_more(IvfSearch *is)
 
 	if (is->nprobed == end || is->bounds.n + is->ranked.n >= is->max_candidates)
 		return false;
+	order_partitions(is, end);
 	while (is->nprobed < end)
-		probe(is, is->order[is->nprobed++]);
+		probe(is, is->order[is->nprobed++].id);
 	is->next_batch = is->nprobed;
 	FannHeapify(&is->bounds);
 	return true;
@@ -152,7 +164,8 @@ ivf_begin(const FannSearchInput *in)
 	int			P = meta->partitions;
 	FannModel	m;
 	float	   *dists = palloc(sizeof(float) * P);
-	PartitionOrder po = {dists, false};
+	const float *keys = dists;
+	bool		descending = false;
 
 	is->base.methods = &FannIvfSearch;
 	is->index = in->index;
@@ -167,9 +180,6 @@ ivf_begin(const FannSearchInput *in)
 	FannCodebookLoad(in->index, meta, &is->cb);
 	FannCodeQueryInit(&is->cq, &is->cb, (FannMetric) meta->metric, in->query,
 					  palloc(sizeof(float) * meta->dimensions));
-	is->order = palloc(sizeof(int) * P);
-	for (int c = 0; c < P; c++)
-		is->order[c] = c;
 
 	FannModelLoad(in->index, meta, &m);
 	FannCentroidDistances(in->query, m.centroids, P, m.dim, in->distance, dists);
@@ -194,16 +204,22 @@ ivf_begin(const FannSearchInput *in)
 
 		FannModelInputs(&m, in->query, dists, in_d, in_v);
 		FannModelForward(&m, 1, in_d, in_v, act);
-		po.keys = FannModelLogits(&m, act);
-		po.descending = true;
+		keys = FannModelLogits(&m, act);
+		descending = true;
 		for (int c = 0; c < P; c++)
-			if (po.keys[c] > cut)
+			if (keys[c] > cut)
 				is->next_batch++;
 		is->next_batch = Min(Max(is->next_batch, 1), fann_max_probes);
 	}
 	else
 		is->next_batch = fann_max_probes;
-	qsort_arg(is->order, P, sizeof(int), cmp_partitions, &po);
+	/* descending logits, or ascending centroid distances */
+	is->order = palloc(sizeof(FannCandidate) * P);
+	for (int c = 0; c < P; c++)
+	{
+		is->order[c].distance = descending ? -keys[c] : keys[c];
+		is->order[c].id = c;
+	}
 
 	probe_more(is);
 	return &is->base;
