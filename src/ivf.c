@@ -689,7 +689,7 @@ FannIvfInsert(Relation index, FannMetaPage meta, const FannModel *model,
 	if (model)
 		m = *model;
 	else
-		FannModelLoad(index, meta, &m);
+		FannModelCached(index, meta, &m);
 	assign_rows(&m, vec, 1, FannGetDistance((FannMetric) meta->metric),
 				meta->redundancy, 1, &own, &second);
 	entry = palloc0(esize);

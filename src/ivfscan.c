@@ -181,7 +181,7 @@ ivf_begin(const FannSearchInput *in)
 	FannCodeQueryInit(&is->cq, &is->cb, (FannMetric) meta->metric, in->query,
 					  palloc(sizeof(float) * meta->dimensions));
 
-	FannModelLoad(in->index, meta, &m);
+	FannModelCached(in->index, meta, &m);
 	FannCentroidDistances(in->query, m.centroids, P, m.dim, in->distance, dists);
 	if (fann_probing == FANN_PROBING_LEARNED)
 	{

@@ -96,5 +96,6 @@ extern void FannModelTrain(FannModel *m, const float *in_d, const float *in_v,
 
 /* page.c: the stored model */
 extern void FannModelLoad(Relation index, const FannMetaPageData *meta, FannModel *m);
+extern void FannModelCached(Relation index, const FannMetaPageData *meta, FannModel *m);
 
 #endif							/* FANN_LIRA_H */
