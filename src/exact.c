@@ -127,7 +127,7 @@ offer_element(ExactSearch *es, FannElement e, uint32 id)
 }
 
 /*
- * The elements a scan of element pages takes: ids in [start, end) and, with
+ * The rows a scan of element or code pages takes: ids in [start, end) and, with
  * a run of groups, only those in the build range of one of its groups and
  * belonging to it (a slot of a range freed and reused by another group's
  * insert is that group's, reached through its chain); without, any group's
@@ -162,6 +162,29 @@ run_owner(const ScanRange *r, uint32 id)
 	return lo;
 }
 
+/*
+ * Does r take the row id of this group with these element flags?  Counts
+ * it as visited if it lies in r's ids.  *owner follows the run's group
+ * owning id, stepping back or forth as the caller's ids fall or rise.
+ */
+static inline bool
+range_takes(ExactSearch *es, const ScanRange *r, uint32 id, uint16 flags,
+			uint32 group, int *owner)
+{
+	if (id < r->start || id >= r->end)
+		return false;
+	es->stats->elements_visited++;
+	if (flags & FANN_ELEMENT_DEAD)
+		return false;
+	if (r->run == NULL)
+		return group != r->skip_group;
+	while (*owner > 0 && id < r->run[*owner].range_start)
+		(*owner)--;
+	while (*owner + 1 < r->nrun && id >= r->run[*owner + 1].range_start)
+		(*owner)++;
+	return id < r->run[*owner].range_end && group == r->run_gids[*owner];
+}
+
 /* Offer the live elements of a locked element page that r takes */
 static void
 scan_page(ExactSearch *es, Page page, BlockNumber blkno, const ScanRange *r)
@@ -176,31 +199,15 @@ scan_page(ExactSearch *es, Page page, BlockNumber blkno, const ScanRange *r)
 	/*
 	 * Items are laid out from the end of the page backwards: walking the
 	 * offsets downwards reads memory upwards, which the prefetcher follows.
-	 * Ids fall as we go, so the group owning each follows by stepping back
-	 * through the run.
+	 * Ids fall as we go: the owner starts at the page's top and steps back.
 	 */
 	for (OffsetNumber off = maxoff; off >= FirstOffsetNumber; off--)
 	{
 		uint32		id = FannMakeId(blkno, off, per_page);
 		FannElement e = FannPageGetElement(page, off);
 
-		if (id < r->start || id >= r->end)
+		if (!range_takes(es, r, id, e->flags, e->group, &owner))
 			continue;
-		es->stats->elements_visited++;
-		if (e->flags & FANN_ELEMENT_DEAD)
-			continue;
-		if (r->run == NULL)
-		{
-			if (e->group == r->skip_group)
-				continue;
-		}
-		else
-		{
-			while (owner > 0 && id < r->run[owner].range_start)
-				owner--;
-			if (id >= r->run[owner].range_end || e->group != r->run_gids[owner])
-				continue;
-		}
 		es->stats->rows_matching++;
 		offer_element(es, e, id);
 	}
@@ -327,25 +334,9 @@ scan_codes(ExactSearch *es, BlockNumber first, BlockNumber last, const ScanRange
 			if (nextcodes)
 				for (Size off = 0; off < csize; off += 64)
 					__builtin_prefetch(nextcodes + i * csize + off);
-			if (e->id < r->start || e->id >= r->end)
-				continue;
-			es->stats->elements_visited++;
-			if (e->flags & FANN_ELEMENT_DEAD)
-				continue;
-			if (r->run == NULL)
-			{
-				if (e->group == r->skip_group)
-					continue;
-			}
-			else
-			{
-				/* ids rise along the page: step forward through the run */
-				while (owner + 1 < r->nrun && e->id >= r->run[owner + 1].range_start)
-					owner++;
-				if (e->id >= r->run[owner].range_end || e->group != r->run_gids[owner])
-					continue;
-			}
-			es->rows[nrows++] = e;
+			/* ids rise along the page: the owner steps forward */
+			if (range_takes(es, r, e->id, e->flags, e->group, &owner))
+				es->rows[nrows++] = e;
 		}
 		es->stats->rows_matching += nrows;
 		es->stats->distance_computations += nrows;
