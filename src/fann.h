@@ -55,12 +55,16 @@
  *					over a block range: the partition's page chain and size.
  *	codebook pages	the per-dimension ranges of the 8-bit codes (quant.h) as
  *					one raw float array over a block range: lows, then steps.
- *	partition pages one FannCodeEntryData item per row listed in a
- *					partition, as on code pages (probing reads the codes
- *					sequentially, the element only to rank).  Rows the model
- *					also places elsewhere are listed twice (learned
- *					redundancy).  Chained through opaque->next; the build
- *					writes each partition's pages contiguously.
+ *	partition pages the rows listed in a partition, two raw arrays: their
+ *					keys (FannListKey: element id and group, what a probe
+ *					filters on), then from a fixed offset their entries
+ *					(FannCodeEntryData, as on code pages), in the same order;
+ *					pd_lower ends the entries.  A probe reads 8 bytes of a
+ *					row it skips and codes sequentially, the element only to
+ *					rank.  Rows the model also places elsewhere are listed
+ *					twice (learned redundancy).  Chained through
+ *					opaque->next; the build writes each partition's pages
+ *					contiguously.
  *
  * Element and group ids are computed from their location, so no map is kept:
  *	element id = blkno * elements_per_page + (offnum - 1)
@@ -103,7 +107,7 @@
 #include "utils/relcache.h"
 
 #define FANN_MAGIC				0x46414E4E	/* "FANN" */
-#define FANN_VERSION			2
+#define FANN_VERSION			3
 #define FANN_METAPAGE_BLKNO		0
 #define FANN_MAX_DIMENSIONS		2000
 
@@ -411,10 +415,45 @@ FannPageGetGroup(Page page, OffsetNumber off)
 	return (FannGroup) PageGetItem(page, PageGetItemId(page, off));
 }
 
-static inline FannCodeEntry
-FannPageGetListEntry(Page page, OffsetNumber off)
+/*
+ * Partition pages: the keys of the rows listed, then their entries of size
+ * esize from a fixed offset; pd_lower ends the entries
+ */
+typedef struct FannListKey
 {
-	return (FannCodeEntry) PageGetItem(page, PageGetItemId(page, off));
+	uint32		id;
+	uint32		group;
+} FannListKey;
+
+#define FANN_LIST_PER_PAGE(esize) \
+	(FANN_PAGE_USABLE / (sizeof(FannListKey) + (esize)))
+
+static inline FannListKey *
+FannListKeys(Page page)
+{
+	return (FannListKey *) PageGetContents(page);
+}
+
+static inline char *
+FannListEntries(Page page, Size esize)
+{
+	return PageGetContents(page) + MAXALIGN(FANN_LIST_PER_PAGE(esize) * sizeof(FannListKey));
+}
+
+static inline FannCodeEntry
+FannListEntry(Page page, int i, Size esize)
+{
+	return (FannCodeEntry) (FannListEntries(page, esize) + (Size) i * esize);
+}
+
+/* Rows listed on a partition page (none on a damaged one) */
+static inline int
+FannListCount(Page page, Size esize)
+{
+	int			used = (int) ((PageHeader) page)->pd_lower -
+		(int) (FannListEntries(page, esize) - (char *) page);
+
+	return used <= 0 ? 0 : Min(used / (int) esize, (int) FANN_LIST_PER_PAGE(esize));
 }
 
 /*
@@ -512,6 +551,10 @@ typedef struct FannGroupSet
 								 * graph follows intra-group edges only */
 	FannGroupData *data;		/* the groups' entries, once loaded */
 	int64		nlive;			/* their rows */
+	uint64	   *mask;			/* the list as bits from mask_base, unless
+								 * the ids span too far (NULL) */
+	uint32		mask_base;
+	uint32		mask_bits;
 } FannGroupSet;
 
 /* Does the set select group gid?  (per row of the graph and ivf paths) */
@@ -525,6 +568,8 @@ FannGroupSetContains(const FannGroupSet *set, const FannMetaPageData *meta, uint
 		return true;
 	if (set->selection == FANN_SELECT_NON_NULL)
 		return gid != meta->null_group;
+	if (set->mask != NULL)
+		return FannIdSetContains(set->mask, set->mask_bits, gid - set->mask_base);
 	while (lo < hi)
 	{
 		int			mid = (lo + hi) / 2;
@@ -573,6 +618,8 @@ extern float FannCodeDot(const float *qs, const uint8 *code, int n);
 /* page.c */
 extern Buffer FannNewBuffer(Relation index, ForkNumber fork);
 extern void FannInitPage(Page page, uint16 type);
+extern void FannListInitPage(Page page, Size esize);
+extern bool FannListAdd(Page page, FannCodeEntry entry, Size esize);
 extern void FannInitMetaPage(Page page, Relation index, int dimensions);
 extern void FannSetDimensions(FannMetaPage meta, int dimensions);
 extern void FannNeighborSlot(Page elempage, OffsetNumber off, BlockNumber *blkno,

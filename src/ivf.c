@@ -464,7 +464,7 @@ write_partitions(Relation index, FannMetaPage meta, const FannCodebook *cb,
 	int			P = meta->partitions,
 				dim = meta->dimensions;
 	Size		esize = FANN_CODE_ENTRY_SIZE(dim);
-	int			per_page = FANN_PAGE_USABLE / (esize + sizeof(ItemIdData));
+	int			per_page = FANN_LIST_PER_PAGE(esize);
 	FannPartitionData *dir = palloc0(sizeof(FannPartitionData) * P);
 	FannCodeEntry entry = palloc0(esize);
 	BlockNumber next;
@@ -492,7 +492,7 @@ write_partitions(Relation index, FannMetaPage meta, const FannCodebook *cb,
 			CHECK_FOR_INTERRUPTS();
 			Assert(BufferGetBlockNumber(buf) >= dir[c].first &&
 				   BufferGetBlockNumber(buf) <= dir[c].last);
-			FannInitPage(page, FANN_PAGE_PARTITION);
+			FannListInitPage(page, esize);
 			if (k + per_page < offsets[c + 1])
 				FannPageGetOpaque(page)->next = BufferGetBlockNumber(buf) + 1;
 			for (int64 j = k; j < Min(k + per_page, offsets[c + 1]); j++)
@@ -501,8 +501,7 @@ write_partitions(Relation index, FannMetaPage meta, const FannCodebook *cb,
 
 				FannCodeEntryFill(entry, cb, (ItemPointer) &tids[r], ids[r], groups[r],
 								  vectors + (Size) r * dim);
-				if (PageAddItem(page, (Item) entry, esize, InvalidOffsetNumber,
-								false, false) == InvalidOffsetNumber)
+				if (!FannListAdd(page, entry, esize))
 					elog(ERROR, "failed to add fann partition entry to page");
 			}
 			MarkBufferDirty(buf);
@@ -636,7 +635,8 @@ append_entry(Relation index, FannMetaPage meta, int c, FannCodeEntry entry, Size
 		LockBuffer(buf, BUFFER_LOCK_EXCLUSIVE);
 		FannCheckPage(BufferGetPage(buf), FANN_PAGE_PARTITION, index, part->last);
 	}
-	if (!BufferIsValid(buf) || PageGetFreeSpace(BufferGetPage(buf)) < esize)
+	if (!BufferIsValid(buf) ||
+		FannListCount(BufferGetPage(buf), esize) >= FANN_LIST_PER_PAGE(esize))
 		newbuf = FannNewBuffer(index, MAIN_FORKNUM);
 
 	state = GenericXLogStart(index);
@@ -645,7 +645,7 @@ append_entry(Relation index, FannMetaPage meta, int c, FannCodeEntry entry, Size
 	if (BufferIsValid(newbuf))
 	{
 		page = GenericXLogRegisterBuffer(state, newbuf, GENERIC_XLOG_FULL_IMAGE);
-		FannInitPage(page, FANN_PAGE_PARTITION);
+		FannListInitPage(page, esize);
 		if (BufferIsValid(buf))
 			FannPageGetOpaque(GenericXLogRegisterBuffer(state, buf, 0))->next =
 				BufferGetBlockNumber(newbuf);
@@ -655,7 +655,7 @@ append_entry(Relation index, FannMetaPage meta, int c, FannCodeEntry entry, Size
 	}
 	else
 		page = GenericXLogRegisterBuffer(state, buf, 0);
-	if (PageAddItem(page, (Item) entry, esize, InvalidOffsetNumber, false, false) == InvalidOffsetNumber)
+	if (!FannListAdd(page, entry, esize))
 		elog(ERROR, "failed to add fann partition entry to page");
 	part->nentries++;
 	GenericXLogFinish(state);
@@ -701,24 +701,33 @@ FannIvfInsert(Relation index, FannMetaPage meta, const FannModel *model,
 
 /*
  * VACUUM of one partition page, locked exclusively: drop the entries of dead
- * heap rows.  Runs in the same pass that marks their elements dead, before
- * any slot is freed, so no entry outlives its element.
+ * heap rows, moving the later ones down.  Runs in the same pass that marks
+ * their elements dead, before any slot is freed, so no entry outlives its
+ * element.
  */
 void
-FannIvfVacuumPage(Relation index, Buffer buf, IndexBulkDeleteCallback callback,
-				  void *callback_state)
+FannIvfVacuumPage(Relation index, Buffer buf, Size esize,
+				  IndexBulkDeleteCallback callback, void *callback_state)
 {
 	Page		page = BufferGetPage(buf);
-	OffsetNumber dead[MaxIndexTuplesPerPage];
-	int			ndead = 0;
+	int			n = FannListCount(page, esize);
+	int			kept = 0;
 	GenericXLogState *state;
 
-	for (OffsetNumber off = FirstOffsetNumber; off <= PageGetMaxOffsetNumber(page); off++)
-		if (callback(&FannPageGetListEntry(page, off)->heaptid, callback_state))
-			dead[ndead++] = off;
-	if (ndead == 0)
+	while (kept < n && !callback(&FannListEntry(page, kept, esize)->heaptid, callback_state))
+		kept++;
+	if (kept == n)
 		return;
 	state = GenericXLogStart(index);
-	PageIndexMultiDelete(GenericXLogRegisterBuffer(state, buf, 0), dead, ndead);
+	page = GenericXLogRegisterBuffer(state, buf, 0);
+	for (int i = kept + 1; i < n; i++)
+	{
+		if (callback(&FannListEntry(page, i, esize)->heaptid, callback_state))
+			continue;
+		FannListKeys(page)[kept] = FannListKeys(page)[i];
+		memcpy(FannListEntry(page, kept, esize), FannListEntry(page, i, esize), esize);
+		kept++;
+	}
+	((PageHeader) page)->pd_lower -= (n - kept) * esize;
 	GenericXLogFinish(state);
 }

@@ -20,7 +20,7 @@ extern int	FannIvfMinRows(Relation index, int64 table_rows);
 extern void FannIvfInsert(Relation index, FannMetaPage meta, const FannModel *model,
 						  const FannCodebook *cb, uint32 id, uint32 gid,
 						  ItemPointer tid, const float *vec);
-extern void FannIvfVacuumPage(Relation index, Buffer buf,
+extern void FannIvfVacuumPage(Relation index, Buffer buf, Size esize,
 							  IndexBulkDeleteCallback callback, void *callback_state);
 
 #endif							/* FANN_IVF_H */

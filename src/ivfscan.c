@@ -83,12 +83,16 @@ order_partitions(IvfSearch *is, int n)
 	is->nordered = P;
 }
 
-/* Collect the matching rows of partition c not seen yet */
+/*
+ * Collect the matching rows of partition c not seen yet: a page's keys
+ * first, then the codes of the rows taken, in one batch
+ */
 static void
 probe(IvfSearch *is, int c)
 {
 	BlockNumber dirblk = is->meta->partdir_start + c / FANN_PARTITIONS_PER_PAGE;
 	Buffer		buf = FannReadBuffer(is->index, dirblk);
+	Size		esize = FANN_CODE_ENTRY_SIZE(is->meta->dimensions);
 	BlockNumber blkno;
 
 	LockBuffer(buf, BUFFER_LOCK_SHARE);
@@ -100,25 +104,25 @@ probe(IvfSearch *is, int c)
 	while (blkno != InvalidBlockNumber)
 	{
 		Page		page;
-		int			nrows;
+		const FannListKey *keys;
+		int			n;
+		int			nrows = 0;
 
 		CHECK_FOR_INTERRUPTS();
 		buf = FannReadBuffer(is->index, blkno);
 		LockBuffer(buf, BUFFER_LOCK_SHARE);
 		page = BufferGetPage(buf);
 		FannCheckPage(page, FANN_PAGE_PARTITION, is->index, blkno);
-		nrows = 0;
-		for (OffsetNumber off = FirstOffsetNumber;
-			 off <= PageGetMaxOffsetNumber(page) && off <= MaxIndexTuplesPerPage; off++)
+		keys = FannListKeys(page);
+		n = FannListCount(page, esize);
+		is->stats->elements_visited += n;
+		for (int i = 0; i < n; i++)
 		{
-			FannCodeEntry e = FannPageGetListEntry(page, off);
-
-			is->stats->elements_visited++;
-			if (FannIdSetContains(is->seen, is->nids, e->id) ||
-				!FannGroupSetContains(is->groups, is->meta, e->group))
+			if (FannIdSetContains(is->seen, is->nids, keys[i].id) ||
+				!FannGroupSetContains(is->groups, is->meta, keys[i].group))
 				continue;
-			FannIdSetAdd(is->seen, is->nids, e->id);
-			is->rows[nrows++] = e;
+			FannIdSetAdd(is->seen, is->nids, keys[i].id);
+			is->rows[nrows++] = FannListEntry(page, i, esize);
 		}
 		FannCodeLowerBounds(&is->cq, is->rows, nrows, is->lower);
 		for (int i = 0; i < nrows; i++)

@@ -197,28 +197,53 @@ groups_containing(Relation index, FannMetaPage meta, const int32 *labels, int n,
 	return len;
 }
 
-/* Groups whose set meets labels[0..n-1] */
+/* out := a OR b on sorted lists, out with room for both; returns its length */
+static int
+unite(const uint32 *a, int na, const uint32 *b, int nb, uint32 *out)
+{
+	int			i = 0,
+				j = 0,
+				k = 0;
+
+	while (i < na && j < nb)
+	{
+		if (a[i] < b[j])
+			out[k++] = a[i++];
+		else if (a[i] > b[j])
+			out[k++] = b[j++];
+		else
+		{
+			out[k++] = a[i++];
+			j++;
+		}
+	}
+	while (i < na)
+		out[k++] = a[i++];
+	while (j < nb)
+		out[k++] = b[j++];
+	return k;
+}
+
+/* Groups whose set meets labels[0..n-1]: the sorted postings merged */
 static int
 groups_overlapping(Relation index, FannMetaPage meta, const int32 *labels, int n,
 				   uint32 **out)
 {
 	uint32	  **lists = palloc(sizeof(uint32 *) * Max(n, 1));
 	int		   *lens = palloc(sizeof(int) * Max(n, 1));
-	int			total = 0;
-	uint32	   *all;
+	int			len;
 
 	fetch_postings(index, meta, labels, n, lists, lens);
-	for (int i = 0; i < n; i++)
-		total += lens[i];
-	all = palloc(sizeof(uint32) * Max(total, 1));
-	total = 0;
-	for (int i = 0; i < n; i++)
+	*out = lists[0];
+	len = lens[0];
+	for (int i = 1; i < n; i++)
 	{
-		memcpy(all + total, lists[i], sizeof(uint32) * lens[i]);
-		total += lens[i];
+		uint32	   *merged = palloc(sizeof(uint32) * (len + lens[i]));
+
+		len = unite(*out, len, lists[i], lens[i], merged);
+		*out = merged;
 	}
-	*out = all;
-	return sort_unique_uint32(all, total);
+	return len;
 }
 
 /* Groups whose set is exactly labels[0..n-1] (at most one exists) */
@@ -254,6 +279,28 @@ FannFindGroup(Relation index, FannMetaPage meta, const int32 *labels, int n)
 }
 
 /*
+ * The list's bitmap, which the graph and ivf paths test per row: group ids
+ * follow their pages, so a list usually spans a few thousand ids
+ */
+static void
+build_mask(FannGroupSet *set)
+{
+	uint32		span;
+
+	set->mask = NULL;
+	if (set->ngroups == 0)
+		return;
+	span = set->groups[set->ngroups - 1] - set->groups[0] + 1;
+	if (span > Max(65536, 64 * (uint32) set->ngroups))
+		return;
+	set->mask_base = set->groups[0];
+	set->mask_bits = span;
+	set->mask = FannIdSetCreate(span);
+	for (int i = 0; i < set->ngroups; i++)
+		FannIdSetAdd(set->mask, span, set->groups[i] - set->mask_base);
+}
+
+/*
  * The groups selected by the label scan keys (attribute 2), ANDed together.
  * With no label key every group is selected, including the NULL-labels one.
  */
@@ -267,6 +314,7 @@ FannGroupSetFromKeys(Relation index, FannMetaPage meta, ScanKey keys, int nkeys,
 	set->recheck = false;
 	set->data = NULL;
 	set->nlive = 0;
+	set->mask = NULL;
 
 	for (int k = 0; k < nkeys; k++)
 	{
@@ -325,6 +373,8 @@ FannGroupSetFromKeys(Relation index, FannMetaPage meta, ScanKey keys, int nkeys,
 		else
 			set->ngroups = intersect(set->groups, set->ngroups, groups, ngroups);
 	}
+	if (set->selection == FANN_SELECT_LIST)
+		build_mask(set);
 }
 
 /*
@@ -361,6 +411,7 @@ FannGroupSetLoad(Relation index, const FannMetaPageData *meta, FannGroupSet *set
 			UnlockReleaseBuffer(buf);
 		}
 		set->selection = FANN_SELECT_LIST;
+		build_mask(set);
 	}
 
 	set->data = palloc(sizeof(FannGroupData) * Max(set->ngroups, 1));

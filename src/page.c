@@ -41,6 +41,29 @@ FannInitPage(Page page, uint16 type)
 	opaque->unused = 0;
 }
 
+/* An empty partition page for entries of size esize */
+void
+FannListInitPage(Page page, Size esize)
+{
+	FannInitPage(page, FANN_PAGE_PARTITION);
+	((PageHeader) page)->pd_lower = FannListEntries(page, esize) - (char *) page;
+}
+
+/* List a row on a partition page: its key and its entry; false if full */
+bool
+FannListAdd(Page page, FannCodeEntry entry, Size esize)
+{
+	int			n = FannListCount(page, esize);
+
+	if (n >= FANN_LIST_PER_PAGE(esize))
+		return false;
+	FannListKeys(page)[n].id = entry->id;
+	FannListKeys(page)[n].group = entry->group;
+	memcpy(FannListEntry(page, n, esize), entry, esize);
+	((PageHeader) page)->pd_lower += esize;
+	return true;
+}
+
 /*
  * Fix the dimensions, and with them the element size, of an index.  An
  * element page's adjacency lists must fit one neighbour page.

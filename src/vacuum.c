@@ -67,7 +67,7 @@ mark_dead(IndexVacuumInfo *info, IndexBulkDeleteResult *stats,
 		LockBuffer(buf, callback ? BUFFER_LOCK_EXCLUSIVE : BUFFER_LOCK_SHARE);
 		page = BufferGetPage(buf);
 		if (FannPageGetOpaque(page)->type == FANN_PAGE_PARTITION && callback)
-			FannIvfVacuumPage(index, buf, callback, callback_state);
+			FannIvfVacuumPage(index, buf, csize, callback, callback_state);
 		if (FannPageGetOpaque(page)->type != FANN_PAGE_ELEMENT)
 		{
 			UnlockReleaseBuffer(buf);

@@ -192,6 +192,32 @@ check_codes(VerifyState *vs, Page page, BlockNumber blkno)
 	pfree(code);
 }
 
+/* A partition page's keys name its entries' rows, which exist */
+static void
+check_list_page(VerifyState *vs, Page page, BlockNumber blkno)
+{
+	Size		esize = FANN_CODE_ENTRY_SIZE(vs->meta.dimensions);
+	int			n = FannListCount(page, esize);
+
+	if (((PageHeader) page)->pd_lower != (char *) FannListEntry(page, n, esize) - (char *) page)
+		problem(vs, "partition", "block %u ends its entries at %u, not at an entry's end",
+				blkno, ((PageHeader) page)->pd_lower);
+	for (int i = 0; i < n; i++)
+	{
+		FannCodeEntry e = FannListEntry(page, i, esize);
+		FannListKey *key = &FannListKeys(page)[i];
+
+		if (key->id != e->id || key->group != e->group)
+			problem(vs, "partition", "block %u key %d (element %u, group %u) is not its entry's (%u, %u)",
+					blkno, i, key->id, key->group, e->id, e->group);
+		else if (e->id >= vs->nids)
+			problem(vs, "partition", "block %u entry %d names element %u beyond the index",
+					blkno, i, e->id);
+		else if (vs->listed[e->id] < 255)
+			vs->listed[e->id]++;
+	}
+}
+
 /* Pass 1: element pages, partition pages' entries, page types */
 static void
 read_pages(VerifyState *vs, BlockNumber nblocks)
@@ -229,16 +255,7 @@ read_pages(VerifyState *vs, BlockNumber nblocks)
 			check_codes(vs, page, blkno);
 		}
 		else if (opaque->type == FANN_PAGE_PARTITION)
-			for (OffsetNumber off = FirstOffsetNumber; off <= PageGetMaxOffsetNumber(page); off++)
-			{
-				FannCodeEntry e = FannPageGetListEntry(page, off);
-
-				if (e->id >= vs->nids)
-					problem(vs, "partition", "block %u entry %u names element %u beyond the index",
-							blkno, off, e->id);
-				else if (vs->listed[e->id] < 255)
-					vs->listed[e->id]++;
-			}
+			check_list_page(vs, page, blkno);
 		UnlockReleaseBuffer(buf);
 	}
 }

@@ -76,6 +76,21 @@ my $rows = $node->safe_psql('postgres', q{
 		ORDER BY embedding <-> '{0.5,0.5,0.5,0.5}' LIMIT 50) s});
 is($rows, '50', 'the graph search steps over the broken edge');
 
+# 1b. a partition page's first key naming another element than its entry
+$node->stop;
+my $listpage = first_block_of_type(9);    # FANN_PAGE_PARTITION
+overwrite($listpage * $blcksz + 24, pack('V', 0x7FFFFFF0));
+$node->start;
+$report = $node->safe_psql('postgres',
+	q{SELECT string_agg(check_name || ': ' || detail, E'\n') FROM fann_verify('items_idx')});
+like($report, qr/partition: block $listpage key 0 \(element 2147483632, group \d+\) is not its entry's/,
+	'a partition key that disagrees with its entry is reported');
+$rows = $node->safe_psql('postgres', q{
+	SET fann.strategy = ivf; SET enable_seqscan = off;
+	SELECT count(*) FROM (SELECT id FROM items WHERE labels @> '{1}'
+		ORDER BY embedding <-> '{0.5,0.5,0.5,0.5}' LIMIT 50) s});
+is($rows, '50', 'the ivf search still answers in full');
+
 # 2. an element page and the code page of its unit overwritten with garbage
 # (an exact scan reads codes, and elements only to rank)
 $node->stop;
