@@ -190,24 +190,22 @@ cmp_pairs(const void *a, const void *b)
 	return (x->group > y->group) - (x->group < y->group);
 }
 
-/* blocks of the element region, neighbour and code pages included */
+/* blocks of the element region, neighbour pages included */
 static BlockNumber
 element_region_blocks(FannBuildState *bs)
 {
-	return bs->nelempages + 2 * ((bs->nelempages + bs->unit - 1) / bs->unit);
+	return bs->nelempages + (bs->nelempages + bs->unit - 1) / bs->unit;
 }
 
 /*
  * The element region: element pages with a placeholder (free) item in every
  * slot pass 2 fills, and after every unit of them the neighbour page with
- * their adjacency lists, all empty (InvalidFannId), and the code page with
- * their codes, all free until write_codes fills them.
+ * their adjacency lists, all empty (InvalidFannId).
  */
 static void
 write_element_pages(FannBuildState *bs)
 {
 	Size		esize = FANN_ELEMENT_SIZE(bs->dimensions);
-	Size		csize = FANN_CODE_ENTRY_SIZE(bs->dimensions);
 	FannElement e = palloc0(esize);
 	int64		left = bs->nrows;
 
@@ -247,62 +245,9 @@ write_element_pages(FannBuildState *bs)
 			((PageHeader) page)->pd_lower += sizeof(uint32) * lists * bs->nneighbors;
 			MarkBufferDirty(buf);
 			UnlockReleaseBuffer(buf);
-
-			buf = FannNewBuffer(bs->index, MAIN_FORKNUM);
-			page = BufferGetPage(buf);
-			Assert(BufferGetBlockNumber(buf) == neighbor_block(bs, pos) + 1);
-			FannInitPage(page, FANN_PAGE_CODE);
-			MemSet(PageGetContents(page), 0, csize * lists);
-			for (Size i = 0; i < lists; i++)
-			{
-				FannCodeEntry c = FannPageGetCode(page, i, csize);
-				int64		slotpos = (p - p % bs->unit) * bs->per_page + i;
-
-				ItemPointerSetInvalid(&c->heaptid);
-				c->flags = FANN_ELEMENT_DEAD | FANN_ELEMENT_FREE;
-				c->id = position_id(bs, slotpos);
-				c->group = InvalidFannId;
-			}
-			((PageHeader) page)->pd_lower += csize * lists;
-			MarkBufferDirty(buf);
-			UnlockReleaseBuffer(buf);
 		}
 	}
 	pfree(e);
-}
-
-/* Every element's code, on its unit's code page */
-static void
-write_codes(FannBuildState *bs, const FannCodebook *cb)
-{
-	Size		csize = FANN_CODE_ENTRY_SIZE(bs->dimensions);
-
-	for (int64 p = 0; p < bs->nelempages; p++)
-	{
-		int64		pos = p * bs->per_page;
-		Buffer		buf = ReadBuffer(bs->index, element_block(bs, pos));
-		Buffer		cbuf = ReadBuffer(bs->index, neighbor_block(bs, pos) + 1);
-		Page		page;
-		Page		cpage;
-
-		CHECK_FOR_INTERRUPTS();
-		LockBuffer(buf, BUFFER_LOCK_SHARE);
-		LockBuffer(cbuf, BUFFER_LOCK_EXCLUSIVE);
-		page = BufferGetPage(buf);
-		cpage = BufferGetPage(cbuf);
-		for (OffsetNumber off = FirstOffsetNumber; off <= PageGetMaxOffsetNumber(page); off++)
-		{
-			FannElement e = FannPageGetElement(page, off);
-			FannCodeEntry c = FannPageGetCode(cpage, (p % bs->unit) * bs->per_page +
-											  off - FirstOffsetNumber, csize);
-
-			if (!(e->flags & FANN_ELEMENT_FREE))
-				FannCodeEntryFill(c, cb, &e->heaptid, c->id, e->group, e->vec);
-		}
-		MarkBufferDirty(cbuf);
-		UnlockReleaseBuffer(cbuf);
-		UnlockReleaseBuffer(buf);
-	}
 }
 
 static void
@@ -516,15 +461,13 @@ build_graph(FannBuildState *bs, FannMetaPage meta, BlockNumber group_start)
 }
 
 /*
- * The codes and the IVF, over the rows pass 2 saw (a concurrent build may
- * have seen fewer than pass 1 counted): their vectors, moved together, and
- * their ids; or, streamed, over the sample of them.  The codebook spans
- * each dimension's range over those rows.
+ * The IVF, over the rows pass 2 saw (a concurrent build may have seen fewer
+ * than pass 1 counted): their vectors, moved together, and their ids; or,
+ * streamed, over the sample of them.
  */
 static void
-build_codes_and_ivf(FannBuildState *bs, FannMetaPage meta)
+build_ivf(FannBuildState *bs, FannMetaPage meta)
 {
-	FannCodebook cb;
 	int64		n = 0;
 
 	for (int64 r = 0; r < Min(bs->nsample, bs->written); r++)
@@ -542,20 +485,9 @@ build_codes_and_ivf(FannBuildState *bs, FannMetaPage meta)
 		n++;
 	}
 
-	pgstat_progress_update_param(PROGRESS_CREATEIDX_SUBPHASE, FANN_PHASE_CODES);
-	cb.dim = bs->dimensions;
-	cb.lo = palloc(sizeof(float) * 2 * cb.dim);
-	cb.step = cb.lo + cb.dim;
-	FannCodebookTrain(&cb, bs->vectors, n);
-	meta->codebook_start = RelationGetNumberOfBlocks(bs->index);
-	meta->codebook_npages = FannWriteArrayPages(bs->index, FANN_PAGE_CODEBOOK, cb.lo,
-												2 * cb.dim, sizeof(float));
-	write_codes(bs, &cb);
-
 	pgstat_progress_update_param(PROGRESS_CREATEIDX_SUBPHASE, FANN_PHASE_IVF);
-	FannIvfBuild(bs->index, meta, &cb, bs->vectors, n, bs->written, bs->ids, bs->gids,
+	FannIvfBuild(bs->index, meta, bs->vectors, n, bs->written, bs->ids, bs->gids,
 				 bs->tids);
-	pfree(cb.lo);
 }
 
 /*
@@ -626,13 +558,10 @@ fannbuild(Relation heap, Relation index, IndexInfo *indexInfo)
 	nlng = FannBuildLng(bs.groups, bs.ngroups);
 	bs.nneighbors = meta->graph_degree + meta->cross_edges;
 	bs.per_page = bs.dimensions > 0 ? meta->elements_per_page : 1;
-	/* a unit's adjacency lists fill at most one page, its codes too */
-	bs.unit = Max(1, Min(meta->lists_per_page,
-						 FANN_PAGE_USABLE / FANN_CODE_ENTRY_SIZE(bs.dimensions)) / bs.per_page);
+	/* a unit's adjacency lists fill at most one page */
+	bs.unit = Max(1, meta->lists_per_page / bs.per_page);
 	bs.nelempages = (bs.nrows + bs.per_page - 1) / bs.per_page;
 	nelempages = element_region_blocks(&bs);
-	meta->unit = bs.unit;
-	meta->region_end = 1 + nelempages;
 	ngrouppages = (bs.ngroups + FANN_GROUPS_PER_PAGE - 1) / FANN_GROUPS_PER_PAGE;
 	if ((uint64) (1 + nelempages) * bs.per_page >= InvalidFannId ||
 		(uint64) (1 + nelempages + ngrouppages) * FANN_GROUPS_PER_PAGE >= InvalidFannId)
@@ -700,7 +629,7 @@ fannbuild(Relation heap, Relation index, IndexInfo *indexInfo)
 		FannStartThreads();
 		if (!bs.streamed)
 			build_graph(&bs, meta, 1 + nelempages);
-		build_codes_and_ivf(&bs, &ivfmeta);
+		build_ivf(&bs, &ivfmeta);
 		pfree(bs.vectors);
 		pfree(bs.tids);
 		pfree(bs.ids);
@@ -715,8 +644,6 @@ fannbuild(Relation heap, Relation index, IndexInfo *indexInfo)
 	meta->model_npages = ivfmeta.model_npages;
 	meta->partdir_start = ivfmeta.partdir_start;
 	meta->ivf_end = ivfmeta.ivf_end;
-	meta->codebook_start = ivfmeta.codebook_start;
-	meta->codebook_npages = ivfmeta.codebook_npages;
 	meta->calibration_queries = ivfmeta.calibration_queries;
 	memcpy(meta->probe_thresholds, ivfmeta.probe_thresholds, sizeof(meta->probe_thresholds));
 	MarkBufferDirty(metabuf);
@@ -771,8 +698,6 @@ fannbuildphasename(int64 phasenum)
 			return "writing graph";
 		case FANN_PHASE_IVF:
 			return "building partitions";
-		case FANN_PHASE_CODES:
-			return "writing codes";
 		case FANN_PHASE_LINK:
 			return "linking rows";
 		default:

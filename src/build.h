@@ -6,6 +6,7 @@
 #ifndef FANN_BUILD_H
 #define FANN_BUILD_H
 
+#include "quant.h"
 #include "ung.h"
 
 /* progress subphases of pg_stat_progress_create_index (fannbuildphasename) */
@@ -15,7 +16,6 @@
 #define FANN_PHASE_WRITE	5
 #define FANN_PHASE_IVF		6
 #define FANN_PHASE_LINK		7
-#define FANN_PHASE_CODES	8
 
 typedef struct FannBuildState
 {
@@ -50,15 +50,15 @@ typedef struct FannBuildState
 
 /*
  * The element region (fann.h): units of bs->unit element pages, each
- * followed by the neighbour page holding their adjacency lists and the code
- * page holding their codes (the last unit may be short).
+ * followed by the neighbour page holding their adjacency lists (the last
+ * unit may be short).
  */
 static inline BlockNumber
 element_block(FannBuildState *bs, int64 pos)
 {
 	int64		e = pos / bs->per_page;
 
-	return 1 + (e / bs->unit) * (bs->unit + 2) + e % bs->unit;
+	return 1 + (e / bs->unit) * (bs->unit + 1) + e % bs->unit;
 }
 
 static inline BlockNumber
@@ -67,7 +67,7 @@ neighbor_block(FannBuildState *bs, int64 pos)
 	int64		e = pos / bs->per_page;
 	int64		u = e / bs->unit;
 
-	return 1 + u * (bs->unit + 2) + Min(bs->unit, bs->nelempages - u * bs->unit);
+	return 1 + u * (bs->unit + 1) + Min(bs->unit, bs->nelempages - u * bs->unit);
 }
 
 static inline uint32
@@ -86,7 +86,7 @@ FannFillElement(FannElement e, ItemPointer tid, uint32 gid, const float *vec, in
 	e->group = gid;
 	e->next = InvalidFannId;
 	e->nextfree = InvalidFannId;
-	memcpy(e->vec, vec, sizeof(float) * dim);
+	FannEncode(vec, dim, &e->c);
 }
 
 /* buildstream.c */

@@ -117,17 +117,14 @@ FannStreamLink(FannBuildState *bs, FannMetaPage meta)
 	FannBuildGroup **order = palloc(sizeof(FannBuildGroup *) * Max(bs->ngroups, 1));
 	uint64	   *sampled = FannIdSetCreate((uint32) bs->nrows);
 	float	   *vec = palloc(sizeof(float) * bs->dimensions);
+	FannCode	code = palloc(FANN_CODE_SIZE(bs->dimensions));
 	FannModel	model;
-	FannCodebook cb;
 	int64		done = 0;
 
 	for (int64 s = 0; s < Min(bs->nsample, bs->written); s++)
 		FannIdSetAdd(sampled, (uint32) bs->nrows, (uint32) bs->positions[s]);
 	if (meta->partitions > 0)
-	{
 		FannModelLoad(bs->index, meta, &model);
-		FannCodebookLoad(bs->index, meta, &cb);
-	}
 	memcpy(order, bs->groups, sizeof(FannBuildGroup *) * bs->ngroups);
 	qsort(order, bs->ngroups, sizeof(FannBuildGroup *), cmp_link_order);
 
@@ -157,15 +154,16 @@ FannStreamLink(FannBuildState *bs, FannMetaPage meta)
 				page = BufferGetPage(buf);
 				e = FannPageGetElement(page, FirstOffsetNumber + pos % bs->per_page);
 				tid = e->heaptid;
-				memcpy(vec, e->vec, sizeof(float) * bs->dimensions);
+				memcpy(code, &e->c, FANN_CODE_SIZE(bs->dimensions));
 				UnlockReleaseBuffer(buf);
+				FannDecode(code, bs->dimensions, vec);
 
 				oldctx = MemoryContextSwitchTo(bs->tmpctx);
 				if (step == 0)
 					FannGraphLink(bs->index, meta, position_id(bs, pos), order[i]->gid, vec);
 				else
-					FannIvfInsert(bs->index, meta, &model, &cb, position_id(bs, pos),
-								  order[i]->gid, &tid, vec);
+					FannIvfInsert(bs->index, meta, &model, position_id(bs, pos),
+								  order[i]->gid, &tid, vec, code);
 				MemoryContextSwitchTo(oldctx);
 				MemoryContextReset(bs->tmpctx);
 			}
@@ -184,4 +182,5 @@ FannStreamLink(FannBuildState *bs, FannMetaPage meta)
 	pfree(order);
 	pfree(sampled);
 	pfree(vec);
+	pfree(code);
 }

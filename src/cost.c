@@ -99,11 +99,8 @@ fanncostestimate(PlannerInfo *root, IndexPath *path, double loop_count,
 	}
 	else if (meta.elements_per_page > 0)
 	{
-		/* the exact path reads codes, or without an order elements */
-		Size		size = path->indexorderbys != NIL && meta.region_end > 1 ?
-			FANN_CODE_ENTRY_SIZE(meta.dimensions) : FANN_ELEMENT_SIZE(meta.dimensions);
-
-		pages = Min(pages, ceil(rows * size / FANN_PAGE_USABLE));
+		/* the exact path reads the matching elements */
+		pages = Min(pages, ceil(rows * FANN_ELEMENT_SIZE(meta.dimensions) / FANN_PAGE_USABLE));
 	}
 	*indexStartupCost = pages * seq_page_cost + rows * per_row;
 	/* handing out the rows: a heap pop each */

@@ -3,10 +3,11 @@
  *	  Distance kernels (AVX-512, AVX2+FMA, portable) and the SQL distance
  *	  functions on real[].
  *
- * The SQL functions and the index call the very same kernel, so the ORDER BY
- * values an index scan returns are bit-identical to what a sequential scan
- * computes: no recheck is needed and ties break the same way.  The kernel is
- * chosen once from the CPU (GUC fann.simd can force one, for tests).
+ * The SQL functions call these kernels, and the index the code kernels,
+ * whose bounds (quant.c) allow for the rounding of both, so an index scan
+ * never hands out a bound above the distance the executor then computes.
+ * The kernel is chosen once from the CPU (GUC fann.simd can force one, for
+ * tests).
  */
 #include "postgres.h"
 
@@ -44,7 +45,7 @@ static float (*l2sq_impl) (const float *a, const float *b, int n);
 static float (*dot_impl) (const float *a, const float *b, int n);
 static void (*cosine_impl) (const float *a, const float *b, int n,
 							float *ab, float *aa, float *bb);
-static float (*code_l2sq_impl) (const float *qa, const float *step, const uint8 *code, int n);
+static float (*code_l2sq_impl) (const float *q, float lo, float step, const uint8 *code, int n);
 static float (*code_dot_impl) (const float *qs, const uint8 *code, int n);
 
 /* Portable kernels: four partial sums let the compiler vectorise */
@@ -100,11 +101,11 @@ cosine_generic(const float *a, const float *b, int n,
 }
 
 /*
- * Kernels over 8-bit codes (quant.c): sum of (qa - step c)^2, and <qs, c>;
- * eight partial sums the compiler vectorises
+ * Kernels over 8-bit codes (quant.c): sum of (q - lo - step c)^2, and
+ * <q, c>; eight partial sums the compiler vectorises
  */
 static float
-code_l2sq_generic(const float *qa, const float *step, const uint8 *code, int n)
+code_l2sq_generic(const float *q, float lo, float step, const uint8 *code, int n)
 {
 	float		s[8] = {0};
 	int			i = 0;
@@ -112,12 +113,12 @@ code_l2sq_generic(const float *qa, const float *step, const uint8 *code, int n)
 	for (; i + 8 <= n; i += 8)
 		for (int j = 0; j < 8; j++)
 		{
-			float		d = qa[i + j] - step[i + j] * code[i + j];
+			float		d = (q[i + j] - lo) - step * code[i + j];
 
 			s[j] += d * d;
 		}
 	for (; i < n; i++)
-		s[0] += (qa[i] - step[i] * code[i]) * (qa[i] - step[i] * code[i]);
+		s[0] += ((q[i] - lo) - step * code[i]) * ((q[i] - lo) - step * code[i]);
 	return ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]));
 }
 
@@ -313,25 +314,27 @@ codes_avx2(const uint8 *code)
 
 __attribute__((target("avx2,fma")))
 static float
-code_l2sq_avx2(const float *qa, const float *step, const uint8 *code, int n)
+code_l2sq_avx2(const float *q, float lo, float step, const uint8 *code, int n)
 {
 	__m256		s0 = _mm256_setzero_ps(),
 				s1 = _mm256_setzero_ps();
+	__m256		vlo = _mm256_set1_ps(lo),
+				vstep = _mm256_set1_ps(step);
 	float		tail = 0;
 	int			i = 0;
 
 	for (; i + 16 <= n; i += 16)
 	{
-		__m256		d0 = _mm256_fnmadd_ps(_mm256_loadu_ps(step + i), codes_avx2(code + i),
-										  _mm256_loadu_ps(qa + i));
-		__m256		d1 = _mm256_fnmadd_ps(_mm256_loadu_ps(step + i + 8), codes_avx2(code + i + 8),
-										  _mm256_loadu_ps(qa + i + 8));
+		__m256		d0 = _mm256_fnmadd_ps(vstep, codes_avx2(code + i),
+										  _mm256_sub_ps(_mm256_loadu_ps(q + i), vlo));
+		__m256		d1 = _mm256_fnmadd_ps(vstep, codes_avx2(code + i + 8),
+										  _mm256_sub_ps(_mm256_loadu_ps(q + i + 8), vlo));
 
 		s0 = _mm256_fmadd_ps(d0, d0, s0);
 		s1 = _mm256_fmadd_ps(d1, d1, s1);
 	}
 	for (; i < n; i++)
-		tail += (qa[i] - step[i] * code[i]) * (qa[i] - step[i] * code[i]);
+		tail += ((q[i] - lo) - step * code[i]) * ((q[i] - lo) - step * code[i]);
 	return hsum256(_mm256_add_ps(s0, s1)) + tail;
 }
 
@@ -364,21 +367,23 @@ codes_avx512(const uint8 *code)
 
 __attribute__((target("avx512f")))
 static float
-code_l2sq_avx512(const float *qa, const float *step, const uint8 *code, int n)
+code_l2sq_avx512(const float *q, float lo, float step, const uint8 *code, int n)
 {
 	__m512		s0 = _mm512_setzero_ps();
+	__m512		vlo = _mm512_set1_ps(lo),
+				vstep = _mm512_set1_ps(step);
 	float		tail = 0;
 	int			i = 0;
 
 	for (; i + 16 <= n; i += 16)
 	{
-		__m512		d = _mm512_fnmadd_ps(_mm512_loadu_ps(step + i), codes_avx512(code + i),
-										 _mm512_loadu_ps(qa + i));
+		__m512		d = _mm512_fnmadd_ps(vstep, codes_avx512(code + i),
+										 _mm512_sub_ps(_mm512_loadu_ps(q + i), vlo));
 
 		s0 = _mm512_fmadd_ps(d, d, s0);
 	}
 	for (; i < n; i++)
-		tail += (qa[i] - step[i] * code[i]) * (qa[i] - step[i] * code[i]);
+		tail += ((q[i] - lo) - step * code[i]) * ((q[i] - lo) - step * code[i]);
 	return _mm512_reduce_add_ps(s0) + tail;
 }
 
@@ -471,9 +476,9 @@ FannDefineSimdGuc(void)
 
 /* Kernels over 8-bit codes, for quant.c */
 float
-FannCodeL2sq(const float *qa, const float *step, const uint8 *code, int n)
+FannCodeL2sq(const float *q, float lo, float step, const uint8 *code, int n)
 {
-	return code_l2sq_impl(qa, step, code, n);
+	return code_l2sq_impl(q, lo, step, code, n);
 }
 
 float

@@ -1,25 +1,20 @@
 /*
  * exact.c
  *	  The exact search path: every element of the groups the label predicate
- *	  selects, in (distance, element id) order.
+ *	  selects, in (lower bound, element id) order.
  *
- * The rows of the build's element region are read from their codes (code
- * pages, quant.h), which give each row's distance as an interval; the rows
- * inserted since from their elements, exactly.  Candidates, by the lower
- * end of their interval, are kept in a buffer: when it fills, the better
- * half is kept and everything worse is dropped for this pass, so most rows
- * cost one code bound and one comparison.  The first pass keeps
- * FANN_FIRST_PASS_ROWS rows (LIMITs are usually small); each later pass
- * keeps four times more, up to work_mem.  Rows are handed out as ivfscan.c
- * does: a candidate is ranked from its element's vector when its lower
- * bound reaches the nearest distance ranked so far, which is returned once
- * no bound can beat it, so only the few rows near the answers are read in
- * full.  A row ranked beyond the worst row the pass kept may be beaten by
- * one it dropped: if the executor wants more than a pass can vouch for
- * (other WHERE clauses, LIMIT beyond the buffer), the next pass collects the
- * rows strictly after the last one returned, which needs the vectors of the
- * rows whose bounds reach it.  The order is total, so no row is returned
- * twice or skipped.
+ * Each element's code (quant.h) gives its row's distance as an interval;
+ * rows are handed out by the interval's lower end, and the executor ranks
+ * them from the table (scan.c), so the answer is exactly ordered while
+ * only the rows whose bounds reach the answers are read in full.
+ * Candidates are kept in a buffer: when it fills, the better half is kept
+ * and everything worse is dropped for this pass, so most rows cost one code
+ * bound and one comparison.  The first pass keeps FANN_FIRST_PASS_ROWS rows
+ * (LIMITs are usually small); each later pass keeps four times more, up to
+ * work_mem.  A pass vouches for the rows up to the worst one it kept: if the
+ * executor wants more (other WHERE clauses, LIMIT beyond the buffer), the
+ * next pass collects the rows strictly after the last one returned.  The
+ * order is total, so no row is returned twice or skipped.
  *
  * After an approximate search, scan.c starts exact searches after the last
  * row it returned and skipping the rows it returned (FannSearchInput).
@@ -39,37 +34,30 @@ typedef struct ExactSearch
 	Relation	index;
 	const FannMetaPageData *meta;
 	FannGroupSet *groups;
-	FannDistanceFunction distance;
 	const float *query;
 	FannScanStats *stats;
 	const uint64 *skip;			/* rows not to return, if any */
 	uint32		nskip;			/* ids skip covers */
-	bool		codes;			/* the element region is read from codes */
-	FannCodebook cb;
-	FannCodeQuery cq;
+	FannCodeQuery cq;			/* the query's bounds on codes */
 
 	FannCandidateHeap cands;	/* this pass's buffer (its size: cap) by
 								 * lower bound, a heap once done */
-	FannCandidateHeap ranked;	/* candidates by their distance */
-	FannCodeEntry *rows;		/* a code page's rows to bound, */
-	double	   *lower;			/* their lower bounds, */
-	FannCandidate *pending;		/* and those to rank at once */
-	int			npending;
+	const FannCodeData **rows;	/* a page's rows to bound, */
+	FannCandidate *taken;		/* their ids and TIDs, */
+	double	   *lower;			/* and their lower bounds */
 	int			max_capacity;	/* work_mem's worth */
-	bool		rank_all;		/* this pass ranks every row at once */
 	bool		pruned;			/* this pass dropped candidates ... */
 	FannCandidate bound;		/* ... after this one */
 	bool		has_last;
 	FannCandidate last;			/* last row returned */
 } ExactSearch;
 
-/*
- * Offer a row to the current pass; c->distance is the row's distance or a
- * lower bound of it, c->tid its TID.
- */
+/* Offer a row to the current pass if it comes after the last one returned */
 static void
 offer(ExactSearch *es, const FannCandidate *c)
 {
+	if (es->has_last && FannCandidateCompare(c, &es->last) <= 0)
+		return;
 	if (es->skip && FannIdSetContains(es->skip, es->nskip, c->id))
 		return;
 	if (es->pruned && FannCandidateCompare(c, &es->bound) > 0)
@@ -90,44 +78,28 @@ offer(ExactSearch *es, const FannCandidate *c)
 	}
 }
 
-/* c's distance from its element; false if the element no longer holds it */
-static bool
-rank(ExactSearch *es, FannCandidate *c)
-{
-	if (es->query == NULL)
-		return true;
-	es->stats->distance_computations++;
-	return FannElementDistance(es->index, es->meta, es->distance, es->query,
-							   c->id, &c->tid, &c->distance);
-}
-
-/* Offer a row whose exact distance c holds, if it comes after the last */
+/*
+ * Bound the n rows taken (es->rows: their codes, es->taken: their ids and
+ * TIDs) and offer them; without a query every row ranks 0
+ */
 static void
-offer_exact(ExactSearch *es, const FannCandidate *c)
+offer_taken(ExactSearch *es, int n)
 {
-	if (!es->has_last || FannCandidateCompare(c, &es->last) > 0)
-		offer(es, c);
-}
-
-/* Offer a live element, ranked from its vector */
-static void
-offer_element(ExactSearch *es, FannElement e, uint32 id)
-{
-	FannCandidate c;
-
-	c.id = id;
-	c.tid = e->heaptid;
-	c.distance = 0;
+	es->stats->rows_matching += n;
 	if (es->query)
 	{
-		c.distance = es->distance(es->query, e->vec, es->meta->dimensions);
-		es->stats->distance_computations++;
+		FannCodeBounds(&es->cq, es->rows, n, NULL, es->lower);
+		es->stats->distance_computations += n;
 	}
-	offer_exact(es, &c);
+	for (int i = 0; i < n; i++)
+	{
+		es->taken[i].distance = es->query ? es->lower[i] : 0;
+		offer(es, &es->taken[i]);
+	}
 }
 
 /*
- * The rows a scan of element or code pages takes: ids in [start, end) and, with
+ * The rows a scan of element pages takes: ids in [start, end) and, with
  * a run of groups, only those in the build range of one of its groups and
  * belonging to it (a slot of a range freed and reused by another group's
  * insert is that group's, reached through its chain); without, any group's
@@ -185,48 +157,48 @@ range_takes(ExactSearch *es, const ScanRange *r, uint32 id, uint16 flags,
 	return id < r->run[*owner].range_end && group == r->run_gids[*owner];
 }
 
-/* Offer the live elements of a locked element page that r takes */
+/*
+ * Offer the live elements of a locked element page that r takes.  The scan
+ * is bound by memory latency: while this page's elements are read, the CPU
+ * fetches the next page's (nextpage, if any), the same item of it with each
+ * item of this one (all at once stalls on the CPU's fill buffers).  Items
+ * are fixed-size and laid out from the end of the page backwards.
+ */
 static void
-scan_page(ExactSearch *es, Page page, BlockNumber blkno, const ScanRange *r)
+scan_page(ExactSearch *es, Page page, BlockNumber blkno, const ScanRange *r,
+		  Page nextpage)
 {
 	int			per_page = es->meta->elements_per_page;
-	OffsetNumber maxoff = PageGetMaxOffsetNumber(page);
+	Size		esize = FANN_ELEMENT_SIZE(es->meta->dimensions);
+	char	   *nextend = nextpage ? (char *) nextpage + BLCKSZ -
+		MAXALIGN(sizeof(FannPageOpaqueData)) : NULL;
+	OffsetNumber maxoff = Min(PageGetMaxOffsetNumber(page), per_page);
 	int			owner = 0;
+	int			n = 0;
 
 	if (r->run != NULL && maxoff >= FirstOffsetNumber)
 		owner = run_owner(r, Min(FannMakeId(blkno, maxoff, per_page), r->end - 1));
 
 	/*
-	 * Items are laid out from the end of the page backwards: walking the
-	 * offsets downwards reads memory upwards, which the prefetcher follows.
-	 * Ids fall as we go: the owner starts at the page's top and steps back.
+	 * Walking the offsets downwards reads memory upwards, which the
+	 * prefetcher follows.  Ids fall as we go: the owner steps back.
 	 */
 	for (OffsetNumber off = maxoff; off >= FirstOffsetNumber; off--)
 	{
 		uint32		id = FannMakeId(blkno, off, per_page);
 		FannElement e = FannPageGetElement(page, off);
 
+		if (nextend)
+			for (Size b = 0; b < esize; b += 64)
+				__builtin_prefetch(nextend - off * esize + b);
 		if (!range_takes(es, r, id, e->flags, e->group, &owner))
 			continue;
-		es->stats->rows_matching++;
-		offer_element(es, e, id);
+		es->rows[n] = &e->c;
+		es->taken[n].id = id;
+		es->taken[n].tid = e->heaptid;
+		n++;
 	}
-}
-
-/*
- * Start the CPU fetching where the scan of a page begins (its lowest item:
- * items are fixed-size and laid out from the end of the page); the hardware
- * prefetcher follows the sequential stream from there.  Prefetching the
- * whole page instead stalls on the CPU's fill buffers.
- */
-static void
-prefetch_vectors(ExactSearch *es, Page page)
-{
-	char	   *item = (char *) page + BLCKSZ - MAXALIGN(sizeof(FannPageOpaqueData)) -
-		(Size) es->meta->elements_per_page * FANN_ELEMENT_SIZE(es->meta->dimensions);
-
-	for (int off = 0; off < 256; off += 64)
-		__builtin_prefetch(item + off);
+	offer_taken(es, n);
 }
 
 /*
@@ -252,113 +224,22 @@ scan_blocks(ExactSearch *es, BlockNumber first, BlockNumber last,
 		LockBuffer(buf, BUFFER_LOCK_SHARE);
 		page = BufferGetPage(buf);
 		opaque = FannPageGetOpaque(page);
-		if (!skip_others && opaque->type != FANN_PAGE_NEIGHBOR &&
-			opaque->type != FANN_PAGE_CODE)
+		if (!skip_others && opaque->type != FANN_PAGE_NEIGHBOR)
 			FannCheckPage(page, FANN_PAGE_ELEMENT, es->index, blkno);
 
 		/*
 		 * Pin the next element page (the neighbour page of a unit follows
-		 * its last element page, in the element region its code page too:
-		 * skip them unread) and have the CPU fetch it while this one is
-		 * scanned: the scan is bound by memory latency at page switches.
+		 * its last element page: skip it unread) for the CPU to fetch while
+		 * this one is scanned.
 		 */
 		if (opaque->type == FANN_PAGE_ELEMENT && opaque->next == nextblk)
-			nextblk += blkno < es->meta->region_end ? 2 : 1;
+			nextblk++;
 		if (nextblk <= last)
-		{
 			next = FannReadBuffer(es->index, nextblk);
-			prefetch_vectors(es, BufferGetPage(next));
-		}
 
 		if (opaque->type == FANN_PAGE_ELEMENT)
-			scan_page(es, page, blkno, r);
+			scan_page(es, page, blkno, r, BufferIsValid(next) ? BufferGetPage(next) : NULL);
 		UnlockReleaseBuffer(buf);
-		buf = next;
-		blkno = nextblk;
-	}
-}
-
-/*
- * Offer the rows r takes of the element region's pages in [first, last]
- * from their units' code pages.  A row whose lower bound does not clear the
- * last row returned (or every row, in a pass that ranks all) is ranked from
- * its element, after the code page is released: element pages are locked
- * before code pages.
- */
-static void
-scan_codes(ExactSearch *es, BlockNumber first, BlockNumber last, const ScanRange *r)
-{
-	const FannMetaPageData *meta = es->meta;
-	Size		csize = FANN_CODE_ENTRY_SIZE(meta->dimensions);
-	BlockNumber blkno;
-	BlockNumber lastblk;
-	int			slot;
-	int			owner = 0;
-	int			nrows;
-	char	   *nextcodes;
-	Buffer		buf;
-
-	if (!FannCodeLocation(meta, first, FirstOffsetNumber, &blkno, &slot) ||
-		!FannCodeLocation(meta, last, FirstOffsetNumber, &lastblk, &slot))
-		elog(ERROR, "fann: blocks %u to %u are not in the element region", first, last);
-	buf = FannReadBuffer(es->index, blkno);
-	while (BufferIsValid(buf))
-	{
-		Page		page;
-		int			n;
-		Buffer		next = InvalidBuffer;
-		BlockNumber nextblk = Min(blkno + meta->unit + 2, meta->region_end - 1);
-
-		CHECK_FOR_INTERRUPTS();
-		LockBuffer(buf, BUFFER_LOCK_SHARE);
-		page = BufferGetPage(buf);
-		FannCheckPage(page, FANN_PAGE_CODE, es->index, blkno);
-		/*
-		 * The scan is bound by memory latency: while this page's codes are
-		 * read, fetch the next page's, the same entry of it with each entry
-		 * of this one (all at once stalls on the CPU's fill buffers)
-		 */
-		nextcodes = NULL;
-		if (blkno < lastblk)
-		{
-			next = FannReadBuffer(es->index, nextblk);
-			nextcodes = PageGetContents(BufferGetPage(next));
-		}
-		n = Min((((PageHeader) page)->pd_lower - (PageGetContents(page) - (char *) page)) / csize,
-				FANN_PAGE_USABLE / csize);
-		nrows = 0;
-		for (int i = 0; i < n; i++)
-		{
-			FannCodeEntry e = FannPageGetCode(page, i, csize);
-
-			if (nextcodes)
-				for (Size off = 0; off < csize; off += 64)
-					__builtin_prefetch(nextcodes + i * csize + off);
-			/* ids rise along the page: the owner steps forward */
-			if (range_takes(es, r, e->id, e->flags, e->group, &owner))
-				es->rows[nrows++] = e;
-		}
-		es->stats->rows_matching += nrows;
-		es->stats->distance_computations += nrows;
-		FannCodeLowerBounds(&es->cq, es->rows, nrows, es->lower);
-		for (int i = 0; i < nrows; i++)
-		{
-			FannCandidate c;
-
-			c.distance = es->lower[i];
-			c.id = es->rows[i]->id;
-			c.tid = es->rows[i]->heaptid;
-			if (es->rank_all || (es->has_last && !FannDistanceLess(es->last.distance, c.distance)))
-				es->pending[es->npending++] = c;
-			else
-				offer(es, &c);
-		}
-		UnlockReleaseBuffer(buf);
-
-		for (int i = 0; i < es->npending; i++)
-			if (rank(es, &es->pending[i]))
-				offer_exact(es, &es->pending[i]);
-		es->npending = 0;
 		buf = next;
 		blkno = nextblk;
 	}
@@ -396,8 +277,10 @@ scan_chain(ExactSearch *es, uint32 id, uint32 gid)
 		es->stats->elements_visited++;
 		if (!(e->flags & FANN_ELEMENT_DEAD) && e->group == gid)
 		{
-			es->stats->rows_matching++;
-			offer_element(es, e, id);
+			es->rows[0] = &e->c;
+			es->taken[0].id = id;
+			es->taken[0].tid = e->heaptid;
+			offer_taken(es, 1);
 		}
 		id = e->next;
 	}
@@ -417,9 +300,9 @@ extends_run(const FannGroupData *prev, const FannGroupData *next, int per_page)
 	return prev->range_start < prev->range_end &&
 		next->range_start < next->range_end &&
 		next->range_start >= prev->range_end &&
-	/* the next blocks may be the neighbour and code pages of a unit */
+	/* the next block may be the neighbour page of a unit */
 		FannIdBlock(next->range_start, per_page) <=
-		FannIdBlock(prev->range_end - 1, per_page) + 3;
+		FannIdBlock(prev->range_end - 1, per_page) + 2;
 }
 
 /* One pass over the selected groups, then heapify what it kept */
@@ -441,36 +324,29 @@ exact_pass(ExactSearch *es)
 		es->cands.items = palloc(sizeof(FannCandidate) * es->cands.cap);
 	}
 	es->cands.n = 0;
-	es->ranked.n = 0;
 	es->pruned = false;
 
 	if (meta->elements_per_page == 0)
 		 /* no vector indexed yet */ ;
 	else if (set->selection != FANN_SELECT_LIST)
 	{
-		/*
-		 * every element page, in block order: the region from its codes, if
-		 * used, then the rest around the build's IVF pages
-		 */
+		/* every element page, in block order, around the build's IVF pages */
 		BlockNumber nblocks = RelationGetNumberOfBlocks(es->index);
-		BlockNumber start = es->codes ? meta->region_end : 1;
 		BlockNumber skip_start = nblocks,
 					skip_end = nblocks;
 		ScanRange	r = {0, InvalidFannId, NULL, NULL, 0, InvalidFannId};
 
 		if (set->selection == FANN_SELECT_NON_NULL)
 			r.skip_group = meta->null_group;
-		if (es->codes)
-			scan_codes(es, 1, meta->region_end - 1, &r);
 		if (meta->partitions > 0)
 		{
 			skip_start = meta->model_start;
 			skip_end = meta->ivf_end;
 		}
-		if (skip_start > start)
-			scan_blocks(es, start, skip_start - 1, &r, true);
+		if (skip_start > 1)
+			scan_blocks(es, 1, skip_start - 1, &r, true);
 		if (skip_end < nblocks)
-			scan_blocks(es, Max(start, skip_end), nblocks - 1, &r, true);
+			scan_blocks(es, Max(1, skip_end), nblocks - 1, &r, true);
 	}
 	else
 	{
@@ -490,12 +366,8 @@ exact_pass(ExactSearch *es)
 				ScanRange	r = {g[0].range_start, g[n - 1].range_end, g,
 				&set->groups[i], n, InvalidFannId};
 
-				if (es->codes)
-					scan_codes(es, FannIdBlock(r.start, per_page),
-							   FannIdBlock(r.end - 1, per_page), &r);
-				else
-					scan_blocks(es, FannIdBlock(r.start, per_page),
-								FannIdBlock(r.end - 1, per_page), &r, false);
+				scan_blocks(es, FannIdBlock(r.start, per_page),
+							FannIdBlock(r.end - 1, per_page), &r, false);
 			}
 			for (int k = 0; k < n; k++)
 				scan_chain(es, g[k].chain_head, set->groups[i + k]);
@@ -520,7 +392,6 @@ exact_begin(const FannSearchInput *in)
 	es->index = in->index;
 	es->meta = meta;
 	es->groups = in->groups;
-	es->distance = in->distance;
 	es->query = in->query;
 	es->stats = in->stats;
 	es->skip = in->skip;
@@ -533,28 +404,18 @@ exact_begin(const FannSearchInput *in)
 									 MaxAllocSize / sizeof(FannCandidate)));
 	es->pruned = true;			/* so that the first pass runs */
 
-	/* without an order there is nothing to bound: elements are read */
-	es->codes = in->query != NULL && meta->region_end > 1;
-	if (es->codes)
-	{
-		int			per_page = FANN_PAGE_USABLE / FANN_CODE_ENTRY_SIZE(meta->dimensions);
-
-		FannCodebookLoad(in->index, meta, &es->cb);
-		FannCodeQueryInit(&es->cq, &es->cb, (FannMetric) meta->metric, in->query,
-						  palloc(sizeof(float) * meta->dimensions));
-
-		es->rows = palloc(sizeof(FannCodeEntry) * per_page);
-		es->lower = palloc(sizeof(double) * per_page);
-		es->pending = palloc(sizeof(FannCandidate) * per_page);
-	}
+	if (in->query)
+		FannCodeQueryInit(&es->cq, (FannMetric) meta->metric, in->query, meta->dimensions);
+	es->rows = palloc(sizeof(FannCodeData *) * MaxIndexTuplesPerPage);
+	es->taken = palloc(sizeof(FannCandidate) * MaxIndexTuplesPerPage);
+	es->lower = palloc(sizeof(double) * MaxIndexTuplesPerPage);
 	return &es->base;
 }
 
 /*
- * The next row after the last one returned; false when none is left.  A
- * candidate is ranked while its lower bound does not exceed the nearest
- * distance ranked; that one is next if the pass vouches for it: it comes
- * before every row the pass dropped, whose bounds were all after the bound.
+ * The next row after the last one returned; false when none is left.  The
+ * best candidate is next if the pass vouches for it: it comes before every
+ * row the pass dropped, whose bounds were all after the bound.
  */
 static bool
 exact_next(FannSearch *search, FannCandidate *row)
@@ -563,19 +424,10 @@ exact_next(FannSearch *search, FannCandidate *row)
 
 	for (;;)
 	{
-		while (es->cands.n > 0 &&
-			   (es->ranked.n == 0 ||
-				!FannDistanceLess(es->ranked.items[0].distance, es->cands.items[0].distance)))
+		if (es->cands.n > 0 &&
+			(!es->pruned || FannCandidateCompare(&es->cands.items[0], &es->bound) <= 0))
 		{
-			FannCandidate c = FannHeapPop(&es->cands);
-
-			if (rank(es, &c))
-				FannHeapPush(&es->ranked, &c);
-		}
-		if (es->ranked.n > 0 &&
-			(!es->pruned || FannCandidateCompare(&es->ranked.items[0], &es->bound) <= 0))
-		{
-			es->last = FannHeapPop(&es->ranked);
+			es->last = FannHeapPop(&es->cands);
 			es->has_last = true;
 			*row = es->last;
 			return true;
@@ -583,15 +435,7 @@ exact_next(FannSearch *search, FannCandidate *row)
 		/* a pass that kept everything left has nothing more to give */
 		if (!es->pruned)
 			return false;
-
-		/*
-		 * The next pass starts after the last row returned.  If this one
-		 * could vouch for none of the rows it ranked and the buffer cannot
-		 * grow, bounds alone cannot make progress (many rows with equal
-		 * bounds): the next pass ranks every row at once.
-		 */
-		if (es->ranked.n > 0 && es->cands.cap == es->max_capacity)
-			es->rank_all = true;
+		/* the next pass starts after the last row returned */
 		exact_pass(es);
 	}
 }
@@ -602,15 +446,9 @@ exact_end(FannSearch *search)
 	ExactSearch *es = (ExactSearch *) search;
 
 	FannHeapFree(&es->cands);
-	FannHeapFree(&es->ranked);
-	if (es->codes)
-	{
-		pfree(es->cb.lo);
-		pfree(es->cq.qa);
-		pfree(es->rows);
-		pfree(es->lower);
-		pfree(es->pending);
-	}
+	pfree(es->rows);
+	pfree(es->taken);
+	pfree(es->lower);
 	pfree(es);
 }
 

@@ -17,24 +17,21 @@
  *	block 0 		metapage: FannMetaPageData (dimensions, metric, where each
  *					structure starts, free-slot list heads)
  *	element pages	one fixed-size FannElementData item per row: heap TID,
- *					group id, vector.  The build writes the elements of each
- *					group into one contiguous id range, groups one after the
- *					other.  opaque->next names the neighbour page holding the
- *					page's adjacency lists, opaque->nb_base the first list.
+ *					group id, and the vector's 8-bit code (quant.h) with its
+ *					error bound; the vector itself stays in the table, whose
+ *					rows the executor ranks (scan.c).  The build writes the
+ *					elements of each group into one contiguous id range,
+ *					groups one after the other.  opaque->next names the
+ *					neighbour page holding the page's adjacency lists,
+ *					opaque->nb_base the first list.
  *	neighbour pages	adjacency lists as a raw uint32 array: per element
  *					graph_degree intra-group neighbours, then cross_edges
  *					neighbours in superset groups (UNG section 4).
- *	code pages		a FannCodeEntryData per element as a raw array: its
- *					8-bit code (quant.h) with the heap TID, group and DEAD
- *					flag, a quarter of the element's size, so that a filtered
- *					exact scan reads codes sequentially and an element only
- *					to rank the few rows whose bounds it cannot order.
  *	the element region
- *					the build's element pages in units of meta->unit pages,
- *					each unit followed by its neighbour page and its code
- *					page (the last unit may be short), blocks [1,
- *					meta->region_end).  Element pages that inserts add later
- *					have neighbour pages of their own and no codes.
+ *					the build's element pages from block 1, each unit of as
+ *					many as one neighbour page serves followed by that page
+ *					(the last unit may be short).  Element pages that inserts
+ *					add later get neighbour pages as they need them.
  *	group pages 	one fixed-size FannGroupData item per distinct label set:
  *					its size, element range, chain of rows inserted later, free
  *					list, live row count, graph entry points, and where its
@@ -53,12 +50,10 @@
  *	partition directory pages
  *					one FannPartitionData per IVF partition, a raw array
  *					over a block range: the partition's page chain and size.
- *	codebook pages	the per-dimension ranges of the 8-bit codes (quant.h) as
- *					one raw float array over a block range: lows, then steps.
  *	partition pages the rows listed in a partition, two raw arrays: their
  *					keys (FannListKey: element id and group, what a probe
  *					filters on), then from a fixed offset their entries
- *					(FannCodeEntryData, as on code pages), in the same order;
+ *					(FannCodeEntryData: heap TID, element id, group, code), in the same order;
  *					pd_lower ends the entries.  A probe reads 8 bytes of a
  *					row it skips and codes sequentially, the element only to
  *					rank.  Rows the model also places elsewhere are listed
@@ -77,7 +72,7 @@
  * a scan following a chain is safe against concurrent inserts and VACUUM.
  *
  * Locking order: metapage, then group pages, then pair pages, then element
- * pages, then neighbour and code pages.  Inserts and VACUUM's free-list
+ * pages, then neighbour pages.  Inserts and VACUUM's free-list
  * maintenance hold the metapage exclusively, which serialises them against
  * each other.
  *
@@ -219,8 +214,6 @@ typedef struct FannOptions
 #define FANN_PAGE_MODEL			7
 #define FANN_PAGE_PARTDIR		8
 #define FANN_PAGE_PARTITION		9
-#define FANN_PAGE_CODEBOOK		10
-#define FANN_PAGE_CODE			11
 #define FANN_PAGE_ID			0xFA22	/* identifies fann pages for tools */
 
 /* 16 bytes, so that page_id is the special space's last two bytes */
@@ -246,7 +239,7 @@ typedef struct FannMetaPageData
 	uint16		dimensions;		/* 0 until the first vector arrives */
 	uint16		metric;			/* FannMetric */
 	uint16		elements_per_page;	/* 0 while dimensions is 0 */
-	uint16		unit;			/* element pages per unit of the region */
+	uint16		unused1;
 	uint32		null_group;		/* group of rows whose labels are NULL */
 	uint32		empty_group;	/* group of rows whose labels are '{}' */
 	uint32		free_head;		/* reusable element slots outside chains */
@@ -273,9 +266,6 @@ typedef struct FannMetaPageData
 	uint32		model_npages;
 	BlockNumber partdir_start;	/* partition directory: [start, ...) */
 	BlockNumber ivf_end;		/* the build's IVF pages: [model_start, end) */
-	BlockNumber codebook_start; /* codebook: [start, start + npages) */
-	uint32		codebook_npages;
-	BlockNumber region_end;		/* element region: [1, region_end) */
 	/* the probe threshold that reached recall@10 0.50, 0.51, ..., 1.00 */
 	uint32		calibration_queries;	/* sample rows it was measured on */
 	float4		probe_thresholds[FANN_CALIBRATION_POINTS];
@@ -284,6 +274,23 @@ typedef struct FannMetaPageData
 typedef FannMetaPageData *FannMetaPage;
 
 #define FannPageGetMeta(page) ((FannMetaPage) PageGetContents(page))
+
+/*
+ * A vector's 8-bit code (quant.h): x^ = lo + step * code, the row's own
+ * range in 256 levels, with what the distance bounds need
+ */
+typedef struct FannCodeData
+{
+	float4		lo;				/* the smallest coordinate */
+	float4		step;			/* the coordinates' range / 255 */
+	float4		eps;			/* |x - x^|, rounded up */
+	float4		norm;			/* |x| */
+	uint8		code[FLEXIBLE_ARRAY_MEMBER];	/* one byte per dimension */
+} FannCodeData;
+
+typedef FannCodeData *FannCode;
+
+#define FANN_CODE_SIZE(dim)		(offsetof(FannCodeData, code) + (dim))
 
 /* Element flags */
 #define FANN_ELEMENT_DEAD		0x0001	/* heap row is gone (VACUUM) */
@@ -297,13 +304,13 @@ typedef struct FannElementData
 	uint32		group;
 	uint32		next;			/* next older chain element of the group */
 	uint32		nextfree;		/* next free slot, when FREE */
-	float4		vec[FLEXIBLE_ARRAY_MEMBER];
+	FannCodeData c;				/* the vector's code; last: variable length */
 } FannElementData;
 
 typedef FannElementData *FannElement;
 
 #define FANN_ELEMENT_SIZE(dim) \
-	MAXALIGN(offsetof(FannElementData, vec) + sizeof(float4) * (dim))
+	MAXALIGN(offsetof(FannElementData, c) + FANN_CODE_SIZE(dim))
 /* The adjacency list of slot on a neighbour page, nneighbors per list */
 #define FannPageGetList(page, slot, nneighbors) \
 	((uint32 *) PageGetContents(page) + (Size) (slot) * (nneighbors))
@@ -367,25 +374,20 @@ typedef struct FannPartitionData
 
 #define FANN_PARTITIONS_PER_PAGE	(FANN_PAGE_USABLE / sizeof(FannPartitionData))
 
-/* A row's code: on code pages, and listed in a partition */
+/* A row listed in a partition: its element and code */
 typedef struct FannCodeEntryData
 {
 	ItemPointerData heaptid;
-	uint16		flags;			/* code pages: the element's DEAD, FREE */
+	uint16		flags;			/* unused, 0 */
 	uint32		id;				/* its element */
 	uint32		group;
-	float4		eps;			/* |x - decoded code|, rounded up */
-	float4		norm;			/* |x| */
-	uint8		code[FLEXIBLE_ARRAY_MEMBER];	/* one byte per dimension */
+	FannCodeData c;				/* last: variable length */
 } FannCodeEntryData;
 
 typedef FannCodeEntryData *FannCodeEntry;
 
 #define FANN_CODE_ENTRY_SIZE(dim) \
-	MAXALIGN(offsetof(FannCodeEntryData, code) + (dim))
-/* The code of slot on a code page, entries of size esize */
-#define FannPageGetCode(page, slot, esize) \
-	((FannCodeEntry) (PageGetContents(page) + (Size) (slot) * (esize)))
+	MAXALIGN(offsetof(FannCodeEntryData, c) + FANN_CODE_SIZE(dim))
 
 /*
  * The probe threshold that reached recall in the index's calibration: the
@@ -454,24 +456,6 @@ FannListCount(Page page, Size esize)
 		(int) (FannListEntries(page, esize) - (char *) page);
 
 	return used <= 0 ? 0 : Min(used / (int) esize, (int) FANN_LIST_PER_PAGE(esize));
-}
-
-/*
- * Where the code of the element at (blkno, off) is: the code page of its
- * unit, and the slot there; false outside the element region.
- */
-static inline bool
-FannCodeLocation(const FannMetaPageData *meta, BlockNumber blkno, OffsetNumber off,
-				 BlockNumber *codeblk, int *slot)
-{
-	BlockNumber stride = meta->unit + 2;
-
-	if (blkno == FANN_METAPAGE_BLKNO || blkno >= meta->region_end)
-		return false;
-	*codeblk = Min(1 + (blkno - 1) / stride * stride + meta->unit + 1,
-				   meta->region_end - 1);
-	*slot = (blkno - 1) % stride * meta->elements_per_page + off - FirstOffsetNumber;
-	return true;
 }
 
 /* id <-> location */
@@ -612,8 +596,8 @@ extern const float *FannRowValues(Relation index, Datum *values, bool *isnull,
 typedef double (*FannDistanceFunction) (const float *a, const float *b, int n);
 extern void FannDefineSimdGuc(void);
 extern FannDistanceFunction FannGetDistance(FannMetric metric);
-extern float FannCodeL2sq(const float *qa, const float *step, const uint8 *code, int n);
-extern float FannCodeDot(const float *qs, const uint8 *code, int n);
+extern float FannCodeL2sq(const float *q, float lo, float step, const uint8 *code, int n);
+extern float FannCodeDot(const float *q, const uint8 *code, int n);
 
 /* page.c */
 extern Buffer FannNewBuffer(Relation index, ForkNumber fork);
@@ -632,9 +616,6 @@ extern uint32 FannLngEdge(Relation index, const FannMetaPageData *meta,
 extern void FannRecentBuffersReserve(Relation index, BlockNumber nblocks);
 extern void FannPrefetchBuffer(Relation index, BlockNumber blkno);
 extern Buffer FannReadBuffer(Relation index, BlockNumber blkno);
-extern bool FannElementDistance(Relation index, const FannMetaPageData *meta,
-								FannDistanceFunction distance, const float *query,
-								uint32 id, ItemPointer tid, double *d);
 extern void FannCheckPage(Page page, uint16 type, Relation index, BlockNumber blkno);
 extern BlockNumber FannWriteArrayPages(Relation index, uint16 type, const void *items,
 									   int64 n, Size size);

@@ -13,6 +13,7 @@
 
 #include <math.h>
 
+#include "quant.h"
 #include "search.h"
 #include "ung.h"
 #include "utils/memutils.h"
@@ -57,7 +58,7 @@ read_element(Relation index, FannMetaPage meta, uint32 id, ElementCopy *c)
 	BlockNumber nblkno;
 	int			slot;
 
-	memcpy(c->vec, e->vec, sizeof(float) * meta->dimensions);
+	FannDecode(&e->c, meta->dimensions, c->vec);
 	c->group = e->group;
 	c->flags = e->flags;
 	FannNeighborSlot(page, off, &nblkno, &slot);

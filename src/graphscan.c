@@ -15,8 +15,12 @@
  * side's entry points happen to lie nearer the query and never expands the
  * others, which on overlap queries lost a third of the nearest rows.
  *
- * The search is resumable: rows are handed out in distance order once the
- * beam of size ef has converged; when the executor wants more, ef doubles and
+ * Distances are estimated from the elements' codes (quant.h), close enough
+ * to navigate by; rows are handed out by the lower bounds of their distances
+ * and the executor ranks them from the table (scan.c).
+ *
+ * The search is resumable: rows are handed out in order once the beam of
+ * size ef has converged; when the executor wants more, ef doubles and
  * the search continues from the candidates it kept, never returning a row
  * twice.  When the search has reached everything it can (a beam as large as
  * the matching rows does), scan.c's exact searches return the rest, so a
@@ -26,6 +30,7 @@
 #include "postgres.h"
 
 #include "miscadmin.h"
+#include "quant.h"
 #include "search.h"
 
 /* Beams beyond this many share one (entry groups are assigned round robin) */
@@ -41,8 +46,7 @@ typedef struct GraphSearch
 	FannSearch	base;
 	Relation	index;
 	const FannMetaPageData *meta;
-	FannDistanceFunction distance;
-	const float *query;
+	FannCodeQuery cq;			/* the query's distances to codes */
 	FannGroupSet *groups;		/* matching groups, a list */
 	FannScanStats *stats;
 	int			follow;			/* adjacency slots followed */
@@ -58,6 +62,7 @@ typedef struct GraphSearch
 	FannCandidateHeap best[FANN_MAX_BEAMS]; /* the ef nearest live rows (max) */
 	FannCandidateHeap found[FANN_MAX_BEAMS];	/* every live row discovered
 												 * (a list) */
+	/* frontier, best and found order rows by estimate, pending by bound */
 	FannCandidateHeap pending;	/* discovered live rows not handed out */
 	int			ef;
 } GraphSearch;
@@ -79,8 +84,8 @@ note_best(GraphSearch *gs, const FannCandidate *c, int beam)
 
 /*
  * Look at elements ids[0..n) for the first time: those that belong to a
- * matching group get their distance computed and join the beam's frontier
- * (and, if live, the rows to hand out).  The search is bound by memory
+ * matching group get their distance estimated and join the beam's frontier
+ * (and, if live, the rows to hand out, by lower bound).  The search is bound by memory
  * latency, so all pages are pinned and their elements prefetched before any
  * is read: the misses of the whole neighbourhood overlap.
  */
@@ -132,6 +137,8 @@ discover(GraphSearch *gs, const uint32 *ids, int n, int beam)
 		OffsetNumber off = FannIdOffset(todo[i], per_page);
 		FannElement e;
 		FannCandidate c;
+		const FannCodeData *code;
+		double		lower;
 		int			slot;
 		bool		live;
 
@@ -151,7 +158,8 @@ discover(GraphSearch *gs, const uint32 *ids, int n, int beam)
 			UnlockReleaseBuffer(bufs[i]);
 			continue;
 		}
-		c.distance = gs->distance(gs->query, e->vec, gs->meta->dimensions);
+		code = &e->c;
+		FannCodeBounds(&gs->cq, &code, 1, &c.distance, &lower);
 		c.id = todo[i];
 		c.tid = e->heaptid;
 		FannNeighborSlot(page, off, &c.list_block, &slot);
@@ -163,9 +171,10 @@ discover(GraphSearch *gs, const uint32 *ids, int n, int beam)
 		FannHeapPush(&gs->frontier[beam], &c);
 		if (live)
 		{
-			FannHeapPush(&gs->pending, &c);
 			note_best(gs, &c, beam);
 			FannHeapAppend(&gs->found[beam], &c);
+			c.distance = lower;
+			FannHeapPush(&gs->pending, &c);
 		}
 	}
 }
@@ -275,8 +284,7 @@ graph_begin(const FannSearchInput *in)
 	gs->base.methods = &FannGraphSearch;
 	gs->index = in->index;
 	gs->meta = meta;
-	gs->distance = in->distance;
-	gs->query = in->query;
+	FannCodeQueryInit(&gs->cq, (FannMetric) meta->metric, in->query, meta->dimensions);
 	gs->groups = in->groups;
 	gs->stats = in->stats;
 	gs->reached = in->reached;

@@ -212,39 +212,6 @@ create_group(Relation index, Buffer metabuf, const int32 *labels, int n)
 	return gid;
 }
 
-/*
- * Write the code of a row about to take slot id, if the slot is in the
- * element region (fann.h), in a record of its own: the element's record
- * already changes four pages, GenericXLog's limit.  The code goes first: a
- * crash before the element follows leaves a code naming a row its element
- * does not hold, which searches drop when they rank it (FannElementDistance)
- * and the slot's next row overwrites.
- */
-static void
-write_code(Relation index, FannMetaPage meta, const FannCodebook *cb, uint32 id,
-		   uint32 gid, ItemPointer tid, const float *vec)
-{
-	int			per_page = meta->elements_per_page;
-	BlockNumber blkno;
-	int			slot;
-	Buffer		buf;
-	GenericXLogState *state;
-	Page		page;
-
-	if (!FannCodeLocation(meta, FannIdBlock(id, per_page), FannIdOffset(id, per_page),
-						  &blkno, &slot))
-		return;
-	buf = ReadBuffer(index, blkno);
-	LockBuffer(buf, BUFFER_LOCK_EXCLUSIVE);
-	FannCheckPage(BufferGetPage(buf), FANN_PAGE_CODE, index, blkno);
-	state = GenericXLogStart(index);
-	page = GenericXLogRegisterBuffer(state, buf, 0);
-	FannCodeEntryFill(FannPageGetCode(page, slot, FANN_CODE_ENTRY_SIZE(meta->dimensions)),
-					  cb, tid, id, gid, vec);
-	GenericXLogFinish(state);
-	UnlockReleaseBuffer(buf);
-}
-
 /* Pop the head of a free list whose head is *head; returns its element */
 static FannElement
 pop_free(Relation index, Page page, uint32 id, int per_page, uint32 *head)
@@ -261,8 +228,8 @@ pop_free(Relation index, Page page, uint32 id, int per_page, uint32 *head)
 }
 
 static uint32
-add_element(Relation index, Buffer metabuf, const FannCodebook *cb, uint32 gid,
-			ItemPointer tid, const float *vec, int dim)
+add_element(Relation index, Buffer metabuf, uint32 gid, ItemPointer tid,
+			const FannCodeData *code, int dim)
 {
 	FannMetaPage meta = FannPageGetMeta(BufferGetPage(metabuf));
 	int			per_page = meta->elements_per_page;
@@ -309,8 +276,7 @@ add_element(Relation index, Buffer metabuf, const FannCodebook *cb, uint32 gid,
 	if (!reused)
 		id = FannMakeId(BufferGetBlockNumber(ebuf),
 						PageGetMaxOffsetNumber(BufferGetPage(ebuf)) + 1, per_page);
-	/* the slot's code, then its adjacency list, locked after the element */
-	write_code(index, meta, cb, id, gid, tid, vec);
+	/* the slot's adjacency list, locked after the element */
 	FannNeighborSlot(BufferGetPage(ebuf), FannIdOffset(id, per_page), &nblkno, &slot);
 	nbuf = ReadBuffer(index, nblkno);
 	LockBuffer(nbuf, BUFFER_LOCK_EXCLUSIVE);
@@ -353,7 +319,7 @@ add_element(Relation index, Buffer metabuf, const FannCodebook *cb, uint32 gid,
 	e->heaptid = *tid;
 	e->group = gid;
 	e->nextfree = InvalidFannId;
-	memcpy(e->vec, vec, sizeof(float4) * dim);
+	memcpy(&e->c, code, FANN_CODE_SIZE(dim));
 	group->nlive++;
 	GenericXLogFinish(state);
 
@@ -380,7 +346,7 @@ fanninsert(Relation index, Datum *values, bool *isnull, ItemPointer heap_tid,
 	{
 		Buffer		metabuf = ReadBuffer(index, FANN_METAPAGE_BLKNO);
 		FannMetaPage meta;
-		FannCodebook cb = {0};
+		FannCode	code = palloc(FANN_CODE_SIZE(dim));
 		uint32		gid;
 		uint32		id;
 
@@ -402,12 +368,10 @@ fanninsert(Relation index, Datum *values, bool *isnull, ItemPointer heap_tid,
 		gid = n < 0 ? meta->null_group : FannFindGroup(index, meta, labels, n);
 		if (gid == InvalidFannId)
 			gid = create_group(index, metabuf, labels, n);
-		/* an index built with rows has codes */
-		if (meta->codebook_npages > 0)
-			FannCodebookLoad(index, meta, &cb);
-		id = add_element(index, metabuf, &cb, gid, heap_tid, vec, dim);
+		FannEncode(vec, dim, code);
+		id = add_element(index, metabuf, gid, heap_tid, code, dim);
 		FannGraphLink(index, meta, id, gid, vec);
-		FannIvfInsert(index, meta, NULL, &cb, id, gid, heap_tid, vec);
+		FannIvfInsert(index, meta, NULL, id, gid, heap_tid, vec, code);
 		UnlockReleaseBuffer(metabuf);
 	}
 

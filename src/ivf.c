@@ -9,8 +9,8 @@
  * with redundancy on, is also listed in the partition other than its own
  * that the model rates most likely, if that is above one half (LIRA section
  * 3.3: rows near a boundary are found from either side).  The lists hold
- * each row's 8-bit code (quant.h) on the index's codebook, so a redundant
- * copy costs a quarter of a vector.
+ * each row's 8-bit code (quant.h), the same as its element's, so a
+ * redundant copy costs a quarter of a vector.
  *
  * The targets come from the rows of the FANN_LIRA_TARGET_PROBES partitions
  * nearest each sample, not from all rows: a sample's nearest rows lie
@@ -452,13 +452,22 @@ calibrate(FannMetaPage meta, const FannModel *m, const float *vectors, int64 nro
 	pfree(scratch);
 }
 
+/* A partition entry for the row tid of element id in group gid */
+static void
+fill_entry(FannCodeEntry entry, ItemPointer tid, uint32 id, uint32 gid)
+{
+	entry->heaptid = *tid;
+	entry->flags = 0;
+	entry->id = id;
+	entry->group = gid;
+}
+
 /*
  * Write the partition lists after the directory (whose pages say where each
  * list is), each list on pages of its own, chained.
  */
 static void
-write_partitions(Relation index, FannMetaPage meta, const FannCodebook *cb,
-				 const float *vectors, const uint32 *ids, const uint32 *groups,
+write_partitions(Relation index, FannMetaPage meta, const float *vectors, const uint32 *ids, const uint32 *groups,
 				 const ItemPointerData *tids, const int64 *offsets, const int64 *members)
 {
 	int			P = meta->partitions,
@@ -499,8 +508,8 @@ write_partitions(Relation index, FannMetaPage meta, const FannCodebook *cb,
 			{
 				int64		r = members[j];
 
-				FannCodeEntryFill(entry, cb, (ItemPointer) &tids[r], ids[r], groups[r],
-								  vectors + (Size) r * dim);
+				fill_entry(entry, (ItemPointer) &tids[r], ids[r], groups[r]);
+				FannEncode(vectors + (Size) r * dim, dim, &entry->c);
 				if (!FannListAdd(page, entry, esize))
 					elog(ERROR, "failed to add fann partition entry to page");
 			}
@@ -519,8 +528,7 @@ write_partitions(Relation index, FannMetaPage meta, const FannCodebook *cb,
  * structure and records them in meta.
  */
 void
-FannIvfBuild(Relation index, FannMetaPage meta, const FannCodebook *cb,
-			 const float *vectors, int64 nrows, int64 table_rows, const uint32 *ids,
+FannIvfBuild(Relation index, FannMetaPage meta, const float *vectors, int64 nrows, int64 table_rows, const uint32 *ids,
 			 const uint32 *groups, const ItemPointerData *tids)
 {
 	int			P = (int) Min(partitions_for(index, table_rows), nrows);
@@ -599,7 +607,7 @@ FannIvfBuild(Relation index, FannMetaPage meta, const FannCodebook *cb,
 	meta->model_start = RelationGetNumberOfBlocks(index);
 	meta->model_npages = FannWriteArrayPages(index, FANN_PAGE_MODEL, bytes,
 											 FannModelBytes(P, dim), 1);
-	write_partitions(index, meta, cb, vectors, ids, groups, tids, offsets, members);
+	write_partitions(index, meta, vectors, ids, groups, tids, offsets, members);
 	meta->ivf_end = RelationGetNumberOfBlocks(index);
 	ereport(DEBUG1,
 			(errmsg("fann: %d partitions, %lld rows listed (%lld copies), k-means %.1f s, model training %.1f s, probe threshold %g for recall %g",
@@ -668,14 +676,15 @@ append_entry(Relation index, FannMetaPage meta, int c, FannCodeEntry entry, Size
 }
 
 /*
- * List a row inserted after the build: in its nearest partition and, with
+ * List a row inserted after the build, its vector vec (or its element's
+ * decoded code) and its element's code: in its nearest partition and, with
  * redundancy, in the one the stored model rates most likely above one half.
  * The model is read from its pages unless the caller has it (model).
  */
 void
 FannIvfInsert(Relation index, FannMetaPage meta, const FannModel *model,
-			  const FannCodebook *cb, uint32 id, uint32 gid, ItemPointer tid,
-			  const float *vec)
+			  uint32 id, uint32 gid, ItemPointer tid, const float *vec,
+			  const FannCodeData *code)
 {
 	FannModel	m;
 	int			P = meta->partitions;
@@ -693,7 +702,8 @@ FannIvfInsert(Relation index, FannMetaPage meta, const FannModel *model,
 	assign_rows(&m, vec, 1, FannGetDistance((FannMetric) meta->metric),
 				meta->redundancy, 1, &own, &second);
 	entry = palloc0(esize);
-	FannCodeEntryFill(entry, cb, tid, id, gid, vec);
+	fill_entry(entry, tid, id, gid);
+	memcpy(&entry->c, code, FANN_CODE_SIZE(meta->dimensions));
 	append_entry(index, meta, own, entry, esize);
 	if (second >= 0)
 		append_entry(index, meta, second, entry, esize);

@@ -11,15 +11,15 @@
 #include "quant.h"
 
 /* ivf.c: build, inserts, VACUUM */
-extern void FannIvfBuild(Relation index, FannMetaPage meta, const FannCodebook *cb,
-						 const float *vectors, int64 nrows, int64 table_rows,
+extern void FannIvfBuild(Relation index, FannMetaPage meta, const float *vectors,
+						 int64 nrows, int64 table_rows,
 						 const uint32 *ids, const uint32 *groups,
 						 const ItemPointerData *tids);
 extern Size FannIvfBuildBytes(Relation index, int64 nrows, int64 table_rows, int dim);
 extern int	FannIvfMinRows(Relation index, int64 table_rows);
 extern void FannIvfInsert(Relation index, FannMetaPage meta, const FannModel *model,
-						  const FannCodebook *cb, uint32 id, uint32 gid,
-						  ItemPointer tid, const float *vec);
+						  uint32 id, uint32 gid, ItemPointer tid, const float *vec,
+						  const FannCodeData *code);
 extern void FannIvfVacuumPage(Relation index, Buffer buf, Size esize,
 							  IndexBulkDeleteCallback callback, void *callback_state);
 

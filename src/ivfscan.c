@@ -11,13 +11,12 @@
  * when it was built (ivf.c, calibrate); with nearest, the
  * fann.max_probes partitions with the nearest centroids (plain IVF, for
  * comparison).  The lists hold 8-bit codes (quant.h): each row's distance
- * is first known as an interval, and its full vector is read from its
- * element only when the interval's lower end reaches the nearest distance
- * ranked so far, so rows are handed out in exact distance order, most of
- * them never read in full.  When the executor wants more, the next
- * partitions in the same order are probed, as many again as so far; rows
- * they hold that are nearer than the last one returned are left to scan.c's
- * final exact search.  A row listed twice (learned redundancy) is taken
+ * is known as an interval, rows are handed out by its lower end and the
+ * executor ranks them from the table (scan.c), so the rows of the probed
+ * partitions come out in exact distance order, few of them read in full.
+ * When the executor wants more, the next partitions in the same order are
+ * probed, as many again as so far; rows they hold that come before the last
+ * one returned are left to scan.c's final exact search.  A row listed twice (learned redundancy) is taken
  * once.  When every partition has been probed, or the candidates would
  * exceed work_mem, scan.c's exact searches return the rest.
  */
@@ -33,8 +32,6 @@ typedef struct IvfSearch
 	FannSearch	base;
 	Relation	index;
 	const FannMetaPageData *meta;
-	FannDistanceFunction distance;
-	const float *query;
 	FannGroupSet *groups;
 	FannScanStats *stats;
 
@@ -45,12 +42,11 @@ typedef struct IvfSearch
 
 	uint64	   *seen;			/* element ids collected */
 	uint32		nids;
-	FannCodebook cb;
 	FannCodeQuery cq;			/* the query's bounds on codes */
-	FannCodeEntry rows[MaxIndexTuplesPerPage];	/* a page's rows to bound */
+	FannCodeEntry rows[MaxIndexTuplesPerPage];	/* a page's rows to bound, */
+	const FannCodeData *codes[MaxIndexTuplesPerPage];	/* their codes */
 	double		lower[MaxIndexTuplesPerPage];	/* and their bounds */
 	FannCandidateHeap bounds;	/* rows by the lower bound of their distance */
-	FannCandidateHeap ranked;	/* rows by their distance, from the vector */
 	int64		max_candidates; /* work_mem's worth */
 } IvfSearch;
 
@@ -122,9 +118,11 @@ probe(IvfSearch *is, int c)
 				!FannGroupSetContains(is->groups, is->meta, keys[i].group))
 				continue;
 			FannIdSetAdd(is->seen, is->nids, keys[i].id);
-			is->rows[nrows++] = FannListEntry(page, i, esize);
+			is->rows[nrows] = FannListEntry(page, i, esize);
+			is->codes[nrows] = &is->rows[nrows]->c;
+			nrows++;
 		}
-		FannCodeLowerBounds(&is->cq, is->rows, nrows, is->lower);
+		FannCodeBounds(&is->cq, is->codes, nrows, NULL, is->lower);
 		for (int i = 0; i < nrows; i++)
 		{
 			FannCandidate cand;
@@ -146,7 +144,7 @@ probe_more(IvfSearch *is)
 {
 	int			end = Min(is->meta->partitions, is->nprobed + is->next_batch);
 
-	if (is->nprobed == end || is->bounds.n + is->ranked.n >= is->max_candidates)
+	if (is->nprobed == end || is->bounds.n >= is->max_candidates)
 		return false;
 	order_partitions(is, end);
 	while (is->nprobed < end)
@@ -174,16 +172,12 @@ ivf_begin(const FannSearchInput *in)
 	is->base.methods = &FannIvfSearch;
 	is->index = in->index;
 	is->meta = meta;
-	is->distance = in->distance;
-	is->query = in->query;
 	is->groups = in->groups;
 	is->stats = in->stats;
 	is->nids = in->nblocks * meta->elements_per_page;
 	is->seen = FannIdSetCreate(is->nids);
 	is->max_candidates = Max(1024, (int64) work_mem * 1024 / sizeof(FannCandidate));
-	FannCodebookLoad(in->index, meta, &is->cb);
-	FannCodeQueryInit(&is->cq, &is->cb, (FannMetric) meta->metric, in->query,
-					  palloc(sizeof(float) * meta->dimensions));
+	FannCodeQueryInit(&is->cq, (FannMetric) meta->metric, in->query, meta->dimensions);
 
 	FannModelCached(in->index, meta, &m);
 	FannCentroidDistances(in->query, m.centroids, P, m.dim, in->distance, dists);
@@ -230,37 +224,19 @@ ivf_begin(const FannSearchInput *in)
 }
 
 /*
- * The next row in distance order among the partitions probed so far,
- * probing more when those run out; false once nothing is left to probe.
- * Rows are ranked from their vectors only while their lower bound does not
- * exceed the nearest ranked distance: then that one is the nearest of all.
+ * The next row by lower bound among the partitions probed so far, probing
+ * more when those run out; false once nothing is left to probe
  */
 static bool
 ivf_next(FannSearch *search, FannCandidate *row)
 {
 	IvfSearch  *is = (IvfSearch *) search;
 
-	for (;;)
-	{
-		while (is->bounds.n > 0 &&
-			   (is->ranked.n == 0 ||
-				!FannDistanceLess(is->ranked.items[0].distance, is->bounds.items[0].distance)))
-		{
-			FannCandidate c = FannHeapPop(&is->bounds);
-
-			is->stats->distance_computations++;
-			if (FannElementDistance(is->index, is->meta, is->distance, is->query,
-									c.id, &c.tid, &c.distance))
-				FannHeapPush(&is->ranked, &c);
-		}
-		if (is->ranked.n > 0)
-		{
-			*row = FannHeapPop(&is->ranked);
-			return true;
-		}
+	while (is->bounds.n == 0)
 		if (!probe_more(is))
 			return false;
-	}
+	*row = FannHeapPop(&is->bounds);
+	return true;
 }
 
 static void
@@ -269,9 +245,6 @@ ivf_end(FannSearch *search)
 	IvfSearch  *is = (IvfSearch *) search;
 
 	FannHeapFree(&is->bounds);
-	FannHeapFree(&is->ranked);
-	pfree(is->cb.lo);
-	pfree(is->cq.qa);
 	pfree(is->seen);
 	pfree(is->order);
 	pfree(is);

@@ -122,9 +122,6 @@ FannInitMetaPage(Page page, Relation index, int dimensions)
 	meta->delta_last = InvalidBlockNumber;
 	meta->lng_start = InvalidBlockNumber;
 	meta->nb_insert_page = InvalidBlockNumber;
-	meta->codebook_start = InvalidBlockNumber;
-	meta->unit = 1;
-	meta->region_end = 1;
 	((PageHeader) page)->pd_lower =
 		((char *) meta + sizeof(FannMetaPageData)) - (char *) page;
 }
@@ -259,43 +256,6 @@ FannGetMetaSnapshot(Relation index, FannMetaPageData *meta)
 				 errmsg("fann index \"%s\" has version %u, this build reads version %d",
 						RelationGetRelationName(index), meta->version, FANN_VERSION),
 				 errhint("Please REINDEX it.")));
-}
-
-/*
- * The distance from query to the vector of element id, which the caller
- * found holding the row tid (in a code); false if the element no longer
- * holds a live row tid: VACUUM marked it dead or freed it since, or an
- * insert's crash left the code behind (insert.c).
- */
-bool
-FannElementDistance(Relation index, const FannMetaPageData *meta,
-					FannDistanceFunction distance, const float *query, uint32 id,
-					ItemPointer tid, double *d)
-{
-	int			per_page = meta->elements_per_page;
-	BlockNumber blkno = FannIdBlock(id, per_page);
-	OffsetNumber off = FannIdOffset(id, per_page);
-	Buffer		buf;
-	Page		page;
-	bool		held = false;
-
-	if (blkno == FANN_METAPAGE_BLKNO)
-		return false;
-	buf = FannReadBuffer(index, blkno);
-	LockBuffer(buf, BUFFER_LOCK_SHARE);
-	page = BufferGetPage(buf);
-	FannCheckPage(page, FANN_PAGE_ELEMENT, index, blkno);
-	if (off <= PageGetMaxOffsetNumber(page))
-	{
-		FannElement e = FannPageGetElement(page, off);
-
-		held = !(e->flags & (FANN_ELEMENT_DEAD | FANN_ELEMENT_FREE)) &&
-			ItemPointerEquals(&e->heaptid, tid);
-		if (held)
-			*d = distance(query, e->vec, meta->dimensions);
-	}
-	UnlockReleaseBuffer(buf);
-	return held;
 }
 
 /*
@@ -474,23 +434,4 @@ FannModelCached(Relation index, const FannMetaPageData *meta, FannModel *m)
 		cache->model_bytes = nbytes;
 	}
 	FannModelBind(m, cache->model, meta->partitions, meta->dimensions);
-}
-
-/* Read the codebook from its pages into cb (palloc'd) */
-void
-FannCodebookLoad(Relation index, const FannMetaPageData *meta, FannCodebook *cb)
-{
-	Size		nbytes = sizeof(float) * 2 * meta->dimensions;
-	char	   *bytes = palloc(nbytes);
-
-	if (!read_array_range(index, meta->codebook_start, meta->codebook_npages,
-						  FANN_PAGE_CODEBOOK, bytes, nbytes))
-		ereport(ERROR,
-				(errcode(ERRCODE_INDEX_CORRUPTED),
-				 errmsg("fann index \"%s\" has a damaged codebook",
-						RelationGetRelationName(index)),
-				 errhint("Please REINDEX it.")));
-	cb->dim = meta->dimensions;
-	cb->lo = (float *) bytes;
-	cb->step = cb->lo + meta->dimensions;
 }

@@ -2,17 +2,18 @@
  * quant.c
  *	  8-bit codes of vectors with a guaranteed distance bound.
  *
- * Each coordinate is stored in 256 steps of its dimension's range over the
- * build's rows (README, "Compact codes": of the codes measured, the
- * smallest whose bound leaves about k + 4 rows to rerank).  A row keeps its
- * code, eps = |x - x^| (x^ the decoded vector, eps rounded up) and |x|.  By
- * the triangle inequality |q - x| lies within |q - x^| +- eps, and <q, x>
- * within <q, x^> +- |q| eps, so a scan over codes knows an interval for
- * each row's distance and reads the full vector only for the rows whose
- * interval it cannot rank otherwise.  The intervals are widened by a slack
- * for the float rounding of both this computation and the exact kernel's.
- * Rows outside the build's range (inserted later) are clipped: their eps
- * grows, their bound stays true.
+ * Each row's coordinates are stored in 256 steps of the row's own range,
+ * [min, max] (README, "Compact codes": of the codes measured, one of the
+ * smallest whose bound leaves about k + 4 rows to rerank, and one that
+ * needs no codebook, so that a row inserted into an index built empty is
+ * coded as well as one the build saw).  A row keeps its code, lo and step,
+ * eps = |x - x^| (x^ the decoded vector, eps rounded up) and |x|.  By the
+ * triangle inequality |q - x| lies within |q - x^| +- eps, and <q, x> within
+ * <q, x^> +- |q| eps, so a scan over codes knows an interval for each row's
+ * distance: searches hand rows out by the interval's lower end and the
+ * executor ranks them from the table (scan.c).  The intervals are widened
+ * by a slack for the float rounding of both this computation and the exact
+ * kernel's.
  *
  * Pure computation: no palloc, elog or buffer access; the kernels are
  * distance.c's, with the other SIMD kernels.
@@ -25,133 +26,130 @@
 
 #define FANN_CODE_LEVELS	255
 
-/* Each dimension's range over n row-major vectors: cb->lo, cb->step */
+/* x's code into c: its range, levels, eps (rounded up) and norm */
 void
-FannCodebookTrain(FannCodebook *cb, const float *vectors, int64 n)
+FannEncode(const float *x, int dim, FannCode c)
 {
-	for (int j = 0; j < cb->dim; j++)
-	{
-		float		lo = n > 0 ? vectors[j] : 0,
-					hi = lo;
-
-		for (int64 i = 1; i < n; i++)
-		{
-			float		x = vectors[i * cb->dim + j];
-
-			lo = Min(lo, x);
-			hi = Max(hi, x);
-		}
-		cb->lo[j] = lo;
-		cb->step[j] = (hi - lo) / FANN_CODE_LEVELS;
-	}
-}
-
-/* x's code, its eps (rounded up) and norm */
-void
-FannEncode(const FannCodebook *cb, const float *x, uint8 *code, float *eps,
-		   float *norm)
-{
+	float		lo = dim > 0 ? x[0] : 0,
+				hi = lo;
 	double		err = 0,
 				nn = 0;
 
-	for (int j = 0; j < cb->dim; j++)
+	for (int j = 1; j < dim; j++)
 	{
-		double		c = cb->step[j] > 0 ? rint((x[j] - cb->lo[j]) / cb->step[j]) : 0;
+		lo = Min(lo, x[j]);
+		hi = Max(hi, x[j]);
+	}
+	c->lo = lo;
+	c->step = (hi - lo) / FANN_CODE_LEVELS;
+	for (int j = 0; j < dim; j++)
+	{
+		double		l = c->step > 0 ? rint((x[j] - lo) / c->step) : 0;
 		float		decoded;
 
-		c = Min(Max(c, 0), FANN_CODE_LEVELS);
-		code[j] = (uint8) c;
-		decoded = cb->lo[j] + cb->step[j] * code[j];
+		c->code[j] = (uint8) Min(Max(l, 0), FANN_CODE_LEVELS);
+		decoded = lo + c->step * c->code[j];
 		err += ((double) x[j] - decoded) * ((double) x[j] - decoded);
 		nn += (double) x[j] * x[j];
 	}
 	err = sqrt(err);
-	*eps = (float) err;
-	if (*eps < err)
-		*eps = nextafterf(*eps, INFINITY);
-	*norm = (float) sqrt(nn);
+	c->eps = (float) err;
+	if (c->eps < err)
+		c->eps = nextafterf(c->eps, INFINITY);
+	c->norm = (float) sqrt(nn);
 }
 
-/* A live row's code entry: its TID, element id, group and x's code */
+/* The decoded vector x^ of c */
 void
-FannCodeEntryFill(FannCodeEntry entry, const FannCodebook *cb, ItemPointer tid,
-				  uint32 id, uint32 gid, const float *x)
+FannDecode(const FannCodeData *c, int dim, float *x)
 {
-	entry->heaptid = *tid;
-	entry->flags = 0;
-	entry->id = id;
-	entry->group = gid;
-	FannEncode(cb, x, entry->code, &entry->eps, &entry->norm);
+	for (int j = 0; j < dim; j++)
+		x[j] = c->lo + c->step * c->code[j];
 }
 
 /* Prepare the bounds of query q under a metric */
 void
-FannCodeQueryInit(FannCodeQuery *cq, const FannCodebook *cb, FannMetric metric,
-				  const float *q, float *scratch)
+FannCodeQueryInit(FannCodeQuery *cq, FannMetric metric, const float *q, int dim)
 {
-	double		base = 0,
+	double		sum = 0,
 				qq = 0;
 
-	cq->cb = cb;
 	cq->metric = metric;
-	cq->qa = scratch;
-	for (int j = 0; j < cb->dim; j++)
+	cq->dim = dim;
+	cq->q = q;
+	for (int j = 0; j < dim; j++)
 	{
-		/* L2: (q - lo) - step c;  inner products: <q, lo> + <q * step, c> */
-		cq->qa[j] = metric == FANN_METRIC_L2 ? q[j] - cb->lo[j] : q[j] * cb->step[j];
-		base += (double) q[j] * cb->lo[j];
+		sum += q[j];
 		qq += (double) q[j] * q[j];
 	}
-	cq->base = base;
+	cq->qsum = sum;
 	cq->qnorm = sqrt(qq);
 	/* float sums over n terms err by about n units in the last place */
-	cq->slack = 1.2e-7 * (cb->dim + 64);
+	cq->slack = 1.2e-7 * (dim + 64);
 }
 
 /*
- * Lower bounds of the metric's distance (as the exact kernel computes it)
- * between the query and each of n rows by their code entries; NaN where
- * that distance is NaN (cosine with a zero vector).  The upper ends of the
- * intervals are the same expressions with the width added; no search needs
- * them.  In two loops, so that the rows' kernel sums overlap instead of
- * each waiting on the previous one's square root.
+ * The metric's distance (as the exact kernel computes it) between the query
+ * and each of n rows by their codes: its estimate from x^ (if estimate is
+ * not NULL) and a lower bound; NaN where that distance is NaN (cosine with a
+ * zero vector).  The upper ends of the intervals are the same expressions
+ * with the width added; no search needs them.  In two loops, so that the
+ * rows' kernel sums overlap instead of each waiting on the previous one's
+ * square root.  The rounding slack covers the magnitudes the kernels sum:
+ * the vectors' norms and, for a row's lo, |lo| sqrt(dim).
  */
 void
-FannCodeLowerBounds(const FannCodeQuery *cq, FannCodeEntry const *rows, int n,
-					double *lower)
+FannCodeBounds(const FannCodeQuery *cq, const FannCodeData *const *rows, int n,
+			   double *estimate, double *lower)
 {
-	int			dim = cq->cb->dim;
+	int			dim = cq->dim;
+	double		sqrtdim = sqrt(dim);
 
 	if (cq->metric == FANN_METRIC_L2)
 	{
 		for (int i = 0; i < n; i++)
-			lower[i] = FannCodeL2sq(cq->qa, cq->cb->step, rows[i]->code, dim);
+			lower[i] = FannCodeL2sq(cq->q, rows[i]->lo, rows[i]->step, rows[i]->code, dim);
 		for (int i = 0; i < n; i++)
 		{
 			double		est = sqrt(lower[i]);
 			double		eps = rows[i]->eps;
 
-			lower[i] = est - eps - cq->slack * (est + eps + rows[i]->norm + cq->qnorm);
+			if (estimate)
+				estimate[i] = est;
+			lower[i] = est - eps - cq->slack *
+				(est + eps + rows[i]->norm + cq->qnorm + fabs(rows[i]->lo) * sqrtdim);
 		}
 		return;
 	}
 	for (int i = 0; i < n; i++)
-		lower[i] = cq->base + FannCodeDot(cq->qa, rows[i]->code, dim);
+		lower[i] = rows[i]->lo * cq->qsum +
+			rows[i]->step * (double) FannCodeDot(cq->q, rows[i]->code, dim);
 	for (int i = 0; i < n; i++)
 	{
-		double		est = lower[i];
+		double		dot = lower[i];
 		double		norm = rows[i]->norm;
 		double		eps = rows[i]->eps;
-		double		width = cq->qnorm * eps + cq->slack * 2 * cq->qnorm * (norm + eps);
+		double		width = cq->qnorm * eps + cq->slack * 2 * cq->qnorm *
+			(norm + eps + fabs(rows[i]->lo) * sqrtdim);
 
 		if (cq->metric == FANN_METRIC_IP)
-			lower[i] = -est - width;
+		{
+			if (estimate)
+				estimate[i] = -dot;
+			lower[i] = -dot - width;
+		}
 		else if (norm == 0 || cq->qnorm == 0)
+		{
+			if (estimate)
+				estimate[i] = NAN;
 			lower[i] = NAN;
+		}
 		else
 		{
 			/* cosine: 1 - similarity, clamped to [0, 2] as the kernel does */
-			lower[i] = 1 - est / (cq->qnorm * norm) - width / (cq->qnorm * norm) -
+			if (estimate)
+				estimate[i] = Min(Max(1 - dot / (cq->qnorm * norm), 0), 2);
+			lower[i] = 1 - dot / (cq->qnorm * norm) - width / (cq->qnorm * norm) -
 				2 * cq->slack;
 			lower[i] = Min(Max(lower[i], 0), 2);
 		}

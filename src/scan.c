@@ -336,7 +336,15 @@ fanngettuple(IndexScanDesc scan, ScanDirection dir)
 	}
 	MemoryContextSwitchTo(oldctx);
 	scan->xs_recheck = so->groups.recheck;
-	scan->xs_recheckorderby = false;
+
+	/*
+	 * The searches hand rows out by a lower bound of their distance, from
+	 * the codes: the executor computes the distance from the table's row and
+	 * holds rows back until no later one can come before them (as for GiST's
+	 * lossy distances).  An index-only scan cannot recheck; it only happens
+	 * when no column is wanted, so the order does not matter.
+	 */
+	scan->xs_recheckorderby = so->query != NULL && !scan->xs_want_itup;
 	if (scan->numberOfOrderBys > 0)
 	{
 		scan->xs_orderbyvals[0] = Float8GetDatum(so->last.distance);

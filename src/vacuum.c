@@ -57,10 +57,6 @@ mark_dead(IndexVacuumInfo *info, IndexBulkDeleteResult *stats,
 		Page		page;
 		GenericXLogState *state = NULL;
 		Page		wpage = NULL;
-		Buffer		cbuf = InvalidBuffer;
-		Page		cpage = NULL;
-		BlockNumber cblkno;
-		int			slot;
 
 		vacuum_delay_point();
 		buf = ReadBufferExtended(index, MAIN_FORKNUM, blkno, RBM_NORMAL, info->strategy);
@@ -87,19 +83,6 @@ mark_dead(IndexVacuumInfo *info, IndexBulkDeleteResult *stats,
 				}
 				FannPageGetElement(wpage, off)->flags |=
 					FANN_ELEMENT_DEAD;
-				/* and its code, so that exact scans skip it too */
-				if (FannCodeLocation(meta, blkno, off, &cblkno, &slot))
-				{
-					if (cpage == NULL)
-					{
-						cbuf = ReadBufferExtended(index, MAIN_FORKNUM, cblkno,
-												  RBM_NORMAL, info->strategy);
-						LockBuffer(cbuf, BUFFER_LOCK_EXCLUSIVE);
-						FannCheckPage(BufferGetPage(cbuf), FANN_PAGE_CODE, index, cblkno);
-						cpage = GenericXLogRegisterBuffer(state, cbuf, 0);
-					}
-					FannPageGetCode(cpage, slot, csize)->flags |= FANN_ELEMENT_DEAD;
-				}
 				stats->tuples_removed++;
 				idlist_add(tofree, FannMakeId(blkno, off, per_page));
 			}
@@ -110,8 +93,6 @@ mark_dead(IndexVacuumInfo *info, IndexBulkDeleteResult *stats,
 		}
 		if (state)
 			GenericXLogFinish(state);
-		if (BufferIsValid(cbuf))
-			UnlockReleaseBuffer(cbuf);
 		UnlockReleaseBuffer(buf);
 	}
 	stats->num_pages = nblocks;

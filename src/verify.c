@@ -21,6 +21,7 @@
 #include "access/table.h"
 #include "access/tableam.h"
 #include "catalog/index.h"
+#include "common/hashfn.h"
 #include "funcapi.h"
 #include "miscadmin.h"
 #include "quant.h"
@@ -32,7 +33,6 @@ typedef struct VerifyState
 {
 	Relation	index;
 	FannMetaPageData meta;
-	FannCodebook cb;			/* if the index has codes */
 	uint32		nids;
 	Tuplestorestate *out;
 	TupleDesc	desc;
@@ -43,6 +43,7 @@ typedef struct VerifyState
 	uint32	   *groups;
 	uint8	   *state;			/* 0 none, 1 live, 2 dead, 3 free */
 	uint8	   *listed;			/* partition entries naming it */
+	uint64	   *codehash;		/* a hash of its code */
 	FannPair   *pairs;			/* (label, group) sorted by group, label */
 	int64		npairs;
 	ItemPointerData *live;		/* live elements' heap TIDs, sorted */
@@ -140,59 +141,35 @@ proper_subset(VerifyState *vs, uint32 a, uint32 b)
 	return true;
 }
 
-/*
- * The codes of the rows of an element page in the element region: each
- * names its row (element id, TID, group, DEAD flag) and encodes its vector.
- */
-static void
-check_codes(VerifyState *vs, Page page, BlockNumber blkno)
+/* A code that cannot have come from a vector: its bound would be false */
+static bool
+code_is_sane(const FannCodeData *c, int dim)
 {
-	int			dim = vs->meta.dimensions;
-	Size		csize = FANN_CODE_ENTRY_SIZE(dim);
-	uint8	   *code = palloc(dim);
-	BlockNumber cblkno;
-	int			slot;
-	Buffer		buf;
-	Page		cpage;
+	double		nn = 0;
 
-	if (!FannCodeLocation(&vs->meta, blkno, FirstOffsetNumber, &cblkno, &slot))
-		return;
-	buf = ReadBuffer(vs->index, cblkno);
-	LockBuffer(buf, BUFFER_LOCK_SHARE);
-	cpage = BufferGetPage(buf);
-	if (FannPageGetOpaque(cpage)->type != FANN_PAGE_CODE)
-		problem(vs, "code", "element page %u's code page %u is no code page", blkno, cblkno);
-	else
-		for (OffsetNumber off = FirstOffsetNumber; off <= PageGetMaxOffsetNumber(page); off++)
-		{
-			FannElement e = FannPageGetElement(page, off);
-			uint32		id = FannMakeId(blkno, off, vs->meta.elements_per_page);
-			FannCodeEntry c = FannPageGetCode(cpage, slot + off - FirstOffsetNumber, csize);
-			float		eps,
-						norm;
+	if (!isfinite(c->lo) || !isfinite(c->step) || !isfinite(c->eps) ||
+		!isfinite(c->norm) || c->step < 0 || c->eps < 0 || c->norm < 0)
+		return false;
+	/* |x^| lies within |x| +- eps (with room for rounding) */
+	for (int j = 0; j < dim; j++)
+	{
+		double		x = c->lo + (double) c->step * c->code[j];
 
-			if (e->flags & FANN_ELEMENT_FREE)
-				continue;
-			if ((char *) c + csize > (char *) cpage + ((PageHeader) cpage)->pd_lower)
-				problem(vs, "code", "element %u's code lies beyond code page %u's end", id, cblkno);
-			else if (c->id != id || !ItemPointerEquals(&c->heaptid, &e->heaptid) ||
-					 c->group != e->group ||
-					 (c->flags & FANN_ELEMENT_DEAD) != (e->flags & FANN_ELEMENT_DEAD))
-				problem(vs, "code", "element %u's code names element %u (TID (%u,%u), group %u, flags %u)",
-						id, c->id, ItemPointerGetBlockNumberNoCheck(&c->heaptid),
-						ItemPointerGetOffsetNumberNoCheck(&c->heaptid), c->group, c->flags);
-			else
-			{
-				FannEncode(&vs->cb, e->vec, code, &eps, &norm);
-				if (memcmp(code, c->code, dim) != 0 || eps != c->eps || norm != c->norm)
-					problem(vs, "code", "element %u's code does not encode its vector", id);
-			}
-		}
-	UnlockReleaseBuffer(buf);
-	pfree(code);
+		nn += x * x;
+	}
+	return fabs(sqrt(nn) - c->norm) <= c->eps + 1e-4 * (c->norm + c->eps) + 1e-6;
 }
 
-/* A partition page's keys name its entries' rows, which exist */
+static uint64
+code_hash(const FannCodeData *c, int dim)
+{
+	return hash_bytes_extended((const unsigned char *) c, FANN_CODE_SIZE(dim), 0);
+}
+
+/*
+ * A partition page's keys name its entries' rows, which exist and have the
+ * entries' TIDs and codes
+ */
 static void
 check_list_page(VerifyState *vs, Page page, BlockNumber blkno)
 {
@@ -213,12 +190,17 @@ check_list_page(VerifyState *vs, Page page, BlockNumber blkno)
 		else if (e->id >= vs->nids)
 			problem(vs, "partition", "block %u entry %d names element %u beyond the index",
 					blkno, i, e->id);
+		else if (vs->state[e->id] == 1 &&
+				 (!ItemPointerEquals(&e->heaptid, &vs->tids[e->id]) ||
+				  code_hash(&e->c, vs->meta.dimensions) != vs->codehash[e->id]))
+			problem(vs, "partition", "block %u entry %d differs from element %u's TID or code",
+					blkno, i, e->id);
 		else if (vs->listed[e->id] < 255)
 			vs->listed[e->id]++;
 	}
 }
 
-/* Pass 1: element pages, partition pages' entries, page types */
+/* Pass 1: element pages, page types */
 static void
 read_pages(VerifyState *vs, BlockNumber nblocks)
 {
@@ -236,7 +218,7 @@ read_pages(VerifyState *vs, BlockNumber nblocks)
 		opaque = FannPageGetOpaque(page);
 		if (PageIsNew(page) || PageGetSpecialSize(page) != MAXALIGN(sizeof(FannPageOpaqueData)) ||
 			opaque->page_id != FANN_PAGE_ID || opaque->type < FANN_PAGE_ELEMENT ||
-			opaque->type > FANN_PAGE_CODE)
+			opaque->type > FANN_PAGE_PARTITION)
 			problem(vs, "page", "block %u is not a fann page", blkno);
 		else if (opaque->type == FANN_PAGE_ELEMENT)
 		{
@@ -251,10 +233,29 @@ read_pages(VerifyState *vs, BlockNumber nblocks)
 					(e->flags & FANN_ELEMENT_DEAD) ? 2 : 1;
 				vs->tids[id] = e->heaptid;
 				vs->groups[id] = e->group;
+				vs->codehash[id] = code_hash(&e->c, vs->meta.dimensions);
+				if (!(e->flags & FANN_ELEMENT_FREE) && !code_is_sane(&e->c, vs->meta.dimensions))
+					problem(vs, "code", "element %u's code cannot encode a vector", id);
 			}
-			check_codes(vs, page, blkno);
 		}
-		else if (opaque->type == FANN_PAGE_PARTITION)
+		UnlockReleaseBuffer(buf);
+	}
+}
+
+/* Pass 1b: partition pages, once every element is known */
+static void
+read_lists(VerifyState *vs, BlockNumber nblocks)
+{
+	for (BlockNumber blkno = 1; blkno < nblocks; blkno++)
+	{
+		Buffer		buf = ReadBuffer(vs->index, blkno);
+		Page		page;
+
+		CHECK_FOR_INTERRUPTS();
+		LockBuffer(buf, BUFFER_LOCK_SHARE);
+		page = BufferGetPage(buf);
+		if (!PageIsNew(page) && FannPageGetOpaque(page)->page_id == FANN_PAGE_ID &&
+			FannPageGetOpaque(page)->type == FANN_PAGE_PARTITION)
 			check_list_page(vs, page, blkno);
 		UnlockReleaseBuffer(buf);
 	}
@@ -418,11 +419,12 @@ fann_verify(PG_FUNCTION_ARGS)
 		vs.groups = palloc_extended(sizeof(uint32) * vs.nids, MCXT_ALLOC_HUGE);
 		vs.state = palloc_extended(vs.nids, MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
 		vs.listed = palloc_extended(vs.nids, MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
+		vs.codehash = palloc_extended(sizeof(uint64) * vs.nids, MCXT_ALLOC_HUGE);
 		vs.pairs = FannReadAllPairs(vs.index, &vs.meta, &vs.npairs);
 		qsort(vs.pairs, vs.npairs, sizeof(FannPair), cmp_pair_by_group);
-		if (vs.meta.region_end > 1)
-			FannCodebookLoad(vs.index, &vs.meta, &vs.cb);
 		read_pages(&vs, nblocks);
+		if (vs.meta.partitions > 0)
+			read_lists(&vs, nblocks);
 		check_elements(&vs);
 		check_heap(&vs, heap);
 	}

@@ -91,13 +91,26 @@ $rows = $node->safe_psql('postgres', q{
 		ORDER BY embedding <-> '{0.5,0.5,0.5,0.5}' LIMIT 50) s});
 is($rows, '50', 'the ivf search still answers in full');
 
-# 2. an element page and the code page of its unit overwritten with garbage
-# (an exact scan reads codes, and elements only to rank)
+# 1c. an element's code whose error bound is negative: no vector has it, and
+# its partition entry no longer matches it.  Items lie from the page's end
+# down: the first element (40 bytes for 4 dimensions) ends at the 16-byte
+# special space, its eps at offset 28 (TID, flags, group, next, nextfree,
+# then the code's lo and step).
+$node->stop;
+my $firstelem = first_block_of_type(2);    # FANN_PAGE_ELEMENT
+overwrite($firstelem * $blcksz + $blcksz - 16 - 40 + 28, pack('f', -1.0));
+$node->start;
+$report = $node->safe_psql('postgres',
+	q{SELECT string_agg(check_name || ': ' || detail, E'\n') FROM fann_verify('items_idx')});
+like($report, qr/code: element \d+'s code cannot encode a vector/,
+	'a code with a negative error bound is reported');
+like($report, qr/partition: block \d+ entry \d+ differs from element \d+'s TID or code/,
+	'and so is its partition entry');
+
+# 2. an element page overwritten with garbage
 $node->stop;
 my $elempage = first_block_of_type(2);    # FANN_PAGE_ELEMENT
-my $codepage = first_block_of_type(11);    # FANN_PAGE_CODE
 overwrite($elempage * $blcksz, 'x' x $blcksz);
-overwrite($codepage * $blcksz, 'x' x $blcksz);
 $node->start;
 my ($ret, $stdout, $stderr) = $node->psql('postgres',
 	q{SELECT * FROM fann_verify('items_idx')});
