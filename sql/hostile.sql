@@ -32,6 +32,48 @@ SELECT fann_check(format('SELECT id FROM hostile WHERE labels @> ''{-2}'' ORDER 
 SELECT id FROM hostile WHERE labels @> '{4999,-4999}' ORDER BY embedding <-> '{0,0,0,0,0,0}' LIMIT 3;
 SELECT count(*) FROM fann_verify('hostile_idx');
 
+-- magnitudes near FLT_MAX and below FLT_MIN: the codes' bounds overflow or
+-- underflow and must still never exceed a distance (else the executor stops
+-- with "index returned tuples in wrong order"); every path and metric
+-- returns rows in the sequential scan's distance order
+CREATE TABLE extreme (id int, embedding real[], labels int4[]);
+INSERT INTO extreme VALUES (1, '{1e19,1e19,1e19}', '{1}'), (2, '{3e38,-3e38,0}', '{1}'),
+	(3, '{5,5,5}', '{1}'), (4, '{0,0,0}', '{1}'), (5, '{1e-40,2e-40,-1e-38}', '{1}'),
+	(6, '{-3e38,-3e38,-3e38}', '{1}'), (7, '{1e-30,1,1e30}', '{1}');
+INSERT INTO extreme SELECT 100 + i, fann_random_vector(3), '{1}' FROM generate_series(1, 200) i;
+CREATE INDEX extreme_l2 ON extreme USING fann (embedding fann_l2_ops, labels) WITH (partitions = 2);
+CREATE INDEX extreme_ip ON extreme USING fann (embedding fann_ip_ops, labels) WITH (partitions = 2);
+CREATE INDEX extreme_cos ON extreme USING fann (embedding fann_cosine_ops, labels) WITH (partitions = 2);
+SELECT count(*) AS problems FROM fann_verify('extreme_l2');
+-- the distances of the 40 nearest rows, by a path of the index or by a
+-- sequential scan
+CREATE FUNCTION extreme_dists(path text, op text, q text, by_index bool) RETURNS float8[] AS $$
+DECLARE
+	d float8[];
+BEGIN
+	PERFORM set_config('fann.strategy', path, true);
+	PERFORM set_config('enable_seqscan', (NOT by_index)::text, true);
+	PERFORM set_config('enable_indexscan', by_index::text, true);
+	PERFORM set_config('enable_bitmapscan', 'off', true);
+	EXECUTE format('SELECT array_agg(d) FROM (SELECT embedding %s %L::real[] AS d FROM extreme
+					 WHERE labels @> ''{1}'' ORDER BY embedding %s %L::real[] LIMIT 40) s', op, q, op, q)
+	  INTO d;
+	RETURN d;
+END
+$$ LANGUAGE plpgsql;
+SET fann.ef_search = 1000;
+SET fann.max_probes = 16384;
+SELECT s, op, count(*) AS queries,
+	   bool_and(extreme_dists(s, op, q, true) IS NOT DISTINCT FROM
+				extreme_dists(s, op, q, false)) AS as_seqscan
+  FROM (VALUES ('exact'), ('graph'), ('ivf')) p(s),
+	   (VALUES ('<->'), ('<#>'), ('<=>')) m(op),
+	   (VALUES ('{1,1,1}'), ('{1e19,0,0}'), ('{3e38,3e38,3e38}'), ('{0,0,0}'), ('{1e-40,0,0}')) v(q)
+ GROUP BY s, op ORDER BY s, op;
+RESET ALL;
+SET enable_seqscan = off;
+DROP TABLE extreme;
+
 -- out-of-range settings
 SELECT fann_error($$SET fann.exact_threshold = -1$$);
 SELECT fann_error($$SET fann.build_threads = 0$$);

@@ -20,11 +20,20 @@
  */
 #include "postgres.h"
 
+#include <float.h>
 #include <math.h>
 
 #include "quant.h"
 
 #define FANN_CODE_LEVELS	255
+
+/*
+ * The float kernels are exact to the relative slack only between these
+ * squared magnitudes: below, products underflow (to subnormals, losing up
+ * to FLT_TRUE_MIN each, and a cosine's norm to 0); above, sums overflow.
+ */
+#define FANN_FLOAT_SAFE_MIN		1e-30
+#define FANN_FLOAT_SAFE_MAX		1e37
 
 /* x's code into c: its range, levels, eps (rounded up) and norm */
 void
@@ -41,22 +50,34 @@ FannEncode(const float *x, int dim, FannCode c)
 		hi = Max(hi, x[j]);
 	}
 	c->lo = lo;
-	c->step = (hi - lo) / FANN_CODE_LEVELS;
+	/* in double: the range of coordinates near FLT_MAX overflows a float */
+	c->step = ((double) hi - lo) / FANN_CODE_LEVELS;
 	for (int j = 0; j < dim; j++)
 	{
-		double		l = c->step > 0 ? rint((x[j] - lo) / c->step) : 0;
-		float		decoded;
+		double		l = c->step > 0 ? rint((x[j] - (double) lo) / c->step) : 0;
+		double		decoded;
 
 		c->code[j] = (uint8) Min(Max(l, 0), FANN_CODE_LEVELS);
-		decoded = lo + c->step * c->code[j];
+		decoded = lo + (double) c->step * c->code[j];
 		err += ((double) x[j] - decoded) * ((double) x[j] - decoded);
 		nn += (double) x[j] * x[j];
 	}
 	err = sqrt(err);
-	c->eps = (float) err;
+	c->eps = (float) err;		/* infinite beyond FLT_MAX: still true */
 	if (c->eps < err)
 		c->eps = nextafterf(c->eps, INFINITY);
 	c->norm = (float) sqrt(nn);
+}
+
+/*
+ * A bound that overflowed (magnitudes near FLT_MAX, where the float kernels
+ * reach infinity and infinity minus infinity) bounds nothing: the lowest
+ * value, which is always true
+ */
+static inline double
+true_bound(double lower)
+{
+	return isfinite(lower) ? lower : -INFINITY;
 }
 
 /* The decoded vector x^ of c */
@@ -86,6 +107,14 @@ FannCodeQueryInit(FannCodeQuery *cq, FannMetric metric, const float *q, int dim)
 	cq->qnorm = sqrt(qq);
 	/* float sums over n terms err by about n units in the last place */
 	cq->slack = 1.2e-7 * (dim + 64);
+	/* and by one subnormal step per product, when they underflow */
+	cq->tiny = 2.0 * dim * FLT_TRUE_MIN;
+}
+
+static inline bool
+float_safe(double square)
+{
+	return square >= FANN_FLOAT_SAFE_MIN && square <= FANN_FLOAT_SAFE_MAX;
 }
 
 /*
@@ -96,7 +125,11 @@ FannCodeQueryInit(FannCodeQuery *cq, FannMetric metric, const float *q, int dim)
  * with the width added; no search needs them.  In two loops, so that the
  * rows' kernel sums overlap instead of each waiting on the previous one's
  * square root.  The rounding slack covers the magnitudes the kernels sum:
- * the vectors' norms and, for a row's lo, |lo| sqrt(dim).
+ * the vectors' norms and, for a row's lo, |lo| sqrt(dim), and subnormal
+ * products.  Where the exact kernel may overflow or underflow beyond that
+ * (an inner product of vectors whose norms multiply past FANN_FLOAT_SAFE_MAX,
+ * a cosine with a vector outside the safe range), the bound is the lowest
+ * value: true whatever the kernel computes.
  */
 void
 FannCodeBounds(const FannCodeQuery *cq, const FannCodeData *const *rows, int n,
@@ -116,8 +149,9 @@ FannCodeBounds(const FannCodeQuery *cq, const FannCodeData *const *rows, int n,
 
 			if (estimate)
 				estimate[i] = est;
-			lower[i] = est - eps - cq->slack *
-				(est + eps + rows[i]->norm + cq->qnorm + fabs(rows[i]->lo) * sqrtdim);
+			lower[i] = true_bound(est - eps - cq->slack *
+								  (est + eps + rows[i]->norm + cq->qnorm +
+								   fabs(rows[i]->lo) * sqrtdim) - 2 * sqrt(cq->tiny));
 		}
 		return;
 	}
@@ -130,13 +164,14 @@ FannCodeBounds(const FannCodeQuery *cq, const FannCodeData *const *rows, int n,
 		double		norm = rows[i]->norm;
 		double		eps = rows[i]->eps;
 		double		width = cq->qnorm * eps + cq->slack * 2 * cq->qnorm *
-			(norm + eps + fabs(rows[i]->lo) * sqrtdim);
+			(norm + eps + fabs(rows[i]->lo) * sqrtdim) + cq->tiny;
 
 		if (cq->metric == FANN_METRIC_IP)
 		{
 			if (estimate)
 				estimate[i] = -dot;
-			lower[i] = -dot - width;
+			lower[i] = cq->qnorm * norm <= FANN_FLOAT_SAFE_MAX ?
+				true_bound(-dot - width) : -INFINITY;
 		}
 		else if (norm == 0 || cq->qnorm == 0)
 		{
@@ -151,7 +186,8 @@ FannCodeBounds(const FannCodeQuery *cq, const FannCodeData *const *rows, int n,
 				estimate[i] = Min(Max(1 - dot / (cq->qnorm * norm), 0), 2);
 			lower[i] = 1 - dot / (cq->qnorm * norm) - width / (cq->qnorm * norm) -
 				2 * cq->slack;
-			lower[i] = Min(Max(lower[i], 0), 2);
+			lower[i] = isfinite(lower[i]) && float_safe(norm * norm) &&
+				float_safe(cq->qnorm * cq->qnorm) ? Min(Max(lower[i], 0), 2) : 0;
 		}
 	}
 }

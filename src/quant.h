@@ -16,6 +16,7 @@ typedef struct FannCodeQuery
 	double		qsum;			/* the sum of q's coordinates */
 	double		qnorm;
 	double		slack;			/* rounding, relative */
+	double		tiny;			/* rounding of subnormal products, absolute */
 } FannCodeQuery;
 
 extern void FannEncode(const float *x, int dim, FannCode c);

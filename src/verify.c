@@ -147,9 +147,12 @@ code_is_sane(const FannCodeData *c, int dim)
 {
 	double		nn = 0;
 
-	if (!isfinite(c->lo) || !isfinite(c->step) || !isfinite(c->eps) ||
-		!isfinite(c->norm) || c->step < 0 || c->eps < 0 || c->norm < 0)
+	if (!isfinite(c->lo) || !isfinite(c->step) || isnan(c->eps) || isnan(c->norm) ||
+		c->step < 0 || c->eps < 0 || c->norm < 0)
 		return false;
+	/* magnitudes near FLT_MAX: an infinite bound is a true one */
+	if (isinf(c->eps) || isinf(c->norm))
+		return true;
 	/* |x^| lies within |x| +- eps (with room for rounding) */
 	for (int j = 0; j < dim; j++)
 	{

@@ -59,8 +59,9 @@ for my $round (1 .. 3)
 my @predicates = ('true', q{labels @> '{2}'}, q{labels && '{21,13}'},
 	q{labels = '{1,11}'}, q{labels @> '{22,1}'}, q{labels IS NULL});
 
-# the 40 nearest rows of $table matching $pred, through the index (with
-# $settings) or by a sequential scan
+# the distances of the 40 nearest rows of $table matching $pred, through the
+# index (with $settings) or by a sequential scan (equal distances may come in
+# either order)
 sub answer
 {
 	my ($node, $pred, $use_index, $table, $settings) = @_;
@@ -70,8 +71,8 @@ sub answer
 	  ? 'SET enable_seqscan = off; SET enable_sort = off;' . ($settings // '')
 	  : 'SET enable_indexscan = off; SET enable_bitmapscan = off;';
 	return $node->safe_psql('postgres', qq{$settings
-		SELECT string_agg(id::text, ',') FROM (SELECT id FROM $table WHERE $pred
-		ORDER BY embedding <-> array_fill(0.5::real, ARRAY[$dim]) LIMIT 40) s;});
+		SELECT string_agg(d::text, ',') FROM (SELECT embedding <-> array_fill(0.5::real, ARRAY[$dim]) AS d
+		FROM $table WHERE $pred ORDER BY embedding <-> array_fill(0.5::real, ARRAY[$dim]) LIMIT 40) s;});
 }
 
 $primary->wait_for_catchup($standby);

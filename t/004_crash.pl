@@ -50,8 +50,8 @@ is($node->safe_psql('postgres', q{SELECT count(*) FROM fann_verify('items_idx')}
 	'0', 'after the crash the index verifies (every committed row indexed once)');
 for my $pred ('true', q{labels @> '{40}'}, q{labels && '{41,2}'})
 {
-	my $q = "SELECT string_agg(id::text, ',') FROM (SELECT id FROM items WHERE $pred
-		ORDER BY embedding <-> '{0.5,0.4,0.3,0.2}' LIMIT 25) s";
+	my $q = "SELECT string_agg(d::text, ',') FROM (SELECT embedding <-> '{0.5,0.4,0.3,0.2}' AS d
+		FROM items WHERE $pred ORDER BY embedding <-> '{0.5,0.4,0.3,0.2}' LIMIT 25) s";
 	is($node->safe_psql('postgres', "SET enable_seqscan = off; SET enable_sort = off; $q"),
 		$node->safe_psql('postgres', "SET enable_indexscan = off; SET enable_bitmapscan = off; $q"),
 		"after the crash the index answers $pred exactly");
@@ -112,8 +112,8 @@ for my $round ('after the crash', 'after a VACUUM that completes')
 	{
 		for my $pred ('true', q{labels @> '{2}'}, q{labels && '{4,11}'})
 		{
-			my $q = "SELECT string_agg(id::text, ',') FROM (SELECT id FROM vac WHERE $pred
-				ORDER BY embedding <-> array_fill(0.5::real, ARRAY[16]) LIMIT 40) s";
+			my $q = "SELECT string_agg(d::text, ',') FROM (SELECT embedding <-> array_fill(0.5::real, ARRAY[16]) AS d
+				FROM vac WHERE $pred ORDER BY embedding <-> array_fill(0.5::real, ARRAY[16]) LIMIT 40) s";
 			is($node->safe_psql('postgres', "SET enable_seqscan = off; SET enable_sort = off;
 					SET fann.strategy = $path; SET fann.probing = nearest; SET fann.max_probes = 1000; $q"),
 				$node->safe_psql('postgres', "SET enable_indexscan = off; SET enable_bitmapscan = off; $q"),
