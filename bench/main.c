@@ -2,7 +2,7 @@
  * main.c
  *	  fannbench: the C half of bench/run.  Subcommands:
  *
- *	synth	--rows N --dim D [--seed S] --out F.fvecs
+ *	synth	--rows N --dim D [--seed S] [--model-seed M] --out F.fvecs
  *	load	--base F [--labels F] --table T [--limit N] [--conninfo C]
  *	labels	--dist zipf|uniform|poisson|multinomial|one --nlabels L
  *			(--rows N | --rows-of BASE [--limit N]) [--seed S] --out F
@@ -19,6 +19,7 @@
  *
  * Connections use libpq's defaults (PG* environment) unless --conninfo.
  */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -45,30 +46,65 @@ num(const char *name, const char *dflt)
 	return atoll(opt(name, dflt));
 }
 
-/* Clustered synthetic vectors: 32 Gaussian-ish blobs */
+/* A standard normal draw (Box-Muller) */
+static double
+rng_normal(uint64_t *rng)
+{
+	double		u = rng_uniform(rng),
+				v = rng_uniform(rng);
+
+	return sqrt(-2.0 * log(1.0 - u)) * cos(2.0 * M_PI * v);
+}
+
+/*
+ * Clustered synthetic vectors with the low intrinsic dimension of real
+ * embeddings: 64 Gaussian clusters in a 16-dimensional latent space, mapped
+ * into --dim dimensions by a fixed random linear map, plus a little
+ * isotropic noise.  --model-seed fixes the clusters and the map, --seed the
+ * draws: base rows and queries share the model and differ in their draws.
+ */
 static void
 cmd_synth(void)
 {
 	Vectors		v;
-	uint64_t	rng = num("--seed", "1");
-	int			nc = 32;
+	uint64_t	model = num("--model-seed", "1");
+	uint64_t	rng = num("--seed", "1") * 0x9E3779B97F4A7C15ULL + 1;
+	int			nc = 64;
+	int			latent;
 	float	   *centers;
+	float	   *map;
+	double	   *z;
 
 	v.n = num("--rows", NULL);
 	v.d = num("--dim", NULL);
+	latent = v.d < 16 ? v.d : 16;
 	v.data = xmalloc(sizeof(float) * v.n * v.d);
-	centers = xmalloc(sizeof(float) * nc * v.d);
-	for (int i = 0; i < nc * v.d; i++)
-		centers[i] = rng_uniform(&rng);
+	centers = xmalloc(sizeof(float) * nc * latent);
+	map = xmalloc(sizeof(float) * latent * v.d);
+	z = xmalloc(sizeof(double) * latent);
+	for (int i = 0; i < nc * latent; i++)
+		centers[i] = 2.0 * rng_uniform(&model) - 1.0;
+	for (int i = 0; i < latent * v.d; i++)
+		map[i] = rng_normal(&model) / sqrt(latent);
 	for (int64_t i = 0; i < v.n; i++)
 	{
 		int			c = rng_next(&rng) % nc;
 
+		for (int k = 0; k < latent; k++)
+			z[k] = centers[c * latent + k] + 0.25 * rng_normal(&rng);
 		for (int j = 0; j < v.d; j++)
-			v.data[i * v.d + j] = centers[c * v.d + j] +
-				0.3f * (float) (rng_uniform(&rng) + rng_uniform(&rng) - 1.0);
+		{
+			double		x = 0.02 * rng_normal(&rng);
+
+			for (int k = 0; k < latent; k++)
+				x += z[k] * map[k * v.d + j];
+			v.data[i * v.d + j] = (float) x;
+		}
 	}
 	write_vectors(opt("--out", NULL), &v);
+	free(centers);
+	free(map);
+	free(z);
 }
 
 static void
