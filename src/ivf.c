@@ -39,6 +39,7 @@
 #define FANN_IVF_SEED			UINT64CONST(0x4C495241)
 /* Sample rows the probe thresholds are measured on */
 #define FANN_CALIBRATION_QUERIES	200
+#define FANN_CALIBRATION_Z		1.64	/* one-sided 95 % */
 
 /*
  * Partitions for nrows rows: the partitions reloption, or when that is 0,
@@ -327,8 +328,10 @@ cmp_float_desc(const void *a, const void *b)
  * cut must stay below to probe one of them.  The ivf path ranks the rows it
  * probes exactly, so its recall is the fraction of these logits above its
  * cut: point i gets the threshold whose cut keeps the fraction i stands
- * for.  As at query time, the partition the model rates first is always
- * probed, none ranked beyond fann.max_probes.
+ * for, plus the sample's error (FANN_CALIBRATION_Z standard errors of a
+ * fraction of this many neighbours), so that new queries reach the target
+ * rather than straddle it.  As at query time, the partition the model rates
+ * first is always probed, none ranked beyond fann.max_probes.
  */
 static void
 calibrate(FannMetaPage meta, const FannModel *m, const float *vectors, int64 nrows,
@@ -436,7 +439,8 @@ calibrate(FannMetaPage meta, const FannModel *m, const float *vectors, int64 nro
 	for (int i = 0; i < FANN_CALIBRATION_POINTS; i++)
 	{
 		double		recall = FANN_MIN_TARGET_RECALL + (double) i / FANN_CALIBRATION_STEPS;
-		int			need = (int) ceil(recall * nkeys - 1e-9);
+		double		margin = FANN_CALIBRATION_Z * sqrt(recall * (1 - recall) / Max(nkeys, 1));
+		int			need = (int) Min(nkeys, ceil((recall + margin) * nkeys - 1e-9));
 		float		key = need > 0 ? keys[need - 1] : INFINITY;
 
 		/* just below the key's probability: the cut must stay under it */
