@@ -17,6 +17,10 @@
  *				executor has consumed every other matching row)
  *
  * So no row is returned twice or skipped, and a query is never short.
+ * "After" is in the order the searches hand rows out: by the lower bound of
+ * the distance the codes give (quant.h), then element id.  The executor
+ * computes each row's exact distance from the table and reorders (see
+ * fanngettuple), so the answer is in exact distance order.
  */
 #include "postgres.h"
 

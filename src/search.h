@@ -3,13 +3,14 @@
  *	  The one interface of fann's search paths, and what a scan reports.
  *
  * A search hands out the rows of the groups a label predicate selects, in
- * (distance, element id) order as far as it can vouch for it: begin, then
- * next until it returns false, then end.  Three implementations, one file
- * each:
+ * (lower bound of the distance, element id) order as far as it can vouch
+ * for it: begin, then next until it returns false, then end; the executor
+ * ranks the rows by their exact distances (scan.c).  Three implementations,
+ * one file each:
  *
- *	exact.c 	every matching row, exactly ranked (a full pass over the
- *				matching groups' elements, more passes if the executor wants
- *				more rows than one kept)
+ *	exact.c 	every matching row (a full pass over the matching groups'
+ *				elements, more passes if the executor wants more rows than
+ *				one kept)
  *	graphscan.c the UNG graph: a beam search from the minimal matching
  *				groups (UNG, SIGMOD 2025, section 5)
  *	ivfscan.c	the learned IVF: the partitions the model rates likeliest
