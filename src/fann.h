@@ -53,13 +53,13 @@
  *	partition pages the rows listed in a partition, two raw arrays: their
  *					keys (FannListKey: element id and group, what a probe
  *					filters on), then from a fixed offset their entries
- *					(FannCodeEntryData: heap TID, element id, group, code), in the same order;
- *					pd_lower ends the entries.  A probe reads 8 bytes of a
- *					row it skips and codes sequentially, the element only to
- *					rank.  Rows the model also places elsewhere are listed
- *					twice (learned redundancy).  Chained through
- *					opaque->next; the build writes each partition's pages
- *					contiguously.
+ *					(FannCodeEntryData: heap TID, element id, group, code)
+ *					in the same order; pd_lower ends the entries.  A probe
+ *					reads 8 bytes of a row it skips and the codes of the rows
+ *					it takes, sequentially.  Rows the model also places
+ *					elsewhere are listed twice (learned redundancy).  Chained
+ *					through opaque->next; the build writes each partition's
+ *					pages contiguously.
  *
  * Element and group ids are computed from their location, so no map is kept:
  *	element id = blkno * elements_per_page + (offnum - 1)
@@ -378,7 +378,7 @@ typedef struct FannPartitionData
 typedef struct FannCodeEntryData
 {
 	ItemPointerData heaptid;
-	uint16		flags;			/* unused, 0 */
+	uint16		unused;			/* padding after the TID, 0 */
 	uint32		id;				/* its element */
 	uint32		group;
 	FannCodeData c;				/* last: variable length */

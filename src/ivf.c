@@ -461,7 +461,7 @@ static void
 fill_entry(FannCodeEntry entry, ItemPointer tid, uint32 id, uint32 gid)
 {
 	entry->heaptid = *tid;
-	entry->flags = 0;
+	entry->unused = 0;
 	entry->id = id;
 	entry->group = gid;
 }

@@ -16,9 +16,10 @@
  * partitions come out in exact distance order, few of them read in full.
  * When the executor wants more, the next partitions in the same order are
  * probed, as many again as so far; rows they hold that come before the last
- * one returned are left to scan.c's final exact search.  A row listed twice (learned redundancy) is taken
- * once.  When every partition has been probed, or the candidates would
- * exceed work_mem, scan.c's exact searches return the rest.
+ * one returned are left to scan.c's final exact search.  A row listed twice
+ * (learned redundancy) is taken once.  When every partition has been probed,
+ * or the candidates would exceed work_mem, scan.c's exact searches return
+ * the rest.
  */
 #include "postgres.h"
 

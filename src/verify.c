@@ -44,6 +44,8 @@ typedef struct VerifyState
 	uint8	   *state;			/* 0 none, 1 live, 2 dead, 3 free */
 	uint8	   *listed;			/* partition entries naming it */
 	uint64	   *codehash;		/* a hash of its code */
+	BlockNumber *listpages;		/* the partition pages pass 1 found */
+	BlockNumber nlistpages;
 	FannPair   *pairs;			/* (label, group) sorted by group, label */
 	int64		npairs;
 	ItemPointerData *live;		/* live elements' heap TIDs, sorted */
@@ -241,25 +243,27 @@ read_pages(VerifyState *vs, BlockNumber nblocks)
 					problem(vs, "code", "element %u's code cannot encode a vector", id);
 			}
 		}
+		else if (opaque->type == FANN_PAGE_PARTITION)
+			vs->listpages[vs->nlistpages++] = blkno;
 		UnlockReleaseBuffer(buf);
 	}
 }
 
-/* Pass 1b: partition pages, once every element is known */
+/* Pass 1b: the partition pages pass 1 found, once every element is known */
 static void
-read_lists(VerifyState *vs, BlockNumber nblocks)
+read_lists(VerifyState *vs)
 {
-	for (BlockNumber blkno = 1; blkno < nblocks; blkno++)
+	for (BlockNumber i = 0; i < vs->nlistpages; i++)
 	{
-		Buffer		buf = ReadBuffer(vs->index, blkno);
+		Buffer		buf = ReadBuffer(vs->index, vs->listpages[i]);
 		Page		page;
 
 		CHECK_FOR_INTERRUPTS();
 		LockBuffer(buf, BUFFER_LOCK_SHARE);
 		page = BufferGetPage(buf);
-		if (!PageIsNew(page) && FannPageGetOpaque(page)->page_id == FANN_PAGE_ID &&
-			FannPageGetOpaque(page)->type == FANN_PAGE_PARTITION)
-			check_list_page(vs, page, blkno);
+		/* a page keeps its type once written; checked all the same */
+		if (FannPageGetOpaque(page)->type == FANN_PAGE_PARTITION)
+			check_list_page(vs, page, vs->listpages[i]);
 		UnlockReleaseBuffer(buf);
 	}
 }
@@ -423,11 +427,12 @@ fann_verify(PG_FUNCTION_ARGS)
 		vs.state = palloc_extended(vs.nids, MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
 		vs.listed = palloc_extended(vs.nids, MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
 		vs.codehash = palloc_extended(sizeof(uint64) * vs.nids, MCXT_ALLOC_HUGE);
+		vs.listpages = palloc_extended(sizeof(BlockNumber) * nblocks, MCXT_ALLOC_HUGE);
+		vs.nlistpages = 0;
 		vs.pairs = FannReadAllPairs(vs.index, &vs.meta, &vs.npairs);
 		qsort(vs.pairs, vs.npairs, sizeof(FannPair), cmp_pair_by_group);
 		read_pages(&vs, nblocks);
-		if (vs.meta.partitions > 0)
-			read_lists(&vs, nblocks);
+		read_lists(&vs);
 		check_elements(&vs);
 		check_heap(&vs, heap);
 	}
