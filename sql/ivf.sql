@@ -175,3 +175,33 @@ SELECT fann_each_kernel($q$
 $q$) >= 2 AS kernels_rank_exactly;
 RESET ALL;
 DROP TABLE coarse;
+
+-- The partition lists' 4-bit codes pack two dimensions a byte in blocks of
+-- 32: widths that end a block early (40 = 32 + 8, 48 = 32 + 16, 100 = 3 x 32
+-- + 4) rank exactly under every kernel and metric, rows bounded from the
+-- 4-bit codes, then the elements' 8-bit codes, then the table
+SELECT setseed(0.42);
+DO $$
+DECLARE
+	d int;
+BEGIN
+	FOREACH d IN ARRAY ARRAY[40, 48, 100] LOOP
+		EXECUTE format('CREATE TABLE packed%s AS SELECT i AS id, fann_random_vector(%s) AS embedding
+						  FROM generate_series(1, 400) i', d, d);
+		EXECUTE format('CREATE INDEX packed%s_l2 ON packed%s USING fann (embedding) WITH (partitions = 4)', d, d);
+		EXECUTE format('CREATE INDEX packed%s_ip ON packed%s USING fann (embedding fann_ip_ops) WITH (partitions = 4)', d, d);
+		EXECUTE format('CREATE INDEX packed%s_cos ON packed%s USING fann (embedding fann_cosine_ops) WITH (partitions = 4)', d, d);
+	END LOOP;
+END
+$$;
+SET fann.strategy = ivf;
+SET fann.probing = nearest;		-- every partition in the first batch
+SET fann.max_probes = 16384;
+SELECT fann_each_kernel($q$
+	SELECT bool_and(fann_check(format('SELECT id FROM packed%s ORDER BY embedding %s %L::real[] LIMIT 30',
+									  d, op, fann_random_vector(d)), format('packed%s_%s', d, idx)) = 30)
+	  FROM (VALUES (40), (48), (100)) w(d),
+		   (VALUES ('<->', 'l2'), ('<#>', 'ip'), ('<=>', 'cos')) m(op, idx)
+$q$) >= 2 AS packed_codes_rank_exactly;
+RESET ALL;
+DROP TABLE packed40, packed48, packed100;

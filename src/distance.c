@@ -45,8 +45,8 @@ static float (*l2sq_impl) (const float *a, const float *b, int n);
 static float (*dot_impl) (const float *a, const float *b, int n);
 static void (*cosine_impl) (const float *a, const float *b, int n,
 							float *ab, float *aa, float *bb);
-static float (*code_l2sq_impl) (const float *q, float lo, float step, const uint8 *code, int n);
-static float (*code_dot_impl) (const float *qs, const uint8 *code, int n);
+static float (*code_l2sq_impl[2]) (const float *q, float lo, float step, const uint8 *code, int n);
+static float (*code_dot_impl[2]) (const float *qs, const uint8 *code, int n);
 
 /* Portable kernels: four partial sums let the compiler vectorise */
 static float
@@ -101,39 +101,69 @@ cosine_generic(const float *a, const float *b, int n,
 }
 
 /*
- * Kernels over 8-bit codes (quant.c): sum of (q - lo - step c)^2, and
- * <q, c>; eight partial sums the compiler vectorises
+ * Kernels over codes (quant.c): sum of (q - lo - step c)^2, and <q, c>.
+ * A code has 8 bits per dimension, a byte each, or 4: byte 16 b + t then
+ * holds dimension 32 b + t in its low half and 32 b + 16 + t in its high
+ * half, so that 16 consecutive dimensions widen from one 16-byte load.
+ * Each kernel is written once for both widths and instantiated for each
+ * (CODE_KERNELS), the width a constant then.
  */
-static float
-code_l2sq_generic(const float *q, float lo, float step, const uint8 *code, int n)
+static inline int
+code_at(const uint8 *code, int j, int bits)
+{
+	if (bits == 8)
+		return code[j];
+	return (code[(j / 32) * 16 + j % 16] >> (j % 32 >= 16 ? 4 : 0)) & 15;
+}
+
+/* Over dimensions [from, n), in eight partial sums the compiler vectorises */
+static inline float
+code_l2sq_tail(const float *q, float lo, float step, const uint8 *code,
+			   int from, int n, int bits)
 {
 	float		s[8] = {0};
-	int			i = 0;
+	int			i = from;
 
 	for (; i + 8 <= n; i += 8)
 		for (int j = 0; j < 8; j++)
 		{
-			float		d = (q[i + j] - lo) - step * code[i + j];
+			float		d = (q[i + j] - lo) - step * code_at(code, i + j, bits);
 
 			s[j] += d * d;
 		}
 	for (; i < n; i++)
-		s[0] += ((q[i] - lo) - step * code[i]) * ((q[i] - lo) - step * code[i]);
+	{
+		float		d = (q[i] - lo) - step * code_at(code, i, bits);
+
+		s[0] += d * d;
+	}
 	return ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]));
 }
 
-static float
-code_dot_generic(const float *qs, const uint8 *code, int n)
+static inline float
+code_dot_tail(const float *qs, const uint8 *code, int from, int n, int bits)
 {
 	float		s[8] = {0};
-	int			i = 0;
+	int			i = from;
 
 	for (; i + 8 <= n; i += 8)
 		for (int j = 0; j < 8; j++)
-			s[j] += qs[i + j] * code[i + j];
+			s[j] += qs[i + j] * code_at(code, i + j, bits);
 	for (; i < n; i++)
-		s[0] += qs[i] * code[i];
+		s[0] += qs[i] * code_at(code, i, bits);
 	return ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]));
+}
+
+static inline float
+code_l2sq_generic(const float *q, float lo, float step, const uint8 *code, int n, int bits)
+{
+	return code_l2sq_tail(q, lo, step, code, 0, n, bits);
+}
+
+static inline float
+code_dot_generic(const float *qs, const uint8 *code, int n, int bits)
+{
+	return code_dot_tail(qs, code, 0, n, bits);
 }
 
 #ifdef FANN_X86
@@ -304,104 +334,134 @@ cosine_avx512(const float *a, const float *b, int n,
 	*aa = _mm512_reduce_add_ps(saa);
 	*bb = _mm512_reduce_add_ps(sbb);
 }
+/*
+ * The codes of dimensions i .. i + 7 (n = 8) or i .. i + 15 (n = 16) as
+ * bytes in the low lanes: a load, and for 4-bit codes a shift and a mask
+ */
+__attribute__((target("avx2,fma")))
+static inline __m128i
+code_bytes(const uint8 *code, int i, int n, int bits)
+{
+	__m128i		v;
+
+	if (bits == 8)
+		return n == 8 ? _mm_loadl_epi64((const __m128i *) (code + i)) :
+			_mm_loadu_si128((const __m128i *) (code + i));
+	code += (i / 32) * 16 + i % 16;
+	v = n == 8 ? _mm_loadl_epi64((const __m128i *) code) :
+		_mm_loadu_si128((const __m128i *) code);
+	if (i % 32 >= 16)
+		v = _mm_srli_epi16(v, 4);
+	return _mm_and_si128(v, _mm_set1_epi8(15));
+}
+
 /* 8 codes widened to floats */
 __attribute__((target("avx2,fma")))
 static inline __m256
-codes_avx2(const uint8 *code)
+codes_avx2(const uint8 *code, int i, int bits)
 {
-	return _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *) code)));
+	return _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(code_bytes(code, i, 8, bits)));
 }
 
 __attribute__((target("avx2,fma")))
-static float
-code_l2sq_avx2(const float *q, float lo, float step, const uint8 *code, int n)
+static inline float
+code_l2sq_avx2(const float *q, float lo, float step, const uint8 *code, int n, int bits)
 {
 	__m256		s0 = _mm256_setzero_ps(),
 				s1 = _mm256_setzero_ps();
 	__m256		vlo = _mm256_set1_ps(lo),
 				vstep = _mm256_set1_ps(step);
-	float		tail = 0;
 	int			i = 0;
 
 	for (; i + 16 <= n; i += 16)
 	{
-		__m256		d0 = _mm256_fnmadd_ps(vstep, codes_avx2(code + i),
+		__m256		d0 = _mm256_fnmadd_ps(vstep, codes_avx2(code, i, bits),
 										  _mm256_sub_ps(_mm256_loadu_ps(q + i), vlo));
-		__m256		d1 = _mm256_fnmadd_ps(vstep, codes_avx2(code + i + 8),
+		__m256		d1 = _mm256_fnmadd_ps(vstep, codes_avx2(code, i + 8, bits),
 										  _mm256_sub_ps(_mm256_loadu_ps(q + i + 8), vlo));
 
 		s0 = _mm256_fmadd_ps(d0, d0, s0);
 		s1 = _mm256_fmadd_ps(d1, d1, s1);
 	}
-	for (; i < n; i++)
-		tail += ((q[i] - lo) - step * code[i]) * ((q[i] - lo) - step * code[i]);
-	return hsum256(_mm256_add_ps(s0, s1)) + tail;
+	return hsum256(_mm256_add_ps(s0, s1)) + code_l2sq_tail(q, lo, step, code, i, n, bits);
 }
 
 __attribute__((target("avx2,fma")))
-static float
-code_dot_avx2(const float *qs, const uint8 *code, int n)
+static inline float
+code_dot_avx2(const float *qs, const uint8 *code, int n, int bits)
 {
 	__m256		s0 = _mm256_setzero_ps(),
 				s1 = _mm256_setzero_ps();
-	float		tail = 0;
 	int			i = 0;
 
 	for (; i + 16 <= n; i += 16)
 	{
-		s0 = _mm256_fmadd_ps(_mm256_loadu_ps(qs + i), codes_avx2(code + i), s0);
-		s1 = _mm256_fmadd_ps(_mm256_loadu_ps(qs + i + 8), codes_avx2(code + i + 8), s1);
+		s0 = _mm256_fmadd_ps(_mm256_loadu_ps(qs + i), codes_avx2(code, i, bits), s0);
+		s1 = _mm256_fmadd_ps(_mm256_loadu_ps(qs + i + 8), codes_avx2(code, i + 8, bits), s1);
 	}
-	for (; i < n; i++)
-		tail += qs[i] * code[i];
-	return hsum256(_mm256_add_ps(s0, s1)) + tail;
+	return hsum256(_mm256_add_ps(s0, s1)) + code_dot_tail(qs, code, i, n, bits);
 }
 
 /* 16 codes widened to floats */
 __attribute__((target("avx512f")))
 static inline __m512
-codes_avx512(const uint8 *code)
+codes_avx512(const uint8 *code, int i, int bits)
 {
-	return _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *) code)));
+	return _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(code_bytes(code, i, 16, bits)));
 }
 
 __attribute__((target("avx512f")))
-static float
-code_l2sq_avx512(const float *q, float lo, float step, const uint8 *code, int n)
+static inline float
+code_l2sq_avx512(const float *q, float lo, float step, const uint8 *code, int n, int bits)
 {
 	__m512		s0 = _mm512_setzero_ps();
 	__m512		vlo = _mm512_set1_ps(lo),
 				vstep = _mm512_set1_ps(step);
-	float		tail = 0;
 	int			i = 0;
 
 	for (; i + 16 <= n; i += 16)
 	{
-		__m512		d = _mm512_fnmadd_ps(vstep, codes_avx512(code + i),
+		__m512		d = _mm512_fnmadd_ps(vstep, codes_avx512(code, i, bits),
 										 _mm512_sub_ps(_mm512_loadu_ps(q + i), vlo));
 
 		s0 = _mm512_fmadd_ps(d, d, s0);
 	}
-	for (; i < n; i++)
-		tail += ((q[i] - lo) - step * code[i]) * ((q[i] - lo) - step * code[i]);
-	return _mm512_reduce_add_ps(s0) + tail;
+	return _mm512_reduce_add_ps(s0) + code_l2sq_tail(q, lo, step, code, i, n, bits);
 }
 
 __attribute__((target("avx512f")))
-static float
-code_dot_avx512(const float *qs, const uint8 *code, int n)
+static inline float
+code_dot_avx512(const float *qs, const uint8 *code, int n, int bits)
 {
 	__m512		s0 = _mm512_setzero_ps();
-	float		tail = 0;
 	int			i = 0;
 
 	for (; i + 16 <= n; i += 16)
-		s0 = _mm512_fmadd_ps(_mm512_loadu_ps(qs + i), codes_avx512(code + i), s0);
-	for (; i < n; i++)
-		tail += qs[i] * code[i];
-	return _mm512_reduce_add_ps(s0) + tail;
+		s0 = _mm512_fmadd_ps(_mm512_loadu_ps(qs + i), codes_avx512(code, i, bits), s0);
+	return _mm512_reduce_add_ps(s0) + code_dot_tail(qs, code, i, n, bits);
 }
 #endif							/* FANN_X86 */
+
+/* Each code kernel of an instruction set, for 8- and 4-bit codes */
+#define CODE_KERNELS(isa, target) \
+target static float \
+code_l2sq_##isa##_8(const float *q, float lo, float step, const uint8 *code, int n) \
+{ return code_l2sq_##isa(q, lo, step, code, n, 8); } \
+target static float \
+code_l2sq_##isa##_4(const float *q, float lo, float step, const uint8 *code, int n) \
+{ return code_l2sq_##isa(q, lo, step, code, n, 4); } \
+target static float \
+code_dot_##isa##_8(const float *qs, const uint8 *code, int n) \
+{ return code_dot_##isa(qs, code, n, 8); } \
+target static float \
+code_dot_##isa##_4(const float *qs, const uint8 *code, int n) \
+{ return code_dot_##isa(qs, code, n, 4); }
+
+CODE_KERNELS(generic,)
+#ifdef FANN_X86
+CODE_KERNELS(avx2, __attribute__((target("avx2,fma"))))
+CODE_KERNELS(avx512, __attribute__((target("avx512f"))))
+#endif
 
 static bool
 simd_supported(int simd)
@@ -425,24 +485,30 @@ set_kernels(int simd)
 	l2sq_impl = l2sq_generic;
 	dot_impl = dot_generic;
 	cosine_impl = cosine_generic;
-	code_l2sq_impl = code_l2sq_generic;
-	code_dot_impl = code_dot_generic;
+	code_l2sq_impl[0] = code_l2sq_generic_8;
+	code_l2sq_impl[1] = code_l2sq_generic_4;
+	code_dot_impl[0] = code_dot_generic_8;
+	code_dot_impl[1] = code_dot_generic_4;
 #ifdef FANN_X86
 	if (simd == FANN_SIMD_AVX512)
 	{
 		l2sq_impl = l2sq_avx512;
 		dot_impl = dot_avx512;
 		cosine_impl = cosine_avx512;
-		code_l2sq_impl = code_l2sq_avx512;
-		code_dot_impl = code_dot_avx512;
+		code_l2sq_impl[0] = code_l2sq_avx512_8;
+		code_l2sq_impl[1] = code_l2sq_avx512_4;
+		code_dot_impl[0] = code_dot_avx512_8;
+		code_dot_impl[1] = code_dot_avx512_4;
 	}
 	else if (simd == FANN_SIMD_AVX2)
 	{
 		l2sq_impl = l2sq_avx2;
 		dot_impl = dot_avx2;
 		cosine_impl = cosine_avx2;
-		code_l2sq_impl = code_l2sq_avx2;
-		code_dot_impl = code_dot_avx2;
+		code_l2sq_impl[0] = code_l2sq_avx2_8;
+		code_l2sq_impl[1] = code_l2sq_avx2_4;
+		code_dot_impl[0] = code_dot_avx2_8;
+		code_dot_impl[1] = code_dot_avx2_4;
 	}
 #endif
 }
@@ -474,17 +540,17 @@ FannDefineSimdGuc(void)
 							 check_fann_simd, assign_fann_simd, NULL);
 }
 
-/* Kernels over 8-bit codes, for quant.c */
+/* Kernels over codes of 8 or 4 bits per dimension, for quant.c */
 float
-FannCodeL2sq(const float *q, float lo, float step, const uint8 *code, int n)
+FannCodeL2sq(const float *q, float lo, float step, const uint8 *code, int n, int bits)
 {
-	return code_l2sq_impl(q, lo, step, code, n);
+	return code_l2sq_impl[bits == 4] (q, lo, step, code, n);
 }
 
 float
-FannCodeDot(const float *qs, const uint8 *code, int n)
+FannCodeDot(const float *qs, const uint8 *code, int n, int bits)
 {
-	return code_dot_impl(qs, code, n);
+	return code_dot_impl[bits == 4] (qs, code, n);
 }
 
 /* The metric functions: final ORDER BY values, as float8 */

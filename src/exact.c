@@ -88,7 +88,7 @@ offer_taken(ExactSearch *es, int n)
 	es->stats->rows_matching += n;
 	if (es->query)
 	{
-		FannCodeBounds(&es->cq, es->rows, n, NULL, es->lower);
+		FannCodeBounds(&es->cq, es->rows, n, 8, NULL, es->lower);
 		es->stats->distance_computations += n;
 	}
 	for (int i = 0; i < n; i++)

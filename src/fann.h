@@ -53,10 +53,12 @@
  *	partition pages the rows listed in a partition, two raw arrays: their
  *					keys (FannListKey: element id and group, what a probe
  *					filters on), then from a fixed offset their entries
- *					(FannCodeEntryData: heap TID, element id, group, code)
- *					in the same order; pd_lower ends the entries.  A probe
- *					reads 8 bytes of a row it skips and the codes of the rows
- *					it takes, sequentially.  Rows the model also places
+ *					(FannCodeEntryData: heap TID, element id, group, the
+ *					element's code at 4 bits a dimension) in the same order;
+ *					pd_lower ends the entries.  A probe reads 8 bytes of a
+ *					row it skips and the 4-bit codes of the rows it takes,
+ *					sequentially, and the 8-bit codes of the element pages
+ *					only for the few rows whose 4-bit bound is in reach.  Rows the model also places
  *					elsewhere are listed twice (learned redundancy).  Chained
  *					through opaque->next; the build writes each partition's
  *					pages contiguously.
@@ -102,7 +104,7 @@
 #include "utils/relcache.h"
 
 #define FANN_MAGIC				0x46414E4E	/* "FANN" */
-#define FANN_VERSION			3
+#define FANN_VERSION			4
 #define FANN_METAPAGE_BLKNO		0
 #define FANN_MAX_DIMENSIONS		2000
 
@@ -292,6 +294,15 @@ typedef FannCodeData *FannCode;
 
 #define FANN_CODE_SIZE(dim)		(offsetof(FannCodeData, code) + (dim))
 
+/*
+ * The 4-bit code of partition entries, a FannCodeData too: the element's
+ * code with each level's low four bits dropped (quant.c), x^ = lo + step *
+ * code over 16 levels, two dimensions a byte: byte 16 b + t holds dimension
+ * 32 b + t in its low half and 32 b + 16 + t in its high half (distance.c)
+ */
+#define FANN_NIBBLE_BYTES(dim)	((dim) / 32 * 16 + Min((dim) % 32, 16))
+#define FANN_CODE4_SIZE(dim)	(offsetof(FannCodeData, code) + FANN_NIBBLE_BYTES(dim))
+
 /* Element flags */
 #define FANN_ELEMENT_DEAD		0x0001	/* heap row is gone (VACUUM) */
 #define FANN_ELEMENT_FREE		0x0002	/* on a free list, may be reused */
@@ -374,20 +385,20 @@ typedef struct FannPartitionData
 
 #define FANN_PARTITIONS_PER_PAGE	(FANN_PAGE_USABLE / sizeof(FannPartitionData))
 
-/* A row listed in a partition: its element and code */
+/* A row listed in a partition: its element and 4-bit code */
 typedef struct FannCodeEntryData
 {
 	ItemPointerData heaptid;
 	uint16		unused;			/* padding after the TID, 0 */
 	uint32		id;				/* its element */
 	uint32		group;
-	FannCodeData c;				/* last: variable length */
+	FannCodeData c;				/* 4 bits a dimension; last: variable length */
 } FannCodeEntryData;
 
 typedef FannCodeEntryData *FannCodeEntry;
 
 #define FANN_CODE_ENTRY_SIZE(dim) \
-	MAXALIGN(offsetof(FannCodeEntryData, c) + FANN_CODE_SIZE(dim))
+	MAXALIGN(offsetof(FannCodeEntryData, c) + FANN_CODE4_SIZE(dim))
 
 /*
  * The probe threshold that reached recall in the index's calibration: the
@@ -596,8 +607,9 @@ extern const float *FannRowValues(Relation index, Datum *values, bool *isnull,
 typedef double (*FannDistanceFunction) (const float *a, const float *b, int n);
 extern void FannDefineSimdGuc(void);
 extern FannDistanceFunction FannGetDistance(FannMetric metric);
-extern float FannCodeL2sq(const float *q, float lo, float step, const uint8 *code, int n);
-extern float FannCodeDot(const float *q, const uint8 *code, int n);
+extern float FannCodeL2sq(const float *q, float lo, float step, const uint8 *code,
+						  int n, int bits);
+extern float FannCodeDot(const float *q, const uint8 *code, int n, int bits);
 
 /* page.c */
 extern Buffer FannNewBuffer(Relation index, ForkNumber fork);

@@ -159,7 +159,7 @@ discover(GraphSearch *gs, const uint32 *ids, int n, int beam)
 			continue;
 		}
 		code = &e->c;
-		FannCodeBounds(&gs->cq, &code, 1, &c.distance, &lower);
+		FannCodeBounds(&gs->cq, &code, 1, 8, &c.distance, &lower);
 		c.id = todo[i];
 		c.tid = e->heaptid;
 		FannNeighborSlot(page, off, &c.list_block, &slot);

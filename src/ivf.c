@@ -480,6 +480,7 @@ write_partitions(Relation index, FannMetaPage meta, const float *vectors, const 
 	int			per_page = FANN_LIST_PER_PAGE(esize);
 	FannPartitionData *dir = palloc0(sizeof(FannPartitionData) * P);
 	FannCodeEntry entry = palloc0(esize);
+	FannCode	code = palloc(FANN_CODE_SIZE(dim));
 	BlockNumber next;
 
 	next = RelationGetNumberOfBlocks(index) + (P + FANN_PARTITIONS_PER_PAGE - 1) / FANN_PARTITIONS_PER_PAGE;
@@ -513,7 +514,8 @@ write_partitions(Relation index, FannMetaPage meta, const float *vectors, const 
 				int64		r = members[j];
 
 				fill_entry(entry, (ItemPointer) &tids[r], ids[r], groups[r]);
-				FannEncode(vectors + (Size) r * dim, dim, &entry->c);
+				FannEncode(vectors + (Size) r * dim, dim, code);
+				FannCodeNibbles(code, dim, &entry->c);
 				if (!FannListAdd(page, entry, esize))
 					elog(ERROR, "failed to add fann partition entry to page");
 			}
@@ -522,6 +524,7 @@ write_partitions(Relation index, FannMetaPage meta, const float *vectors, const 
 		}
 	pfree(dir);
 	pfree(entry);
+	pfree(code);
 }
 
 /*
@@ -707,7 +710,7 @@ FannIvfInsert(Relation index, FannMetaPage meta, const FannModel *model,
 				meta->redundancy, 1, &own, &second);
 	entry = palloc0(esize);
 	fill_entry(entry, tid, id, gid);
-	memcpy(&entry->c, code, FANN_CODE_SIZE(meta->dimensions));
+	FannCodeNibbles(code, meta->dimensions, &entry->c);
 	append_entry(index, meta, own, entry, esize);
 	if (second >= 0)
 		append_entry(index, meta, second, entry, esize);

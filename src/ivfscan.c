@@ -10,9 +10,11 @@
  * else the threshold that reached fann.target_recall on the index's own rows
  * when it was built (ivf.c, calibrate); with nearest, the
  * fann.max_probes partitions with the nearest centroids (plain IVF, for
- * comparison).  The lists hold 8-bit codes (quant.h): each row's distance
- * is known as an interval, rows are handed out by its lower end and the
- * executor ranks them from the table (scan.c), so the rows of the probed
+ * comparison).  The lists hold 4-bit codes (quant.h): each row's distance
+ * is known as an interval, wide; the rows whose interval begins lowest are
+ * bounded again from their elements' 8-bit codes, a few at a time, until the
+ * lowest bound is a narrow one.  Rows are handed out by that lower end and
+ * the executor ranks them from the table (scan.c), so the rows of the probed
  * partitions come out in exact distance order, few of them read in full.
  * When the executor wants more, the next partitions in the same order are
  * probed, as many again as so far; rows they hold that come before the last
@@ -47,9 +49,21 @@ typedef struct IvfSearch
 	FannCodeEntry rows[MaxIndexTuplesPerPage];	/* a page's rows to bound, */
 	const FannCodeData *codes[MaxIndexTuplesPerPage];	/* their codes */
 	double		lower[MaxIndexTuplesPerPage];	/* and their bounds */
-	FannCandidateHeap bounds;	/* rows by the lower bound of their distance */
+
+	/*
+	 * Rows bounded by their 4-bit codes, an array: [0, next) handed on,
+	 * [next, sorted) the lowest of the rest in order, then the others
+	 */
+	FannCandidateHeap coarse;
+	int64		next;
+	int64		sorted;
+	FannCandidateHeap fine;		/* rows bounded again, by the higher bound */
 	int64		max_candidates; /* work_mem's worth */
 } IvfSearch;
+
+/* Rows of the coarse array put in order at a time, and bounded again */
+#define IVF_SORT_BATCH		64
+#define IVF_FINE_BATCH		8
 
 static int
 cmp_candidates(const void *a, const void *b)
@@ -123,7 +137,7 @@ probe(IvfSearch *is, int c)
 			is->codes[nrows] = &is->rows[nrows]->c;
 			nrows++;
 		}
-		FannCodeBounds(&is->cq, is->codes, nrows, NULL, is->lower);
+		FannCodeBounds(&is->cq, is->codes, nrows, 4, NULL, is->lower);
 		for (int i = 0; i < nrows; i++)
 		{
 			FannCandidate cand;
@@ -131,7 +145,7 @@ probe(IvfSearch *is, int c)
 			cand.distance = is->lower[i];
 			cand.id = is->rows[i]->id;
 			cand.tid = is->rows[i]->heaptid;
-			FannHeapAppend(&is->bounds, &cand);
+			FannHeapAppend(&is->coarse, &cand);
 		}
 		is->stats->distance_computations += nrows;
 		blkno = FannPageGetOpaque(page)->next;
@@ -139,20 +153,92 @@ probe(IvfSearch *is, int c)
 	}
 }
 
-/* Probe the next batch of partitions; false if none is left or memory is */
+/*
+ * Probe the next batch of partitions; false if none is left or memory is.
+ * The coarse rows not handed on move to the front, out of order again.
+ */
 static bool
 probe_more(IvfSearch *is)
 {
 	int			end = Min(is->meta->partitions, is->nprobed + is->next_batch);
 
-	if (is->nprobed == end || is->bounds.n >= is->max_candidates)
+	if (is->nprobed == end || is->coarse.n - is->next + is->fine.n >= is->max_candidates)
 		return false;
 	order_partitions(is, end);
+	memmove(is->coarse.items, is->coarse.items + is->next,
+			sizeof(FannCandidate) * (is->coarse.n - is->next));
+	is->coarse.n -= is->next;
+	is->next = is->sorted = 0;
 	while (is->nprobed < end)
 		probe(is, is->order[is->nprobed++].id);
 	is->next_batch = is->nprobed;
-	FannHeapify(&is->bounds);
 	return true;
+}
+
+/* The coarse row with the lowest bound not handed on yet, or NULL */
+static const FannCandidate *
+coarse_first(IvfSearch *is)
+{
+	FannCandidate *rest = is->coarse.items + is->next;
+	int64		left = is->coarse.n - is->next;
+	int			take = Min(left, IVF_SORT_BATCH);
+
+	if (left == 0)
+		return NULL;
+	if (is->next == is->sorted)
+	{
+		if (take < left)
+			FannCandidateSelect(rest, left, take);
+		qsort(rest, take, sizeof(FannCandidate), cmp_candidates);
+		is->sorted = is->next + take;
+	}
+	return rest;
+}
+
+/*
+ * Bound the next few coarse rows again from their elements' 8-bit codes
+ * (quant.h), their bound the higher of the two.  A row whose element has
+ * been freed or taken by another row since keeps its coarse bound.
+ */
+static void
+refine(IvfSearch *is)
+{
+	int			per_page = is->meta->elements_per_page;
+
+	for (int i = 0; i < IVF_FINE_BATCH; i++)
+	{
+		const FannCandidate *first = coarse_first(is);
+		FannCandidate c;
+		OffsetNumber off;
+		Buffer		buf;
+		Page		page;
+
+		if (first == NULL)
+			return;
+		c = *first;
+		is->next++;
+		off = FannIdOffset(c.id, per_page);
+		buf = FannReadBuffer(is->index, FannIdBlock(c.id, per_page));
+		LockBuffer(buf, BUFFER_LOCK_SHARE);
+		page = BufferGetPage(buf);
+		if (FannPageGetOpaque(page)->type == FANN_PAGE_ELEMENT &&
+			off <= PageGetMaxOffsetNumber(page))
+		{
+			FannElement e = FannPageGetElement(page, off);
+			const FannCodeData *code = &e->c;
+			double		lower;
+
+			if (!(e->flags & FANN_ELEMENT_FREE) && ItemPointerEquals(&e->heaptid, &c.tid))
+			{
+				FannCodeBounds(&is->cq, &code, 1, 8, NULL, &lower);
+				if (FannDistanceLess(c.distance, lower))
+					c.distance = lower;
+				is->stats->distance_computations++;
+			}
+		}
+		UnlockReleaseBuffer(buf);
+		FannHeapPush(&is->fine, &c);
+	}
 }
 
 /*
@@ -226,18 +312,32 @@ ivf_begin(const FannSearchInput *in)
 
 /*
  * The next row by lower bound among the partitions probed so far, probing
- * more when those run out; false once nothing is left to probe
+ * more when those run out; false once nothing is left to probe.  A row
+ * bounded again goes first once no coarse bound is lower than its bound.
  */
 static bool
 ivf_next(FannSearch *search, FannCandidate *row)
 {
 	IvfSearch  *is = (IvfSearch *) search;
 
-	while (is->bounds.n == 0)
-		if (!probe_more(is))
-			return false;
-	*row = FannHeapPop(&is->bounds);
-	return true;
+	for (;;)
+	{
+		const FannCandidate *first = coarse_first(is);
+
+		if (first == NULL && is->fine.n == 0)
+		{
+			if (!probe_more(is))
+				return false;
+		}
+		else if (first != NULL &&
+				 (is->fine.n == 0 || FannCandidateCompare(first, &is->fine.items[0]) < 0))
+			refine(is);
+		else
+		{
+			*row = FannHeapPop(&is->fine);
+			return true;
+		}
+	}
 }
 
 static void
@@ -245,7 +345,8 @@ ivf_end(FannSearch *search)
 {
 	IvfSearch  *is = (IvfSearch *) search;
 
-	FannHeapFree(&is->bounds);
+	FannHeapFree(&is->coarse);
+	FannHeapFree(&is->fine);
 	pfree(is->seen);
 	pfree(is->order);
 	pfree(is);

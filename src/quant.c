@@ -70,6 +70,37 @@ FannEncode(const float *x, int dim, FannCode c)
 }
 
 /*
+ * The 4-bit code of a vector from its 8-bit code c8 (a partition entry's,
+ * fann.h): each level's top four bits, decoded to the middle of the 16
+ * levels they span, and eps grown by |x^8 - x^4|, so the bound holds for
+ * the same x.  A function of c8 alone, so that fann_verify can check it.
+ */
+void
+FannCodeNibbles(const FannCodeData *c8, int dim, FannCode c4)
+{
+	double		err = 0,
+				eps;
+
+	c4->lo = c8->lo + 7.5 * (double) c8->step;
+	c4->step = 16 * c8->step;
+	memset(c4->code, 0, FANN_NIBBLE_BYTES(dim));
+	for (int j = 0; j < dim; j++)
+	{
+		int			l = c8->code[j] >> 4;
+		double		d = (c8->lo + (double) c8->step * c8->code[j]) -
+			(c4->lo + (double) c4->step * l);
+
+		c4->code[(j / 32) * 16 + j % 16] |= l << (j % 32 >= 16 ? 4 : 0);
+		err += d * d;
+	}
+	eps = c8->eps + sqrt(err);
+	c4->eps = (float) eps;
+	if (c4->eps < eps)
+		c4->eps = nextafterf(c4->eps, INFINITY);
+	c4->norm = c8->norm;
+}
+
+/*
  * A bound that overflowed (magnitudes near FLT_MAX, where the float kernels
  * reach infinity and infinity minus infinity) bounds nothing: the lowest
  * value, which is always true
@@ -80,7 +111,7 @@ true_bound(double lower)
 	return isfinite(lower) ? lower : -INFINITY;
 }
 
-/* The decoded vector x^ of c */
+/* The decoded vector x^ of an 8-bit code c */
 void
 FannDecode(const FannCodeData *c, int dim, float *x)
 {
@@ -119,7 +150,7 @@ float_safe(double square)
 
 /*
  * The metric's distance (as the exact kernel computes it) between the query
- * and each of n rows by their codes: its estimate from x^ (if estimate is
+ * and each of n rows by their codes of bits (8 or 4) per dimension: its estimate from x^ (if estimate is
  * not NULL) and a lower bound; NaN where that distance is NaN (cosine with a
  * zero vector).  The upper ends of the intervals are the same expressions
  * with the width added; no search needs them.  In two loops, so that the
@@ -133,7 +164,7 @@ float_safe(double square)
  */
 void
 FannCodeBounds(const FannCodeQuery *cq, const FannCodeData *const *rows, int n,
-			   double *estimate, double *lower)
+			   int bits, double *estimate, double *lower)
 {
 	int			dim = cq->dim;
 	double		sqrtdim = sqrt(dim);
@@ -141,7 +172,7 @@ FannCodeBounds(const FannCodeQuery *cq, const FannCodeData *const *rows, int n,
 	if (cq->metric == FANN_METRIC_L2)
 	{
 		for (int i = 0; i < n; i++)
-			lower[i] = FannCodeL2sq(cq->q, rows[i]->lo, rows[i]->step, rows[i]->code, dim);
+			lower[i] = FannCodeL2sq(cq->q, rows[i]->lo, rows[i]->step, rows[i]->code, dim, bits);
 		for (int i = 0; i < n; i++)
 		{
 			double		est = sqrt(lower[i]);
@@ -157,7 +188,7 @@ FannCodeBounds(const FannCodeQuery *cq, const FannCodeData *const *rows, int n,
 	}
 	for (int i = 0; i < n; i++)
 		lower[i] = rows[i]->lo * cq->qsum +
-			rows[i]->step * (double) FannCodeDot(cq->q, rows[i]->code, dim);
+			rows[i]->step * (double) FannCodeDot(cq->q, rows[i]->code, dim, bits);
 	for (int i = 0; i < n; i++)
 	{
 		double		dot = lower[i];

@@ -1,6 +1,6 @@
 /*
  * quant.h
- *	  8-bit codes of vectors with a guaranteed distance bound (quant.c).
+ *	  8- and 4-bit codes of vectors with a guaranteed distance bound (quant.c).
  */
 #ifndef FANN_QUANT_H
 #define FANN_QUANT_H
@@ -21,9 +21,10 @@ typedef struct FannCodeQuery
 
 extern void FannEncode(const float *x, int dim, FannCode c);
 extern void FannDecode(const FannCodeData *c, int dim, float *x);
+extern void FannCodeNibbles(const FannCodeData *c8, int dim, FannCode c4);
 extern void FannCodeQueryInit(FannCodeQuery *cq, FannMetric metric, const float *q,
 							  int dim);
 extern void FannCodeBounds(const FannCodeQuery *cq, const FannCodeData *const *rows,
-						   int n, double *estimate, double *lower);
+						   int n, int bits, double *estimate, double *lower);
 
 #endif							/* FANN_QUANT_H */

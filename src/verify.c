@@ -43,7 +43,8 @@ typedef struct VerifyState
 	uint32	   *groups;
 	uint8	   *state;			/* 0 none, 1 live, 2 dead, 3 free */
 	uint8	   *listed;			/* partition entries naming it */
-	uint64	   *codehash;		/* a hash of its code */
+	uint64	   *codehash;		/* a hash of its 4-bit code */
+	FannCode	nibbles;		/* scratch: an element's 4-bit code */
 	BlockNumber *listpages;		/* the partition pages pass 1 found */
 	BlockNumber nlistpages;
 	FannPair   *pairs;			/* (label, group) sorted by group, label */
@@ -165,10 +166,11 @@ code_is_sane(const FannCodeData *c, int dim)
 	return fabs(sqrt(nn) - c->norm) <= c->eps + 1e-4 * (c->norm + c->eps) + 1e-6;
 }
 
+/* A hash of a 4-bit code: a partition entry's, or an element's as derived */
 static uint64
 code_hash(const FannCodeData *c, int dim)
 {
-	return hash_bytes_extended((const unsigned char *) c, FANN_CODE_SIZE(dim), 0);
+	return hash_bytes_extended((const unsigned char *) c, FANN_CODE4_SIZE(dim), 0);
 }
 
 /*
@@ -238,7 +240,8 @@ read_pages(VerifyState *vs, BlockNumber nblocks)
 					(e->flags & FANN_ELEMENT_DEAD) ? 2 : 1;
 				vs->tids[id] = e->heaptid;
 				vs->groups[id] = e->group;
-				vs->codehash[id] = code_hash(&e->c, vs->meta.dimensions);
+				FannCodeNibbles(&e->c, vs->meta.dimensions, vs->nibbles);
+				vs->codehash[id] = code_hash(vs->nibbles, vs->meta.dimensions);
 				if (!(e->flags & FANN_ELEMENT_FREE) && !code_is_sane(&e->c, vs->meta.dimensions))
 					problem(vs, "code", "element %u's code cannot encode a vector", id);
 			}
@@ -427,6 +430,7 @@ fann_verify(PG_FUNCTION_ARGS)
 		vs.state = palloc_extended(vs.nids, MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
 		vs.listed = palloc_extended(vs.nids, MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
 		vs.codehash = palloc_extended(sizeof(uint64) * vs.nids, MCXT_ALLOC_HUGE);
+		vs.nibbles = palloc(FANN_CODE4_SIZE(vs.meta.dimensions));
 		vs.listpages = palloc_extended(sizeof(BlockNumber) * nblocks, MCXT_ALLOC_HUGE);
 		vs.nlistpages = 0;
 		vs.pairs = FannReadAllPairs(vs.index, &vs.meta, &vs.npairs);
