@@ -1,7 +1,7 @@
 /*
  * candidates.c
- *	  Ranking rows by distance: the heap's growth, quickselect for the exact
- *	  path's buffer, and the bounded sorted lists of the graph build (Vamana's
+ *	  Ranking rows by distance: the heap's growth, quickselect and the pruned
+ *	  buffers of the exact and ivf paths, and the bounded sorted lists of the graph build (Vamana's
  *	  search list, the nearest rows of cross edges and of the IVF's training
  *	  targets).  The heap's operations are inline (candidates.h): the graph
  *	  search runs several per row it visits.
@@ -10,6 +10,12 @@
 
 #include "candidates.h"
 #include "utils/memutils.h"
+
+static int
+compare_candidates(const void *a, const void *b)
+{
+	return FannCandidateCompare(a, b);
+}
 
 /* Double the heap's room */
 void
@@ -65,6 +71,59 @@ FannCandidateSelect(FannCandidate *c, int n, int k)
 		else
 			break;
 	}
+}
+
+/*
+ * Keep the keep smallest of c[0..n) in c[0..keep), in no order; returns the
+ * largest kept, which bounds what may still enter a buffer so pruned
+ */
+FannCandidate
+FannCandidateKeep(FannCandidate *c, int n, int keep)
+{
+	FannCandidate bound;
+
+	FannCandidateSelect(c, n, keep);
+	bound = c[0];
+	for (int i = 1; i < keep; i++)
+		if (FannCandidateCompare(&c[i], &bound) > 0)
+			bound = c[i];
+	return bound;
+}
+
+/*
+ * Move the k smallest of c[0..n) to c[0..k), sorted.  One pass with a
+ * buffer of 2k at the front: when it fills, the better half stays and the
+ * worst of it bounds what may enter, so most rows cost one predictable
+ * comparison, where a selection over all n would cost a few mispredicted
+ * ones each.
+ */
+void
+FannCandidateLowest(FannCandidate *c, int64 n, int k)
+{
+	int			m = 0;
+	bool		pruned = false;
+	FannCandidate bound = {0};
+
+	for (int64 j = 0; j < n; j++)
+	{
+		FannCandidate t;
+
+		if (pruned && FannCandidateCompare(&c[j], &bound) >= 0)
+			continue;
+		/* c[m], passed over, takes c[j]'s place */
+		t = c[j];
+		c[j] = c[m];
+		c[m++] = t;
+		if (m == 2 * k)
+		{
+			bound = FannCandidateKeep(c, m, k);
+			m = k;
+			pruned = true;
+		}
+	}
+	if (m > k)
+		FannCandidateSelect(c, m, k);
+	qsort(c, Min(k, m), sizeof(FannCandidate), compare_candidates);
 }
 
 /*

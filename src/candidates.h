@@ -56,6 +56,8 @@ typedef struct FannCandidateHeap
 extern void FannHeapGrow(FannCandidateHeap *h);
 extern void FannHeapFree(FannCandidateHeap *h);
 extern void FannCandidateSelect(FannCandidate *c, int n, int k);
+extern FannCandidate FannCandidateKeep(FannCandidate *c, int n, int keep);
+extern void FannCandidateLowest(FannCandidate *c, int64 n, int k);
 
 /* Does a come before b in heap h? */
 static inline bool

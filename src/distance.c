@@ -335,32 +335,41 @@ cosine_avx512(const float *a, const float *b, int n,
 	*bb = _mm512_reduce_add_ps(sbb);
 }
 /*
- * The codes of dimensions i .. i + 7 (n = 8) or i .. i + 15 (n = 16) as
- * bytes in the low lanes: a load, and for 4-bit codes a shift and a mask
+ * The SIMD code kernels step by 32 dimensions, a 4-bit code's block: the
+ * codes of dimensions [i, i + 16) and [i + 16, i + 32), i a multiple of 32,
+ * as bytes, from one load and a shift for 4-bit codes
  */
-__attribute__((target("avx2,fma")))
-static inline __m128i
-code_bytes(const uint8 *code, int i, int n, int bits)
+static inline void
+code_block(const uint8 *code, int i, int bits, __m128i *a, __m128i *b)
 {
-	__m128i		v;
-
 	if (bits == 8)
-		return n == 8 ? _mm_loadl_epi64((const __m128i *) (code + i)) :
-			_mm_loadu_si128((const __m128i *) (code + i));
-	code += (i / 32) * 16 + i % 16;
-	v = n == 8 ? _mm_loadl_epi64((const __m128i *) code) :
-		_mm_loadu_si128((const __m128i *) code);
-	if (i % 32 >= 16)
-		v = _mm_srli_epi16(v, 4);
-	return _mm_and_si128(v, _mm_set1_epi8(15));
+	{
+		*a = _mm_loadu_si128((const __m128i *) (code + i));
+		*b = _mm_loadu_si128((const __m128i *) (code + i + 16));
+	}
+	else
+	{
+		__m128i		v = _mm_loadu_si128((const __m128i *) (code + i / 2));
+
+		*a = _mm_and_si128(v, _mm_set1_epi8(15));
+		*b = _mm_and_si128(_mm_srli_epi16(v, 4), _mm_set1_epi8(15));
+	}
 }
 
-/* 8 codes widened to floats */
+/* The low (half 0) or high 8 of 16 code bytes widened to floats */
 __attribute__((target("avx2,fma")))
 static inline __m256
-codes_avx2(const uint8 *code, int i, int bits)
+widen_avx2(__m128i v, int half)
 {
-	return _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(code_bytes(code, i, 8, bits)));
+	return _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(half ? _mm_srli_si128(v, 8) : v));
+}
+
+/* q - lo - step c over 8 dimensions from q */
+__attribute__((target("avx2,fma")))
+static inline __m256
+diff_avx2(const float *q, __m256 vlo, __m256 vstep, __m256 c)
+{
+	return _mm256_fnmadd_ps(vstep, c, _mm256_sub_ps(_mm256_loadu_ps(q), vlo));
 }
 
 __attribute__((target("avx2,fma")))
@@ -373,15 +382,24 @@ code_l2sq_avx2(const float *q, float lo, float step, const uint8 *code, int n, i
 				vstep = _mm256_set1_ps(step);
 	int			i = 0;
 
-	for (; i + 16 <= n; i += 16)
+	for (; i + 32 <= n; i += 32)
 	{
-		__m256		d0 = _mm256_fnmadd_ps(vstep, codes_avx2(code, i, bits),
-										  _mm256_sub_ps(_mm256_loadu_ps(q + i), vlo));
-		__m256		d1 = _mm256_fnmadd_ps(vstep, codes_avx2(code, i + 8, bits),
-										  _mm256_sub_ps(_mm256_loadu_ps(q + i + 8), vlo));
+		__m128i		a,
+					b;
+		__m256		d0,
+					d1,
+					d2,
+					d3;
 
+		code_block(code, i, bits, &a, &b);
+		d0 = diff_avx2(q + i, vlo, vstep, widen_avx2(a, 0));
+		d1 = diff_avx2(q + i + 8, vlo, vstep, widen_avx2(a, 1));
+		d2 = diff_avx2(q + i + 16, vlo, vstep, widen_avx2(b, 0));
+		d3 = diff_avx2(q + i + 24, vlo, vstep, widen_avx2(b, 1));
 		s0 = _mm256_fmadd_ps(d0, d0, s0);
 		s1 = _mm256_fmadd_ps(d1, d1, s1);
+		s0 = _mm256_fmadd_ps(d2, d2, s0);
+		s1 = _mm256_fmadd_ps(d3, d3, s1);
 	}
 	return hsum256(_mm256_add_ps(s0, s1)) + code_l2sq_tail(q, lo, step, code, i, n, bits);
 }
@@ -394,51 +412,81 @@ code_dot_avx2(const float *qs, const uint8 *code, int n, int bits)
 				s1 = _mm256_setzero_ps();
 	int			i = 0;
 
-	for (; i + 16 <= n; i += 16)
+	for (; i + 32 <= n; i += 32)
 	{
-		s0 = _mm256_fmadd_ps(_mm256_loadu_ps(qs + i), codes_avx2(code, i, bits), s0);
-		s1 = _mm256_fmadd_ps(_mm256_loadu_ps(qs + i + 8), codes_avx2(code, i + 8, bits), s1);
+		__m128i		a,
+					b;
+
+		code_block(code, i, bits, &a, &b);
+		s0 = _mm256_fmadd_ps(_mm256_loadu_ps(qs + i), widen_avx2(a, 0), s0);
+		s1 = _mm256_fmadd_ps(_mm256_loadu_ps(qs + i + 8), widen_avx2(a, 1), s1);
+		s0 = _mm256_fmadd_ps(_mm256_loadu_ps(qs + i + 16), widen_avx2(b, 0), s0);
+		s1 = _mm256_fmadd_ps(_mm256_loadu_ps(qs + i + 24), widen_avx2(b, 1), s1);
 	}
 	return hsum256(_mm256_add_ps(s0, s1)) + code_dot_tail(qs, code, i, n, bits);
 }
 
-/* 16 codes widened to floats */
+/* 16 code bytes widened to floats */
 __attribute__((target("avx512f")))
 static inline __m512
-codes_avx512(const uint8 *code, int i, int bits)
+widen_avx512(__m128i v)
 {
-	return _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(code_bytes(code, i, 16, bits)));
+	return _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(v));
+}
+
+/* q - lo - step c over 16 dimensions from q */
+__attribute__((target("avx512f")))
+static inline __m512
+diff_avx512(const float *q, __m512 vlo, __m512 vstep, __m512 c)
+{
+	return _mm512_fnmadd_ps(vstep, c, _mm512_sub_ps(_mm512_loadu_ps(q), vlo));
 }
 
 __attribute__((target("avx512f")))
 static inline float
 code_l2sq_avx512(const float *q, float lo, float step, const uint8 *code, int n, int bits)
 {
-	__m512		s0 = _mm512_setzero_ps();
+	__m512		s0 = _mm512_setzero_ps(),
+				s1 = _mm512_setzero_ps();
 	__m512		vlo = _mm512_set1_ps(lo),
 				vstep = _mm512_set1_ps(step);
 	int			i = 0;
 
-	for (; i + 16 <= n; i += 16)
+	for (; i + 32 <= n; i += 32)
 	{
-		__m512		d = _mm512_fnmadd_ps(vstep, codes_avx512(code, i, bits),
-										 _mm512_sub_ps(_mm512_loadu_ps(q + i), vlo));
+		__m128i		a,
+					b;
+		__m512		d0,
+					d1;
 
-		s0 = _mm512_fmadd_ps(d, d, s0);
+		code_block(code, i, bits, &a, &b);
+		d0 = diff_avx512(q + i, vlo, vstep, widen_avx512(a));
+		d1 = diff_avx512(q + i + 16, vlo, vstep, widen_avx512(b));
+		s0 = _mm512_fmadd_ps(d0, d0, s0);
+		s1 = _mm512_fmadd_ps(d1, d1, s1);
 	}
-	return _mm512_reduce_add_ps(s0) + code_l2sq_tail(q, lo, step, code, i, n, bits);
+	return _mm512_reduce_add_ps(_mm512_add_ps(s0, s1)) +
+		code_l2sq_tail(q, lo, step, code, i, n, bits);
 }
 
 __attribute__((target("avx512f")))
 static inline float
 code_dot_avx512(const float *qs, const uint8 *code, int n, int bits)
 {
-	__m512		s0 = _mm512_setzero_ps();
+	__m512		s0 = _mm512_setzero_ps(),
+				s1 = _mm512_setzero_ps();
 	int			i = 0;
 
-	for (; i + 16 <= n; i += 16)
-		s0 = _mm512_fmadd_ps(_mm512_loadu_ps(qs + i), codes_avx512(code, i, bits), s0);
-	return _mm512_reduce_add_ps(s0) + code_dot_tail(qs, code, i, n, bits);
+	for (; i + 32 <= n; i += 32)
+	{
+		__m128i		a,
+					b;
+
+		code_block(code, i, bits, &a, &b);
+		s0 = _mm512_fmadd_ps(_mm512_loadu_ps(qs + i), widen_avx512(a), s0);
+		s1 = _mm512_fmadd_ps(_mm512_loadu_ps(qs + i + 16), widen_avx512(b), s1);
+	}
+	return _mm512_reduce_add_ps(_mm512_add_ps(s0, s1)) + code_dot_tail(qs, code, i, n, bits);
 }
 #endif							/* FANN_X86 */
 

@@ -68,12 +68,8 @@ offer(ExactSearch *es, const FannCandidate *c)
 		/* keep the better half; the worst kept bounds what may enter */
 		int			keep = es->cands.cap / 2;
 
-		FannCandidateSelect(es->cands.items, es->cands.n, keep);
+		es->bound = FannCandidateKeep(es->cands.items, es->cands.n, keep);
 		es->cands.n = keep;
-		es->bound = es->cands.items[0];
-		for (int i = 1; i < keep; i++)
-			if (FannCandidateCompare(&es->cands.items[i], &es->bound) > 0)
-				es->bound = es->cands.items[i];
 		es->pruned = true;
 	}
 }

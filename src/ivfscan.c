@@ -57,11 +57,16 @@ typedef struct IvfSearch
 	FannCandidateHeap coarse;
 	int64		next;
 	int64		sorted;
+	int			batch;			/* rows the next sort takes */
 	FannCandidateHeap fine;		/* rows bounded again, by the higher bound */
 	int64		max_candidates; /* work_mem's worth */
 } IvfSearch;
 
-/* Rows of the coarse array put in order at a time, and bounded again */
+/*
+ * Rows of the coarse array put in order the first time, doubling each time
+ * after, so that a query needing many pays a few selections over the rest;
+ * rows bounded again at a time
+ */
 #define IVF_SORT_BATCH		64
 #define IVF_FINE_BATCH		8
 
@@ -169,6 +174,7 @@ probe_more(IvfSearch *is)
 			sizeof(FannCandidate) * (is->coarse.n - is->next));
 	is->coarse.n -= is->next;
 	is->next = is->sorted = 0;
+	is->batch = IVF_SORT_BATCH;
 	while (is->nprobed < end)
 		probe(is, is->order[is->nprobed++].id);
 	is->next_batch = is->nprobed;
@@ -181,16 +187,15 @@ coarse_first(IvfSearch *is)
 {
 	FannCandidate *rest = is->coarse.items + is->next;
 	int64		left = is->coarse.n - is->next;
-	int			take = Min(left, IVF_SORT_BATCH);
+	int			take = Min(left, is->batch);
 
 	if (left == 0)
 		return NULL;
 	if (is->next == is->sorted)
 	{
-		if (take < left)
-			FannCandidateSelect(rest, left, take);
-		qsort(rest, take, sizeof(FannCandidate), cmp_candidates);
+		FannCandidateLowest(rest, left, take);
 		is->sorted = is->next + take;
+		is->batch *= 2;
 	}
 	return rest;
 }
