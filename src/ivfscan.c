@@ -11,9 +11,10 @@
  * when it was built (ivf.c, calibrate); with nearest, the
  * fann.max_probes partitions with the nearest centroids (plain IVF, for
  * comparison).  The lists hold 4-bit codes (quant.h): each row's distance
- * is known as an interval, wide; the rows whose interval begins lowest are
- * bounded again from their elements' 8-bit codes, a few at a time, until the
- * lowest bound is a narrow one.  Rows are handed out by that lower end and
+ * is known as an interval, wide; the rows whose interval begins lowest (kept
+ * aside while the first partitions are probed, then found by FannCandidate-
+ * Lowest) are bounded again from their elements' 8-bit codes, a few at a
+ * time, until the lowest bound is a narrow one.  Rows are handed out by that lower end and
  * the executor ranks them from the table (scan.c), so the rows of the probed
  * partitions come out in exact distance order, few of them read in full.
  * When the executor wants more, the next partitions in the same order are
@@ -52,9 +53,13 @@ typedef struct IvfSearch
 
 	/*
 	 * Rows bounded by their 4-bit codes, an array: [0, next) handed on,
-	 * [next, sorted) the lowest of the rest in order, then the others
+	 * [next, sorted) the lowest of the rest in order, then the others.  The
+	 * first probe keeps its lowest rows in a heap (head) as it goes, and
+	 * puts them in front of the others, in order, when done.
 	 */
 	FannCandidateHeap coarse;
+	FannCandidateHeap head;		/* farthest first */
+	bool		first_probe;	/* rows go to head */
 	int64		next;
 	int64		sorted;
 	int			batch;			/* rows the next sort takes */
@@ -97,6 +102,25 @@ order_partitions(IvfSearch *is, int n)
 	}
 	qsort(is->order + is->nordered, P - is->nordered, sizeof(FannCandidate), cmp_candidates);
 	is->nordered = P;
+}
+
+/* Keep a row of the first probe among the lowest, or with the others */
+static void
+offer_head(IvfSearch *is, const FannCandidate *c)
+{
+	FannCandidateHeap *h = &is->head;
+
+	if (h->n < IVF_SORT_BATCH)
+		FannHeapPush(h, c);
+	else if (FannCandidateCompare(c, &h->items[0]) < 0)
+	{
+		FannCandidate out = FannHeapPop(h);
+
+		FannHeapAppend(&is->coarse, &out);
+		FannHeapPush(h, c);
+	}
+	else
+		FannHeapAppend(&is->coarse, c);
 }
 
 /*
@@ -150,7 +174,10 @@ probe(IvfSearch *is, int c)
 			cand.distance = is->lower[i];
 			cand.id = is->rows[i]->id;
 			cand.tid = is->rows[i]->heaptid;
-			FannHeapAppend(&is->coarse, &cand);
+			if (is->first_probe)
+				offer_head(is, &cand);
+			else
+				FannHeapAppend(&is->coarse, &cand);
 		}
 		is->stats->distance_computations += nrows;
 		blkno = FannPageGetOpaque(page)->next;
@@ -170,13 +197,34 @@ probe_more(IvfSearch *is)
 	if (is->nprobed == end || is->coarse.n - is->next + is->fine.n >= is->max_candidates)
 		return false;
 	order_partitions(is, end);
-	memmove(is->coarse.items, is->coarse.items + is->next,
-			sizeof(FannCandidate) * (is->coarse.n - is->next));
-	is->coarse.n -= is->next;
-	is->next = is->sorted = 0;
-	is->batch = IVF_SORT_BATCH;
-	while (is->nprobed < end)
-		probe(is, is->order[is->nprobed++].id);
+	if (is->nprobed == 0)
+	{
+		/* room in front for the head, which then takes its end of it */
+		while (is->coarse.cap < IVF_SORT_BATCH)
+			FannHeapGrow(&is->coarse);
+		is->coarse.n = IVF_SORT_BATCH;
+		is->head.max = true;
+		is->first_probe = true;
+		while (is->nprobed < end)
+			probe(is, is->order[is->nprobed++].id);
+		is->first_probe = false;
+		qsort(is->head.items, is->head.n, sizeof(FannCandidate), cmp_candidates);
+		is->next = IVF_SORT_BATCH - is->head.n;
+		memcpy(is->coarse.items + is->next, is->head.items, sizeof(FannCandidate) * is->head.n);
+		is->sorted = IVF_SORT_BATCH;
+		is->batch = 2 * IVF_SORT_BATCH;
+		FannHeapFree(&is->head);
+	}
+	else
+	{
+		memmove(is->coarse.items, is->coarse.items + is->next,
+				sizeof(FannCandidate) * (is->coarse.n - is->next));
+		is->coarse.n -= is->next;
+		is->next = is->sorted = 0;
+		is->batch = IVF_SORT_BATCH;
+		while (is->nprobed < end)
+			probe(is, is->order[is->nprobed++].id);
+	}
 	is->next_batch = is->nprobed;
 	return true;
 }
@@ -203,29 +251,38 @@ coarse_first(IvfSearch *is)
 /*
  * Bound the next few coarse rows again from their elements' 8-bit codes
  * (quant.h), their bound the higher of the two.  A row whose element has
- * been freed or taken by another row since keeps its coarse bound.
+ * been freed or taken by another row since keeps its coarse bound.  The
+ * elements lie on as many pages: all are pinned and their pages' headers
+ * asked for first, so that the misses overlap.
  */
 static void
 refine(IvfSearch *is)
 {
 	int			per_page = is->meta->elements_per_page;
+	FannCandidate c[IVF_FINE_BATCH];
+	Buffer		bufs[IVF_FINE_BATCH];
+	const FannCandidate *first;
+	int			n = 0;
 
-	for (int i = 0; i < IVF_FINE_BATCH; i++)
+	while (n < IVF_FINE_BATCH && (first = coarse_first(is)) != NULL)
 	{
-		const FannCandidate *first = coarse_first(is);
-		FannCandidate c;
-		OffsetNumber off;
-		Buffer		buf;
 		Page		page;
 
-		if (first == NULL)
-			return;
-		c = *first;
+		c[n] = *first;
 		is->next++;
-		off = FannIdOffset(c.id, per_page);
-		buf = FannReadBuffer(is->index, FannIdBlock(c.id, per_page));
-		LockBuffer(buf, BUFFER_LOCK_SHARE);
-		page = BufferGetPage(buf);
+		bufs[n] = FannReadBuffer(is->index, FannIdBlock(c[n].id, per_page));
+		page = BufferGetPage(bufs[n]);
+		__builtin_prefetch(PageGetItemId(page, FannIdOffset(c[n].id, per_page)));
+		__builtin_prefetch(FannPageGetOpaque(page));
+		n++;
+	}
+	for (int i = 0; i < n; i++)
+	{
+		OffsetNumber off = FannIdOffset(c[i].id, per_page);
+		Page		page;
+
+		LockBuffer(bufs[i], BUFFER_LOCK_SHARE);
+		page = BufferGetPage(bufs[i]);
 		if (FannPageGetOpaque(page)->type == FANN_PAGE_ELEMENT &&
 			off <= PageGetMaxOffsetNumber(page))
 		{
@@ -233,16 +290,16 @@ refine(IvfSearch *is)
 			const FannCodeData *code = &e->c;
 			double		lower;
 
-			if (!(e->flags & FANN_ELEMENT_FREE) && ItemPointerEquals(&e->heaptid, &c.tid))
+			if (!(e->flags & FANN_ELEMENT_FREE) && ItemPointerEquals(&e->heaptid, &c[i].tid))
 			{
 				FannCodeBounds(&is->cq, &code, 1, 8, NULL, &lower);
-				if (FannDistanceLess(c.distance, lower))
-					c.distance = lower;
+				if (FannDistanceLess(c[i].distance, lower))
+					c[i].distance = lower;
 				is->stats->distance_computations++;
 			}
 		}
-		UnlockReleaseBuffer(buf);
-		FannHeapPush(&is->fine, &c);
+		UnlockReleaseBuffer(bufs[i]);
+		FannHeapPush(&is->fine, &c[i]);
 	}
 }
 
