@@ -45,8 +45,10 @@ static float (*l2sq_impl) (const float *a, const float *b, int n);
 static float (*dot_impl) (const float *a, const float *b, int n);
 static void (*cosine_impl) (const float *a, const float *b, int n,
 							float *ab, float *aa, float *bb);
-static float (*code_l2sq_impl[2]) (const float *q, float lo, float step, const uint8 *code, int n);
-static float (*code_dot_impl[2]) (const float *qs, const uint8 *code, int n);
+static void (*code_l2sq_impl[2]) (const float *q, const FannCodeData *const *rows,
+								  int n, int dim, double *out);
+static void (*code_dot_impl[2]) (const float *q, const FannCodeData *const *rows,
+								 int n, int dim, double *out);
 
 /* Portable kernels: four partial sums let the compiler vectorise */
 static float
@@ -490,20 +492,46 @@ code_dot_avx512(const float *qs, const uint8 *code, int n, int bits)
 }
 #endif							/* FANN_X86 */
 
-/* Each code kernel of an instruction set, for 8- and 4-bit codes */
+/*
+ * The code kernels of an instruction set over many rows, for 8- and 4-bit
+ * codes: the rows lie scattered over shared buffers, each a cache miss, so
+ * the rows a few ahead are asked for while one is computed
+ */
+#define CODE_PREFETCH_AHEAD		4
+
+static inline void
+prefetch_row(const FannCodeData *const *rows, int i, int n, int dim, int bits)
+{
+	Size		size = offsetof(FannCodeData, code) +
+		(bits == 8 ? dim : FANN_NIBBLE_BYTES(dim));
+
+	if (i < n)
+		for (Size off = 0; off < size; off += 64)
+			__builtin_prefetch((const char *) rows[i] + off);
+}
+
+#define CODE_KERNELS_BITS(isa, target, bits) \
+target static void \
+code_l2sq_##isa##_##bits(const float *q, const FannCodeData *const *rows, int n, int dim, double *out) \
+{ \
+	for (int i = 0; i < n; i++) \
+	{ \
+		prefetch_row(rows, i + CODE_PREFETCH_AHEAD, n, dim, bits); \
+		out[i] = code_l2sq_##isa(q, rows[i]->lo, rows[i]->step, rows[i]->code, dim, bits); \
+	} \
+} \
+target static void \
+code_dot_##isa##_##bits(const float *q, const FannCodeData *const *rows, int n, int dim, double *out) \
+{ \
+	for (int i = 0; i < n; i++) \
+	{ \
+		prefetch_row(rows, i + CODE_PREFETCH_AHEAD, n, dim, bits); \
+		out[i] = code_dot_##isa(q, rows[i]->code, dim, bits); \
+	} \
+}
 #define CODE_KERNELS(isa, target) \
-target static float \
-code_l2sq_##isa##_8(const float *q, float lo, float step, const uint8 *code, int n) \
-{ return code_l2sq_##isa(q, lo, step, code, n, 8); } \
-target static float \
-code_l2sq_##isa##_4(const float *q, float lo, float step, const uint8 *code, int n) \
-{ return code_l2sq_##isa(q, lo, step, code, n, 4); } \
-target static float \
-code_dot_##isa##_8(const float *qs, const uint8 *code, int n) \
-{ return code_dot_##isa(qs, code, n, 8); } \
-target static float \
-code_dot_##isa##_4(const float *qs, const uint8 *code, int n) \
-{ return code_dot_##isa(qs, code, n, 4); }
+CODE_KERNELS_BITS(isa, target, 8) \
+CODE_KERNELS_BITS(isa, target, 4)
 
 CODE_KERNELS(generic,)
 #ifdef FANN_X86
@@ -588,17 +616,22 @@ FannDefineSimdGuc(void)
 							 check_fann_simd, assign_fann_simd, NULL);
 }
 
-/* Kernels over codes of 8 or 4 bits per dimension, for quant.c */
-float
-FannCodeL2sq(const float *q, float lo, float step, const uint8 *code, int n, int bits)
+/*
+ * Kernels over the codes (8 or 4 bits per dimension) of n rows, for quant.c:
+ * sum of (q - x^)^2, and <q, code> (x^ = lo + step code)
+ */
+void
+FannCodeL2sqRows(const float *q, const FannCodeData *const *rows, int n, int dim,
+				 int bits, double *out)
 {
-	return code_l2sq_impl[bits == 4] (q, lo, step, code, n);
+	code_l2sq_impl[bits == 4] (q, rows, n, dim, out);
 }
 
-float
-FannCodeDot(const float *qs, const uint8 *code, int n, int bits)
+void
+FannCodeDotRows(const float *q, const FannCodeData *const *rows, int n, int dim,
+				int bits, double *out)
 {
-	return code_dot_impl[bits == 4] (qs, code, n);
+	code_dot_impl[bits == 4] (q, rows, n, dim, out);
 }
 
 /* The metric functions: final ORDER BY values, as float8 */

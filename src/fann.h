@@ -607,9 +607,10 @@ extern const float *FannRowValues(Relation index, Datum *values, bool *isnull,
 typedef double (*FannDistanceFunction) (const float *a, const float *b, int n);
 extern void FannDefineSimdGuc(void);
 extern FannDistanceFunction FannGetDistance(FannMetric metric);
-extern float FannCodeL2sq(const float *q, float lo, float step, const uint8 *code,
-						  int n, int bits);
-extern float FannCodeDot(const float *q, const uint8 *code, int n, int bits);
+extern void FannCodeL2sqRows(const float *q, const FannCodeData *const *rows, int n,
+							 int dim, int bits, double *out);
+extern void FannCodeDotRows(const float *q, const FannCodeData *const *rows, int n,
+							int dim, int bits, double *out);
 
 /* page.c */
 extern Buffer FannNewBuffer(Relation index, ForkNumber fork);

@@ -142,22 +142,6 @@ FannCodeQueryInit(FannCodeQuery *cq, FannMetric metric, const float *q, int dim)
 	cq->tiny = 2.0 * dim * FLT_TRUE_MIN;
 }
 
-/*
- * Rows a bound loop asks the memory for ahead of its kernel: the rows are
- * scattered over shared buffers, each a miss the kernel would wait for
- */
-#define FANN_PREFETCH_AHEAD		4
-
-static inline void
-prefetch_code(const FannCodeData *const *rows, int i, int n, int dim, int bits)
-{
-	Size		size = bits == 8 ? FANN_CODE_SIZE(dim) : FANN_CODE4_SIZE(dim);
-
-	if (i < n)
-		for (Size off = 0; off < size; off += 64)
-			__builtin_prefetch((const char *) rows[i] + off);
-}
-
 static inline bool
 float_safe(double square)
 {
@@ -187,11 +171,7 @@ FannCodeBounds(const FannCodeQuery *cq, const FannCodeData *const *rows, int n,
 
 	if (cq->metric == FANN_METRIC_L2)
 	{
-		for (int i = 0; i < n; i++)
-		{
-			prefetch_code(rows, i + FANN_PREFETCH_AHEAD, n, dim, bits);
-			lower[i] = FannCodeL2sq(cq->q, rows[i]->lo, rows[i]->step, rows[i]->code, dim, bits);
-		}
+		FannCodeL2sqRows(cq->q, rows, n, dim, bits, lower);
 		for (int i = 0; i < n; i++)
 		{
 			double		est = sqrt(lower[i]);
@@ -205,12 +185,9 @@ FannCodeBounds(const FannCodeQuery *cq, const FannCodeData *const *rows, int n,
 		}
 		return;
 	}
+	FannCodeDotRows(cq->q, rows, n, dim, bits, lower);
 	for (int i = 0; i < n; i++)
-	{
-		prefetch_code(rows, i + FANN_PREFETCH_AHEAD, n, dim, bits);
-		lower[i] = rows[i]->lo * cq->qsum +
-			rows[i]->step * (double) FannCodeDot(cq->q, rows[i]->code, dim, bits);
-	}
+		lower[i] = rows[i]->lo * cq->qsum + rows[i]->step * lower[i];
 	for (int i = 0; i < n; i++)
 	{
 		double		dot = lower[i];
