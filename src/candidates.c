@@ -73,6 +73,42 @@ FannCandidateSelect(FannCandidate *c, int n, int k)
 	}
 }
 
+/* An empty id set with room for about expected ids before it grows */
+void
+FannIdHashInit(FannIdHash *h, uint32 expected)
+{
+	uint32		size = 64;
+
+	while (size < 2 * (uint64) expected && size < ((uint32) 1 << 31))
+		size *= 2;
+	h->slots = palloc_extended(sizeof(uint32) * size, MCXT_ALLOC_HUGE);
+	memset(h->slots, 0xFF, sizeof(uint32) * size);	/* FANN_ID_HASH_EMPTY */
+	h->mask = size - 1;
+	h->n = 0;
+}
+
+/* Double the set's room, keeping it at most half full */
+void
+FannIdHashGrow(FannIdHash *h)
+{
+	FannIdHash	bigger;
+
+	FannIdHashInit(&bigger, h->mask + 1);
+	for (uint32 i = 0; i <= h->mask; i++)
+		if (h->slots[i] != FANN_ID_HASH_EMPTY)
+			FannIdHashAdd(&bigger, h->slots[i]);
+	pfree(h->slots);
+	*h = bigger;
+}
+
+void
+FannIdHashFree(FannIdHash *h)
+{
+	if (h->slots)
+		pfree(h->slots);
+	h->slots = NULL;
+}
+
 /*
  * Keep the keep smallest of c[0..n) in c[0..keep), in no order; returns the
  * largest kept, which bounds what may still enter a buffer so pruned

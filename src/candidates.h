@@ -131,6 +131,60 @@ FannHeapPop(FannCandidateHeap *h)
 	return top;
 }
 
+/*
+ * A set of element ids a search meets (rows visited, rows returned), as an
+ * open-addressing hash table that grows: its size follows what a query
+ * touches, where a bitmap would be sized (and cleared, and faulted in) by
+ * the whole index for every query.
+ */
+#define FANN_ID_HASH_EMPTY	((uint32) 0xFFFFFFFF)	/* InvalidFannId */
+
+typedef struct FannIdHash
+{
+	uint32	   *slots;
+	uint32		mask;			/* slots - 1, a power of two minus one */
+	uint32		n;
+} FannIdHash;
+
+extern void FannIdHashInit(FannIdHash *h, uint32 expected);
+extern void FannIdHashGrow(FannIdHash *h);
+extern void FannIdHashFree(FannIdHash *h);
+
+/* Fibonacci hashing: ids of one page land apart */
+static inline uint32
+FannIdHashSlot(const FannIdHash *h, uint32 id)
+{
+	return (uint32) ((id * UINT64CONST(0x9E3779B97F4A7C15)) >> 32) & h->mask;
+}
+
+static inline bool
+FannIdHashContains(const FannIdHash *h, uint32 id)
+{
+	for (uint32 i = FannIdHashSlot(h, id);; i = (i + 1) & h->mask)
+	{
+		if (h->slots[i] == id)
+			return true;
+		if (h->slots[i] == FANN_ID_HASH_EMPTY)
+			return false;
+	}
+}
+
+/* Add id; false if it was there already */
+static inline bool
+FannIdHashAdd(FannIdHash *h, uint32 id)
+{
+	uint32		i;
+
+	if (2 * (h->n + 1) > h->mask + 1)
+		FannIdHashGrow(h);
+	for (i = FannIdHashSlot(h, id); h->slots[i] != FANN_ID_HASH_EMPTY; i = (i + 1) & h->mask)
+		if (h->slots[i] == id)
+			return false;
+	h->slots[i] = id;
+	h->n++;
+	return true;
+}
+
 /* A point in a short list sorted by distance (Vamana's search list) */
 typedef struct FannNear
 {

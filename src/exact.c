@@ -36,8 +36,7 @@ typedef struct ExactSearch
 	FannGroupSet *groups;
 	const float *query;
 	FannScanStats *stats;
-	const uint64 *skip;			/* rows not to return, if any */
-	uint32		nskip;			/* ids skip covers */
+	const FannIdHash *skip;		/* rows not to return, if any */
 	FannCodeQuery cq;			/* the query's bounds on codes */
 
 	FannCandidateHeap cands;	/* this pass's buffer (its size: cap) by
@@ -58,7 +57,7 @@ offer(ExactSearch *es, const FannCandidate *c)
 {
 	if (es->has_last && FannCandidateCompare(c, &es->last) <= 0)
 		return;
-	if (es->skip && FannIdSetContains(es->skip, es->nskip, c->id))
+	if (es->skip && FannIdHashContains(es->skip, c->id))
 		return;
 	if (es->pruned && FannCandidateCompare(c, &es->bound) > 0)
 		return;
@@ -391,7 +390,6 @@ exact_begin(const FannSearchInput *in)
 	es->query = in->query;
 	es->stats = in->stats;
 	es->skip = in->skip;
-	es->nskip = in->nblocks * meta->elements_per_page;
 	es->has_last = in->after != NULL;
 	if (in->after)
 		es->last = *in->after;

@@ -52,7 +52,7 @@ typedef struct GraphSearch
 	int			follow;			/* adjacency slots followed */
 	bool		reached;		/* hand out unvouched rows too */
 
-	uint64	   *visited;		/* bitmap over the element ids */
+	FannIdHash	visited;
 	uint32		nids;
 	int64		nvisited;
 	int64		max_visited;	/* work_mem's worth */
@@ -104,9 +104,8 @@ discover(GraphSearch *gs, const uint32 *ids, int n, int beam)
 
 		/* ids of block 0, the metapage, name no element */
 		if (id >= gs->nids || id < (uint32) per_page ||
-			FannIdSetContains(gs->visited, gs->nids, id))
+			!FannIdHashAdd(&gs->visited, id))
 			continue;
-		FannIdSetAdd(gs->visited, gs->nids, id);
 		gs->nvisited++;
 		todo[m++] = id;
 		FannPrefetchBuffer(gs->index, FannIdBlock(id, per_page));
@@ -290,7 +289,7 @@ graph_begin(const FannSearchInput *in)
 	gs->reached = in->reached;
 	gs->follow = equality ? meta->graph_degree : meta->graph_degree + meta->cross_edges;
 	gs->nids = in->nblocks * meta->elements_per_page;
-	gs->visited = FannIdSetCreate(gs->nids);
+	FannIdHashInit(&gs->visited, 1024);
 	FannRecentBuffersReserve(in->index, in->nblocks);	/* inserts search too */
 	gs->max_visited = Max(1024, (int64) work_mem * 1024 / FANN_VISIT_BYTES);
 	for (int beam = 0; beam < FANN_MAX_BEAMS; beam++)
@@ -356,7 +355,7 @@ graph_end(FannSearch *search_state)
 		FannHeapFree(&gs->found[beam]);
 	}
 	FannHeapFree(&gs->pending);
-	pfree(gs->visited);
+	FannIdHashFree(&gs->visited);
 	pfree(gs);
 }
 

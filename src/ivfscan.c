@@ -20,7 +20,11 @@
  * When the executor wants more, the next partitions in the same order are
  * probed, as many again as so far; rows they hold that come before the last
  * one returned are left to scan.c's final exact search.  A row listed twice
- * (learned redundancy) is taken once.  When every partition has been probed,
+ * (learned redundancy) has the same entry twice, so its copies come out of
+ * the coarse order one after the other, and the second is dropped there (or
+ * by scan.c, as a row not after the last one returned): no set of the rows
+ * seen, which would cost more than the few copies do.  When every partition
+ * has been probed,
  * or the candidates would exceed work_mem, scan.c's exact searches return
  * the rest.
  */
@@ -44,8 +48,6 @@ typedef struct IvfSearch
 	int			nprobed;
 	int			next_batch;		/* partitions the next probe takes */
 
-	uint64	   *seen;			/* element ids collected */
-	uint32		nids;
 	FannCodeQuery cq;			/* the query's bounds on codes */
 	FannCodeEntry rows[MaxIndexTuplesPerPage];	/* a page's rows to bound, */
 	const FannCodeData *codes[MaxIndexTuplesPerPage];	/* their codes */
@@ -61,6 +63,7 @@ typedef struct IvfSearch
 	FannCandidateHeap head;		/* farthest first */
 	bool		first_probe;	/* rows go to head */
 	int64		next;
+	uint32		last_id;		/* of the coarse row handed on last */
 	int64		sorted;
 	int			batch;			/* rows the next sort takes */
 	FannCandidateHeap fine;		/* rows bounded again, by the higher bound */
@@ -72,7 +75,7 @@ typedef struct IvfSearch
  * after, so that a query needing many pays a few selections over the rest;
  * rows bounded again at a time
  */
-#define IVF_SORT_BATCH		64
+#define IVF_SORT_BATCH		128
 #define IVF_FINE_BATCH		8
 
 static int
@@ -124,8 +127,8 @@ offer_head(IvfSearch *is, const FannCandidate *c)
 }
 
 /*
- * Collect the matching rows of partition c not seen yet: a page's keys
- * first, then the codes of the rows taken, in one batch
+ * Collect the matching rows of partition c: a page's keys first, then the
+ * codes of the rows taken, in one batch
  */
 static void
 probe(IvfSearch *is, int c)
@@ -158,10 +161,8 @@ probe(IvfSearch *is, int c)
 		is->stats->elements_visited += n;
 		for (int i = 0; i < n; i++)
 		{
-			if (FannIdSetContains(is->seen, is->nids, keys[i].id) ||
-				!FannGroupSetContains(is->groups, is->meta, keys[i].group))
+			if (!FannGroupSetContains(is->groups, is->meta, keys[i].group))
 				continue;
-			FannIdSetAdd(is->seen, is->nids, keys[i].id);
 			is->rows[nrows] = FannListEntry(page, i, esize);
 			is->codes[nrows] = &is->rows[nrows]->c;
 			nrows++;
@@ -270,6 +271,9 @@ refine(IvfSearch *is)
 
 		c[n] = *first;
 		is->next++;
+		if (c[n].id == is->last_id)
+			continue;			/* the second copy of a row listed twice */
+		is->last_id = c[n].id;
 		bufs[n] = FannReadBuffer(is->index, FannIdBlock(c[n].id, per_page));
 		page = BufferGetPage(bufs[n]);
 		__builtin_prefetch(PageGetItemId(page, FannIdOffset(c[n].id, per_page)));
@@ -319,12 +323,11 @@ ivf_begin(const FannSearchInput *in)
 	bool		descending = false;
 
 	is->base.methods = &FannIvfSearch;
+	is->last_id = InvalidFannId;
 	is->index = in->index;
 	is->meta = meta;
 	is->groups = in->groups;
 	is->stats = in->stats;
-	is->nids = in->nblocks * meta->elements_per_page;
-	is->seen = FannIdSetCreate(is->nids);
 	is->max_candidates = Max(1024, (int64) work_mem * 1024 / sizeof(FannCandidate));
 	FannCodeQueryInit(&is->cq, (FannMetric) meta->metric, in->query, meta->dimensions);
 
@@ -409,7 +412,6 @@ ivf_end(FannSearch *search)
 
 	FannHeapFree(&is->coarse);
 	FannHeapFree(&is->fine);
-	pfree(is->seen);
 	pfree(is->order);
 	pfree(is);
 }

@@ -55,7 +55,7 @@ typedef struct FannScanOpaqueData
 
 	FannScanPhase phase;
 	FannSearch *search;			/* of the current phase */
-	uint64	   *returned;		/* after an approximate search: ids returned */
+	FannIdHash	returned;		/* after an approximate search: ids returned */
 	bool		has_last;
 	FannCandidate last;			/* last row returned */
 	IndexTuple	empty_itup;		/* for index-only scans, built once */
@@ -191,7 +191,7 @@ begin_search(IndexScanDesc scan, const FannSearchMethods *path)
 	in.query = so->query;
 	in.stats = &so->stats;
 	in.after = so->phase == FANN_SCAN_EXACT && so->has_last ? &so->last : NULL;
-	in.skip = so->returned;
+	in.skip = so->returned.slots ? &so->returned : NULL;
 	in.ef = fann_ef_search;
 	in.selectivity = so->groups.selection != FANN_SELECT_LIST ||
 		so->groups.data == NULL || rows <= 0 ? 1.0 :
@@ -230,7 +230,7 @@ start_scan(IndexScanDesc scan)
 	}
 
 	so->phase = FANN_SCAN_EXACT;
-	so->returned = NULL;
+	so->returned.slots = NULL;
 	so->has_last = false;
 	if (so->query && so->meta.elements_per_page > 0)
 		path = choose_path(scan);
@@ -239,7 +239,7 @@ start_scan(IndexScanDesc scan)
 		so->phase = FANN_SCAN_APPROX;
 		so->stats.rows_matching = so->groups.selection != FANN_SELECT_LIST ?
 			-1 : so->groups.nlive;
-		so->returned = FannIdSetCreate(so->nblocks * so->meta.elements_per_page);
+		FannIdHashInit(&so->returned, 64);
 	}
 	so->stats.path = path->name;
 	so->search = begin_search(scan, path);
@@ -278,7 +278,7 @@ next_row(IndexScanDesc scan)
 				break;
 			case FANN_SCAN_EXACT:
 				/* what the approximate search missed, in order among itself */
-				if (so->returned != NULL)
+				if (so->returned.slots != NULL)
 					so->phase = FANN_SCAN_LEFTOVER;
 				else
 					return false;
@@ -315,8 +315,8 @@ fanngettuple(IndexScanDesc scan, ScanDirection dir)
 		publish_stats(so);
 		return false;
 	}
-	if (so->returned)
-		FannIdSetAdd(so->returned, so->nblocks * so->meta.elements_per_page, so->last.id);
+	if (so->returned.slots)
+		FannIdHashAdd(&so->returned, so->last.id);
 
 	scan->xs_heaptid = so->last.tid;
 

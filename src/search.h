@@ -55,7 +55,7 @@ typedef struct FannSearchInput
 
 	/* exact: only rows after this one (if any) and not in skip (if any) */
 	const FannCandidate *after;
-	const uint64 *skip;
+	const FannIdHash *skip;
 	/* graph: beam size; also hand out rows reached but not vouched for */
 	int			ef;
 	bool		reached;
