@@ -489,9 +489,11 @@ FannMakeId(BlockNumber blkno, OffsetNumber off, int per_page)
 }
 
 /*
- * Sets of element ids as bitmaps over the id space of nids ids (nblocks *
- * elements_per_page): visited and returned rows of a scan, dead rows of a
- * VACUUM.  Ids beyond nids (pages added since) are never members.
+ * Sets of ids as bitmaps over an id space of nids ids: the dead rows of a
+ * VACUUM (nblocks * elements_per_page), a label filter's groups, the build's
+ * samples.  Ids beyond nids (pages added since) are never members.  A scan's
+ * sets, which hold a few thousand ids of an index's millions, are hash
+ * tables (candidates.h, FannIdHash).
  */
 static inline uint64 *
 FannIdSetCreate(uint32 nids)

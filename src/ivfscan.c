@@ -12,11 +12,12 @@
  * fann.max_probes partitions with the nearest centroids (plain IVF, for
  * comparison).  The lists hold 4-bit codes (quant.h): each row's distance
  * is known as an interval, wide; the rows whose interval begins lowest (kept
- * aside while the first partitions are probed, then found by FannCandidate-
- * Lowest) are bounded again from their elements' 8-bit codes, a few at a
- * time, until the lowest bound is a narrow one.  Rows are handed out by that lower end and
- * the executor ranks them from the table (scan.c), so the rows of the probed
- * partitions come out in exact distance order, few of them read in full.
+ * aside while the first partitions are probed, then found by
+ * FannCandidateLowest) are bounded again from their elements' 8-bit codes,
+ * a few at a time, until the lowest bound is a narrow one.  Rows are handed
+ * out by that lower end and the executor ranks them from the table
+ * (scan.c), so the rows of the probed partitions come out in exact distance
+ * order, few of them read in full.
  * When the executor wants more, the next partitions in the same order are
  * probed, as many again as so far; rows they hold that come before the last
  * one returned are left to scan.c's final exact search.  A row listed twice
@@ -24,9 +25,8 @@
  * the coarse order one after the other, and the second is dropped there (or
  * by scan.c, as a row not after the last one returned): no set of the rows
  * seen, which would cost more than the few copies do.  When every partition
- * has been probed,
- * or the candidates would exceed work_mem, scan.c's exact searches return
- * the rest.
+ * has been probed, or the candidates would exceed work_mem, scan.c's exact
+ * searches return the rest.
  */
 #include "postgres.h"
 
@@ -60,20 +60,20 @@ typedef struct IvfSearch
 	 * puts them in front of the others, in order, when done.
 	 */
 	FannCandidateHeap coarse;
-	FannCandidateHeap head;		/* farthest first */
-	bool		first_probe;	/* rows go to head */
 	int64		next;
-	uint32		last_id;		/* of the coarse row handed on last */
 	int64		sorted;
 	int			batch;			/* rows the next sort takes */
+	uint32		last_id;		/* of the coarse row handed on last */
+	FannCandidateHeap head;		/* farthest first */
+	bool		first_probe;	/* rows go to head */
 	FannCandidateHeap fine;		/* rows bounded again, by the higher bound */
 	int64		max_candidates; /* work_mem's worth */
 } IvfSearch;
 
 /*
- * Rows of the coarse array put in order the first time, doubling each time
- * after, so that a query needing many pays a few selections over the rest;
- * rows bounded again at a time
+ * Rows the first probe keeps in its head, then put in order at a time,
+ * doubling each time, so that a query needing many pays a few selections
+ * over the rest; rows bounded again at a time
  */
 #define IVF_SORT_BATCH		128
 #define IVF_FINE_BATCH		8
