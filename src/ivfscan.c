@@ -276,8 +276,10 @@ refine(IvfSearch *is)
 		is->last_id = c[n].id;
 		bufs[n] = FannReadBuffer(is->index, FannIdBlock(c[n].id, per_page));
 		page = BufferGetPage(bufs[n]);
+		/* addresses only: reading pd_special here would wait for the miss */
+		__builtin_prefetch(page);
 		__builtin_prefetch(PageGetItemId(page, FannIdOffset(c[n].id, per_page)));
-		__builtin_prefetch(FannPageGetOpaque(page));
+		__builtin_prefetch((char *) page + BLCKSZ - sizeof(FannPageOpaqueData));
 		n++;
 	}
 	for (int i = 0; i < n; i++)
