@@ -289,9 +289,10 @@ graph_begin(const FannSearchInput *in)
 	gs->reached = in->reached;
 	gs->follow = equality ? meta->graph_degree : meta->graph_degree + meta->cross_edges;
 	gs->nids = in->nblocks * meta->elements_per_page;
-	FannIdHashInit(&gs->visited, 1024);
 	FannRecentBuffersReserve(in->index, in->nblocks);	/* inserts search too */
 	gs->max_visited = Max(1024, (int64) work_mem * 1024 / FANN_VISIT_BYTES);
+	/* a beam expands about ef rows, each meeting about half its list anew */
+	FannIdHashInit(&gs->visited, (uint32) Min((int64) in->ef * gs->follow / 2, gs->max_visited));
 	for (int beam = 0; beam < FANN_MAX_BEAMS; beam++)
 		gs->best[beam].max = true;
 	gs->ef = in->ef;
