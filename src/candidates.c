@@ -1,10 +1,11 @@
 /*
  * candidates.c
- *	  Ranking rows by distance: the heap's growth, quickselect and the pruned
- *	  buffers of the exact and ivf paths, and the bounded sorted lists of the graph build (Vamana's
- *	  search list, the nearest rows of cross edges and of the IVF's training
- *	  targets).  The heap's operations are inline (candidates.h): the graph
- *	  search runs several per row it visits.
+ *	  Ranking rows by distance: the heap's growth, sorting, quickselect and
+ *	  the pruned buffers of the exact and ivf paths, and the bounded sorted
+ *	  lists of the graph build (Vamana's search list, the nearest rows of
+ *	  cross edges and of the IVF's training targets).  The heap's operations
+ *	  and the id sets' lookups are inline (candidates.h): the searches run
+ *	  several per row they visit.
  */
 #include "postgres.h"
 
@@ -15,6 +16,13 @@ static int
 compare_candidates(const void *a, const void *b)
 {
 	return FannCandidateCompare(a, b);
+}
+
+/* Sort c[0..n) in (distance, id) order */
+void
+FannCandidateSort(FannCandidate *c, int64 n)
+{
+	qsort(c, n, sizeof(FannCandidate), compare_candidates);
 }
 
 /* Double the heap's room */
@@ -159,7 +167,7 @@ FannCandidateLowest(FannCandidate *c, int64 n, int k)
 	}
 	if (m > k)
 		FannCandidateSelect(c, m, k);
-	qsort(c, Min(k, m), sizeof(FannCandidate), compare_candidates);
+	FannCandidateSort(c, Min(k, m));
 }
 
 /*

@@ -55,6 +55,7 @@ typedef struct FannCandidateHeap
 
 extern void FannHeapGrow(FannCandidateHeap *h);
 extern void FannHeapFree(FannCandidateHeap *h);
+extern void FannCandidateSort(FannCandidate *c, int64 n);
 extern void FannCandidateSelect(FannCandidate *c, int n, int k);
 extern FannCandidate FannCandidateKeep(FannCandidate *c, int n, int keep);
 extern void FannCandidateLowest(FannCandidate *c, int64 n, int k);

@@ -58,10 +58,10 @@
  *					pd_lower ends the entries.  A probe reads 8 bytes of a
  *					row it skips and the 4-bit codes of the rows it takes,
  *					sequentially, and the 8-bit codes of the element pages
- *					only for the few rows whose 4-bit bound is in reach.  Rows the model also places
- *					elsewhere are listed twice (learned redundancy).  Chained
- *					through opaque->next; the build writes each partition's
- *					pages contiguously.
+ *					only for the few rows whose 4-bit bound is in reach.
+ *					Rows the model also places elsewhere are listed twice
+ *					(learned redundancy).  Chained through opaque->next; the
+ *					build writes each partition's pages contiguously.
  *
  * Element and group ids are computed from their location, so no map is kept:
  *	element id = blkno * elements_per_page + (offnum - 1)

@@ -78,12 +78,6 @@ typedef struct IvfSearch
 #define IVF_SORT_BATCH		128
 #define IVF_FINE_BATCH		8
 
-static int
-cmp_candidates(const void *a, const void *b)
-{
-	return FannCandidateCompare(a, b);
-}
-
 /*
  * Put the first n partitions of the probing order in place: a query
  * probes a few of its hundreds of partitions, so the first batch is
@@ -99,11 +93,11 @@ order_partitions(IvfSearch *is, int n)
 	if (is->nordered == 0 && n < P)
 	{
 		FannCandidateSelect(is->order, P, n);
-		qsort(is->order, n, sizeof(FannCandidate), cmp_candidates);
+		FannCandidateSort(is->order, n);
 		is->nordered = n;
 		return;
 	}
-	qsort(is->order + is->nordered, P - is->nordered, sizeof(FannCandidate), cmp_candidates);
+	FannCandidateSort(is->order + is->nordered, P - is->nordered);
 	is->nordered = P;
 }
 
@@ -209,7 +203,7 @@ probe_more(IvfSearch *is)
 		while (is->nprobed < end)
 			probe(is, is->order[is->nprobed++].id);
 		is->first_probe = false;
-		qsort(is->head.items, is->head.n, sizeof(FannCandidate), cmp_candidates);
+		FannCandidateSort(is->head.items, is->head.n);
 		is->next = IVF_SORT_BATCH - is->head.n;
 		memcpy(is->coarse.items + is->next, is->head.items, sizeof(FannCandidate) * is->head.n);
 		is->sorted = IVF_SORT_BATCH;

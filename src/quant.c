@@ -150,12 +150,13 @@ float_safe(double square)
 
 /*
  * The metric's distance (as the exact kernel computes it) between the query
- * and each of n rows by their codes of bits (8 or 4) per dimension: its estimate from x^ (if estimate is
- * not NULL) and a lower bound; NaN where that distance is NaN (cosine with a
- * zero vector).  The upper ends of the intervals are the same expressions
- * with the width added; no search needs them.  In two loops, so that the
- * rows' kernel sums overlap instead of each waiting on the previous one's
- * square root.  The rounding slack covers the magnitudes the kernels sum:
+ * and each of n rows by their codes of bits (8 or 4) per dimension: its
+ * estimate from x^ (if estimate is not NULL) and a lower bound; NaN where
+ * that distance is NaN (cosine with a zero vector).  The upper ends of the
+ * intervals are the same expressions with the width added; no search needs
+ * them.  The kernel runs over all rows first (distance.c), then the bounds,
+ * so that the rows' kernel sums overlap instead of each waiting on the
+ * previous one's square root.  The rounding slack covers the magnitudes the kernels sum:
  * the vectors' norms and, for a row's lo, |lo| sqrt(dim), and subnormal
  * products.  Where the exact kernel may overflow or underflow beyond that
  * (an inner product of vectors whose norms multiply past FANN_FLOAT_SAFE_MAX,
