@@ -45,10 +45,8 @@ static float (*l2sq_impl) (const float *a, const float *b, int n);
 static float (*dot_impl) (const float *a, const float *b, int n);
 static void (*cosine_impl) (const float *a, const float *b, int n,
 							float *ab, float *aa, float *bb);
-static void (*code_l2sq_impl[2]) (const float *q, const FannCodeData *const *rows,
-								  int n, int dim, double *out);
-static void (*code_dot_impl[2]) (const float *q, const FannCodeData *const *rows,
-								 int n, int dim, double *out);
+static void (*code_dot_impl[2]) (const int16 *u, const FannCodeData *const *rows,
+								 int n, int dim, int32 *out);
 
 /* Portable kernels: four partial sums let the compiler vectorise */
 static float
@@ -103,12 +101,14 @@ cosine_generic(const float *a, const float *b, int n,
 }
 
 /*
- * Kernels over codes (quant.c): sum of (q - lo - step c)^2, and <q, c>.
- * A code has 8 bits per dimension, a byte each, or 4: byte 16 b + t then
- * holds dimension 32 b + t in its low half and 32 b + 16 + t in its high
- * half, so that 16 consecutive dimensions widen from one 16-byte load.
- * Each kernel is written once for both widths and instantiated for each
- * (CODE_KERNELS), the width a constant then.
+ * Kernels over codes (quant.c): the integer dot product of a code c with
+ * the query quantised to 16-bit integers u (zero beyond the dimensions, to
+ * a multiple of 32).  A code has 8 bits per dimension, a byte each, or 4:
+ * byte 16 b + t then holds dimension 32 b + t in its low half and
+ * 32 b + 16 + t in its high half, so that a block of 32 dimensions comes
+ * from one 16-byte load.  Integer sums are exact, so every instruction set
+ * gives the same bounds (quant.c keeps them within int32).  Each kernel is
+ * written once for both widths and instantiated for each (CODE_KERNELS).
  */
 static inline int
 code_at(const uint8 *code, int j, int bits)
@@ -118,54 +118,21 @@ code_at(const uint8 *code, int j, int bits)
 	return (code[(j / 32) * 16 + j % 16] >> (j % 32 >= 16 ? 4 : 0)) & 15;
 }
 
-/* Over dimensions [from, n), in eight partial sums the compiler vectorises */
-static inline float
-code_l2sq_tail(const float *q, float lo, float step, const uint8 *code,
-			   int from, int n, int bits)
+/* Over dimensions [from, n) */
+static inline int32
+code_dot_tail(const int16 *u, const uint8 *code, int from, int n, int bits)
 {
-	float		s[8] = {0};
-	int			i = from;
+	int32		s = 0;
 
-	for (; i + 8 <= n; i += 8)
-		for (int j = 0; j < 8; j++)
-		{
-			float		d = (q[i + j] - lo) - step * code_at(code, i + j, bits);
-
-			s[j] += d * d;
-		}
-	for (; i < n; i++)
-	{
-		float		d = (q[i] - lo) - step * code_at(code, i, bits);
-
-		s[0] += d * d;
-	}
-	return ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]));
+	for (int i = from; i < n; i++)
+		s += u[i] * code_at(code, i, bits);
+	return s;
 }
 
-static inline float
-code_dot_tail(const float *qs, const uint8 *code, int from, int n, int bits)
+static inline int32
+code_dot_generic(const int16 *u, const uint8 *code, int n, int bits)
 {
-	float		s[8] = {0};
-	int			i = from;
-
-	for (; i + 8 <= n; i += 8)
-		for (int j = 0; j < 8; j++)
-			s[j] += qs[i + j] * code_at(code, i + j, bits);
-	for (; i < n; i++)
-		s[0] += qs[i] * code_at(code, i, bits);
-	return ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]));
-}
-
-static inline float
-code_l2sq_generic(const float *q, float lo, float step, const uint8 *code, int n, int bits)
-{
-	return code_l2sq_tail(q, lo, step, code, 0, n, bits);
-}
-
-static inline float
-code_dot_generic(const float *qs, const uint8 *code, int n, int bits)
-{
-	return code_dot_tail(qs, code, 0, n, bits);
+	return code_dot_tail(u, code, 0, n, bits);
 }
 
 #ifdef FANN_X86
@@ -358,60 +325,21 @@ code_block(const uint8 *code, int i, int bits, __m128i *a, __m128i *b)
 	}
 }
 
-/* The low (half 0) or high 8 of 16 code bytes widened to floats */
-__attribute__((target("avx2,fma")))
-static inline __m256
-widen_avx2(__m128i v, int half)
+/* 16 codes widened to 16 bits, times u's, summed in pairs */
+__attribute__((target("avx2")))
+static inline __m256i
+madd_avx2(__m128i c, const int16 *u)
 {
-	return _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(half ? _mm_srli_si128(v, 8) : v));
+	return _mm256_madd_epi16(_mm256_cvtepu8_epi16(c),
+							 _mm256_loadu_si256((const __m256i *) u));
 }
 
-/* q - lo - step c over 8 dimensions from q */
-__attribute__((target("avx2,fma")))
-static inline __m256
-diff_avx2(const float *q, __m256 vlo, __m256 vstep, __m256 c)
+__attribute__((target("avx2")))
+static inline int32
+code_dot_avx2(const int16 *u, const uint8 *code, int n, int bits)
 {
-	return _mm256_fnmadd_ps(vstep, c, _mm256_sub_ps(_mm256_loadu_ps(q), vlo));
-}
-
-__attribute__((target("avx2,fma")))
-static inline float
-code_l2sq_avx2(const float *q, float lo, float step, const uint8 *code, int n, int bits)
-{
-	__m256		s0 = _mm256_setzero_ps(),
-				s1 = _mm256_setzero_ps();
-	__m256		vlo = _mm256_set1_ps(lo),
-				vstep = _mm256_set1_ps(step);
-	int			i = 0;
-
-	for (; i + 32 <= n; i += 32)
-	{
-		__m128i		a,
-					b;
-		__m256		d0,
-					d1,
-					d2,
-					d3;
-
-		code_block(code, i, bits, &a, &b);
-		d0 = diff_avx2(q + i, vlo, vstep, widen_avx2(a, 0));
-		d1 = diff_avx2(q + i + 8, vlo, vstep, widen_avx2(a, 1));
-		d2 = diff_avx2(q + i + 16, vlo, vstep, widen_avx2(b, 0));
-		d3 = diff_avx2(q + i + 24, vlo, vstep, widen_avx2(b, 1));
-		s0 = _mm256_fmadd_ps(d0, d0, s0);
-		s1 = _mm256_fmadd_ps(d1, d1, s1);
-		s0 = _mm256_fmadd_ps(d2, d2, s0);
-		s1 = _mm256_fmadd_ps(d3, d3, s1);
-	}
-	return hsum256(_mm256_add_ps(s0, s1)) + code_l2sq_tail(q, lo, step, code, i, n, bits);
-}
-
-__attribute__((target("avx2,fma")))
-static inline float
-code_dot_avx2(const float *qs, const uint8 *code, int n, int bits)
-{
-	__m256		s0 = _mm256_setzero_ps(),
-				s1 = _mm256_setzero_ps();
+	__m256i		s = _mm256_setzero_si256();
+	__m128i		h;
 	int			i = 0;
 
 	for (; i + 32 <= n; i += 32)
@@ -420,75 +348,33 @@ code_dot_avx2(const float *qs, const uint8 *code, int n, int bits)
 					b;
 
 		code_block(code, i, bits, &a, &b);
-		s0 = _mm256_fmadd_ps(_mm256_loadu_ps(qs + i), widen_avx2(a, 0), s0);
-		s1 = _mm256_fmadd_ps(_mm256_loadu_ps(qs + i + 8), widen_avx2(a, 1), s1);
-		s0 = _mm256_fmadd_ps(_mm256_loadu_ps(qs + i + 16), widen_avx2(b, 0), s0);
-		s1 = _mm256_fmadd_ps(_mm256_loadu_ps(qs + i + 24), widen_avx2(b, 1), s1);
+		s = _mm256_add_epi32(s, madd_avx2(a, u + i));
+		s = _mm256_add_epi32(s, madd_avx2(b, u + i + 16));
 	}
-	return hsum256(_mm256_add_ps(s0, s1)) + code_dot_tail(qs, code, i, n, bits);
+	h = _mm_add_epi32(_mm256_castsi256_si128(s), _mm256_extracti128_si256(s, 1));
+	h = _mm_add_epi32(h, _mm_shuffle_epi32(h, _MM_SHUFFLE(1, 0, 3, 2)));
+	h = _mm_add_epi32(h, _mm_shuffle_epi32(h, _MM_SHUFFLE(2, 3, 0, 1)));
+	return _mm_cvtsi128_si32(h) + code_dot_tail(u, code, i, n, bits);
 }
 
-/* 16 code bytes widened to floats */
-__attribute__((target("avx512f")))
-static inline __m512
-widen_avx512(__m128i v)
+__attribute__((target("avx512f,avx512bw")))
+static inline int32
+code_dot_avx512(const int16 *u, const uint8 *code, int n, int bits)
 {
-	return _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(v));
-}
-
-/* q - lo - step c over 16 dimensions from q */
-__attribute__((target("avx512f")))
-static inline __m512
-diff_avx512(const float *q, __m512 vlo, __m512 vstep, __m512 c)
-{
-	return _mm512_fnmadd_ps(vstep, c, _mm512_sub_ps(_mm512_loadu_ps(q), vlo));
-}
-
-__attribute__((target("avx512f")))
-static inline float
-code_l2sq_avx512(const float *q, float lo, float step, const uint8 *code, int n, int bits)
-{
-	__m512		s0 = _mm512_setzero_ps(),
-				s1 = _mm512_setzero_ps();
-	__m512		vlo = _mm512_set1_ps(lo),
-				vstep = _mm512_set1_ps(step);
+	__m512i		s = _mm512_setzero_si512();
 	int			i = 0;
 
 	for (; i + 32 <= n; i += 32)
 	{
 		__m128i		a,
 					b;
-		__m512		d0,
-					d1;
+		__m512i		c;
 
 		code_block(code, i, bits, &a, &b);
-		d0 = diff_avx512(q + i, vlo, vstep, widen_avx512(a));
-		d1 = diff_avx512(q + i + 16, vlo, vstep, widen_avx512(b));
-		s0 = _mm512_fmadd_ps(d0, d0, s0);
-		s1 = _mm512_fmadd_ps(d1, d1, s1);
+		c = _mm512_cvtepu8_epi16(_mm256_inserti128_si256(_mm256_castsi128_si256(a), b, 1));
+		s = _mm512_add_epi32(s, _mm512_madd_epi16(c, _mm512_loadu_si512(u + i)));
 	}
-	return _mm512_reduce_add_ps(_mm512_add_ps(s0, s1)) +
-		code_l2sq_tail(q, lo, step, code, i, n, bits);
-}
-
-__attribute__((target("avx512f")))
-static inline float
-code_dot_avx512(const float *qs, const uint8 *code, int n, int bits)
-{
-	__m512		s0 = _mm512_setzero_ps(),
-				s1 = _mm512_setzero_ps();
-	int			i = 0;
-
-	for (; i + 32 <= n; i += 32)
-	{
-		__m128i		a,
-					b;
-
-		code_block(code, i, bits, &a, &b);
-		s0 = _mm512_fmadd_ps(_mm512_loadu_ps(qs + i), widen_avx512(a), s0);
-		s1 = _mm512_fmadd_ps(_mm512_loadu_ps(qs + i + 16), widen_avx512(b), s1);
-	}
-	return _mm512_reduce_add_ps(_mm512_add_ps(s0, s1)) + code_dot_tail(qs, code, i, n, bits);
+	return _mm512_reduce_add_epi32(s) + code_dot_tail(u, code, i, n, bits);
 }
 #endif							/* FANN_X86 */
 
@@ -512,21 +398,12 @@ prefetch_row(const FannCodeData *const *rows, int i, int n, int dim, int bits)
 
 #define CODE_KERNELS_BITS(isa, target, bits) \
 target static void \
-code_l2sq_##isa##_##bits(const float *q, const FannCodeData *const *rows, int n, int dim, double *out) \
+code_dot_##isa##_##bits(const int16 *u, const FannCodeData *const *rows, int n, int dim, int32 *out) \
 { \
 	for (int i = 0; i < n; i++) \
 	{ \
 		prefetch_row(rows, i + CODE_PREFETCH_AHEAD, n, dim, bits); \
-		out[i] = code_l2sq_##isa(q, rows[i]->lo, rows[i]->step, rows[i]->code, dim, bits); \
-	} \
-} \
-target static void \
-code_dot_##isa##_##bits(const float *q, const FannCodeData *const *rows, int n, int dim, double *out) \
-{ \
-	for (int i = 0; i < n; i++) \
-	{ \
-		prefetch_row(rows, i + CODE_PREFETCH_AHEAD, n, dim, bits); \
-		out[i] = code_dot_##isa(q, rows[i]->code, dim, bits); \
+		out[i] = code_dot_##isa(u, rows[i]->code, dim, bits); \
 	} \
 }
 #define CODE_KERNELS(isa, target) \
@@ -535,8 +412,8 @@ CODE_KERNELS_BITS(isa, target, 4)
 
 CODE_KERNELS(generic,)
 #ifdef FANN_X86
-CODE_KERNELS(avx2, __attribute__((target("avx2,fma"))))
-CODE_KERNELS(avx512, __attribute__((target("avx512f"))))
+CODE_KERNELS(avx2, __attribute__((target("avx2"))))
+CODE_KERNELS(avx512, __attribute__((target("avx512f,avx512bw"))))
 #endif
 
 static bool
@@ -544,7 +421,8 @@ simd_supported(int simd)
 {
 #ifdef FANN_X86
 	if (simd == FANN_SIMD_AVX512)
-		return __builtin_cpu_supports("avx512f");
+		return __builtin_cpu_supports("avx512f") &&
+			__builtin_cpu_supports("avx512bw");
 	if (simd == FANN_SIMD_AVX2)
 		return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
 #endif
@@ -561,8 +439,6 @@ set_kernels(int simd)
 	l2sq_impl = l2sq_generic;
 	dot_impl = dot_generic;
 	cosine_impl = cosine_generic;
-	code_l2sq_impl[0] = code_l2sq_generic_8;
-	code_l2sq_impl[1] = code_l2sq_generic_4;
 	code_dot_impl[0] = code_dot_generic_8;
 	code_dot_impl[1] = code_dot_generic_4;
 #ifdef FANN_X86
@@ -571,8 +447,6 @@ set_kernels(int simd)
 		l2sq_impl = l2sq_avx512;
 		dot_impl = dot_avx512;
 		cosine_impl = cosine_avx512;
-		code_l2sq_impl[0] = code_l2sq_avx512_8;
-		code_l2sq_impl[1] = code_l2sq_avx512_4;
 		code_dot_impl[0] = code_dot_avx512_8;
 		code_dot_impl[1] = code_dot_avx512_4;
 	}
@@ -581,8 +455,6 @@ set_kernels(int simd)
 		l2sq_impl = l2sq_avx2;
 		dot_impl = dot_avx2;
 		cosine_impl = cosine_avx2;
-		code_l2sq_impl[0] = code_l2sq_avx2_8;
-		code_l2sq_impl[1] = code_l2sq_avx2_4;
 		code_dot_impl[0] = code_dot_avx2_8;
 		code_dot_impl[1] = code_dot_avx2_4;
 	}
@@ -617,21 +489,14 @@ FannDefineSimdGuc(void)
 }
 
 /*
- * Kernels over the codes (8 or 4 bits per dimension) of n rows, for quant.c:
- * sum of (q - x^)^2, and <q, code> (x^ = lo + step code)
+ * The integer dot products of a quantised query u with the codes (8 or 4
+ * bits per dimension) of n rows, for quant.c
  */
 void
-FannCodeL2sqRows(const float *q, const FannCodeData *const *rows, int n, int dim,
-				 int bits, double *out)
+FannCodeDotRows(const int16 *u, const FannCodeData *const *rows, int n, int dim,
+				int bits, int32 *out)
 {
-	code_l2sq_impl[bits == 4] (q, rows, n, dim, out);
-}
-
-void
-FannCodeDotRows(const float *q, const FannCodeData *const *rows, int n, int dim,
-				int bits, double *out)
-{
-	code_dot_impl[bits == 4] (q, rows, n, dim, out);
+	code_dot_impl[bits == 4] (u, rows, n, dim, out);
 }
 
 /* The metric functions: final ORDER BY values, as float8 */

@@ -27,6 +27,7 @@
 #include "utils/memutils.h"
 
 #define FANN_FIRST_PASS_ROWS	1024
+#define FANN_EXACT_CHUNK		8	/* rows bounded between prefetches */
 
 typedef struct ExactSearch
 {
@@ -75,22 +76,37 @@ offer(ExactSearch *es, const FannCandidate *c)
 
 /*
  * Bound the n rows taken (es->rows: their codes, es->taken: their ids and
- * TIDs) and offer them; without a query every row ranks 0
+ * TIDs) and offer them; without a query every row ranks 0.  Meanwhile the
+ * CPU fetches [pf, pf + pflen), the next page's items, a share before each
+ * chunk of rows: asked for all at once, the requests stall on the CPU's fill
+ * buffers; asked for with nothing to compute, the scan waits on memory.
  */
 static void
-offer_taken(ExactSearch *es, int n)
+offer_taken(ExactSearch *es, int n, const char *pf, Size pflen)
 {
+	Size		share = (pflen / ((n + FANN_EXACT_CHUNK - 1) / FANN_EXACT_CHUNK + 1) + 63) &
+		~(Size) 63;
+	Size		done = 0;
+
 	es->stats->rows_matching += n;
+	for (int i = 0; i < n; i += FANN_EXACT_CHUNK)
+	{
+		int			m = Min(FANN_EXACT_CHUNK, n - i);
+
+		for (Size b = 0; b < share && done < pflen; b += 64, done += 64)
+			__builtin_prefetch(pf + done);
+		if (es->query)
+			FannCodeBounds(&es->cq, es->rows + i, m, 8, NULL, es->lower + i);
+		for (int k = i; k < i + m; k++)
+		{
+			es->taken[k].distance = es->query ? es->lower[k] : 0;
+			offer(es, &es->taken[k]);
+		}
+	}
+	for (; done < pflen; done += 64)
+		__builtin_prefetch(pf + done);
 	if (es->query)
-	{
-		FannCodeBounds(&es->cq, es->rows, n, 8, NULL, es->lower);
 		es->stats->distance_computations += n;
-	}
-	for (int i = 0; i < n; i++)
-	{
-		es->taken[i].distance = es->query ? es->lower[i] : 0;
-		offer(es, &es->taken[i]);
-	}
 }
 
 /*
@@ -154,10 +170,9 @@ range_takes(ExactSearch *es, const ScanRange *r, uint32 id, uint16 flags,
 
 /*
  * Offer the live elements of a locked element page that r takes.  The scan
- * is bound by memory latency: while this page's elements are read, the CPU
- * fetches the next page's (nextpage, if any), the same item of it with each
- * item of this one (all at once stalls on the CPU's fill buffers).  Items
- * are fixed-size and laid out from the end of the page backwards.
+ * is bound by memory: while this page's elements are bounded, the CPU
+ * fetches the next page's (nextpage, if any; offer_taken).  Items are
+ * fixed-size and laid out from the end of the page backwards.
  */
 static void
 scan_page(ExactSearch *es, Page page, BlockNumber blkno, const ScanRange *r,
@@ -183,9 +198,6 @@ scan_page(ExactSearch *es, Page page, BlockNumber blkno, const ScanRange *r,
 		uint32		id = FannMakeId(blkno, off, per_page);
 		FannElement e = FannPageGetElement(page, off);
 
-		if (nextend)
-			for (Size b = 0; b < esize; b += 64)
-				__builtin_prefetch(nextend - off * esize + b);
 		if (!range_takes(es, r, id, e->flags, e->group, &owner))
 			continue;
 		es->rows[n] = &e->c;
@@ -193,7 +205,15 @@ scan_page(ExactSearch *es, Page page, BlockNumber blkno, const ScanRange *r,
 		es->taken[n].tid = e->heaptid;
 		n++;
 	}
-	offer_taken(es, n);
+	if (nextend)
+	{
+		/* the next page's header and line pointers now, its items later */
+		for (Size b = 0; b < SizeOfPageHeaderData + maxoff * sizeof(ItemIdData); b += 64)
+			__builtin_prefetch((char *) nextpage + b);
+		offer_taken(es, n, nextend - maxoff * esize, maxoff * esize);
+	}
+	else
+		offer_taken(es, n, NULL, 0);
 }
 
 /*
@@ -275,7 +295,7 @@ scan_chain(ExactSearch *es, uint32 id, uint32 gid)
 			es->rows[0] = &e->c;
 			es->taken[0].id = id;
 			es->taken[0].tid = e->heaptid;
-			offer_taken(es, 1);
+			offer_taken(es, 1, NULL, 0);
 		}
 		id = e->next;
 	}

@@ -104,7 +104,7 @@
 #include "utils/relcache.h"
 
 #define FANN_MAGIC				0x46414E4E	/* "FANN" */
-#define FANN_VERSION			4
+#define FANN_VERSION			5
 #define FANN_METAPAGE_BLKNO		0
 #define FANN_MAX_DIMENSIONS		2000
 
@@ -287,6 +287,8 @@ typedef struct FannCodeData
 	float4		step;			/* the coordinates' range / 255 */
 	float4		eps;			/* |x - x^|, rounded up */
 	float4		norm;			/* |x| */
+	uint32		sum;			/* the sum of the levels ... */
+	uint32		sumsq;			/* ... and of their squares */
 	uint8		code[FLEXIBLE_ARRAY_MEMBER];	/* one byte per dimension */
 } FannCodeData;
 
@@ -609,10 +611,8 @@ extern const float *FannRowValues(Relation index, Datum *values, bool *isnull,
 typedef double (*FannDistanceFunction) (const float *a, const float *b, int n);
 extern void FannDefineSimdGuc(void);
 extern FannDistanceFunction FannGetDistance(FannMetric metric);
-extern void FannCodeL2sqRows(const float *q, const FannCodeData *const *rows, int n,
-							 int dim, int bits, double *out);
-extern void FannCodeDotRows(const float *q, const FannCodeData *const *rows, int n,
-							int dim, int bits, double *out);
+extern void FannCodeDotRows(const int16 *u, const FannCodeData *const *rows, int n,
+							int dim, int bits, int32 *out);
 
 /* page.c */
 extern Buffer FannNewBuffer(Relation index, ForkNumber fork);

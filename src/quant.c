@@ -7,13 +7,14 @@
  * smallest whose bound leaves about k + 4 rows to rerank, and one that
  * needs no codebook, so that a row inserted into an index built empty is
  * coded as well as one the build saw).  A row keeps its code, lo and step,
- * eps = |x - x^| (x^ the decoded vector, eps rounded up) and |x|.  By the
+ * eps = |x - x^| (x^ the decoded vector, eps rounded up), |x|, and the sum
+ * of its levels and of their squares (so that a bound costs one integer dot
+ * product with the query).  By the
  * triangle inequality |q - x| lies within |q - x^| +- eps, and <q, x> within
  * <q, x^> +- |q| eps, so a scan over codes knows an interval for each row's
  * distance: searches hand rows out by the interval's lower end and the
  * executor ranks them from the table (scan.c).  The intervals are widened
- * by a slack for the float rounding of both this computation and the exact
- * kernel's.
+ * by the rounding of both this computation and the exact kernel's.
  *
  * Pure computation: no palloc, elog or buffer access; the kernels are
  * distance.c's, with the other SIMD kernels.
@@ -26,6 +27,7 @@
 #include "quant.h"
 
 #define FANN_CODE_LEVELS	255
+#define FANN_CODE_BOUNDS_CHUNK	64	/* rows a kernel call takes */
 
 /*
  * The float kernels are exact to the relative slack only between these
@@ -52,12 +54,15 @@ FannEncode(const float *x, int dim, FannCode c)
 	c->lo = lo;
 	/* in double: the range of coordinates near FLT_MAX overflows a float */
 	c->step = ((double) hi - lo) / FANN_CODE_LEVELS;
+	c->sum = c->sumsq = 0;
 	for (int j = 0; j < dim; j++)
 	{
 		double		l = c->step > 0 ? rint((x[j] - (double) lo) / c->step) : 0;
 		double		decoded;
 
 		c->code[j] = (uint8) Min(Max(l, 0), FANN_CODE_LEVELS);
+		c->sum += c->code[j];
+		c->sumsq += c->code[j] * c->code[j];
 		decoded = lo + (double) c->step * c->code[j];
 		err += ((double) x[j] - decoded) * ((double) x[j] - decoded);
 		nn += (double) x[j] * x[j];
@@ -83,6 +88,7 @@ FannCodeNibbles(const FannCodeData *c8, int dim, FannCode c4)
 
 	c4->lo = c8->lo + 7.5 * (double) c8->step;
 	c4->step = 16 * c8->step;
+	c4->sum = c4->sumsq = 0;
 	memset(c4->code, 0, FANN_NIBBLE_BYTES(dim));
 	for (int j = 0; j < dim; j++)
 	{
@@ -91,6 +97,8 @@ FannCodeNibbles(const FannCodeData *c8, int dim, FannCode c4)
 			(c4->lo + (double) c4->step * l);
 
 		c4->code[(j / 32) * 16 + j % 16] |= l << (j % 32 >= 16 ? 4 : 0);
+		c4->sum += l;
+		c4->sumsq += l * l;
 		err += d * d;
 	}
 	eps = c8->eps + sqrt(err);
@@ -119,23 +127,46 @@ FannDecode(const FannCodeData *c, int dim, float *x)
 		x[j] = c->lo + c->step * c->code[j];
 }
 
-/* Prepare the bounds of query q under a metric */
+/*
+ * Prepare the bounds of query q under a metric: q = scale u + r, u in 16-bit
+ * integers small enough that a code's dot product with u fits an int32 (the
+ * kernels sum it exactly), and r, the rounding, bounded by |r| |code|
+ */
 void
 FannCodeQueryInit(FannCodeQuery *cq, FannMetric metric, const float *q, int dim)
 {
 	double		sum = 0,
-				qq = 0;
+				qq = 0,
+				rr = 0,
+				maxabs = 0;
+	int			umax = Min(16383, PG_INT32_MAX / (Max(dim, 1) * FANN_CODE_LEVELS));
 
 	cq->metric = metric;
 	cq->dim = dim;
-	cq->q = q;
 	for (int j = 0; j < dim; j++)
 	{
 		sum += q[j];
 		qq += (double) q[j] * q[j];
+		maxabs = Max(maxabs, fabs(q[j]));
 	}
 	cq->qsum = sum;
+	cq->qq = qq;
 	cq->qnorm = sqrt(qq);
+	cq->scale = maxabs / umax;
+	memset(cq->u, 0, sizeof(cq->u));
+	for (int j = 0; j < dim; j++)
+	{
+		double		u = cq->scale > 0 ? rint(q[j] / cq->scale) : 0;
+		double		r;
+
+		cq->u[j] = (int16) Min(Max(u, -umax), umax);
+		r = q[j] - cq->scale * cq->u[j];
+		rr += r * r;
+	}
+	/* |r| as computed, and the double rounding of each r */
+	rr = sqrt(rr) * (1 + 1e-12) + 1e-15 * cq->qnorm;
+	cq->rerr[0] = rr * FANN_CODE_LEVELS * sqrt(dim);
+	cq->rerr[1] = rr * 15 * sqrt(dim);
 	/* float sums over n terms err by about n units in the last place */
 	cq->slack = 1.2e-7 * (dim + 64);
 	/* and by one subnormal step per product, when they underflow */
@@ -154,71 +185,128 @@ float_safe(double square)
  * estimate from x^ (if estimate is not NULL) and a lower bound; NaN where
  * that distance is NaN (cosine with a zero vector).  The upper ends of the
  * intervals are the same expressions with the width added; no search needs
- * them.  The kernel runs over all rows first (distance.c), then the bounds,
- * so that the rows' kernel sums overlap instead of each waiting on the
- * previous one's square root.  The rounding slack covers the magnitudes the kernels sum:
- * the vectors' norms and, for a row's lo, |lo| sqrt(dim), and subnormal
- * products.  Where the exact kernel may overflow or underflow beyond that
- * (an inner product of vectors whose norms multiply past FANN_FLOAT_SAFE_MAX,
- * a cosine with a vector outside the safe range), the bound is the lowest
- * value: true whatever the kernel computes.
+ * them.  The distances come from one integer dot product per row (the
+ * kernel, exact) and the code's stored sums: |q - x^|^2 expanded, or
+ * <q, x^> = lo sum(q) + step <q, code>, in double.  The width covers eps,
+ * the query's rounding r, the double rounding of the terms' magnitudes, and
+ * the exact kernel's float rounding (slack) and subnormal products (tiny).
+ * Where the exact kernel may overflow or underflow beyond that (an inner
+ * product of vectors whose norms multiply past FANN_FLOAT_SAFE_MAX, a cosine
+ * with a vector outside the safe range), the bound is the lowest value: true
+ * whatever the kernel computes.
  */
+/*
+ * The L2 bounds of m rows from their integer dot products with the query:
+ * |q - x^|^2 = |q - lo|^2 - 2 step <q - lo, code> + step^2 |code|^2, within
+ * 2 |step| rerr and the double rounding of its terms' magnitudes.  Over
+ * arrays without branches, so that the compiler vectorises it, square roots
+ * included, for the widest instruction set the CPU has.
+ */
+__attribute__((target_clones("avx512f", "avx2", "default")))
+static void
+l2_bounds(const FannCodeQuery *cq, double rerr, int m, const int32 *restrict dots,
+		  const double *restrict lo, const double *restrict step,
+		  const double *restrict sum, const double *restrict sumsq,
+		  const double *restrict eps, const double *restrict norm,
+		  double *restrict estimate, double *restrict lower)
+{
+	double		dim = cq->dim,
+				qq = cq->qq,
+				qsum = cq->qsum,
+				scale = cq->scale,
+				qmag = fabs(cq->qsum) + sqrt(dim) * cq->qnorm,
+				slack = 2 * cq->slack,
+				qnorm = cq->qnorm,
+				tiny = 2 * sqrt(cq->tiny);
+
+	for (int i = 0; i < m; i++)
+	{
+		double		qc = scale * dots[i];	/* <q, code> within rerr */
+		double		d2 = qq - 2 * lo[i] * qsum + dim * lo[i] * lo[i] -
+			2 * step[i] * (qc - lo[i] * sum[i]) + step[i] * step[i] * sumsq[i];
+		double		mag = qq + 2 * fabs(lo[i]) * qmag + dim * lo[i] * lo[i] +
+			2 * fabs(step[i]) * (fabs(qc) + fabs(lo[i]) * sum[i]) +
+			step[i] * step[i] * sumsq[i];
+		double		low = sqrt(Max(d2 - 2 * fabs(step[i]) * rerr - 1e-11 * mag, 0)) -
+			eps[i] - slack * (qnorm + norm[i] + eps[i]) - tiny;
+
+		estimate[i] = sqrt(Max(d2, 0));
+		/* an overflow (magnitudes near FLT_MAX) bounds nothing */
+		lower[i] = fabs(low) <= DBL_MAX ? low : -INFINITY;
+	}
+}
+
 void
 FannCodeBounds(const FannCodeQuery *cq, const FannCodeData *const *rows, int n,
 			   int bits, double *estimate, double *lower)
 {
 	int			dim = cq->dim;
 	double		sqrtdim = sqrt(dim);
+	double		rerr = cq->rerr[bits == 4];
+	int32		dots[FANN_CODE_BOUNDS_CHUNK];
+	double		lo[FANN_CODE_BOUNDS_CHUNK],
+				step[FANN_CODE_BOUNDS_CHUNK],
+				sum[FANN_CODE_BOUNDS_CHUNK],
+				sumsq[FANN_CODE_BOUNDS_CHUNK],
+				eps[FANN_CODE_BOUNDS_CHUNK],
+				norm[FANN_CODE_BOUNDS_CHUNK],
+				est[FANN_CODE_BOUNDS_CHUNK];
 
-	if (cq->metric == FANN_METRIC_L2)
+	for (int from = 0; from < n; from += FANN_CODE_BOUNDS_CHUNK)
 	{
-		FannCodeL2sqRows(cq->q, rows, n, dim, bits, lower);
-		for (int i = 0; i < n; i++)
-		{
-			double		est = sqrt(lower[i]);
-			double		eps = rows[i]->eps;
+		int			m = Min(n - from, FANN_CODE_BOUNDS_CHUNK);
 
-			if (estimate)
-				estimate[i] = est;
-			lower[i] = true_bound(est - eps - cq->slack *
-								  (est + eps + rows[i]->norm + cq->qnorm +
-								   fabs(rows[i]->lo) * sqrtdim) - 2 * sqrt(cq->tiny));
+		FannCodeDotRows(cq->u, rows + from, m, dim, bits, dots);
+		for (int k = 0; k < m; k++)
+		{
+			lo[k] = rows[from + k]->lo;
+			step[k] = rows[from + k]->step;
+			sum[k] = rows[from + k]->sum;
+			sumsq[k] = rows[from + k]->sumsq;
+			eps[k] = rows[from + k]->eps;
+			norm[k] = rows[from + k]->norm;
 		}
-		return;
-	}
-	FannCodeDotRows(cq->q, rows, n, dim, bits, lower);
-	for (int i = 0; i < n; i++)
-		lower[i] = rows[i]->lo * cq->qsum + rows[i]->step * lower[i];
-	for (int i = 0; i < n; i++)
-	{
-		double		dot = lower[i];
-		double		norm = rows[i]->norm;
-		double		eps = rows[i]->eps;
-		double		width = cq->qnorm * eps + cq->slack * 2 * cq->qnorm *
-			(norm + eps + fabs(rows[i]->lo) * sqrtdim) + cq->tiny;
+		if (cq->metric == FANN_METRIC_L2)
+		{
+			l2_bounds(cq, rerr, m, dots, lo, step, sum, sumsq, eps, norm,
+					  est, lower + from);
+			if (estimate)
+				memcpy(estimate + from, est, sizeof(double) * m);
+			continue;
+		}
+		for (int k = 0; k < m; k++)
+		{
+			int			i = from + k;
+			double		qc = cq->scale * dots[k];	/* <q, code> within rerr */
+			double		dot = lo[k] * cq->qsum + step[k] * qc;
+			double		width = cq->qnorm * eps[k] + fabs(step[k]) * rerr +
+				1e-11 * (fabs(lo[k]) * (fabs(cq->qsum) + sqrtdim * cq->qnorm) + fabs(step[k] * qc)) +
+				cq->slack * 2 * cq->qnorm * (norm[k] + eps[k] + fabs(lo[k]) * sqrtdim) + cq->tiny;
 
-		if (cq->metric == FANN_METRIC_IP)
-		{
-			if (estimate)
-				estimate[i] = -dot;
-			lower[i] = cq->qnorm * norm <= FANN_FLOAT_SAFE_MAX ?
-				true_bound(-dot - width) : -INFINITY;
-		}
-		else if (norm == 0 || cq->qnorm == 0)
-		{
-			if (estimate)
-				estimate[i] = NAN;
-			lower[i] = NAN;
-		}
-		else
-		{
-			/* cosine: 1 - similarity, clamped to [0, 2] as the kernel does */
-			if (estimate)
-				estimate[i] = Min(Max(1 - dot / (cq->qnorm * norm), 0), 2);
-			lower[i] = 1 - dot / (cq->qnorm * norm) - width / (cq->qnorm * norm) -
-				2 * cq->slack;
-			lower[i] = isfinite(lower[i]) && float_safe(norm * norm) &&
-				float_safe(cq->qnorm * cq->qnorm) ? Min(Max(lower[i], 0), 2) : 0;
+			if (cq->metric == FANN_METRIC_IP)
+			{
+				if (estimate)
+					estimate[i] = -dot;
+				lower[i] = cq->qnorm * norm[k] <= FANN_FLOAT_SAFE_MAX ?
+					true_bound(-dot - width) : -INFINITY;
+			}
+			else if (norm[k] == 0 || cq->qnorm == 0)
+			{
+				if (estimate)
+					estimate[i] = NAN;
+				lower[i] = NAN;
+			}
+			else
+			{
+				/* cosine: 1 - similarity, clamped to [0, 2] as the kernel does */
+				double		qx = cq->qnorm * norm[k];
+
+				if (estimate)
+					estimate[i] = Min(Max(1 - dot / qx, 0), 2);
+				lower[i] = 1 - dot / qx - width / qx - 2 * cq->slack;
+				lower[i] = isfinite(lower[i]) && float_safe(norm[k] * norm[k]) &&
+					float_safe(cq->qnorm * cq->qnorm) ? Min(Max(lower[i], 0), 2) : 0;
+			}
 		}
 	}
 }

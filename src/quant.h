@@ -12,11 +12,14 @@ typedef struct FannCodeQuery
 {
 	FannMetric	metric;
 	int			dim;
-	const float *q;
 	double		qsum;			/* the sum of q's coordinates */
+	double		qq;				/* |q|^2 */
 	double		qnorm;
+	double		scale;			/* q = scale u + r */
+	double		rerr[2];		/* |<r, code>| at most, 8- and 4-bit codes */
 	double		slack;			/* rounding, relative */
 	double		tiny;			/* rounding of subnormal products, absolute */
+	int16		u[FANN_MAX_DIMENSIONS + 32];	/* zero beyond dim */
 } FannCodeQuery;
 
 extern void FannEncode(const float *x, int dim, FannCode c);
