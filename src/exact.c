@@ -52,15 +52,18 @@ typedef struct ExactSearch
 	FannCandidate last;			/* last row returned */
 } ExactSearch;
 
-/* Offer a row to the current pass if it comes after the last one returned */
-static void
+/*
+ * Offer a row to the current pass if it comes after the last one returned.
+ * Most rows of a large scan come after what the pass keeps: that test first.
+ */
+static inline void
 offer(ExactSearch *es, const FannCandidate *c)
 {
+	if (es->pruned && FannCandidateCompare(c, &es->bound) > 0)
+		return;
 	if (es->has_last && FannCandidateCompare(c, &es->last) <= 0)
 		return;
 	if (es->skip && FannIdHashContains(es->skip, c->id))
-		return;
-	if (es->pruned && FannCandidateCompare(c, &es->bound) > 0)
 		return;
 	es->cands.items[es->cands.n++] = *c;
 	if (es->cands.n == es->cands.cap)

@@ -230,7 +230,8 @@ l2_bounds(const FannCodeQuery *cq, double rerr, int m, const int32 *restrict dot
 		double		low = sqrt(Max(d2 - 2 * fabs(step[i]) * rerr - 1e-11 * mag, 0)) -
 			eps[i] - slack * (qnorm + norm[i] + eps[i]) - tiny;
 
-		estimate[i] = sqrt(Max(d2, 0));
+		if (estimate)
+			estimate[i] = sqrt(Max(d2, 0));
 		/* an overflow (magnitudes near FLT_MAX) bounds nothing */
 		lower[i] = fabs(low) <= DBL_MAX ? low : -INFINITY;
 	}
@@ -249,8 +250,7 @@ FannCodeBounds(const FannCodeQuery *cq, const FannCodeData *const *rows, int n,
 				sum[FANN_CODE_BOUNDS_CHUNK],
 				sumsq[FANN_CODE_BOUNDS_CHUNK],
 				eps[FANN_CODE_BOUNDS_CHUNK],
-				norm[FANN_CODE_BOUNDS_CHUNK],
-				est[FANN_CODE_BOUNDS_CHUNK];
+				norm[FANN_CODE_BOUNDS_CHUNK];
 
 	for (int from = 0; from < n; from += FANN_CODE_BOUNDS_CHUNK)
 	{
@@ -269,9 +269,7 @@ FannCodeBounds(const FannCodeQuery *cq, const FannCodeData *const *rows, int n,
 		if (cq->metric == FANN_METRIC_L2)
 		{
 			l2_bounds(cq, rerr, m, dots, lo, step, sum, sumsq, eps, norm,
-					  est, lower + from);
-			if (estimate)
-				memcpy(estimate + from, est, sizeof(double) * m);
+					  estimate ? estimate + from : NULL, lower + from);
 			continue;
 		}
 		for (int k = 0; k < m; k++)
