@@ -12,17 +12,19 @@
 #include "candidates.h"
 #include "utils/memutils.h"
 
-static int
-compare_candidates(const void *a, const void *b)
-{
-	return FannCandidateCompare(a, b);
-}
+/* A quicksort specialised for candidates: no comparator called through a pointer */
+#define ST_SORT sort_candidates
+#define ST_ELEMENT_TYPE FannCandidate
+#define ST_COMPARE(a, b) FannCandidateCompare(a, b)
+#define ST_SCOPE static
+#define ST_DEFINE
+#include "lib/sort_template.h"
 
 /* Sort c[0..n) in (distance, id) order */
 void
 FannCandidateSort(FannCandidate *c, int64 n)
 {
-	qsort(c, n, sizeof(FannCandidate), compare_candidates);
+	sort_candidates(c, n);
 }
 
 /* Double the heap's room */
