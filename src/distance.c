@@ -366,13 +366,20 @@ code_dot_avx512(const int16 *u, const uint8 *code, int n, int bits)
 
 	for (; i + 32 <= n; i += 32)
 	{
-		__m128i		a,
-					b;
-		__m512i		c;
+		__m256i		c;
 
-		code_block(code, i, bits, &a, &b);
-		c = _mm512_cvtepu8_epi16(_mm256_inserti128_si256(_mm256_castsi128_si256(a), b, 1));
-		s = _mm512_add_epi32(s, _mm512_madd_epi16(c, _mm512_loadu_si512(u + i)));
+		if (bits == 8)
+			c = _mm256_loadu_si256((const __m256i *) (code + i));
+		else
+		{
+			__m128i		a,
+						b;
+
+			code_block(code, i, bits, &a, &b);
+			c = _mm256_inserti128_si256(_mm256_castsi128_si256(a), b, 1);
+		}
+		s = _mm512_add_epi32(s, _mm512_madd_epi16(_mm512_cvtepu8_epi16(c),
+												  _mm512_loadu_si512(u + i)));
 	}
 	return _mm512_reduce_add_epi32(s) + code_dot_tail(u, code, i, n, bits);
 }
