@@ -149,7 +149,17 @@ static bool
 code_is_sane(const FannCodeData *c, int dim)
 {
 	double		nn = 0;
+	uint64		sum = 0,
+				sumsq = 0;
 
+	/* the bounds trust the sums of the levels */
+	for (int j = 0; j < dim; j++)
+	{
+		sum += c->code[j];
+		sumsq += c->code[j] * c->code[j];
+	}
+	if (sum != c->sum || sumsq != c->sumsq)
+		return false;
 	if (!isfinite(c->lo) || !isfinite(c->step) || isnan(c->eps) || isnan(c->norm) ||
 		c->step < 0 || c->eps < 0 || c->norm < 0)
 		return false;

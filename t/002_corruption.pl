@@ -93,12 +93,12 @@ is($rows, '50', 'the ivf search still answers in full');
 
 # 1c. an element's code whose error bound is negative: no vector has it, and
 # its partition entry no longer matches it.  Items lie from the page's end
-# down: the first element (40 bytes for 4 dimensions) ends at the 16-byte
+# down: the first element (48 bytes for 4 dimensions) ends at the 16-byte
 # special space, its eps at offset 28 (TID, flags, group, next, nextfree,
 # then the code's lo and step).
 $node->stop;
 my $firstelem = first_block_of_type(2);    # FANN_PAGE_ELEMENT
-overwrite($firstelem * $blcksz + $blcksz - 16 - 40 + 28, pack('f', -1.0));
+overwrite($firstelem * $blcksz + $blcksz - 16 - 48 + 28, pack('f', -1.0));
 $node->start;
 $report = $node->safe_psql('postgres',
 	q{SELECT string_agg(check_name || ': ' || detail, E'\n') FROM fann_verify('items_idx')});
@@ -106,6 +106,16 @@ like($report, qr/code: element \d+'s code cannot encode a vector/,
 	'a code with a negative error bound is reported');
 like($report, qr/partition: block \d+ entry \d+ differs from element \d+'s TID or code/,
 	'and so is its partition entry');
+
+# 1d. the second element's sum of levels (offset 36, after eps and norm),
+# which the bounds trust, no longer its code's
+$node->stop;
+overwrite($firstelem * $blcksz + $blcksz - 16 - 2 * 48 + 36, pack('V', 123456));
+$node->start;
+$report = $node->safe_psql('postgres',
+	q{SELECT string_agg(check_name || ': ' || detail, E'\n') FROM fann_verify('items_idx')});
+my @bad = $report =~ /code: element \d+'s code cannot encode a vector/g;
+is(scalar @bad, 2, 'a code whose sum of levels is wrong is reported');
 
 # 2. an element page overwritten with garbage
 $node->stop;
