@@ -79,25 +79,18 @@ offer(ExactSearch *es, const FannCandidate *c)
 
 /*
  * Bound the n rows taken (es->rows: their codes, es->taken: their ids and
- * TIDs) and offer them; without a query every row ranks 0.  Meanwhile the
- * CPU fetches [pf, pf + pflen), the next page's items, a share before each
- * chunk of rows: asked for all at once, the requests stall on the CPU's fill
- * buffers; asked for with nothing to compute, the scan waits on memory.
+ * TIDs) and offer them, a chunk at a time; without a query every row ranks
+ * 0.  Meanwhile the CPU fetches pf, the next page's items.
  */
 static void
-offer_taken(ExactSearch *es, int n, const char *pf, Size pflen)
+offer_taken(ExactSearch *es, int n, FannPrefetch *pf)
 {
-	Size		share = (pflen / ((n + FANN_EXACT_CHUNK - 1) / FANN_EXACT_CHUNK + 1) + 63) &
-		~(Size) 63;
-	Size		done = 0;
-
 	es->stats->rows_matching += n;
 	for (int i = 0; i < n; i += FANN_EXACT_CHUNK)
 	{
 		int			m = Min(FANN_EXACT_CHUNK, n - i);
 
-		for (Size b = 0; b < share && done < pflen; b += 64, done += 64)
-			__builtin_prefetch(pf + done);
+		FannPrefetchStep(pf);
 		if (es->query)
 			FannCodeBounds(&es->cq, es->rows + i, m, 8, NULL, es->lower + i);
 		for (int k = i; k < i + m; k++)
@@ -106,8 +99,7 @@ offer_taken(ExactSearch *es, int n, const char *pf, Size pflen)
 			offer(es, &es->taken[k]);
 		}
 	}
-	for (; done < pflen; done += 64)
-		__builtin_prefetch(pf + done);
+	FannPrefetchRest(pf);
 	if (es->query)
 		es->stats->distance_computations += n;
 }
@@ -188,6 +180,7 @@ scan_page(ExactSearch *es, Page page, BlockNumber blkno, const ScanRange *r,
 	OffsetNumber maxoff = Min(PageGetMaxOffsetNumber(page), per_page);
 	int			owner = 0;
 	int			n = 0;
+	FannPrefetch pf;
 
 	if (r->run != NULL && maxoff >= FirstOffsetNumber)
 		owner = run_owner(r, Min(FannMakeId(blkno, maxoff, per_page), r->end - 1));
@@ -211,12 +204,12 @@ scan_page(ExactSearch *es, Page page, BlockNumber blkno, const ScanRange *r,
 	if (nextend)
 	{
 		/* the next page's header and line pointers now, its items later */
-		for (Size b = 0; b < SizeOfPageHeaderData + maxoff * sizeof(ItemIdData); b += 64)
-			__builtin_prefetch((char *) nextpage + b);
-		offer_taken(es, n, nextend - maxoff * esize, maxoff * esize);
+		FannPrefetchStart(&pf, nextpage, SizeOfPageHeaderData + maxoff * sizeof(ItemIdData), 0);
+		FannPrefetchRest(&pf);
 	}
-	else
-		offer_taken(es, n, NULL, 0);
+	FannPrefetchStart(&pf, nextend ? nextend - maxoff * esize : NULL, maxoff * esize,
+					  (n + FANN_EXACT_CHUNK - 1) / FANN_EXACT_CHUNK);
+	offer_taken(es, n, &pf);
 }
 
 /*
@@ -269,6 +262,7 @@ scan_chain(ExactSearch *es, uint32 id, uint32 gid)
 {
 	int			per_page = es->meta->elements_per_page;
 	Buffer		buf = InvalidBuffer;
+	FannPrefetch pf;
 
 	while (id != InvalidFannId)
 	{
@@ -298,7 +292,8 @@ scan_chain(ExactSearch *es, uint32 id, uint32 gid)
 			es->rows[0] = &e->c;
 			es->taken[0].id = id;
 			es->taken[0].tid = e->heaptid;
-			offer_taken(es, 1, NULL, 0);
+			FannPrefetchStart(&pf, NULL, 0, 0);
+			offer_taken(es, 1, &pf);
 		}
 		id = e->next;
 	}

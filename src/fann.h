@@ -471,6 +471,45 @@ FannListCount(Page page, Size esize)
 	return used <= 0 ? 0 : Min(used / (int) esize, (int) FANN_LIST_PER_PAGE(esize));
 }
 
+/*
+ * Fetching a region of memory (the next page's rows) a share at a time,
+ * between chunks of work on the current page: asked for all at once, the
+ * requests stall on the CPU's fill buffers; asked for with nothing to
+ * compute, the scan waits on memory.
+ */
+typedef struct FannPrefetch
+{
+	const char *start;
+	Size		len;
+	Size		done;
+	Size		share;
+} FannPrefetch;
+
+/* Fetch [start, start + len) over about steps calls of FannPrefetchStep */
+static inline void
+FannPrefetchStart(FannPrefetch *pf, const void *start, Size len, int steps)
+{
+	pf->start = start;
+	pf->len = start ? len : 0;
+	pf->done = 0;
+	pf->share = (pf->len / (Max(steps, 0) + 1) + 63) & ~(Size) 63;
+}
+
+static inline void
+FannPrefetchStep(FannPrefetch *pf)
+{
+	for (Size b = 0; b < pf->share && pf->done < pf->len; b += 64, pf->done += 64)
+		__builtin_prefetch(pf->start + pf->done);
+}
+
+/* Whatever is left, at once */
+static inline void
+FannPrefetchRest(FannPrefetch *pf)
+{
+	for (; pf->done < pf->len; pf->done += 64)
+		__builtin_prefetch(pf->start + pf->done);
+}
+
 /* id <-> location */
 static inline BlockNumber
 FannIdBlock(uint32 id, int per_page)

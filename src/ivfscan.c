@@ -77,6 +77,7 @@ typedef struct IvfSearch
  */
 #define IVF_SORT_BATCH		128
 #define IVF_FINE_BATCH		8
+#define IVF_CHUNK			16	/* rows bounded between prefetches */
 
 /*
  * Put the first n partitions of the probing order in place: a query
@@ -122,7 +123,8 @@ offer_head(IvfSearch *is, const FannCandidate *c)
 
 /*
  * Collect the matching rows of partition c: a page's keys first, then the
- * codes of the rows taken, in one batch
+ * codes of the rows taken, a chunk at a time, while the CPU fetches the
+ * next page of the partition (pinned, not yet locked): its keys first
  */
 static void
 probe(IvfSearch *is, int c)
@@ -138,21 +140,26 @@ probe(IvfSearch *is, int c)
 	UnlockReleaseBuffer(buf);
 	is->stats->partitions_probed++;
 
-	while (blkno != InvalidBlockNumber)
+	buf = blkno != InvalidBlockNumber ? FannReadBuffer(is->index, blkno) : InvalidBuffer;
+	while (BufferIsValid(buf))
 	{
 		Page		page;
 		const FannListKey *keys;
 		int			n;
 		int			nrows = 0;
+		Buffer		next = InvalidBuffer;
+		FannPrefetch pf;
 
 		CHECK_FOR_INTERRUPTS();
-		buf = FannReadBuffer(is->index, blkno);
 		LockBuffer(buf, BUFFER_LOCK_SHARE);
 		page = BufferGetPage(buf);
 		FannCheckPage(page, FANN_PAGE_PARTITION, is->index, blkno);
 		keys = FannListKeys(page);
 		n = FannListCount(page, esize);
 		is->stats->elements_visited += n;
+		blkno = FannPageGetOpaque(page)->next;
+		if (blkno != InvalidBlockNumber)
+			next = FannReadBuffer(is->index, blkno);
 		for (int i = 0; i < n; i++)
 		{
 			if (!FannGroupSetContains(is->groups, is->meta, keys[i].group))
@@ -161,7 +168,16 @@ probe(IvfSearch *is, int c)
 			is->codes[nrows] = &is->rows[nrows]->c;
 			nrows++;
 		}
-		FannCodeBounds(&is->cq, is->codes, nrows, 4, NULL, is->lower);
+		FannPrefetchStart(&pf, BufferIsValid(next) ? BufferGetPage(next) : NULL, BLCKSZ,
+						  (nrows + IVF_CHUNK - 1) / IVF_CHUNK);
+		for (int from = 0; from < nrows; from += IVF_CHUNK)
+		{
+			int			m = Min(IVF_CHUNK, nrows - from);
+
+			FannPrefetchStep(&pf);
+			FannCodeBounds(&is->cq, is->codes + from, m, 4, NULL, is->lower + from);
+		}
+		FannPrefetchRest(&pf);
 		for (int i = 0; i < nrows; i++)
 		{
 			FannCandidate cand;
@@ -175,8 +191,8 @@ probe(IvfSearch *is, int c)
 				FannHeapAppend(&is->coarse, &cand);
 		}
 		is->stats->distance_computations += nrows;
-		blkno = FannPageGetOpaque(page)->next;
 		UnlockReleaseBuffer(buf);
+		buf = next;
 	}
 }
 
