@@ -3,9 +3,10 @@
  *	  Distance kernels (AVX-512, AVX2+FMA, portable) and the SQL distance
  *	  functions on real[].
  *
- * The SQL functions call these kernels, and the index the code kernels,
- * whose bounds (quant.c) allow for the rounding of both, so an index scan
- * never hands out a bound above the distance the executor then computes.
+ * The SQL functions call these kernels, and the index the integer code
+ * kernels, whose bounds (quant.c) allow for the float kernels' rounding, so
+ * an index scan never hands out a bound above the distance the executor
+ * then computes.
  * The kernel is chosen once from the CPU (GUC fann.simd can force one, for
  * tests).
  */
