@@ -95,6 +95,8 @@ discover(GraphSearch *gs, const uint32 *ids, int n, int beam)
 	int			per_page = gs->meta->elements_per_page;
 	Size		esize = FANN_ELEMENT_SIZE(gs->meta->dimensions);
 	uint32		todo[FANN_MAX_NEIGHBORS + FANN_ENTRY_POINTS];
+	BlockNumber blks[FANN_MAX_NEIGHBORS + FANN_ENTRY_POINTS];
+	OffsetNumber offs[FANN_MAX_NEIGHBORS + FANN_ENTRY_POINTS];
 	Buffer		bufs[FANN_MAX_NEIGHBORS + FANN_ENTRY_POINTS];
 	int			m = 0;
 
@@ -107,33 +109,38 @@ discover(GraphSearch *gs, const uint32 *ids, int n, int beam)
 			!FannIdHashAdd(&gs->visited, id))
 			continue;
 		gs->nvisited++;
+		/* one division a row: the block, and the slot in it */
+		blks[m] = FannIdBlock(id, per_page);
+		offs[m] = FannIdOffset(id, per_page);
+		FannPrefetchBuffer(gs->index, blks[m]);
 		todo[m++] = id;
-		FannPrefetchBuffer(gs->index, FannIdBlock(id, per_page));
 	}
 	for (int i = 0; i < m; i++)
-		bufs[i] = FannReadBuffer(gs->index, FannIdBlock(todo[i], per_page));
+		bufs[i] = FannReadBuffer(gs->index, blks[i]);
 
 	/*
-	 * Items are fixed-size, laid out from the page end: no need to read line
-	 * pointers to find them.  The page header and special space are read to
-	 * check the item, so they are fetched too.
+	 * Items are fixed-size, laid out from the page end: where each one is
+	 * is known without reading its line pointer, which is fetched too, with
+	 * the page header and special space that the checks read.
 	 */
 	for (int i = 0; i < m; i++)
 	{
 		char	   *page = (char *) BufferGetPage(bufs[i]);
 		char	   *special = page + BLCKSZ - MAXALIGN(sizeof(FannPageOpaqueData));
-		char	   *item = special - FannIdOffset(todo[i], per_page) * esize;
+		OffsetNumber off = offs[i];
+		char	   *item = special - off * esize;
 
 		__builtin_prefetch(page);
+		__builtin_prefetch(PageGetItemId((Page) page, off));
 		__builtin_prefetch(special);
-		for (Size off = 0; off < esize; off += 64)
-			__builtin_prefetch(item + off);
+		for (Size b = 0; b < esize; b += 64)
+			__builtin_prefetch(item + b);
 	}
 
 	for (int i = 0; i < m; i++)
 	{
 		Page		page;
-		OffsetNumber off = FannIdOffset(todo[i], per_page);
+		OffsetNumber off = offs[i];
 		FannElement e;
 		FannCandidate c;
 		const FannCodeData *code;
