@@ -182,3 +182,29 @@ RESET enable_seqscan;
 RESET fann.strategy;
 RESET work_mem;
 DROP TABLE same_code;
+
+-- The widest vectors: a query's integer dot product with a code is kept
+-- within int32 at any dimension (quant.c).  Rows whose levels are nearly
+-- all the top one and a query at its own largest magnitude everywhere push
+-- the sums to the limit; every kernel, every metric, 8-bit codes (exact)
+-- and 4-bit ones (ivf, every partition probed) rank exactly.
+CREATE TABLE widest (id int, embedding real[]);
+INSERT INTO widest
+SELECT i, array_prepend(-1::real,
+		   array_agg((1 - (abs(hashint4(i * 2003 + j)) % 1000) / 20000.0)::real ORDER BY j))
+  FROM generate_series(1, 120) i, generate_series(2, 2000) j
+ GROUP BY i;
+CREATE INDEX widest_l2 ON widest USING fann (embedding) WITH (partitions = 4);
+CREATE INDEX widest_ip ON widest USING fann (embedding fann_ip_ops) WITH (partitions = 4);
+CREATE INDEX widest_cos ON widest USING fann (embedding fann_cosine_ops) WITH (partitions = 4);
+SET fann.probing = nearest;
+SET fann.max_probes = 16384;
+SELECT fann_each_kernel($q$
+	SELECT bool_and(set_config('fann.strategy', s, true) IS NOT NULL AND
+					fann_check(format('SELECT id FROM widest ORDER BY embedding %s %L::real[] LIMIT 20',
+									  op, array_fill(1::real, ARRAY[2000])), 'widest_' || idx) = 20)
+	  FROM (VALUES ('exact'), ('ivf')) p(s),
+		   (VALUES ('<->', 'l2'), ('<#>', 'ip'), ('<=>', 'cos')) m(op, idx)
+$q$) >= 2 AS widest_codes_rank_exactly;
+RESET ALL;
+DROP TABLE widest;
