@@ -85,9 +85,12 @@ note_best(GraphSearch *gs, const FannCandidate *c, int beam)
 /*
  * Look at elements ids[0..n) for the first time: those that belong to a
  * matching group get their distance estimated and join the beam's frontier
- * (and, if live, the rows to hand out, by lower bound).  The search is bound by memory
- * latency, so all pages are pinned and their elements prefetched before any
- * is read: the misses of the whole neighbourhood overlap.
+ * (and, if live, the rows to hand out, by lower bound).  The search is bound
+ * by memory latency, so the whole neighbourhood's pages are asked for
+ * before any is read, where the buffers they were last seen in hold them:
+ * the misses overlap.  Then each is pinned, read and released in turn (a
+ * backend pinning more than a few buffers at once looks each pin up in a
+ * hash table).
  */
 static void
 discover(GraphSearch *gs, const uint32 *ids, int n, int beam)
@@ -97,12 +100,12 @@ discover(GraphSearch *gs, const uint32 *ids, int n, int beam)
 	uint32		todo[FANN_MAX_NEIGHBORS + FANN_ENTRY_POINTS];
 	BlockNumber blks[FANN_MAX_NEIGHBORS + FANN_ENTRY_POINTS];
 	OffsetNumber offs[FANN_MAX_NEIGHBORS + FANN_ENTRY_POINTS];
-	Buffer		bufs[FANN_MAX_NEIGHBORS + FANN_ENTRY_POINTS];
 	int			m = 0;
 
 	for (int i = 0; i < n; i++)
 	{
 		uint32		id = ids[i];
+		const char *page;
 
 		/* ids of block 0, the metapage, name no element */
 		if (id >= gs->nids || id < (uint32) per_page ||
@@ -112,33 +115,31 @@ discover(GraphSearch *gs, const uint32 *ids, int n, int beam)
 		/* one division a row: the block, and the slot in it */
 		blks[m] = FannIdBlock(id, per_page);
 		offs[m] = FannIdOffset(id, per_page);
-		FannPrefetchBuffer(gs->index, blks[m]);
-		todo[m++] = id;
-	}
-	for (int i = 0; i < m; i++)
-		bufs[i] = FannReadBuffer(gs->index, blks[i]);
+		todo[m] = id;
 
-	/*
-	 * Items are fixed-size, laid out from the page end: where each one is
-	 * is known without reading its line pointer, which is fetched too, with
-	 * the page header and special space that the checks read.
-	 */
-	for (int i = 0; i < m; i++)
-	{
-		char	   *page = (char *) BufferGetPage(bufs[i]);
-		char	   *special = page + BLCKSZ - MAXALIGN(sizeof(FannPageOpaqueData));
-		OffsetNumber off = offs[i];
-		char	   *item = special - off * esize;
+		/*
+		 * Items are fixed-size, laid out from the page end: where each one
+		 * is is known without reading its line pointer, which is fetched
+		 * too, with the page header and special space that the checks read.
+		 */
+		page = FannPrefetchBuffer(gs->index, blks[m]);
+		if (page != NULL)
+		{
+			const char *special = page + BLCKSZ - MAXALIGN(sizeof(FannPageOpaqueData));
+			const char *item = special - offs[m] * esize;
 
-		__builtin_prefetch(page);
-		__builtin_prefetch(PageGetItemId((Page) page, off));
-		__builtin_prefetch(special);
-		for (Size b = 0; b < esize; b += 64)
-			__builtin_prefetch(item + b);
+			__builtin_prefetch(page);
+			__builtin_prefetch(page + SizeOfPageHeaderData + (offs[m] - 1) * sizeof(ItemIdData));
+			__builtin_prefetch(special);
+			for (Size b = 0; b < esize; b += 64)
+				__builtin_prefetch(item + b);
+		}
+		m++;
 	}
 
 	for (int i = 0; i < m; i++)
 	{
+		Buffer		buf = FannReadBuffer(gs->index, blks[i]);
 		Page		page;
 		OffsetNumber off = offs[i];
 		FannElement e;
@@ -148,12 +149,12 @@ discover(GraphSearch *gs, const uint32 *ids, int n, int beam)
 		int			slot;
 		bool		live;
 
-		LockBuffer(bufs[i], BUFFER_LOCK_SHARE);
-		page = BufferGetPage(bufs[i]);
+		LockBuffer(buf, BUFFER_LOCK_SHARE);
+		page = BufferGetPage(buf);
 		if (FannPageGetOpaque(page)->type != FANN_PAGE_ELEMENT ||
 			off > PageGetMaxOffsetNumber(page))
 		{
-			UnlockReleaseBuffer(bufs[i]);
+			UnlockReleaseBuffer(buf);
 			continue;			/* a stale link: nothing there any more */
 		}
 		e = FannPageGetElement(page, off);
@@ -161,7 +162,7 @@ discover(GraphSearch *gs, const uint32 *ids, int n, int beam)
 		if ((e->flags & FANN_ELEMENT_FREE) ||
 			!FannGroupSetContains(gs->groups, gs->meta, e->group))
 		{
-			UnlockReleaseBuffer(bufs[i]);
+			UnlockReleaseBuffer(buf);
 			continue;
 		}
 		code = &e->c;
@@ -171,7 +172,7 @@ discover(GraphSearch *gs, const uint32 *ids, int n, int beam)
 		FannNeighborSlot(page, off, &c.list_block, &slot);
 		c.list_slot = slot;
 		live = !(e->flags & FANN_ELEMENT_DEAD);
-		UnlockReleaseBuffer(bufs[i]);
+		UnlockReleaseBuffer(buf);
 		gs->stats->distance_computations++;
 
 		FannHeapPush(&gs->frontier[beam], &c);

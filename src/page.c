@@ -191,15 +191,21 @@ FannRecentBuffersReserve(Relation index, BlockNumber nblocks)
 /*
  * Start fetching the descriptor of the buffer blkno was last seen in: pinning
  * it reads the descriptor, a cache miss that prefetching a whole
- * neighbourhood first overlaps.
+ * neighbourhood first overlaps.  Returns where that buffer's page is (NULL
+ * if none was seen), for prefetching only: unpinned, the buffer may hold
+ * another page by now, so nothing may be read through it.
  */
-void
+const char *
 FannPrefetchBuffer(Relation index, BlockNumber blkno)
 {
 	FannRelCache *cache = index->rd_amcache;
+	Buffer		buf;
 
-	if (cache != NULL && blkno < cache->nblocks && cache->buffers[blkno] > 0)
-		__builtin_prefetch(GetBufferDescriptor(cache->buffers[blkno] - 1));
+	if (cache == NULL || blkno >= cache->nblocks || cache->buffers[blkno] <= 0)
+		return NULL;
+	buf = cache->buffers[blkno];
+	__builtin_prefetch(GetBufferDescriptor(buf - 1));
+	return (const char *) BufferGetBlock(buf);
 }
 
 /* ReadBuffer for the scans, through the cache of recent buffers */
