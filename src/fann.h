@@ -668,7 +668,8 @@ extern bool FannReadGroups(Relation index, const uint32 *gids, int n,
 extern uint32 FannLngEdge(Relation index, const FannMetaPageData *meta,
 						  const FannGroupData *g, int k);
 extern void FannRecentBuffersReserve(Relation index, BlockNumber nblocks);
-extern const char *FannPrefetchBuffer(Relation index, BlockNumber blkno);
+extern void FannPrefetchElement(Relation index, BlockNumber blkno, OffsetNumber off,
+								Size esize);
 extern Buffer FannReadBuffer(Relation index, BlockNumber blkno);
 extern void FannCheckPage(Page page, uint16 type, Relation index, BlockNumber blkno);
 extern BlockNumber FannWriteArrayPages(Relation index, uint16 type, const void *items,

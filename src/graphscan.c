@@ -86,11 +86,9 @@ note_best(GraphSearch *gs, const FannCandidate *c, int beam)
  * Look at elements ids[0..n) for the first time: those that belong to a
  * matching group get their distance estimated and join the beam's frontier
  * (and, if live, the rows to hand out, by lower bound).  The search is bound
- * by memory latency, so the whole neighbourhood's pages are asked for
- * before any is read, where the buffers they were last seen in hold them:
- * the misses overlap.  Then each is pinned, read and released in turn (a
- * backend pinning more than a few buffers at once looks each pin up in a
- * hash table).
+ * by memory latency: the whole neighbourhood is asked for before any of it
+ * is read (FannPrefetchElement), then each element is pinned, read and
+ * released in turn.
  */
 static void
 discover(GraphSearch *gs, const uint32 *ids, int n, int beam)
@@ -105,7 +103,6 @@ discover(GraphSearch *gs, const uint32 *ids, int n, int beam)
 	for (int i = 0; i < n; i++)
 	{
 		uint32		id = ids[i];
-		const char *page;
 
 		/* ids of block 0, the metapage, name no element */
 		if (id >= gs->nids || id < (uint32) per_page ||
@@ -116,24 +113,7 @@ discover(GraphSearch *gs, const uint32 *ids, int n, int beam)
 		blks[m] = FannIdBlock(id, per_page);
 		offs[m] = FannIdOffset(id, per_page);
 		todo[m] = id;
-
-		/*
-		 * Items are fixed-size, laid out from the page end: where each one
-		 * is is known without reading its line pointer, which is fetched
-		 * too, with the page header and special space that the checks read.
-		 */
-		page = FannPrefetchBuffer(gs->index, blks[m]);
-		if (page != NULL)
-		{
-			const char *special = page + BLCKSZ - MAXALIGN(sizeof(FannPageOpaqueData));
-			const char *item = special - offs[m] * esize;
-
-			__builtin_prefetch(page);
-			__builtin_prefetch(page + SizeOfPageHeaderData + (offs[m] - 1) * sizeof(ItemIdData));
-			__builtin_prefetch(special);
-			for (Size b = 0; b < esize; b += 64)
-				__builtin_prefetch(item + b);
-		}
+		FannPrefetchElement(gs->index, blks[m], offs[m], esize);
 		m++;
 	}
 

@@ -263,42 +263,40 @@ coarse_first(IvfSearch *is)
  * Bound the next few coarse rows again from their elements' 8-bit codes
  * (quant.h), their bound the higher of the two.  A row whose element has
  * been freed or taken by another row since keeps its coarse bound.  The
- * elements lie on as many pages: all are pinned and their pages' headers
- * asked for first, so that the misses overlap.
+ * elements lie on as many pages: all are asked for first, so that the
+ * misses overlap (FannPrefetchElement), then read one at a time.
  */
 static void
 refine(IvfSearch *is)
 {
 	int			per_page = is->meta->elements_per_page;
+	Size		esize = FANN_ELEMENT_SIZE(is->meta->dimensions);
 	FannCandidate c[IVF_FINE_BATCH];
-	Buffer		bufs[IVF_FINE_BATCH];
+	BlockNumber blks[IVF_FINE_BATCH];
+	OffsetNumber offs[IVF_FINE_BATCH];
 	const FannCandidate *first;
 	int			n = 0;
 
 	while (n < IVF_FINE_BATCH && (first = coarse_first(is)) != NULL)
 	{
-		Page		page;
-
 		c[n] = *first;
 		is->next++;
 		if (c[n].id == is->last_id)
 			continue;			/* the second copy of a row listed twice */
 		is->last_id = c[n].id;
-		bufs[n] = FannReadBuffer(is->index, FannIdBlock(c[n].id, per_page));
-		page = BufferGetPage(bufs[n]);
-		/* addresses only: reading pd_special here would wait for the miss */
-		__builtin_prefetch(page);
-		__builtin_prefetch(PageGetItemId(page, FannIdOffset(c[n].id, per_page)));
-		__builtin_prefetch((char *) page + BLCKSZ - sizeof(FannPageOpaqueData));
+		blks[n] = FannIdBlock(c[n].id, per_page);
+		offs[n] = FannIdOffset(c[n].id, per_page);
+		FannPrefetchElement(is->index, blks[n], offs[n], esize);
 		n++;
 	}
 	for (int i = 0; i < n; i++)
 	{
-		OffsetNumber off = FannIdOffset(c[i].id, per_page);
+		Buffer		buf = FannReadBuffer(is->index, blks[i]);
+		OffsetNumber off = offs[i];
 		Page		page;
 
-		LockBuffer(bufs[i], BUFFER_LOCK_SHARE);
-		page = BufferGetPage(bufs[i]);
+		LockBuffer(buf, BUFFER_LOCK_SHARE);
+		page = BufferGetPage(buf);
 		if (FannPageGetOpaque(page)->type == FANN_PAGE_ELEMENT &&
 			off <= PageGetMaxOffsetNumber(page))
 		{
@@ -314,7 +312,7 @@ refine(IvfSearch *is)
 				is->stats->distance_computations++;
 			}
 		}
-		UnlockReleaseBuffer(bufs[i]);
+		UnlockReleaseBuffer(buf);
 		FannHeapPush(&is->fine, &c[i]);
 	}
 }
@@ -342,6 +340,8 @@ ivf_begin(const FannSearchInput *in)
 	is->stats = in->stats;
 	is->max_candidates = Max(1024, (int64) work_mem * 1024 / sizeof(FannCandidate));
 	FannCodeQueryInit(&is->cq, (FannMetric) meta->metric, in->query, meta->dimensions);
+	/* refine reads elements through the cache; before the model is read from it */
+	FannRecentBuffersReserve(in->index, in->nblocks);
 
 	FannModelCached(in->index, meta, &m);
 	FannCentroidDistances(in->query, m.centroids, P, m.dim, in->distance, dists);

@@ -189,23 +189,36 @@ FannRecentBuffersReserve(Relation index, BlockNumber nblocks)
 }
 
 /*
- * Start fetching the descriptor of the buffer blkno was last seen in: pinning
- * it reads the descriptor, a cache miss that prefetching a whole
- * neighbourhood first overlaps.  Returns where that buffer's page is (NULL
- * if none was seen), for prefetching only: unpinned, the buffer may hold
- * another page by now, so nothing may be read through it.
+ * Start fetching element off of element page blkno (elements of esize
+ * bytes), where the buffer blkno was last seen in holds it: the buffer's
+ * descriptor, which pinning reads, and what reading the element reads (the
+ * page header, its line pointer, its item, the special space).  Nothing is
+ * pinned: a search asks for a whole neighbourhood first, so that the misses
+ * overlap, then pins one page at a time (a backend pinning more than a few
+ * buffers at once looks each pin up in a hash table).  Prefetching only:
+ * unpinned, the buffer may hold another page by now.  Items are fixed-size,
+ * laid out from the page end, so where one is is known without reading its
+ * line pointer.
  */
-const char *
-FannPrefetchBuffer(Relation index, BlockNumber blkno)
+void
+FannPrefetchElement(Relation index, BlockNumber blkno, OffsetNumber off, Size esize)
 {
 	FannRelCache *cache = index->rd_amcache;
 	Buffer		buf;
+	char	   *page;
+	char	   *special;
 
 	if (cache == NULL || blkno >= cache->nblocks || cache->buffers[blkno] <= 0)
-		return NULL;
+		return;
 	buf = cache->buffers[blkno];
+	page = BufferGetBlock(buf);
+	special = page + BLCKSZ - MAXALIGN(sizeof(FannPageOpaqueData));
 	__builtin_prefetch(GetBufferDescriptor(buf - 1));
-	return (const char *) BufferGetBlock(buf);
+	__builtin_prefetch(page);
+	__builtin_prefetch(PageGetItemId((Page) page, off));
+	__builtin_prefetch(special);
+	for (Size b = 0; b < esize; b += 64)
+		__builtin_prefetch(special - off * esize + b);
 }
 
 /* ReadBuffer for the scans, through the cache of recent buffers */

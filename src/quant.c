@@ -232,8 +232,7 @@ l2_bounds(const FannCodeQuery *cq, double rerr, int m, const int32 *restrict dot
 
 		if (estimate)
 			estimate[i] = sqrt(Max(d2, 0));
-		/* an overflow (magnitudes near FLT_MAX) bounds nothing */
-		lower[i] = fabs(low) <= DBL_MAX ? low : -INFINITY;
+		lower[i] = true_bound(low);
 	}
 }
 
