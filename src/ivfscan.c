@@ -11,13 +11,12 @@
  * when it was built (ivf.c, calibrate); with nearest, the
  * fann.max_probes partitions with the nearest centroids (plain IVF, for
  * comparison).  The lists hold 4-bit codes (quant.h): each row's distance
- * is known as an interval, wide; the rows whose interval begins lowest (kept
- * aside while the first partitions are probed, then found by
- * FannCandidateLowest) are bounded again from their elements' 8-bit codes,
- * a few at a time, until the lowest bound is a narrow one.  Rows are handed
- * out by that lower end and the executor ranks them from the table
- * (scan.c), so the rows of the probed partitions come out in exact distance
- * order, few of them read in full.
+ * is known as an interval, wide; the rows whose interval begins lowest
+ * (found by FannCandidateLowest, a batch at a time) are bounded again from
+ * their elements' 8-bit codes, a few at a time, until the lowest bound is a
+ * narrow one.  Rows are handed out by that lower end and the executor ranks
+ * them from the table (scan.c), so the rows of the probed partitions come
+ * out in exact distance order, few of them read in full.
  * When the executor wants more, the next partitions in the same order are
  * probed, as many again as so far; rows they hold that come before the last
  * one returned are left to scan.c's final exact search.  A row listed twice
@@ -55,25 +54,21 @@ typedef struct IvfSearch
 
 	/*
 	 * Rows bounded by their 4-bit codes, an array: [0, next) handed on,
-	 * [next, sorted) the lowest of the rest in order, then the others.  The
-	 * first probe keeps its lowest rows in a heap (head) as it goes, and
-	 * puts them in front of the others, in order, when done.
+	 * [next, sorted) the lowest of the rest in order, then the others.
 	 */
 	FannCandidateHeap coarse;
 	int64		next;
 	int64		sorted;
 	int			batch;			/* rows the next sort takes */
 	uint32		last_id;		/* of the coarse row handed on last */
-	FannCandidateHeap head;		/* farthest first */
-	bool		first_probe;	/* rows go to head */
 	FannCandidateHeap fine;		/* rows bounded again, by the higher bound */
 	int64		max_candidates; /* work_mem's worth */
 } IvfSearch;
 
 /*
- * Rows the first probe keeps in its head, then put in order at a time,
- * doubling each time, so that a query needing many pays a few selections
- * over the rest; rows bounded again at a time
+ * Coarse rows put in order at a time, doubling each time, so that a query
+ * needing many pays a few selections over the rest; rows bounded again at
+ * a time
  */
 #define IVF_SORT_BATCH		128
 #define IVF_FINE_BATCH		8
@@ -100,25 +95,6 @@ order_partitions(IvfSearch *is, int n)
 	}
 	FannCandidateSort(is->order + is->nordered, P - is->nordered);
 	is->nordered = P;
-}
-
-/* Keep a row of the first probe among the lowest, or with the others */
-static void
-offer_head(IvfSearch *is, const FannCandidate *c)
-{
-	FannCandidateHeap *h = &is->head;
-
-	if (h->n < IVF_SORT_BATCH)
-		FannHeapPush(h, c);
-	else if (FannCandidateCompare(c, &h->items[0]) < 0)
-	{
-		FannCandidate out = FannHeapPop(h);
-
-		FannHeapAppend(&is->coarse, &out);
-		FannHeapPush(h, c);
-	}
-	else
-		FannHeapAppend(&is->coarse, c);
 }
 
 /*
@@ -185,10 +161,7 @@ probe(IvfSearch *is, int c)
 			cand.distance = is->lower[i];
 			cand.id = is->rows[i]->id;
 			cand.tid = is->rows[i]->heaptid;
-			if (is->first_probe)
-				offer_head(is, &cand);
-			else
-				FannHeapAppend(&is->coarse, &cand);
+			FannHeapAppend(&is->coarse, &cand);
 		}
 		is->stats->distance_computations += nrows;
 		UnlockReleaseBuffer(buf);
@@ -208,34 +181,16 @@ probe_more(IvfSearch *is)
 	if (is->nprobed == end || is->coarse.n - is->next + is->fine.n >= is->max_candidates)
 		return false;
 	order_partitions(is, end);
-	if (is->nprobed == 0)
-	{
-		/* room in front for the head, which then takes its end of it */
-		while (is->coarse.cap < IVF_SORT_BATCH)
-			FannHeapGrow(&is->coarse);
-		is->coarse.n = IVF_SORT_BATCH;
-		is->head.max = true;
-		is->first_probe = true;
-		while (is->nprobed < end)
-			probe(is, is->order[is->nprobed++].id);
-		is->first_probe = false;
-		FannCandidateSort(is->head.items, is->head.n);
-		is->next = IVF_SORT_BATCH - is->head.n;
-		memcpy(is->coarse.items + is->next, is->head.items, sizeof(FannCandidate) * is->head.n);
-		is->sorted = IVF_SORT_BATCH;
-		is->batch = 2 * IVF_SORT_BATCH;
-		FannHeapFree(&is->head);
-	}
-	else
+	if (is->next > 0)
 	{
 		memmove(is->coarse.items, is->coarse.items + is->next,
 				sizeof(FannCandidate) * (is->coarse.n - is->next));
 		is->coarse.n -= is->next;
-		is->next = is->sorted = 0;
-		is->batch = IVF_SORT_BATCH;
-		while (is->nprobed < end)
-			probe(is, is->order[is->nprobed++].id);
 	}
+	is->next = is->sorted = 0;
+	is->batch = IVF_SORT_BATCH;
+	while (is->nprobed < end)
+		probe(is, is->order[is->nprobed++].id);
 	is->next_batch = is->nprobed;
 	return true;
 }
