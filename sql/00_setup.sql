@@ -65,7 +65,7 @@ DECLARE
 	kernels_run int := 0;
 	ok boolean;
 BEGIN
-	FOREACH k IN ARRAY ARRAY['generic', 'avx2', 'avx512', 'auto'] LOOP
+	FOREACH k IN ARRAY ARRAY['generic', 'avx2', 'avx512', 'avx512vnni', 'auto'] LOOP
 		BEGIN
 			PERFORM set_config('fann.simd', k, true);
 		EXCEPTION WHEN invalid_parameter_value THEN

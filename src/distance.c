@@ -28,7 +28,8 @@ typedef enum FannSimd
 	FANN_SIMD_AUTO,
 	FANN_SIMD_GENERIC,
 	FANN_SIMD_AVX2,
-	FANN_SIMD_AVX512
+	FANN_SIMD_AVX512,
+	FANN_SIMD_AVX512VNNI
 } FannSimd;
 
 static const struct config_enum_entry fann_simd_options[] = {
@@ -36,6 +37,7 @@ static const struct config_enum_entry fann_simd_options[] = {
 	{"generic", FANN_SIMD_GENERIC, false},
 	{"avx2", FANN_SIMD_AVX2, false},
 	{"avx512", FANN_SIMD_AVX512, false},
+	{"avx512vnni", FANN_SIMD_AVX512VNNI, false},
 	{NULL, 0, false}
 };
 
@@ -46,7 +48,7 @@ static float (*l2sq_impl) (const float *a, const float *b, int n);
 static float (*dot_impl) (const float *a, const float *b, int n);
 static void (*cosine_impl) (const float *a, const float *b, int n,
 							float *ab, float *aa, float *bb);
-static void (*code_dot_impl[2]) (const int16 *u, const FannCodeData *const *rows,
+static void (*code_dot_impl[2]) (const FannIntQuery *q, const FannCodeData *const *rows,
 								 int n, int dim, int32 *out);
 
 /* Portable kernels: four partial sums let the compiler vectorise */
@@ -131,9 +133,9 @@ code_dot_tail(const int16 *u, const uint8 *code, int from, int n, int bits)
 }
 
 static inline int32
-code_dot_generic(const int16 *u, const uint8 *code, int n, int bits)
+code_dot_generic(const FannIntQuery *q, const uint8 *code, int n, int bits)
 {
-	return code_dot_tail(u, code, 0, n, bits);
+	return code_dot_tail(q->u, code, 0, n, bits);
 }
 
 #ifdef FANN_X86
@@ -337,8 +339,9 @@ madd_avx2(__m128i c, const int16 *u)
 
 __attribute__((target("avx2")))
 static inline int32
-code_dot_avx2(const int16 *u, const uint8 *code, int n, int bits)
+code_dot_avx2(const FannIntQuery *q, const uint8 *code, int n, int bits)
 {
+	const int16 *u = q->u;
 	__m256i		s = _mm256_setzero_si256();
 	__m128i		h;
 	int			i = 0;
@@ -360,8 +363,9 @@ code_dot_avx2(const int16 *u, const uint8 *code, int n, int bits)
 
 __attribute__((target("avx512f,avx512bw")))
 static inline int32
-code_dot_avx512(const int16 *u, const uint8 *code, int n, int bits)
+code_dot_avx512(const FannIntQuery *q, const uint8 *code, int n, int bits)
 {
+	const int16 *u = q->u;
 	__m512i		s = _mm512_setzero_si512();
 	int			i = 0;
 
@@ -383,6 +387,65 @@ code_dot_avx512(const int16 *u, const uint8 *code, int n, int bits)
 												  _mm512_loadu_si512(u + i)));
 	}
 	return _mm512_reduce_add_epi32(s) + code_dot_tail(u, code, i, n, bits);
+}
+
+/*
+ * With VNNI, 64 bytes of codes at a time times the query's bytes, summed in
+ * fours into 32 bits (vpdpbusd): <u, c> = 128 <uh, c> + <ul, c>, no
+ * widening.  A 4-bit code's 64 bytes hold 128 dimensions, four blocks of 32
+ * (distance.c's layout above): its low and high halves, interleaved a block
+ * at a time, are dimensions [0, 64) and [64, 128) in order.  The last load
+ * is masked to the code's end; the query is zero beyond its dimensions.
+ */
+__attribute__((target("avx512f,avx512bw,avx512vnni")))
+static inline __m512i
+code_dot_avx512vnni(const FannIntQuery *q, const uint8 *code, int n, int bits)
+{
+	int			nbytes = bits == 8 ? n : FANN_NIBBLE_BYTES(n);
+	__m512i		h = _mm512_setzero_si512();
+	__m512i		l = _mm512_setzero_si512();
+	__m512i		first = _mm512_setr_epi64(0, 1, 8, 9, 2, 3, 10, 11);
+	__m512i		second = _mm512_setr_epi64(4, 5, 12, 13, 6, 7, 14, 15);
+
+	for (int b = 0; b < nbytes; b += 64)
+	{
+		__mmask64	m = nbytes - b >= 64 ? ~(__mmask64) 0 :
+			((__mmask64) 1 << (nbytes - b)) - 1;
+		__m512i		v = _mm512_maskz_loadu_epi8(m, code + b);
+
+		if (bits == 8)
+		{
+			h = _mm512_dpbusd_epi32(h, v, _mm512_loadu_si512(q->uh + b));
+			l = _mm512_dpbusd_epi32(l, v, _mm512_loadu_si512(q->ul + b));
+		}
+		else
+		{
+			__m512i		lo = _mm512_and_si512(v, _mm512_set1_epi8(15));
+			__m512i		hi = _mm512_and_si512(_mm512_srli_epi16(v, 4), _mm512_set1_epi8(15));
+			__m512i		c0 = _mm512_permutex2var_epi64(lo, first, hi);
+			__m512i		c1 = _mm512_permutex2var_epi64(lo, second, hi);
+
+			h = _mm512_dpbusd_epi32(h, c0, _mm512_loadu_si512(q->uh + 2 * b));
+			l = _mm512_dpbusd_epi32(l, c0, _mm512_loadu_si512(q->ul + 2 * b));
+			h = _mm512_dpbusd_epi32(h, c1, _mm512_loadu_si512(q->uh + 2 * b + 64));
+			l = _mm512_dpbusd_epi32(l, c1, _mm512_loadu_si512(q->ul + 2 * b + 64));
+		}
+	}
+	/* wrapping sums: exact, as the total fits */
+	return _mm512_add_epi32(_mm512_slli_epi32(h, 7), l);
+}
+
+/* The sums of the lanes of a, b, c and d, in that order */
+__attribute__((target("avx512f")))
+static inline __m128i
+reduce4_avx512(__m512i a, __m512i b, __m512i c, __m512i d)
+{
+	__m512i		ab = _mm512_add_epi32(_mm512_unpacklo_epi32(a, b), _mm512_unpackhi_epi32(a, b));
+	__m512i		cd = _mm512_add_epi32(_mm512_unpacklo_epi32(c, d), _mm512_unpackhi_epi32(c, d));
+	__m512i		x = _mm512_add_epi32(_mm512_unpacklo_epi64(ab, cd), _mm512_unpackhi_epi64(ab, cd));
+	__m256i		y = _mm256_add_epi32(_mm512_castsi512_si256(x), _mm512_extracti64x4_epi64(x, 1));
+
+	return _mm_add_epi32(_mm256_castsi256_si128(y), _mm256_extracti128_si256(y, 1));
 }
 #endif							/* FANN_X86 */
 
@@ -406,12 +469,12 @@ prefetch_row(const FannCodeData *const *rows, int i, int n, int dim, int bits)
 
 #define CODE_KERNELS_BITS(isa, target, bits) \
 target static void \
-code_dot_##isa##_##bits(const int16 *u, const FannCodeData *const *rows, int n, int dim, int32 *out) \
+code_dot_##isa##_##bits(const FannIntQuery *q, const FannCodeData *const *rows, int n, int dim, int32 *out) \
 { \
 	for (int i = 0; i < n; i++) \
 	{ \
 		prefetch_row(rows, i + CODE_PREFETCH_AHEAD, n, dim, bits); \
-		out[i] = code_dot_##isa(u, rows[i]->code, dim, bits); \
+		out[i] = code_dot_##isa(q, rows[i]->code, dim, bits); \
 	} \
 }
 #define CODE_KERNELS(isa, target) \
@@ -422,12 +485,42 @@ CODE_KERNELS(generic,)
 #ifdef FANN_X86
 CODE_KERNELS(avx2, __attribute__((target("avx2"))))
 CODE_KERNELS(avx512, __attribute__((target("avx512f,avx512bw"))))
+
+/*
+ * With VNNI the horizontal sum of a row's lanes would cost as much as its
+ * products: four rows are summed together
+ */
+#define CODE_KERNELS_VNNI(bits) \
+__attribute__((target("avx512f,avx512bw,avx512vnni"))) static void \
+code_dot_avx512vnni_##bits(const FannIntQuery *q, const FannCodeData *const *rows, int n, int dim, int32 *out) \
+{ \
+	int			i = 0; \
+\
+	for (; i + 4 <= n; i += 4) \
+	{ \
+		__m512i		s[4]; \
+\
+		for (int j = 0; j < 4; j++) \
+		{ \
+			prefetch_row(rows, i + j + CODE_PREFETCH_AHEAD, n, dim, bits); \
+			s[j] = code_dot_avx512vnni(q, rows[i + j]->code, dim, bits); \
+		} \
+		_mm_storeu_si128((__m128i *) (out + i), reduce4_avx512(s[0], s[1], s[2], s[3])); \
+	} \
+	for (; i < n; i++) \
+		out[i] = _mm512_reduce_add_epi32(code_dot_avx512vnni(q, rows[i]->code, dim, bits)); \
+}
+CODE_KERNELS_VNNI(8)
+CODE_KERNELS_VNNI(4)
 #endif
 
 static bool
 simd_supported(int simd)
 {
 #ifdef FANN_X86
+	if (simd == FANN_SIMD_AVX512VNNI)
+		return simd_supported(FANN_SIMD_AVX512) &&
+			__builtin_cpu_supports("avx512vnni");
 	if (simd == FANN_SIMD_AVX512)
 		return __builtin_cpu_supports("avx512f") &&
 			__builtin_cpu_supports("avx512bw");
@@ -441,7 +534,8 @@ static void
 set_kernels(int simd)
 {
 	if (simd == FANN_SIMD_AUTO)
-		simd = simd_supported(FANN_SIMD_AVX512) ? FANN_SIMD_AVX512 :
+		simd = simd_supported(FANN_SIMD_AVX512VNNI) ? FANN_SIMD_AVX512VNNI :
+			simd_supported(FANN_SIMD_AVX512) ? FANN_SIMD_AVX512 :
 			simd_supported(FANN_SIMD_AVX2) ? FANN_SIMD_AVX2 : FANN_SIMD_GENERIC;
 
 	l2sq_impl = l2sq_generic;
@@ -450,13 +544,18 @@ set_kernels(int simd)
 	code_dot_impl[0] = code_dot_generic_8;
 	code_dot_impl[1] = code_dot_generic_4;
 #ifdef FANN_X86
-	if (simd == FANN_SIMD_AVX512)
+	if (simd == FANN_SIMD_AVX512 || simd == FANN_SIMD_AVX512VNNI)
 	{
 		l2sq_impl = l2sq_avx512;
 		dot_impl = dot_avx512;
 		cosine_impl = cosine_avx512;
 		code_dot_impl[0] = code_dot_avx512_8;
 		code_dot_impl[1] = code_dot_avx512_4;
+	}
+	if (simd == FANN_SIMD_AVX512VNNI)
+	{
+		code_dot_impl[0] = code_dot_avx512vnni_8;
+		code_dot_impl[1] = code_dot_avx512vnni_4;
 	}
 	else if (simd == FANN_SIMD_AVX2)
 	{
@@ -497,14 +596,14 @@ FannDefineSimdGuc(void)
 }
 
 /*
- * The integer dot products of a quantised query u with the codes (8 or 4
+ * The integer dot products of a quantised query with the codes (8 or 4
  * bits per dimension) of n rows, for quant.c
  */
 void
-FannCodeDotRows(const int16 *u, const FannCodeData *const *rows, int n, int dim,
-				int bits, int32 *out)
+FannCodeDotRows(const FannIntQuery *q, const FannCodeData *const *rows, int n,
+				int dim, int bits, int32 *out)
 {
-	code_dot_impl[bits == 4] (u, rows, n, dim, out);
+	code_dot_impl[bits == 4] (q, rows, n, dim, out);
 }
 
 /* The metric functions: final ORDER BY values, as float8 */

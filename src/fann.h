@@ -648,10 +648,24 @@ extern const float *FannRowValues(Relation index, Datum *values, bool *isnull,
 
 /* distance.c */
 typedef double (*FannDistanceFunction) (const float *a, const float *b, int n);
+
+/*
+ * A query rounded to integers for the code kernels (quant.c sets it): u,
+ * zero beyond the dimensions, and u = 128 uh + ul (uh in [-128, 127], ul in
+ * [0, 127]) as bytes, for kernels that multiply bytes (AVX-512 VNNI)
+ */
+#define FANN_INT_QUERY_DIMS		TYPEALIGN(64, FANN_MAX_DIMENSIONS)
+typedef struct FannIntQuery
+{
+	int16		u[FANN_INT_QUERY_DIMS];
+	int8		uh[FANN_INT_QUERY_DIMS];
+	int8		ul[FANN_INT_QUERY_DIMS];
+} FannIntQuery;
+
 extern void FannDefineSimdGuc(void);
 extern FannDistanceFunction FannGetDistance(FannMetric metric);
-extern void FannCodeDotRows(const int16 *u, const FannCodeData *const *rows, int n,
-							int dim, int bits, int32 *out);
+extern void FannCodeDotRows(const FannIntQuery *q, const FannCodeData *const *rows,
+							int n, int dim, int bits, int32 *out);
 
 /* page.c */
 extern Buffer FannNewBuffer(Relation index, ForkNumber fork);

@@ -153,14 +153,17 @@ FannCodeQueryInit(FannCodeQuery *cq, FannMetric metric, const float *q, int dim)
 	cq->qq = qq;
 	cq->qnorm = sqrt(qq);
 	cq->scale = maxabs / umax;
-	memset(cq->u, 0, sizeof(cq->u));
+	memset(&cq->iq, 0, sizeof(cq->iq));
 	for (int j = 0; j < dim; j++)
 	{
 		double		u = cq->scale > 0 ? rint(q[j] / cq->scale) : 0;
 		double		r;
+		int16		uj = (int16) Min(Max(u, -umax), umax);
 
-		cq->u[j] = (int16) Min(Max(u, -umax), umax);
-		r = q[j] - cq->scale * cq->u[j];
+		cq->iq.u[j] = uj;
+		cq->iq.uh[j] = (int8) ((uj - (uj & 127)) / 128);
+		cq->iq.ul[j] = (int8) (uj & 127);
+		r = q[j] - cq->scale * uj;
 		rr += r * r;
 	}
 	/* |r| as computed, and the double rounding of each r */
@@ -255,7 +258,7 @@ FannCodeBounds(const FannCodeQuery *cq, const FannCodeData *const *rows, int n,
 	{
 		int			m = Min(n - from, FANN_CODE_BOUNDS_CHUNK);
 
-		FannCodeDotRows(cq->u, rows + from, m, dim, bits, dots);
+		FannCodeDotRows(&cq->iq, rows + from, m, dim, bits, dots);
 		for (int k = 0; k < m; k++)
 		{
 			lo[k] = rows[from + k]->lo;

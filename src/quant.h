@@ -19,7 +19,7 @@ typedef struct FannCodeQuery
 	double		rerr[2];		/* |<r, code>| at most, 8- and 4-bit codes */
 	double		slack;			/* rounding, relative */
 	double		tiny;			/* rounding of subnormal products, absolute */
-	int16		u[FANN_MAX_DIMENSIONS + 32];	/* zero beyond dim */
+	FannIntQuery iq;			/* u */
 } FannCodeQuery;
 
 extern void FannEncode(const float *x, int dim, FannCode c);
