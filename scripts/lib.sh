@@ -58,3 +58,23 @@ stop_cluster() {
 		rm -rf "$CLUSTER_DIR"
 	fi
 }
+
+# pgvector, installed into the PostgreSQL that pg_config names (PG_CONFIG):
+# built from its release in $FANN_PEERS (../shared/peers) if missing, as
+# root or with sudo.  False if it is neither installed nor buildable.
+PEERS=${FANN_PEERS:-$REPO/../shared/peers}
+PGVECTOR=pgvector-0.8.6
+ensure_pgvector() {
+	local pgc=${PG_CONFIG:-$PG_BIN/pg_config} tmp sudo=""
+	[ -e "$("$pgc" --sharedir)/extension/vector.control" ] && return 0
+	[ -e "$PEERS/$PGVECTOR.tar.gz" ] || return 1
+	[ "$(id -u)" = 0 ] || sudo=sudo
+	tmp=$(mktemp -d)
+	echo "building $PGVECTOR from $PEERS"
+	tar xzf "$PEERS/$PGVECTOR.tar.gz" -C "$tmp" &&
+		make -s -C "$tmp/$PGVECTOR" PG_CONFIG="$pgc" OPTFLAGS="" with_llvm=no >/dev/null &&
+		$sudo make -s -C "$tmp/$PGVECTOR" PG_CONFIG="$pgc" with_llvm=no install >/dev/null
+	local ok=$?
+	rm -rf "$tmp"
+	return $ok
+}

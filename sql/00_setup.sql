@@ -1,37 +1,55 @@
 -- Helpers shared by the suites that follow.
 
--- Run a query through the fann index (sequential scans and sorts disabled:
--- plan choice is tested elsewhere) and again as an exact sequential scan; raise
--- if the plan does not use the named index or the ids differ (order
--- included).  Returns the number of rows compared.
+-- Run a query (SELECT id FROM ... ORDER BY <distance> [LIMIT n]) through the
+-- fann index (sequential scans and sorts disabled: plan choice is tested
+-- elsewhere) and again as an exact sequential scan; raise if the plan does
+-- not use the named index or the ranking differs: the same distances in the
+-- same order, and the same rows, in any order only among rows at an equal
+-- distance (float ties, which no order can settle).  Returns the number of
+-- rows compared.
 CREATE FUNCTION fann_check(query text, index_name text) RETURNS int AS $$
 DECLARE
 	plan text;
+	ranked text;
 	via_index bigint[];
+	via_d float8[];
 	exact bigint[];
+	exact_d float8[];
+	n int;
 BEGIN
+	-- the same query returning each row's distance too
+	ranked := regexp_replace(query, '^SELECT id FROM',
+		format('SELECT id, (%s)::float8 AS d FROM',
+			   (regexp_match(query, 'ORDER BY (.*?)(?: LIMIT [0-9]+)?\s*$'))[1]));
 	PERFORM set_config('enable_seqscan', 'off', true);
 	PERFORM set_config('enable_sort', 'off', true);
 	SELECT string_agg(p, E'\n') INTO plan
-	  FROM fann_explain(query) AS p;
+	  FROM fann_explain(ranked) AS p;
 	IF position('Index Scan using ' || index_name || ' ' IN plan) = 0 THEN
 		RAISE EXCEPTION 'plan for % does not use %: %', query, index_name, plan;
 	END IF;
-	EXECUTE 'SELECT array_agg(id) FROM (' || query || ') q' INTO via_index;
+	EXECUTE 'SELECT array_agg(id), array_agg(d) FROM (' || ranked || ') q' INTO via_index, via_d;
 
 	PERFORM set_config('enable_seqscan', 'on', true);
 	PERFORM set_config('enable_sort', 'on', true);
 	PERFORM set_config('enable_indexscan', 'off', true);
 	PERFORM set_config('enable_bitmapscan', 'off', true);
-	EXECUTE 'SELECT array_agg(id) FROM (' || query || ') q' INTO exact;
+	EXECUTE 'SELECT array_agg(id), array_agg(d) FROM (' || ranked || ') q' INTO exact, exact_d;
 	PERFORM set_config('enable_indexscan', 'on', true);
 	PERFORM set_config('enable_bitmapscan', 'on', true);
 
-	IF via_index IS DISTINCT FROM exact THEN
+	n := coalesce(cardinality(exact), 0);
+	IF via_index IS DISTINCT FROM exact AND
+	   (via_d IS DISTINCT FROM exact_d OR
+		-- the rows before the last distance, as sets (the last one's ties may
+		-- be cut by LIMIT anywhere)
+		(SELECT array_agg(i ORDER BY i) FROM unnest(via_index, via_d) u(i, d) WHERE d < exact_d[n])
+		IS DISTINCT FROM
+		(SELECT array_agg(i ORDER BY i) FROM unnest(exact, exact_d) u(i, d) WHERE d < exact_d[n])) THEN
 		RAISE EXCEPTION 'index and exact results differ for %: index % exact %',
 			query, via_index, exact;
 	END IF;
-	RETURN coalesce(cardinality(exact), 0);
+	RETURN n;
 END
 $$ LANGUAGE plpgsql;
 

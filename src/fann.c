@@ -29,7 +29,7 @@ fann_handler(PG_FUNCTION_ARGS)
 	IndexAmRoutine *amroutine = makeNode(IndexAmRoutine);
 
 	amroutine->amstrategies = 0;	/* ordering and label strategies differ per opclass */
-	amroutine->amsupport = 0;
+	amroutine->amsupport = FANN_NPROCS;
 	amroutine->amoptsprocnum = 0;
 	amroutine->amcanorder = false;
 	amroutine->amcanorderbyop = true;

@@ -176,6 +176,24 @@ typedef enum FannMetric
 /* Adjacency slots of an element, at the reloptions' maxima */
 #define FANN_MAX_NEIGHBORS		(FANN_MAX_GRAPH_DEGREE + FANN_MAX_CROSS_EDGES)
 
+/*
+ * How the vector column stores a vector.  The real[] opclasses (fann--1.0)
+ * have no support function; the opclasses of other types (fann_vector--1.0:
+ * pgvector's vector and halfvec) name theirs in support function 1, which
+ * returns one of these.  fann reads pgvector's values by their documented
+ * layout (a varlena header, int16 dim, int16 unused, then dim float4 or
+ * IEEE half elements) and never calls pgvector.
+ */
+#define FANN_VECTOR_TYPE_PROC	1
+#define FANN_NPROCS				1
+
+typedef enum FannVectorType
+{
+	FANN_VECTOR_REAL_ARRAY,
+	FANN_VECTOR_PGVECTOR,
+	FANN_VECTOR_HALFVEC
+} FannVectorType;
+
 /* Search paths (GUC fann.strategy) */
 typedef enum FannStrategy
 {
@@ -637,8 +655,11 @@ extern bytea *fannoptions(Datum reloptions, bool validate);
 
 /* values.c: what a row's and a query's datums mean */
 extern FannMetric FannIndexMetric(Relation index);
+extern FannVectorType FannIndexVectorType(Relation index);
 extern void FannCheckIndexDefinition(Relation index);
 extern const float *FannVectorFromArray(ArrayType *a, int *dim, bool finite);
+extern const float *FannVectorFromDatum(Datum d, FannVectorType type, int *dim,
+										bool finite);
 extern void FannCheckFinite(const float *v, int n);
 extern void FannCheckDimensions(int got, int expected);
 extern int	FannCompareLabels(const void *a, const void *b);

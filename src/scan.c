@@ -221,9 +221,12 @@ start_scan(IndexScanDesc scan)
 	if (scan->numberOfOrderBys > 0 && !(scan->orderByData[0].sk_flags & SK_ISNULL))
 	{
 		int			dim;
+		const float *q = FannVectorFromDatum(scan->orderByData[0].sk_argument,
+											 FannIndexVectorType(scan->indexRelation),
+											 &dim, true);
 
-		so->query = FannVectorFromArray(DatumGetArrayTypePCopy(scan->orderByData[0].sk_argument),
-										&dim, true);
+		/* a copy: the argument's detoasted value may not outlive the rescan */
+		so->query = memcpy(palloc(sizeof(float) * dim), q, sizeof(float) * dim);
 		if (so->meta.dimensions > 0)
 			FannCheckDimensions(dim, so->meta.dimensions);
 		so->distance = FannGetDistance((FannMetric) scan->orderByData[0].sk_strategy);

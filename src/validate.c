@@ -2,9 +2,11 @@
  * validate.c
  *	  amvalidate for fann operator classes.
  *
- * Vector opclasses (on real[]) hold one ordering operator whose strategy
- * names the metric; fann_label_ops (on integer[]) holds the search operators
- * =, @> and &&.  fann has no support functions.
+ * Vector opclasses hold one ordering operator whose strategy names the
+ * metric: on real[] nothing else, on another type (fann_vector's, for
+ * pgvector's vector and halfvec) support function 1, which says how that
+ * type stores a vector (fann.h).  fann_label_ops (on integer[]) holds the
+ * search operators =, @> and &&.
  */
 #include "postgres.h"
 
@@ -15,6 +17,7 @@
 #include "catalog/pg_opclass.h"
 #include "catalog/pg_type.h"
 #include "fann.h"
+#include "utils/builtins.h"
 #include "utils/lsyscache.h"
 #include "utils/regproc.h"
 #include "utils/syscache.h"
@@ -39,24 +42,31 @@ fannvalidate(Oid opclassoid)
 	opfamilyoid = classform->opcfamily;
 	opcintype = classform->opcintype;
 	opclassname = NameStr(classform->opcname);
-	vector = opcintype == FLOAT4ARRAYOID;
+	vector = opcintype != INT4ARRAYOID;
 
-	if (!vector && opcintype != INT4ARRAYOID)
-	{
-		ereport(INFO,
-				(errcode(ERRCODE_INVALID_OBJECT_DEFINITION),
-				 errmsg("fann operator class \"%s\" must be for type real[] or integer[]",
-						opclassname)));
-		result = false;
-	}
-
+	/* support function 1 on types other than real[] and integer[], only */
 	proclist = SearchSysCacheList1(AMPROCNUM, ObjectIdGetDatum(opfamilyoid));
-	if (proclist->n_members > 0)
+	for (int i = 0; i < proclist->n_members; i++)
+	{
+		Form_pg_amproc proc = (Form_pg_amproc) GETSTRUCT(&proclist->members[i]->tuple);
+
+		if (opcintype == FLOAT4ARRAYOID || !vector ||
+			proc->amprocnum != FANN_VECTOR_TYPE_PROC ||
+			!check_amproc_signature(proc->amproc, INT4OID, true, 1, 1, INTERNALOID))
+		{
+			ereport(INFO,
+					(errcode(ERRCODE_INVALID_OBJECT_DEFINITION),
+					 errmsg("fann operator class \"%s\" contains invalid support function %s with number %d",
+							opclassname, format_procedure(proc->amproc), proc->amprocnum)));
+			result = false;
+		}
+	}
+	if (vector && opcintype != FLOAT4ARRAYOID && proclist->n_members != 1)
 	{
 		ereport(INFO,
 				(errcode(ERRCODE_INVALID_OBJECT_DEFINITION),
-				 errmsg("fann operator class \"%s\" has support functions, fann uses none",
-						opclassname)));
+				 errmsg("fann operator class \"%s\" must name how type %s stores a vector in support function 1",
+						opclassname, format_type_be(opcintype))));
 		result = false;
 	}
 	ReleaseCatCacheList(proclist);
@@ -72,8 +82,7 @@ fannvalidate(Oid opclassoid)
 				op->amopstrategy <= FANN_COSINE_STRATEGY &&
 				op->amoppurpose == AMOP_ORDER &&
 				OidIsValid(op->amopsortfamily) &&
-				check_amop_signature(op->amopopr, FLOAT8OID,
-									 FLOAT4ARRAYOID, FLOAT4ARRAYOID);
+				check_amop_signature(op->amopopr, FLOAT8OID, opcintype, opcintype);
 		else
 			ok = op->amopstrategy >= FANN_LABEL_EQUAL_STRATEGY &&
 				op->amopstrategy <= FANN_LABEL_OVERLAP_STRATEGY &&

@@ -1,13 +1,16 @@
 /*
  * values.c
  *	  What the datums of a row and of a query mean to fann: the metric of the
- *	  index's opclass, vectors from real[] arrays, label sets from integer[]
- *	  arrays, each checked, with a clear error for what fann cannot index.
+ *	  index's opclass, vectors from real[] arrays or pgvector's vector and
+ *	  halfvec values, label sets from integer[] arrays, each checked, with a
+ *	  clear error for what fann cannot index.
  */
 #include "postgres.h"
 
+#include "access/genam.h"
 #include "catalog/pg_type.h"
 #include "fann.h"
+#include "fmgr.h"
 #include "utils/array.h"
 #include "utils/lsyscache.h"
 
@@ -16,10 +19,10 @@ FannMetric
 FannIndexMetric(Relation index)
 {
 	Oid			opfamily = index->rd_opfamily[0];
+	Oid			type = index->rd_opcintype[0];
 
 	for (int s = FANN_L2_STRATEGY; s <= FANN_COSINE_STRATEGY; s++)
-		if (OidIsValid(get_opfamily_member(opfamily, FLOAT4ARRAYOID,
-										   FLOAT4ARRAYOID, s)))
+		if (OidIsValid(get_opfamily_member(opfamily, type, type, s)))
 			return (FannMetric) s;
 	ereport(ERROR,
 			(errcode(ERRCODE_INVALID_OBJECT_DEFINITION),
@@ -29,17 +32,57 @@ FannIndexMetric(Relation index)
 	return FANN_METRIC_L2;		/* keep compiler quiet */
 }
 
-/* An error unless the index is on a real[] vector and an integer[] label column */
+/*
+ * How the index's vector column stores a vector: as its opclass's support
+ * function says, real[] without one
+ */
+FannVectorType
+FannIndexVectorType(Relation index)
+{
+	int32		type;
+
+	if (!OidIsValid(index_getprocid(index, 1, FANN_VECTOR_TYPE_PROC)))
+		return FANN_VECTOR_REAL_ARRAY;
+	type = DatumGetInt32(FunctionCall1(index_getprocinfo(index, 1, FANN_VECTOR_TYPE_PROC),
+									   PointerGetDatum(NULL)));
+	if (type < FANN_VECTOR_REAL_ARRAY || type > FANN_VECTOR_HALFVEC)
+		elog(ERROR, "fann index \"%s\": unknown vector type %d",
+			 RelationGetRelationName(index), type);
+	return (FannVectorType) type;
+}
+
+/* Support function 1 of fann_vector's opclasses: their columns' layout */
+PG_FUNCTION_INFO_V1(fann_vector_type_pgvector);
+Datum
+fann_vector_type_pgvector(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_INT32(FANN_VECTOR_PGVECTOR);
+}
+
+PG_FUNCTION_INFO_V1(fann_vector_type_halfvec);
+Datum
+fann_vector_type_halfvec(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_INT32(FANN_VECTOR_HALFVEC);
+}
+
+/*
+ * An error unless the index is on a vector column (real[], or a type whose
+ * opclass names how to read it) optionally followed by an integer[] label
+ * column
+ */
 void
 FannCheckIndexDefinition(Relation index)
 {
 	int			natts = IndexRelationGetNumberOfKeyAttributes(index);
 
-	if (natts > 2 || index->rd_opcintype[0] != FLOAT4ARRAYOID ||
+	if (natts > 2 ||
+		(index->rd_opcintype[0] != FLOAT4ARRAYOID &&
+		 !OidIsValid(index_getprocid(index, 1, FANN_VECTOR_TYPE_PROC))) ||
 		(natts == 2 && index->rd_opcintype[1] != INT4ARRAYOID))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_OBJECT_DEFINITION),
-				 errmsg("fann index must be on a real[] vector column, optionally followed by an integer[] label column")));
+				 errmsg("fann index must be on a vector column (real[], or vector or halfvec with fann_vector), optionally followed by an integer[] label column")));
 	(void) FannIndexMetric(index);
 }
 
@@ -56,7 +99,7 @@ FannRowValues(Relation index, Datum *values, bool *isnull, int *dim,
 
 	if (isnull[0])
 		return NULL;
-	vec = FannVectorFromArray(DatumGetArrayTypeP(values[0]), dim, true);
+	vec = FannVectorFromDatum(values[0], FannIndexVectorType(index), dim, true);
 	if (*dim > FANN_MAX_DIMENSIONS)
 		ereport(ERROR,
 				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
@@ -114,6 +157,86 @@ FannVectorFromArray(ArrayType *a, int *dim, bool finite)
 	if (finite)
 		FannCheckFinite((const float *) ARR_DATA_PTR(a), *dim);
 	return (const float *) ARR_DATA_PTR(a);
+}
+
+/*
+ * pgvector's vector and halfvec values (its documented layout): a varlena
+ * header, the dimensions, two unused bytes, then the elements
+ */
+typedef struct PgvectorHeader
+{
+	int32		vl_len_;
+	int16		dim;
+	int16		unused;
+} PgvectorHeader;
+
+/* An IEEE half as a float (exact) */
+static float
+half_to_float(uint16 h)
+{
+	uint32		sign = (uint32) (h & 0x8000) << 16;
+	uint32		exp = (h >> 10) & 0x1F;
+	uint32		mant = h & 0x3FF;
+	union
+	{
+		uint32		u;
+		float		f;
+	}			v;
+
+	if (exp == 0x1F)			/* Inf, NaN */
+		v.u = sign | 0x7F800000 | (mant << 13);
+	else if (exp != 0)			/* normal: rebias 15 -> 127 */
+		v.u = sign | ((exp + 112) << 23) | (mant << 13);
+	else if (mant == 0)
+		v.u = sign;
+	else
+	{
+		/* subnormal: mant * 2^-24 */
+		v.f = (float) mant * (1.0f / 16777216.0f);
+		v.u |= sign;
+	}
+	return v.f;
+}
+
+/*
+ * The float4 elements of a vector datum of the given type, checked like
+ * FannVectorFromArray's; halfvec elements converted (exactly) into palloc'd
+ * memory
+ */
+const float *
+FannVectorFromDatum(Datum d, FannVectorType type, int *dim, bool finite)
+{
+	struct varlena *v;
+	const PgvectorHeader *h;
+	Size		elsize;
+	float	   *x;
+
+	if (type == FANN_VECTOR_REAL_ARRAY)
+		return FannVectorFromArray(DatumGetArrayTypeP(d), dim, finite);
+
+	v = PG_DETOAST_DATUM(d);
+	h = (const PgvectorHeader *) v;
+	elsize = type == FANN_VECTOR_HALFVEC ? sizeof(uint16) : sizeof(float4);
+	if (h->dim < 1 || VARSIZE(v) != sizeof(PgvectorHeader) + h->dim * elsize)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("%s value of %d dimensions has %zu bytes, not what pgvector's layout gives",
+						type == FANN_VECTOR_HALFVEC ? "halfvec" : "vector", h->dim,
+						(Size) VARSIZE(v))));
+	*dim = h->dim;
+	if (type == FANN_VECTOR_PGVECTOR)
+		x = (float *) ((char *) v + sizeof(PgvectorHeader));
+	else
+	{
+		const uint16 *hx = (const uint16 *) ((const char *) v + sizeof(PgvectorHeader));
+
+		x = palloc(sizeof(float) * h->dim);
+		for (int i = 0; i < h->dim; i++)
+			x[i] = half_to_float(hx[i]);
+	}
+	if (finite)
+		FannCheckFinite(x, *dim);
+	return x;
 }
 
 void

@@ -1,0 +1,112 @@
+-- fann_vector: fann indexes on pgvector's vector and halfvec columns, ordered
+-- by pgvector's own operators, return what a sequential scan returns (pgvector
+-- ranking with its own distance functions) on every path, metric and label
+-- operator; bad values give clear errors.  Needs pgvector: where it is not
+-- installed the suite says so and stops (expected/vector_1.out).
+
+SELECT NOT EXISTS (SELECT FROM pg_available_extensions WHERE name = 'vector') AS no_pgvector
+\gset
+\if :no_pgvector
+\echo 'pgvector is not installed: the fann_vector suite is skipped'
+\quit
+\endif
+
+SET client_min_messages = warning;
+CREATE EXTENSION fann_vector CASCADE;
+RESET client_min_messages;
+
+SELECT setseed(0.375);
+-- 37 dimensions: the kernels' vector bodies and their tails
+CREATE TABLE pgv (id bigint PRIMARY KEY, embedding vector(37), half halfvec(37), labels int4[]);
+INSERT INTO pgv
+SELECT i, v::vector, v::halfvec,
+	   CASE WHEN i % 97 = 0 THEN NULL
+			WHEN i % 89 = 0 THEN '{}'
+			ELSE (SELECT coalesce(array_agg(l), '{}') FROM generate_series(1, 6) l
+				   WHERE random() < 0.5 / l + 0.05 + 0 * i) END
+  FROM (SELECT i, fann_random_vector(37) AS v FROM generate_series(1, 3000) i) r;
+-- the default opclass of each type, then the others by name
+CREATE INDEX pgv_l2 ON pgv USING fann (embedding, labels);
+CREATE INDEX pgv_ip ON pgv USING fann (embedding fann_vector_ip_ops, labels);
+CREATE INDEX pgv_cos ON pgv USING fann (embedding fann_vector_cosine_ops, labels);
+CREATE INDEX pgv_half_l2 ON pgv USING fann (half, labels);
+CREATE INDEX pgv_half_ip ON pgv USING fann (half fann_halfvec_ip_ops, labels);
+CREATE INDEX pgv_half_cos ON pgv USING fann (half fann_halfvec_cosine_ops, labels);
+ANALYZE pgv;
+SELECT c.relname, o.opcname
+  FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
+  JOIN pg_opclass o ON o.oid = i.indclass[0]
+ WHERE i.indrelid = 'pgv'::regclass AND c.relname LIKE 'pgv\_%'
+ ORDER BY 1;
+
+CREATE TEMP TABLE predicates (p text);
+INSERT INTO predicates VALUES
+	('true'), ('labels = ''{1}'''), ('labels = ''{1,2}'''), ('labels = ''{}'''),
+	('labels @> ''{1}'''), ('labels @> ''{1,3}'''), ('labels && ''{2,4}'''),
+	('labels && ''{6}'''), ('labels && ''{1,2}'' AND id % 7 = 0'), ('labels IS NULL');
+
+CREATE TEMP TABLE metrics (col text, op text, idx text);
+INSERT INTO metrics VALUES
+	('embedding', '<->', 'pgv_l2'), ('embedding', '<#>', 'pgv_ip'), ('embedding', '<=>', 'pgv_cos'),
+	('half', '<->', 'pgv_half_l2'), ('half', '<#>', 'pgv_half_ip'), ('half', '<=>', 'pgv_half_cos');
+
+-- every path: the exact one, the graph with a beam as large as the data,
+-- the ivf probing every partition; rows compared (0 where nothing matches)
+CREATE TEMP TABLE paths (settings text);
+INSERT INTO paths VALUES
+	('fann.strategy = exact'),
+	('fann.strategy = graph, fann.ef_search = 3000'),
+	('fann.strategy = ivf, fann.probing = nearest, fann.max_probes = 16384');
+CREATE FUNCTION pgv_check(settings text, p text, col text, op text, idx text, lim int)
+RETURNS int AS $$
+DECLARE
+	s text;
+	n int;
+BEGIN
+	FOREACH s IN ARRAY string_to_array(settings, ', ') LOOP
+		PERFORM set_config(split_part(s, ' = ', 1), split_part(s, ' = ', 2), true);
+	END LOOP;
+	n := fann_check(format('SELECT id FROM pgv WHERE %s ORDER BY %s %s %L LIMIT %s',
+						   p, col, op, (SELECT embedding::text FROM pgv WHERE id = 1), lim), idx);
+	PERFORM set_config('fann.strategy', 'auto', true);
+	RETURN n;
+END
+$$ LANGUAGE plpgsql;
+SELECT settings, col, op, sum(pgv_check(settings, p, col, op, idx, lim)) AS rows_compared
+  FROM paths, predicates, metrics, (VALUES (10), (300)) l(lim)
+ GROUP BY settings, col, op
+ ORDER BY settings, col, op;
+
+-- what the scan did, through pgvector's operator
+SELECT id FROM pgv WHERE labels @> '{1,3}'
+ ORDER BY embedding <-> (SELECT embedding FROM pgv WHERE id = 2) LIMIT 3;
+SELECT path, rows_matching = (SELECT count(*) FROM pgv WHERE labels @> '{1,3}') AS matching_ok
+  FROM fann_last_scan();
+
+-- inserts after the build, and a query of another dimension
+INSERT INTO pgv SELECT 4000 + i, v::vector, v::halfvec, '{1,3}'
+  FROM (SELECT i, fann_random_vector(37) AS v FROM generate_series(1, 50) i) r;
+SELECT fann_check(format('SELECT id FROM pgv WHERE labels @> ''{1,3}'' ORDER BY half <=> %L LIMIT 60',
+						 (SELECT half FROM pgv WHERE id = 4001)), 'pgv_half_cos') AS n;
+SELECT fann_error($$SELECT id FROM pgv ORDER BY embedding <-> '[1,2,3]' LIMIT 1$$) AS other_dimension;
+SELECT fann_error($$INSERT INTO pgv SELECT 5000, embedding, half, '{1,NULL}' FROM pgv WHERE id = 1$$) AS null_label;
+-- a column without a declared dimension: the index holds the first one
+CREATE TABLE pgv_any (embedding vector, labels int4[]);
+CREATE INDEX pgv_any_idx ON pgv_any USING fann (embedding, labels);
+INSERT INTO pgv_any VALUES ('[1,2,3]', '{1}');
+SELECT fann_error($$INSERT INTO pgv_any VALUES ('[1,2,3,4]', '{1}')$$) AS insert_other_dimension;
+SELECT fann_error($$CREATE INDEX ON pgv_any USING fann (embedding fann_vector_ip_ops, labels)$$) AS ok_build;
+INSERT INTO pgv_any SELECT NULL, '{2}';
+SELECT fann_error($$CREATE INDEX ON pgv_any USING fann ((embedding::halfvec), labels)$$) AS ok_expression;
+DROP TABLE pgv_any;
+-- fann_verify finds nothing wrong in any of them
+SELECT c.relname, count(v.*) AS problems
+  FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
+  JOIN pg_am a ON a.oid = c.relam AND a.amname = 'fann'
+  LEFT JOIN LATERAL fann_verify(c.oid) v ON true
+ WHERE i.indrelid = 'pgv'::regclass
+ GROUP BY c.relname ORDER BY 1;
+
+DROP TABLE pgv;
+DROP FUNCTION pgv_check;
+DROP EXTENSION fann_vector;
