@@ -61,6 +61,30 @@ CREATE OPERATOR CLASS fann_label_ops
 	OPERATOR 5 @> (anyarray, anyarray),
 	OPERATOR 6 && (anyarray, anyarray);
 
+-- bigint and text labels, hashed to the index's integer labels (text as its
+-- bytes, whatever the collation); the executor rechecks each predicate on
+-- the heap row, so a hash collision costs a row read, never a wrong row.
+-- Support function 2 names the label type.
+CREATE FUNCTION fann_label_type_int8(internal) RETURNS int4
+	AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+
+CREATE FUNCTION fann_label_type_text(internal) RETURNS int4
+	AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+
+CREATE OPERATOR CLASS fann_int8_label_ops
+	DEFAULT FOR TYPE bigint[] USING fann AS
+	OPERATOR 4 = (anyarray, anyarray),
+	OPERATOR 5 @> (anyarray, anyarray),
+	OPERATOR 6 && (anyarray, anyarray),
+	FUNCTION 2 fann_label_type_int8(internal);
+
+CREATE OPERATOR CLASS fann_text_label_ops
+	DEFAULT FOR TYPE text[] USING fann AS
+	OPERATOR 4 = (anyarray, anyarray),
+	OPERATOR 5 @> (anyarray, anyarray),
+	OPERATOR 6 && (anyarray, anyarray),
+	FUNCTION 2 fann_label_type_text(internal);
+
 -- What the most recent fann index scan in this backend did
 CREATE FUNCTION fann_last_scan(
 	OUT path text,

@@ -53,6 +53,25 @@ BEGIN
 END
 $$ LANGUAGE plpgsql;
 
+-- fann_check under settings ('name = value, name = value'), for this call
+CREATE FUNCTION fann_check_with(settings text, query text, index_name text) RETURNS int AS $$
+DECLARE
+	s text;
+	saved text[] := '{}';
+	n int;
+BEGIN
+	FOREACH s IN ARRAY string_to_array(settings, ', ') LOOP
+		saved := saved || ARRAY[split_part(s, ' = ', 1), current_setting(split_part(s, ' = ', 1))];
+		PERFORM set_config(split_part(s, ' = ', 1), split_part(s, ' = ', 2), true);
+	END LOOP;
+	n := fann_check(query, index_name);
+	FOR i IN 1 .. cardinality(saved) / 2 LOOP
+		PERFORM set_config(saved[2 * i - 1], saved[2 * i], true);
+	END LOOP;
+	RETURN n;
+END
+$$ LANGUAGE plpgsql;
+
 CREATE FUNCTION fann_explain(query text) RETURNS SETOF text AS $$
 BEGIN
 	RETURN QUERY EXECUTE 'EXPLAIN (COSTS OFF) ' || query;

@@ -185,7 +185,6 @@ typedef enum FannMetric
  * IEEE half elements) and never calls pgvector.
  */
 #define FANN_VECTOR_TYPE_PROC	1
-#define FANN_NPROCS				1
 
 typedef enum FannVectorType
 {
@@ -193,6 +192,24 @@ typedef enum FannVectorType
 	FANN_VECTOR_PGVECTOR,
 	FANN_VECTOR_HALFVEC
 } FannVectorType;
+
+/*
+ * The label column's element type: integer labels are the index's labels;
+ * bigint and text ones are hashed to integers (text as its bytes, whatever
+ * the collation), so a predicate selects the groups of its labels' hashes
+ * and the executor rechecks it on the heap row: a hash collision costs a
+ * row read, never a wrong row.  The label opclass names its type in
+ * support function 2 (fann_label_ops, on integer[], has none).
+ */
+#define FANN_LABEL_TYPE_PROC	2
+#define FANN_NPROCS				2
+
+typedef enum FannLabelType
+{
+	FANN_LABEL_INT4,
+	FANN_LABEL_INT8,
+	FANN_LABEL_TEXT
+} FannLabelType;
 
 /* Search paths (GUC fann.strategy) */
 typedef enum FannStrategy
@@ -663,7 +680,9 @@ extern const float *FannVectorFromDatum(Datum d, FannVectorType type, int *dim,
 extern void FannCheckFinite(const float *v, int n);
 extern void FannCheckDimensions(int got, int expected);
 extern int	FannCompareLabels(const void *a, const void *b);
-extern int	FannNormaliseLabels(ArrayType *a, int32 **labels, bool *hasnulls);
+extern FannLabelType FannIndexLabelType(Relation index);
+extern int	FannNormaliseLabels(ArrayType *a, FannLabelType type, int32 **labels,
+								bool *hasnulls);
 extern const float *FannRowValues(Relation index, Datum *values, bool *isnull,
 								  int *dim, int32 **labels, int *nlabels);
 

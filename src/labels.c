@@ -7,7 +7,8 @@
  * FannNormaliseLabels).
  * '@>' and '&&' are set operations in PostgreSQL, so they are answered exactly
  * from the groups; array '=' also compares order and duplicates, so the
- * groups give candidates that the executor rechecks against the heap.
+ * groups give candidates that the executor rechecks against the heap, as it
+ * does every predicate on hashed (bigint or text) labels.
  */
 #include "postgres.h"
 
@@ -308,6 +309,8 @@ void
 FannGroupSetFromKeys(Relation index, FannMetaPage meta, ScanKey keys, int nkeys,
 					 FannGroupSet *set)
 {
+	FannLabelType type;
+
 	set->selection = FANN_SELECT_ALL;
 	set->ngroups = 0;
 	set->groups = NULL;
@@ -315,6 +318,9 @@ FannGroupSetFromKeys(Relation index, FannMetaPage meta, ScanKey keys, int nkeys,
 	set->data = NULL;
 	set->nlive = 0;
 	set->mask = NULL;
+	type = FannIndexLabelType(index);
+	/* hashed labels select their hashes' groups: the heap row decides */
+	set->recheck = nkeys > 0 && type != FANN_LABEL_INT4;
 
 	for (int k = 0; k < nkeys; k++)
 	{
@@ -332,7 +338,7 @@ FannGroupSetFromKeys(Relation index, FannMetaPage meta, ScanKey keys, int nkeys,
 			set->ngroups = 0;
 			return;
 		}
-		n = FannNormaliseLabels(DatumGetArrayTypeP(key->sk_argument), &labels, &hasnulls);
+		n = FannNormaliseLabels(DatumGetArrayTypeP(key->sk_argument), type, &labels, &hasnulls);
 
 		switch (key->sk_strategy)
 		{

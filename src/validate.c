@@ -5,8 +5,9 @@
  * Vector opclasses hold one ordering operator whose strategy names the
  * metric: on real[] nothing else, on another type (fann_vector's, for
  * pgvector's vector and halfvec) support function 1, which says how that
- * type stores a vector (fann.h).  fann_label_ops (on integer[]) holds the
- * search operators =, @> and &&.
+ * type stores a vector (fann.h).  Label opclasses hold the search operators
+ * =, @> and &&: on integer[] nothing else, on bigint[] and text[] support
+ * function 2, which names the label type.
  */
 #include "postgres.h"
 
@@ -42,16 +43,22 @@ fannvalidate(Oid opclassoid)
 	opfamilyoid = classform->opcfamily;
 	opcintype = classform->opcintype;
 	opclassname = NameStr(classform->opcname);
-	vector = opcintype != INT4ARRAYOID;
-
-	/* support function 1 on types other than real[] and integer[], only */
+	/*
+	 * Support functions: at most one, 1 in a vector opclass of a type other
+	 * than real[], 2 in a label opclass of a type other than integer[]
+	 */
 	proclist = SearchSysCacheList1(AMPROCNUM, ObjectIdGetDatum(opfamilyoid));
+	vector = opcintype != INT4ARRAYOID;
 	for (int i = 0; i < proclist->n_members; i++)
 	{
 		Form_pg_amproc proc = (Form_pg_amproc) GETSTRUCT(&proclist->members[i]->tuple);
 
-		if (opcintype == FLOAT4ARRAYOID || !vector ||
-			proc->amprocnum != FANN_VECTOR_TYPE_PROC ||
+		if (proc->amprocnum == FANN_LABEL_TYPE_PROC)
+			vector = false;
+		if (opcintype == FLOAT4ARRAYOID || opcintype == INT4ARRAYOID ||
+			proclist->n_members != 1 ||
+			(proc->amprocnum != FANN_VECTOR_TYPE_PROC &&
+			 proc->amprocnum != FANN_LABEL_TYPE_PROC) ||
 			!check_amproc_signature(proc->amproc, INT4OID, true, 1, 1, INTERNALOID))
 		{
 			ereport(INFO,
@@ -61,11 +68,12 @@ fannvalidate(Oid opclassoid)
 			result = false;
 		}
 	}
-	if (vector && opcintype != FLOAT4ARRAYOID && proclist->n_members != 1)
+	if (opcintype != FLOAT4ARRAYOID && opcintype != INT4ARRAYOID &&
+		proclist->n_members == 0)
 	{
 		ereport(INFO,
 				(errcode(ERRCODE_INVALID_OBJECT_DEFINITION),
-				 errmsg("fann operator class \"%s\" must name how type %s stores a vector in support function 1",
+				 errmsg("fann operator class \"%s\" must say how type %s holds vectors (support function 1) or labels (support function 2)",
 						opclassname, format_type_be(opcintype))));
 		result = false;
 	}

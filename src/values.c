@@ -2,16 +2,19 @@
  * values.c
  *	  What the datums of a row and of a query mean to fann: the metric of the
  *	  index's opclass, vectors from real[] arrays or pgvector's vector and
- *	  halfvec values, label sets from integer[] arrays, each checked, with a
- *	  clear error for what fann cannot index.
+ *	  halfvec values, label sets from integer[] arrays (or bigint[] and
+ *	  text[] ones, hashed), each checked, with a clear error for what fann
+ *	  cannot index.
  */
 #include "postgres.h"
 
 #include "access/genam.h"
+#include "access/hash.h"
 #include "catalog/pg_type.h"
 #include "fann.h"
 #include "fmgr.h"
 #include "utils/array.h"
+#include "utils/builtins.h"
 #include "utils/lsyscache.h"
 
 /* The metric of the vector column's opclass: which ordering operator it has */
@@ -66,6 +69,38 @@ fann_vector_type_halfvec(PG_FUNCTION_ARGS)
 	PG_RETURN_INT32(FANN_VECTOR_HALFVEC);
 }
 
+/* How the index's label column holds a label: integer[] unless its opclass says */
+FannLabelType
+FannIndexLabelType(Relation index)
+{
+	int32		type;
+
+	if (IndexRelationGetNumberOfKeyAttributes(index) < 2 ||
+		!OidIsValid(index_getprocid(index, 2, FANN_LABEL_TYPE_PROC)))
+		return FANN_LABEL_INT4;
+	type = DatumGetInt32(FunctionCall1(index_getprocinfo(index, 2, FANN_LABEL_TYPE_PROC),
+									   PointerGetDatum(NULL)));
+	if (type < FANN_LABEL_INT4 || type > FANN_LABEL_TEXT)
+		elog(ERROR, "fann index \"%s\": unknown label type %d",
+			 RelationGetRelationName(index), type);
+	return (FannLabelType) type;
+}
+
+/* Support function 2 of the bigint[] and text[] label opclasses */
+PG_FUNCTION_INFO_V1(fann_label_type_int8);
+Datum
+fann_label_type_int8(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_INT32(FANN_LABEL_INT8);
+}
+
+PG_FUNCTION_INFO_V1(fann_label_type_text);
+Datum
+fann_label_type_text(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_INT32(FANN_LABEL_TEXT);
+}
+
 /*
  * An error unless the index is on a vector column (real[], or a type whose
  * opclass names how to read it) optionally followed by an integer[] label
@@ -79,10 +114,11 @@ FannCheckIndexDefinition(Relation index)
 	if (natts > 2 ||
 		(index->rd_opcintype[0] != FLOAT4ARRAYOID &&
 		 !OidIsValid(index_getprocid(index, 1, FANN_VECTOR_TYPE_PROC))) ||
-		(natts == 2 && index->rd_opcintype[1] != INT4ARRAYOID))
+		(natts == 2 && index->rd_opcintype[1] != INT4ARRAYOID &&
+		 !OidIsValid(index_getprocid(index, 2, FANN_LABEL_TYPE_PROC))))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_OBJECT_DEFINITION),
-				 errmsg("fann index must be on a vector column (real[], or vector or halfvec with fann_vector), optionally followed by an integer[] label column")));
+				 errmsg("fann index must be on a vector column (real[], or vector or halfvec with fann_vector), optionally followed by a label column (integer[], bigint[] or text[])")));
 	(void) FannIndexMetric(index);
 }
 
@@ -108,7 +144,8 @@ FannRowValues(Relation index, Datum *values, bool *isnull, int *dim,
 	if (IndexRelationGetNumberOfKeyAttributes(index) < 2 || isnull[1])
 		*nlabels = -1;
 	else
-		*nlabels = FannNormaliseLabels(DatumGetArrayTypeP(values[1]), labels, NULL);
+		*nlabels = FannNormaliseLabels(DatumGetArrayTypeP(values[1]),
+									   FannIndexLabelType(index), labels, NULL);
 	return vec;
 }
 
@@ -265,26 +302,32 @@ FannCompareLabels(const void *a, const void *b)
  * elements are skipped and reported through *hasnulls.
  */
 int
-FannNormaliseLabels(ArrayType *a, int32 **labels, bool *hasnulls)
+FannNormaliseLabels(ArrayType *a, FannLabelType type, int32 **labels, bool *hasnulls)
 {
+	static const Oid elemtypes[] = {INT4OID, INT8OID, TEXTOID};
+	static const char *const names[] = {"integer", "bigint", "text"};
+	Oid			elemtype = elemtypes[type];
+	int16		elmlen;
+	bool		elmbyval;
+	char		elmalign;
 	Datum	   *elems;
 	bool	   *nulls;
 	int			n;
 	int			k = 0;
 	int32	   *out;
 
-	if (ARR_ELEMTYPE(a) != INT4OID)
+	if (ARR_ELEMTYPE(a) != elemtype)
 		ereport(ERROR,
 				(errcode(ERRCODE_DATATYPE_MISMATCH),
-				 errmsg("labels must be an array of integer")));
+				 errmsg("labels must be an array of %s", names[type])));
 	if (hasnulls == NULL && ARR_NDIM(a) > 1)
 		ereport(ERROR,
 				(errcode(ERRCODE_DATA_EXCEPTION),
 				 errmsg("label array must be one-dimensional"),
 				 errdetail("The array has %d dimensions.", ARR_NDIM(a))));
 
-	deconstruct_array(a, INT4OID, sizeof(int32), true, TYPALIGN_INT,
-					  &elems, &nulls, &n);
+	get_typlenbyvalalign(elemtype, &elmlen, &elmbyval, &elmalign);
+	deconstruct_array(a, elemtype, elmlen, elmbyval, elmalign, &elems, &nulls, &n);
 	out = palloc(sizeof(int32) * Max(n, 1));
 	if (hasnulls)
 		*hasnulls = false;
@@ -299,7 +342,10 @@ FannNormaliseLabels(ArrayType *a, int32 **labels, bool *hasnulls)
 			*hasnulls = true;
 			continue;
 		}
-		out[k++] = DatumGetInt32(elems[i]);
+		out[k++] = type == FANN_LABEL_INT4 ? DatumGetInt32(elems[i]) :
+			type == FANN_LABEL_INT8 ? DatumGetInt32(DirectFunctionCall1(hashint8, elems[i])) :
+			DatumGetInt32(hash_any((const unsigned char *) VARDATA_ANY(DatumGetPointer(elems[i])),
+								   VARSIZE_ANY_EXHDR(DatumGetPointer(elems[i]))));
 	}
 	pfree(elems);
 	pfree(nulls);
