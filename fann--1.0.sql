@@ -59,7 +59,8 @@ CREATE OPERATOR CLASS fann_label_ops
 	DEFAULT FOR TYPE integer[] USING fann AS
 	OPERATOR 4 = (anyarray, anyarray),
 	OPERATOR 5 @> (anyarray, anyarray),
-	OPERATOR 6 && (anyarray, anyarray);
+	OPERATOR 6 && (anyarray, anyarray),
+	OPERATOR 7 <@ (anyarray, anyarray);
 
 -- bigint and text labels, hashed to the index's integer labels (text as its
 -- bytes, whatever the collation); the executor rechecks each predicate on
@@ -76,6 +77,7 @@ CREATE OPERATOR CLASS fann_int8_label_ops
 	OPERATOR 4 = (anyarray, anyarray),
 	OPERATOR 5 @> (anyarray, anyarray),
 	OPERATOR 6 && (anyarray, anyarray),
+	OPERATOR 7 <@ (anyarray, anyarray),
 	FUNCTION 2 fann_label_type_int8(internal);
 
 CREATE OPERATOR CLASS fann_text_label_ops
@@ -83,6 +85,7 @@ CREATE OPERATOR CLASS fann_text_label_ops
 	OPERATOR 4 = (anyarray, anyarray),
 	OPERATOR 5 @> (anyarray, anyarray),
 	OPERATOR 6 && (anyarray, anyarray),
+	OPERATOR 7 <@ (anyarray, anyarray),
 	FUNCTION 2 fann_label_type_text(internal);
 
 -- What the most recent fann index scan in this backend did

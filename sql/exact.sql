@@ -29,6 +29,8 @@ INSERT INTO predicates VALUES
 	('labels @> ''{1,NULL}'''), ('labels @> ''{{1},{2}}'''),
 	('labels && ''{2,4}'''), ('labels && ''{6}'''), ('labels && ''{}'''),
 	('labels && ''{NULL,5}'''), ('labels && ''{99,-1}'''),
+	('labels <@ ''{1,2,3}'''), ('labels <@ ''{2,4,6}'''), ('labels <@ ''{}'''),
+	('labels <@ ''{1,NULL}'''), ('labels <@ ''{99}'''),
 	('labels @> ''{1}'' AND labels && ''{4,5}'''),
 	('labels @> ''{2}'' AND labels = ''{1,2}'''),
 	('labels @> (SELECT NULL::int4[])'),

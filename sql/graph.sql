@@ -25,6 +25,7 @@ SELECT p, op,
   FROM (VALUES ('labels @> ''{1}'''), ('labels @> ''{2,3}'''), ('labels && ''{4,7}'''),
 			   ('labels = ''{1,2}'''), ('labels = ''{}'''), ('labels @> ''{}'''),
 			   ('labels @> ''{1}'' AND labels && ''{3,5}'''), ('labels && ''{1,2}'' AND id % 5 = 0'),
+			   ('labels <@ ''{1,2,3}'''), ('labels <@ ''{1,4,5,6,7,8}'''), ('labels <@ ''{}'''),
 			   ('true')) v(p),
 	   (VALUES ('<->', 'tagged_l2'), ('<=>', 'tagged_cos')) m(op, idx)
  ORDER BY p, op;

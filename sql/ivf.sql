@@ -28,7 +28,8 @@ SELECT p, op,
 						 p, op, (SELECT embedding FROM spots WHERE id = 5)), idx) AS n
   FROM (VALUES ('labels @> ''{1}'''), ('labels @> ''{2,3}'''), ('labels && ''{4,6}'''),
 			   ('labels = ''{1,2}'''), ('labels = ''{}'''), ('true'),
-			   ('labels @> ''{1}'' AND labels && ''{3,5}'''), ('labels && ''{1,2}'' AND id % 5 = 0')) v(p),
+			   ('labels @> ''{1}'' AND labels && ''{3,5}'''), ('labels && ''{1,2}'' AND id % 5 = 0'),
+			   ('labels <@ ''{1,2,3}'''), ('labels <@ ''{}''')) v(p),
 	   (VALUES ('<->', 'spots_l2'), ('<#>', 'spots_ip'), ('<=>', 'spots_cos')) m(op, idx)
  ORDER BY p, op;
 SELECT path, partitions_probed > 0 AS probed, groups_matched IS NULL AS unfiltered

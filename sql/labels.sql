@@ -40,6 +40,8 @@ INSERT INTO predicates VALUES
 	('embedding', '<->', 'tags = ''{}'''), ('embedding', '<->', 'tags && ''{NULL,blue}'''),
 	('embedding', '<->', 'tags @> ''{tag15566}'' AND tags && ''{red,blue}'''),
 	('embedding', '<->', 'tags IS NULL'), ('embedding', '<->', 'true'),
+	('embedding', '<->', 'tags <@ ''{tag15566,red,blue}'''), ('embedding', '<->', 'tags <@ ''{}'''),
+	('embedding', '<->', 'tags <@ ''{tag66554,NULL}'''), ('embedding', '<=>', 'big <@ ''{1,-7,0}'''),
 	('embedding', '<=>', 'big @> ''{1}'''), ('embedding', '<=>', 'big = ''{4294967296}'''),
 	('embedding', '<=>', 'big && ''{-7,9000000000000000000}'''), ('embedding', '<=>', 'big @> ''{1,-7}'''),
 	('embedding', '<=>', 'big = ''{}'''), ('embedding', '<=>', 'big && ''{NULL}''');

@@ -116,6 +116,7 @@
 #define FANN_LABEL_EQUAL_STRATEGY		4
 #define FANN_LABEL_CONTAINS_STRATEGY	5
 #define FANN_LABEL_OVERLAP_STRATEGY		6
+#define FANN_LABEL_CONTAINED_STRATEGY	7
 
 typedef enum FannMetric
 {
@@ -620,8 +621,10 @@ typedef struct FannGroupSet
 	FannSelection selection;
 	int			ngroups;		/* FANN_SELECT_LIST: this sorted list */
 	uint32	   *groups;
-	bool		recheck;		/* an array '=' key: heap recheck, and the
-								 * graph follows intra-group edges only */
+	bool		recheck;		/* the executor rechecks the keys on the heap
+								 * row (array '=', hashed labels) */
+	bool		equality;		/* an '=' key: the graph follows intra-group
+								 * edges only */
 	FannGroupData *data;		/* the groups' entries, once loaded */
 	int64		nlive;			/* their rows */
 	uint64	   *mask;			/* the list as bits from mask_base, unless

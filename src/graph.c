@@ -149,7 +149,7 @@ search_group(Relation index, FannMetaPage meta, uint32 gid, FannGroupData *g,
 	set.selection = FANN_SELECT_LIST;
 	set.groups = &gid;
 	set.ngroups = 1;
-	set.recheck = true;			/* intra-group edges only */
+	set.equality = true;		/* intra-group edges only */
 	set.data = g;
 	MemSet(&stats, 0, sizeof(stats));
 	MemSet(&in, 0, sizeof(in));

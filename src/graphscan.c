@@ -265,7 +265,7 @@ graph_begin(const FannSearchInput *in)
 {
 	GraphSearch *gs = palloc0(sizeof(GraphSearch));
 	const FannMetaPageData *meta = in->meta;
-	bool		equality = in->groups->recheck;
+	bool		equality = in->groups->equality;
 
 	Assert(in->groups->selection == FANN_SELECT_LIST && in->groups->data != NULL);
 	gs->base.methods = &FannGraphSearch;

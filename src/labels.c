@@ -247,6 +247,71 @@ groups_overlapping(Relation index, FannMetaPage meta, const int32 *labels, int n
 	return len;
 }
 
+/*
+ * Groups whose set lies within labels[0..n-1]: the empty set's, and each
+ * group listed under as many of the labels as its set has
+ */
+static int
+groups_contained(Relation index, FannMetaPage meta, const int32 *labels, int n,
+				 uint32 **out)
+{
+	uint32	  **lists = palloc(sizeof(uint32 *) * Max(n, 1));
+	int		   *lens = palloc(sizeof(int) * Max(n, 1));
+	uint32	   *all;
+	uint32	   *cand;
+	uint32	   *counts;
+	FannGroupData *data;
+	int			total = 0,
+				ncand = 0,
+				k = 0;
+
+	fetch_postings(index, meta, labels, n, lists, lens);
+	for (int i = 0; i < n; i++)
+		total += lens[i];
+	all = palloc(sizeof(uint32) * (total + 1));
+	total = 0;
+	for (int i = 0; i < n; i++)
+	{
+		memcpy(all + total, lists[i], sizeof(uint32) * lens[i]);
+		total += lens[i];
+	}
+	qsort(all, total, sizeof(uint32), FannCompareIds);
+
+	/* each group once, with how many of the labels list it */
+	cand = palloc(sizeof(uint32) * (total + 1));
+	counts = palloc(sizeof(uint32) * (total + 1));
+	for (int i = 0; i < total; i++)
+	{
+		if (ncand > 0 && cand[ncand - 1] == all[i])
+			counts[ncand - 1]++;
+		else
+		{
+			cand[ncand] = all[i];
+			counts[ncand++] = 1;
+		}
+	}
+	data = palloc(sizeof(FannGroupData) * Max(ncand, 1));
+	if (!FannReadGroups(index, cand, ncand, data))
+		ereport(ERROR,
+				(errcode(ERRCODE_INDEX_CORRUPTED),
+				 errmsg("fann index \"%s\" names a group it does not have",
+						RelationGetRelationName(index))));
+
+	*out = palloc(sizeof(uint32) * (ncand + 1));
+	for (int i = 0; i < ncand; i++)
+	{
+		/* the empty set's group, listed under no label, goes in its place */
+		if (meta->empty_group != InvalidFannId && meta->empty_group < cand[i] &&
+			(k == 0 || (*out)[k - 1] < meta->empty_group))
+			(*out)[k++] = meta->empty_group;
+		if (data[i].nlabels == counts[i])
+			(*out)[k++] = cand[i];
+	}
+	if (meta->empty_group != InvalidFannId && (k == 0 || (*out)[k - 1] < meta->empty_group))
+		(*out)[k++] = meta->empty_group;
+	return k;
+}
+
 /* Groups whose set is exactly labels[0..n-1] (at most one exists) */
 static int
 groups_equal(Relation index, FannMetaPage meta, const int32 *labels, int n,
@@ -314,7 +379,7 @@ FannGroupSetFromKeys(Relation index, FannMetaPage meta, ScanKey keys, int nkeys,
 	set->selection = FANN_SELECT_ALL;
 	set->ngroups = 0;
 	set->groups = NULL;
-	set->recheck = false;
+	set->recheck = set->equality = false;
 	set->data = NULL;
 	set->nlive = 0;
 	set->mask = NULL;
@@ -346,7 +411,11 @@ FannGroupSetFromKeys(Relation index, FannMetaPage meta, ScanKey keys, int nkeys,
 				/* no indexed row has NULL elements, so none can be equal */
 				if (!hasnulls)
 					ngroups = groups_equal(index, meta, labels, n, &groups);
-				set->recheck = true;
+				set->recheck = set->equality = true;
+				break;
+			case FANN_LABEL_CONTAINED_STRATEGY:
+				/* NULL elements contain nothing; the others still can */
+				ngroups = groups_contained(index, meta, labels, n, &groups);
 				break;
 			case FANN_LABEL_CONTAINS_STRATEGY:
 				/* a NULL element is contained in nothing */

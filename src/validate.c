@@ -6,7 +6,7 @@
  * metric: on real[] nothing else, on another type (fann_vector's, for
  * pgvector's vector and halfvec) support function 1, which says how that
  * type stores a vector (fann.h).  Label opclasses hold the search operators
- * =, @> and &&: on integer[] nothing else, on bigint[] and text[] support
+ * =, @>, && and <@: on integer[] nothing else, on bigint[] and text[] support
  * function 2, which names the label type.
  */
 #include "postgres.h"
@@ -93,7 +93,7 @@ fannvalidate(Oid opclassoid)
 				check_amop_signature(op->amopopr, FLOAT8OID, opcintype, opcintype);
 		else
 			ok = op->amopstrategy >= FANN_LABEL_EQUAL_STRATEGY &&
-				op->amopstrategy <= FANN_LABEL_OVERLAP_STRATEGY &&
+				op->amopstrategy <= FANN_LABEL_CONTAINED_STRATEGY &&
 				op->amoppurpose == AMOP_SEARCH &&
 				check_amop_signature(op->amopopr, BOOLOID,
 									 ANYARRAYOID, ANYARRAYOID);
