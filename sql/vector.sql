@@ -71,6 +71,32 @@ SELECT settings, col, op,
  GROUP BY settings, col, op
  ORDER BY settings, col, op;
 
+-- beside a pgvector HNSW index on the same column, the planner takes fann
+-- for filtered queries (HNSW filters its candidates after its search and
+-- comes back short); EXPLAIN names the index, fann_last_scan() the path.
+-- Page reads costed as on a slow disk, where reads would have made HNSW look
+-- cheaper: fann's index fits in effective_cache_size, so its scans cost
+-- their rows (cost.c)
+CREATE TABLE both_idx (id bigint PRIMARY KEY, embedding vector(16), labels int4[]);
+INSERT INTO both_idx
+SELECT i, fann_random_vector(16)::vector,
+	   (SELECT array_agg(l) FROM generate_series(1, 12) l WHERE random() < 0.6 / l + 0 * i)
+  FROM generate_series(1, 20000) i;
+CREATE INDEX both_hnsw ON both_idx USING hnsw (embedding vector_l2_ops);
+CREATE INDEX both_fann ON both_idx USING fann (embedding, labels);
+ANALYZE both_idx;
+CREATE TEMP TABLE q AS SELECT embedding AS v FROM both_idx WHERE id = 3;
+SET seq_page_cost = 4;
+EXPLAIN (COSTS OFF) SELECT id FROM both_idx WHERE labels @> '{2}' ORDER BY embedding <-> (SELECT v FROM q) LIMIT 10;
+EXPLAIN (COSTS OFF) SELECT id FROM both_idx WHERE labels && '{3,4}' ORDER BY embedding <-> (SELECT v FROM q) LIMIT 10;
+EXPLAIN (COSTS OFF) SELECT id FROM both_idx WHERE labels <@ '{1,2}' ORDER BY embedding <-> (SELECT v FROM q) LIMIT 10;
+RESET seq_page_cost;
+-- unfiltered: an index scan, whichever index the planner finds cheaper
+SELECT count(*) AS index_scans FROM fann_explain(
+	'SELECT id FROM both_idx ORDER BY embedding <-> (SELECT v FROM q) LIMIT 10') p
+ WHERE p ~ 'Index Scan using both_(fann|hnsw) ';
+DROP TABLE both_idx;
+
 -- what the scan did, through pgvector's operator
 SELECT id FROM pgv WHERE labels @> '{1,3}'
  ORDER BY embedding <-> (SELECT embedding FROM pgv WHERE id = 2) LIMIT 3;
