@@ -95,6 +95,7 @@ typedef struct SweepOptions
 	const char *conninfo;
 	const char *table;
 	const char *vector_type;	/* the embedding column's type, NULL: real[] */
+	const char *label_type;		/* the labels' element type, NULL: int4 */
 	const char *dataset;
 	const char *config;
 	const char *csv;

@@ -13,7 +13,7 @@
  *			--table T --k K --metric M --config NAME --dataset NAME --csv F
  *			[--clients N] [--warmup W] [--limit N] [--nqueries Q]
  *			[--build-seconds S] [--index-mb M] [--conninfo C]
- *			[--vector-type vector] --set S ...
+ *			[--vector-type vector] [--label-type text] --set S ...
  *	codes	--base F --queries F [--limit N] [--nqueries Q] --k K
  *			--codes sq8,rq4,...
  *
@@ -207,6 +207,7 @@ cmd_sweep(void)
 	o.conninfo = opt("--conninfo", "");
 	o.table = opt("--table", NULL);
 	o.vector_type = opt("--vector-type", "");	/* NULL: real[] */
+	o.label_type = opt("--label-type", "");	/* NULL: int4[] */
 	o.dataset = opt("--dataset", NULL);
 	o.config = opt("--config", NULL);
 	o.csv = opt("--csv", NULL);

@@ -46,20 +46,17 @@ operator_of(Metric m)
 	return m == METRIC_L2 ? "<->" : m == METRIC_IP ? "<#>" : "<=>";
 }
 
+/* The label predicate, the query's labels (int4[]) cast to the column's type */
 static const char *
-predicate_of(QueryType t)
+predicate_of(QueryType t, const char *label_type, char *buf, size_t len)
 {
-	switch (t)
-	{
-		case QUERY_EQUALITY:
-			return "WHERE labels = $2::int4[] ";
-		case QUERY_CONTAINMENT:
-			return "WHERE labels @> $2::int4[] ";
-		case QUERY_OVERLAP:
-			return "WHERE labels && $2::int4[] ";
-		default:
-			return "";
-	}
+	const char *op = t == QUERY_EQUALITY ? "=" : t == QUERY_CONTAINMENT ? "@>" : "&&";
+
+	if (t != QUERY_EQUALITY && t != QUERY_CONTAINMENT && t != QUERY_OVERLAP)
+		return "";
+	snprintf(buf, len, "WHERE labels %s $2::int4[]%s%s%s ", op,
+			 label_type ? "::" : "", label_type ? label_type : "", label_type ? "[]" : "");
+	return buf;
 }
 
 /* "a=b,c=d" -> SET a = 'b'; SET c = 'd' */
@@ -130,6 +127,7 @@ worker_main(void *arg)
 	PGconn	   *c = PQconnectdb(opt->conninfo ? opt->conninfo : "");
 	char	   *ident;
 	char		sql[1024];
+	char		pred[128];
 	char	   *vec = xmalloc((size_t) w->queries->d * 20 + 16);
 	char	   *labels = NULL;
 	int			nparams = opt->type == QUERY_NONE ? 1 : 2;
@@ -149,7 +147,7 @@ worker_main(void *arg)
 	ident = PQescapeIdentifier(c, opt->table, strlen(opt->table));
 	/* the query vector as real[], cast to the column's type (pgvector's) */
 	snprintf(sql, sizeof(sql), "SELECT id FROM %s %sORDER BY embedding %s $1::real[]%s%s LIMIT %d",
-			 ident, predicate_of(opt->type), operator_of(opt->metric),
+			 ident, predicate_of(opt->type, opt->label_type, pred, sizeof(pred)), operator_of(opt->metric),
 			 opt->vector_type ? "::" : "", opt->vector_type ? opt->vector_type : "", opt->k);
 	PQfreemem(ident);
 	if (w->ql)
