@@ -189,7 +189,7 @@ typedef enum FannMetric
 
 typedef enum FannVectorType
 {
-	FANN_VECTOR_REAL_ARRAY,
+	FANN_VECTOR_REAL_ARRAY,		/* 0: no support function */
 	FANN_VECTOR_PGVECTOR,
 	FANN_VECTOR_HALFVEC
 } FannVectorType;
@@ -207,7 +207,7 @@ typedef enum FannVectorType
 
 typedef enum FannLabelType
 {
-	FANN_LABEL_INT4,
+	FANN_LABEL_INT4,			/* 0: no support function */
 	FANN_LABEL_INT8,
 	FANN_LABEL_TEXT
 } FannLabelType;

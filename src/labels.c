@@ -299,16 +299,17 @@ groups_contained(Relation index, FannMetaPage meta, const int32 *labels, int n,
 
 	*out = palloc(sizeof(uint32) * (ncand + 1));
 	for (int i = 0; i < ncand; i++)
-	{
-		/* the empty set's group, listed under no label, goes in its place */
-		if (meta->empty_group != InvalidFannId && meta->empty_group < cand[i] &&
-			(k == 0 || (*out)[k - 1] < meta->empty_group))
-			(*out)[k++] = meta->empty_group;
 		if (data[i].nlabels == counts[i])
 			(*out)[k++] = cand[i];
+	/* the empty set's group, listed under no label, in its place */
+	if (meta->empty_group != InvalidFannId)
+	{
+		int			pos = k++;
+
+		for (; pos > 0 && (*out)[pos - 1] > meta->empty_group; pos--)
+			(*out)[pos] = (*out)[pos - 1];
+		(*out)[pos] = meta->empty_group;
 	}
-	if (meta->empty_group != InvalidFannId && (k == 0 || (*out)[k - 1] < meta->empty_group))
-		(*out)[k++] = meta->empty_group;
 	return k;
 }
 
@@ -374,18 +375,17 @@ void
 FannGroupSetFromKeys(Relation index, FannMetaPage meta, ScanKey keys, int nkeys,
 					 FannGroupSet *set)
 {
-	FannLabelType type;
+	FannLabelType type = FannIndexLabelType(index);
 
 	set->selection = FANN_SELECT_ALL;
 	set->ngroups = 0;
 	set->groups = NULL;
-	set->recheck = set->equality = false;
+	/* hashed labels select their hashes' groups: the heap row decides */
+	set->recheck = nkeys > 0 && type != FANN_LABEL_INT4;
+	set->equality = false;
 	set->data = NULL;
 	set->nlive = 0;
 	set->mask = NULL;
-	type = FannIndexLabelType(index);
-	/* hashed labels select their hashes' groups: the heap row decides */
-	set->recheck = nkeys > 0 && type != FANN_LABEL_INT4;
 
 	for (int k = 0; k < nkeys; k++)
 	{

@@ -36,22 +36,30 @@ FannIndexMetric(Relation index)
 }
 
 /*
- * How the index's vector column stores a vector: as its opclass's support
- * function says, real[] without one
+ * What column attno's opclass says in support function procnum (0 without
+ * one): how it stores vectors or labels
  */
-FannVectorType
-FannIndexVectorType(Relation index)
+static int32
+opclass_says(Relation index, AttrNumber attno, uint16 procnum, int32 max)
 {
 	int32		type;
 
-	if (!OidIsValid(index_getprocid(index, 1, FANN_VECTOR_TYPE_PROC)))
-		return FANN_VECTOR_REAL_ARRAY;
-	type = DatumGetInt32(FunctionCall1(index_getprocinfo(index, 1, FANN_VECTOR_TYPE_PROC),
+	if (IndexRelationGetNumberOfKeyAttributes(index) < attno ||
+		!OidIsValid(index_getprocid(index, attno, procnum)))
+		return 0;
+	type = DatumGetInt32(FunctionCall1(index_getprocinfo(index, attno, procnum),
 									   PointerGetDatum(NULL)));
-	if (type < FANN_VECTOR_REAL_ARRAY || type > FANN_VECTOR_HALFVEC)
-		elog(ERROR, "fann index \"%s\": unknown vector type %d",
-			 RelationGetRelationName(index), type);
-	return (FannVectorType) type;
+	if (type < 0 || type > max)
+		elog(ERROR, "fann index \"%s\": support function %d says %d",
+			 RelationGetRelationName(index), procnum, type);
+	return type;
+}
+
+/* How the index's vector column stores a vector: real[] unless its opclass says */
+FannVectorType
+FannIndexVectorType(Relation index)
+{
+	return (FannVectorType) opclass_says(index, 1, FANN_VECTOR_TYPE_PROC, FANN_VECTOR_HALFVEC);
 }
 
 /* Support function 1 of fann_vector's opclasses: their columns' layout */
@@ -73,17 +81,7 @@ fann_vector_type_halfvec(PG_FUNCTION_ARGS)
 FannLabelType
 FannIndexLabelType(Relation index)
 {
-	int32		type;
-
-	if (IndexRelationGetNumberOfKeyAttributes(index) < 2 ||
-		!OidIsValid(index_getprocid(index, 2, FANN_LABEL_TYPE_PROC)))
-		return FANN_LABEL_INT4;
-	type = DatumGetInt32(FunctionCall1(index_getprocinfo(index, 2, FANN_LABEL_TYPE_PROC),
-									   PointerGetDatum(NULL)));
-	if (type < FANN_LABEL_INT4 || type > FANN_LABEL_TEXT)
-		elog(ERROR, "fann index \"%s\": unknown label type %d",
-			 RelationGetRelationName(index), type);
-	return (FannLabelType) type;
+	return (FannLabelType) opclass_says(index, 2, FANN_LABEL_TYPE_PROC, FANN_LABEL_TEXT);
 }
 
 /* Support function 2 of the bigint[] and text[] label opclasses */
@@ -103,8 +101,8 @@ fann_label_type_text(PG_FUNCTION_ARGS)
 
 /*
  * An error unless the index is on a vector column (real[], or a type whose
- * opclass names how to read it) optionally followed by an integer[] label
- * column
+ * opclass names how to read it) optionally followed by a label column
+ * (integer[], or a type whose opclass names its label type)
  */
 void
 FannCheckIndexDefinition(Relation index)
