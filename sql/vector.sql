@@ -71,6 +71,39 @@ SELECT settings, col, op,
  GROUP BY settings, col, op
  ORDER BY settings, col, op;
 
+-- recall floors on a fixed seed for a pgvector user's table (vector column,
+-- text tags), as sql/recall.sql has for real[]: the approximate paths at
+-- their default settings against exact answers
+CREATE TABLE user_docs (id bigserial PRIMARY KEY, embedding vector(12), tags text[]);
+CREATE TEMP TABLE hubs AS SELECT c, fann_random_vector(12) AS v FROM generate_series(0, 19) c;
+INSERT INTO user_docs (embedding, tags)
+SELECT (SELECT array_agg(x + 0.1 * (random()::real - 0.5) + 0 * i) FROM hubs, unnest(v) x WHERE hubs.c = i % 20)::vector,
+	   ARRAY['team' || i % 3, 'kind' || 5 + i % 2]
+  FROM generate_series(1, 3000) i;
+CREATE INDEX ON user_docs USING fann (embedding fann_vector_cosine_ops, tags);
+ANALYZE user_docs;
+CREATE FUNCTION user_docs_recall(strategy text) RETURNS TABLE (filter text, recall_ok bool) AS $$
+BEGIN
+	PERFORM set_config('fann.strategy', strategy, true);
+	PERFORM set_config('fann.exact_threshold', '100', true);
+	PERFORM set_config('enable_seqscan', 'off', true);
+	RETURN QUERY
+	SELECT f, round(avg(hits) / 10, 2) >= 0.9 FROM (
+		SELECT f, (SELECT count(*) FROM
+					(SELECT id FROM user_docs WHERE tags @> l ORDER BY embedding <=> q.embedding LIMIT 10) a
+				   WHERE id IN (SELECT id FROM user_docs WHERE tags @> l
+								 ORDER BY cosine_distance(embedding, q.embedding) LIMIT 10)) AS hits
+		  FROM (SELECT embedding FROM user_docs WHERE id % 53 = 0) q,
+			   (VALUES ('{}'::text[], 'none'), ('{team1}', 'contains team1'),
+					   ('{team2,kind6}', 'contains team2,kind6')) x(l, f)) s
+	 GROUP BY f ORDER BY f;
+END
+$$ LANGUAGE plpgsql;
+SELECT * FROM user_docs_recall('auto');
+SELECT * FROM user_docs_recall('graph');
+SELECT * FROM user_docs_recall('ivf') WHERE filter <> 'contains team2,kind6';
+DROP TABLE user_docs;
+
 -- beside a pgvector HNSW index on the same column, the planner takes fann
 -- for filtered queries (HNSW filters its candidates after its search and
 -- comes back short); EXPLAIN names the index, fann_last_scan() the path.
