@@ -4,10 +4,13 @@
  *	  the lower layers every other file builds on: values, distances, pages
  *	  and label sets.
  *
- * A fann index answers "the k nearest vectors among the rows whose integer
- * labels satisfy =, @> or &&".  Rows with the identical normalised label set
- * form one *group* (UNG, SIGMOD 2025, section 3); every structure below is
- * keyed by element ids and group ids, which the search paths share.
+ * A fann index answers "the k nearest vectors among the rows whose labels
+ * satisfy =, @>, && or <@".  Vectors are real[] or pgvector's vector and
+ * halfvec (read by their layout, FannVectorType); labels are integers, or
+ * bigint and text labels hashed to integers (FannLabelType).  Rows with the
+ * identical normalised label set form one *group* (UNG, SIGMOD 2025, section
+ * 3); every structure below is keyed by element ids and group ids, which the
+ * search paths share.
  *
  * Page layout (all pages are standard PostgreSQL pages with a FannPageOpaque
  * special space that names the page type; its last two bytes hold
