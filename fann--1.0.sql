@@ -41,7 +41,7 @@ CREATE FUNCTION fann_handler(internal) RETURNS index_am_handler
 
 CREATE ACCESS METHOD fann TYPE INDEX HANDLER fann_handler;
 
-COMMENT ON ACCESS METHOD fann IS 'filtered nearest-neighbour search over real[] vectors with integer[] labels';
+COMMENT ON ACCESS METHOD fann IS 'filtered nearest-neighbour search: real[] (or, with fann_vector, vector and halfvec) vectors with integer[], bigint[] or text[] labels';
 
 CREATE OPERATOR CLASS fann_l2_ops
 	DEFAULT FOR TYPE real[] USING fann AS
