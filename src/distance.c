@@ -551,11 +551,11 @@ set_kernels(int simd)
 		cosine_impl = cosine_avx512;
 		code_dot_impl[0] = code_dot_avx512_8;
 		code_dot_impl[1] = code_dot_avx512_4;
-	}
-	if (simd == FANN_SIMD_AVX512VNNI)
-	{
-		code_dot_impl[0] = code_dot_avx512vnni_8;
-		code_dot_impl[1] = code_dot_avx512vnni_4;
+		if (simd == FANN_SIMD_AVX512VNNI)
+		{
+			code_dot_impl[0] = code_dot_avx512vnni_8;
+			code_dot_impl[1] = code_dot_avx512vnni_4;
+		}
 	}
 	else if (simd == FANN_SIMD_AVX2)
 	{

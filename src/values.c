@@ -302,30 +302,37 @@ FannCompareLabels(const void *a, const void *b)
 int
 FannNormaliseLabels(ArrayType *a, FannLabelType type, int32 **labels, bool *hasnulls)
 {
-	static const Oid elemtypes[] = {INT4OID, INT8OID, TEXTOID};
-	static const char *const names[] = {"integer", "bigint", "text"};
-	Oid			elemtype = elemtypes[type];
-	int16		elmlen;
-	bool		elmbyval;
-	char		elmalign;
+	/* each FannLabelType's element type, as deconstruct_array wants it */
+	static const struct
+	{
+		Oid			oid;
+		int16		len;
+		bool		byval;
+		char		align;
+		const char *name;
+	}			elem[] = {
+		{INT4OID, sizeof(int32), true, TYPALIGN_INT, "integer"},
+		{INT8OID, sizeof(int64), FLOAT8PASSBYVAL, TYPALIGN_DOUBLE, "bigint"},
+		{TEXTOID, -1, false, TYPALIGN_INT, "text"},
+	};
 	Datum	   *elems;
 	bool	   *nulls;
 	int			n;
 	int			k = 0;
 	int32	   *out;
 
-	if (ARR_ELEMTYPE(a) != elemtype)
+	if (ARR_ELEMTYPE(a) != elem[type].oid)
 		ereport(ERROR,
 				(errcode(ERRCODE_DATATYPE_MISMATCH),
-				 errmsg("labels must be an array of %s", names[type])));
+				 errmsg("labels must be an array of %s", elem[type].name)));
 	if (hasnulls == NULL && ARR_NDIM(a) > 1)
 		ereport(ERROR,
 				(errcode(ERRCODE_DATA_EXCEPTION),
 				 errmsg("label array must be one-dimensional"),
 				 errdetail("The array has %d dimensions.", ARR_NDIM(a))));
 
-	get_typlenbyvalalign(elemtype, &elmlen, &elmbyval, &elmalign);
-	deconstruct_array(a, elemtype, elmlen, elmbyval, elmalign, &elems, &nulls, &n);
+	deconstruct_array(a, elem[type].oid, elem[type].len, elem[type].byval, elem[type].align,
+					  &elems, &nulls, &n);
 	out = palloc(sizeof(int32) * Max(n, 1));
 	if (hasnulls)
 		*hasnulls = false;
