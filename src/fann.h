@@ -77,9 +77,18 @@
  * a scan following a chain is safe against concurrent inserts and VACUUM.
  *
  * Locking order: metapage, then group pages, then pair pages, then element
- * pages, then neighbour pages.  Inserts and VACUUM's free-list
- * maintenance hold the metapage exclusively, which serialises them against
- * each other.
+ * pages, then neighbour pages.  An insert holds the metapage exclusively only
+ * while it finds or creates its group and takes a slot (the free lists and
+ * the structures' tails hang off the metapage; VACUUM frees slots under it
+ * too); it then links the row into the graph and the IVF partitions beside
+ * other inserts and VACUUM: adjacency lists change by compare-and-write under
+ * their neighbour page's lock (graph.c), partition lists under their
+ * directory page's (ivf.c).  Heavyweight locks: an insert holds
+ * FANN_UPDATE_LOCK shared throughout, and VACUUM takes it exclusively once,
+ * between marking rows DEAD and repairing the graph around them, to wait out
+ * the inserts that may have seen those rows live (graph.c); rows linked into
+ * a group with a free entry point slot take a lock on their group page's
+ * block number, one at a time.
  *
  * Layers, each calling only those listed before it: the parameters
  * (options.c); the pure computation (candidates.h; vamana.h and ung.c's
@@ -109,6 +118,7 @@
 #define FANN_MAGIC				0x46414E4E	/* "FANN" */
 #define FANN_VERSION			5
 #define FANN_METAPAGE_BLKNO		0
+#define FANN_UPDATE_LOCK		0	/* heavyweight page lock tag (see above) */
 #define FANN_MAX_DIMENSIONS		2000
 
 /* Operator strategies: ordering operators of the vector opclasses ... */

@@ -6,15 +6,25 @@
  *	  repairing the neighbourhoods of rows VACUUM removes (FreshDiskANN delete
  *	  consolidation: a dead neighbour is replaced by its own neighbours).
  *
- * Callers hold the metapage exclusively, which serialises every adjacency
- * change; scans read adjacency lists under page share locks only.
+ * Inserts and VACUUM change adjacency lists concurrently, each list by
+ * compare-and-write: a list is read, its new contents computed with no lock
+ * held, and written under its neighbour page's exclusive lock only if it is
+ * still what was read; otherwise the change is computed again from the list
+ * as it now is, so no writer's edge is lost.  No edge is ever written to a
+ * DEAD or FREE element (the prune drops them; searches return live rows
+ * only), and VACUUM waits out the inserts that could have seen a row live
+ * before it marked it DEAD (fann.h, FANN_UPDATE_LOCK) before repairing, so
+ * once the repair has passed no edge leads to a slot that may be reused.
+ * Scans read adjacency lists under page share locks only.
  */
 #include "postgres.h"
 
 #include <math.h>
 
+#include "miscadmin.h"
 #include "quant.h"
 #include "search.h"
+#include "storage/lmgr.h"
 #include "ung.h"
 #include "utils/memutils.h"
 
@@ -34,7 +44,7 @@ element_page(Relation index, FannMetaPage meta, uint32 id)
 	BlockNumber blkno = FannIdBlock(id, meta->elements_per_page);
 	Buffer		buf;
 
-	/* the caller may hold the metapage: never wait for it here */
+	/* no element lives on the metapage: a corrupt edge */
 	if (blkno == FANN_METAPAGE_BLKNO)
 		ereport(ERROR,
 				(errcode(ERRCODE_INDEX_CORRUPTED),
@@ -72,16 +82,19 @@ read_element(Relation index, FannMetaPage meta, uint32 id, ElementCopy *c)
 	UnlockReleaseBuffer(buf);
 }
 
-/* Overwrite n adjacency slots of element id from slot first on */
-static void
+/*
+ * Overwrite n adjacency slots of element id from slot first on, if they
+ * still hold expect (NULL: whatever they hold); returns whether it wrote.
+ */
+static bool
 write_neighbors(Relation index, FannMetaPage meta, uint32 id, int first,
-				const uint32 *nb, int n)
+				const uint32 *expect, const uint32 *nb, int n)
 {
 	Buffer		buf = element_page(index, meta, id);
 	GenericXLogState *state;
 	BlockNumber nblkno;
 	int			slot;
-	Page		page;
+	uint32	   *list;
 
 	FannNeighborSlot(BufferGetPage(buf), FannIdOffset(id, meta->elements_per_page),
 					 &nblkno, &slot);
@@ -90,19 +103,26 @@ write_neighbors(Relation index, FannMetaPage meta, uint32 id, int first,
 	buf = ReadBuffer(index, nblkno);
 	LockBuffer(buf, BUFFER_LOCK_EXCLUSIVE);
 	FannCheckPage(BufferGetPage(buf), FANN_PAGE_NEIGHBOR, index, nblkno);
+	list = FannPageGetList(BufferGetPage(buf), slot, meta->graph_degree + meta->cross_edges) + first;
+	if (expect != NULL && memcmp(list, expect, sizeof(uint32) * n) != 0)
+	{
+		UnlockReleaseBuffer(buf);
+		return false;
+	}
 	state = GenericXLogStart(index);
-	page = GenericXLogRegisterBuffer(state, buf, 0);
-	memcpy(FannPageGetList(page, slot, meta->graph_degree + meta->cross_edges) + first,
-		   nb, sizeof(uint32) * n);
+	list = FannPageGetList(GenericXLogRegisterBuffer(state, buf, 0), slot,
+						   meta->graph_degree + meta->cross_edges) + first;
+	memcpy(list, nb, sizeof(uint32) * n);
 	GenericXLogFinish(state);
 	UnlockReleaseBuffer(buf);
+	return true;
 }
 
 /*
  * RobustPrune over ids[0..n) as neighbours of the row with vector pvec:
  * reads each candidate's vector once, for its distance to pvec and for the
  * prune's pairwise distances, and keeps at most max_degree ids in out,
- * InvalidFannId-padded.
+ * InvalidFannId-padded.  DEAD and FREE candidates are dropped.
  */
 static void
 prune(Relation index, FannMetaPage meta, const float *pvec, const uint32 *ids,
@@ -113,19 +133,22 @@ prune(Relation index, FannMetaPage meta, const float *pvec, const uint32 *ids,
 	uint32	   *local = palloc(sizeof(uint32) * max_degree);
 	float	   *vectors = palloc(sizeof(float) * meta->dimensions * Max(n, 1));
 	ElementCopy c;
+	int			m = 0;
 
 	sp.vectors = vectors;
 	sp.dim = meta->dimensions;
 	sp.distance = FannGetDistance((FannMetric) meta->metric);
 	sp.alpha = meta->alpha;
+
 	for (int i = 0; i < n; i++)
 	{
 		c.vec = vectors + (size_t) i * meta->dimensions;
 		read_element(index, meta, ids[i], &c);
-		cands[i] = (FannNear) {(float) sp.distance(pvec, c.vec, sp.dim), i, false};
+		if (!(c.flags & (FANN_ELEMENT_DEAD | FANN_ELEMENT_FREE)))
+			cands[m++] = (FannNear) {(float) sp.distance(pvec, c.vec, sp.dim), i, false};
 	}
 	/* p itself is not among the candidates: give it an index none has */
-	VamanaPrune(&sp, n, cands, n, max_degree, local);
+	VamanaPrune(&sp, n, cands, m, max_degree, local);
 	for (int i = 0; i < max_degree; i++)
 		out[i] = local[i] == InvalidFannId ? InvalidFannId : ids[local[i]];
 }
@@ -171,37 +194,106 @@ search_group(Relation index, FannMetaPage meta, uint32 gid, FannGroupData *g,
 }
 
 
-/* Add id to p's intra-group neighbours, pruning p's list if it is full */
+/*
+ * Add the candidates ids[0..n) to the intra-group neighbours of element p of
+ * group gid (pvec: p's vector, NULL for its code's): a list with room takes
+ * them as they are (FreshDiskANN), an empty or overfull one is pruned.  The
+ * list is compared and written (above) until no other writer came between;
+ * a p that died or whose slot changed hands is left to VACUUM.  The list p
+ * has then goes to out (R slots).
+ */
 static void
-add_reverse_edge(Relation index, FannMetaPage meta, uint32 p, uint32 id)
+merge_neighbors(Relation index, FannMetaPage meta, uint32 p, uint32 gid,
+				const float *pvec, const uint32 *cands, int n, uint32 *out)
 {
 	int			R = meta->graph_degree;
+	uint32	   *ids = palloc(sizeof(uint32) * (R + n));
 	ElementCopy pc;
-	uint32		ids[FANN_MAX_NEIGHBORS + 1];
 
 	pc.vec = palloc(sizeof(float) * meta->dimensions);
-	read_element(index, meta, p, &pc);
-	for (int k = 0; k < R; k++)
+	for (;;)
 	{
-		if (pc.nb[k] == id)
-			return;
-		if (pc.nb[k] == InvalidFannId)
+		int			m = 0;
+		int			have;
+
+		read_element(index, meta, p, &pc);
+		if ((pc.flags & (FANN_ELEMENT_DEAD | FANN_ELEMENT_FREE)) || pc.group != gid)
 		{
-			write_neighbors(index, meta, p, k, &id, 1);
+			for (int k = 0; k < R; k++)
+				out[k] = InvalidFannId;
 			return;
 		}
+		while (m < R && pc.nb[m] != InvalidFannId)
+		{
+			ids[m] = pc.nb[m];
+			m++;
+		}
+		have = m;
+		for (int i = 0; i < n; i++)
+		{
+			bool		known = cands[i] == p;
+
+			for (int j = 0; j < m && !known; j++)
+				known = ids[j] == cands[i];
+			if (!known)
+				ids[m++] = cands[i];
+		}
+		if (m == have)
+		{
+			memcpy(out, pc.nb, sizeof(uint32) * R);
+			return;
+		}
+		if (have > 0 && m <= R)
+		{
+			memcpy(out, ids, sizeof(uint32) * m);
+			for (int k = m; k < R; k++)
+				out[k] = InvalidFannId;
+		}
+		else
+			prune(index, meta, pvec ? pvec : pc.vec, ids, m, R, out);
+		if (write_neighbors(index, meta, p, 0, pc.nb, out, R))
+			return;
 	}
-	memcpy(ids, pc.nb, sizeof(uint32) * R);
-	ids[R] = id;
-	prune(index, meta, pc.vec, ids, R + 1, R, pc.nb);
-	write_neighbors(index, meta, p, 0, pc.nb, R);
+}
+
+/*
+ * Make element id an entry point of group gid if the group has a free slot
+ * (a group created after the build takes its first rows)
+ */
+static void
+claim_entry_point(Relation index, uint32 gid, uint32 id)
+{
+	Buffer		buf = ReadBuffer(index, FannIdBlock(gid, FANN_GROUPS_PER_PAGE));
+	OffsetNumber off = FannIdOffset(gid, FANN_GROUPS_PER_PAGE);
+	FannGroup	g;
+
+	LockBuffer(buf, BUFFER_LOCK_EXCLUSIVE);
+	FannCheckPage(BufferGetPage(buf), FANN_PAGE_GROUP, index, BufferGetBlockNumber(buf));
+	g = FannPageGetGroup(BufferGetPage(buf), off);
+	for (int k = 0; k < FANN_ENTRY_POINTS; k++)
+	{
+		GenericXLogState *state;
+
+		if (g->entry_points[k] == id)
+			break;
+		if (g->entry_points[k] != InvalidFannId)
+			continue;
+		state = GenericXLogStart(index);
+		FannPageGetGroup(GenericXLogRegisterBuffer(state, buf, 0), off)->entry_points[k] = id;
+		GenericXLogFinish(state);
+		break;
+	}
+	UnlockReleaseBuffer(buf);
 }
 
 /*
  * Link element id, just inserted into group gid with vector vec, into the
  * graph: its nearest rows of the group by RobustPrune, the reverse edges,
  * cross edges to the nearest rows of the group's LNG children, and an entry
- * point slot if the group has a free one (a group created after the build).
+ * point slot if the group has a free one.  A group with a free entry slot
+ * links one row at a time (a heavyweight lock on its group page's number):
+ * rows linked side by side into a new group would find no entry point and
+ * no neighbour, and one of them could end up unreachable.
  */
 void
 FannGraphLink(Relation index, FannMetaPage meta, uint32 id, uint32 gid, const float *vec)
@@ -209,21 +301,33 @@ FannGraphLink(Relation index, FannMetaPage meta, uint32 id, uint32 gid, const fl
 	int			R = meta->graph_degree;
 	int			C = meta->cross_edges;
 	int			L = meta->build_list;
+	BlockNumber gblkno = FannIdBlock(gid, FANN_GROUPS_PER_PAGE);
 	FannGroupData g;
 	FannNear   *near = palloc(sizeof(FannNear) * L);
 	uint32	   *ids = palloc(sizeof(uint32) * L);
 	uint32		nb[FANN_MAX_NEIGHBORS];
+	bool		bootstrap = false;
 	int			n;
 
-	if (!FannReadGroups(index, &gid, 1, &g))
-		elog(ERROR, "fann group %u vanished", gid);
+	for (;;)
+	{
+		if (!FannReadGroups(index, &gid, 1, &g))
+			elog(ERROR, "fann group %u vanished", gid);
+		if (bootstrap)
+			break;
+		for (int k = 0; k < FANN_ENTRY_POINTS && !bootstrap; k++)
+			bootstrap = g.entry_points[k] == InvalidFannId;
+		if (!bootstrap)
+			break;
+		LockPage(index, gblkno, ExclusiveLock);
+	}
+
 	n = search_group(index, meta, gid, &g, vec, L, L, id, near);
 	for (int i = 0; i < n; i++)
 		ids[i] = near[i].id;
-	prune(index, meta, vec, ids, n, R, nb);
-	write_neighbors(index, meta, id, 0, nb, R);
+	merge_neighbors(index, meta, id, gid, vec, ids, n, nb);
 	for (int k = 0; k < R && nb[k] != InvalidFannId; k++)
-		add_reverse_edge(index, meta, nb[k], id);
+		merge_neighbors(index, meta, nb[k], gid, NULL, &id, 1, ids);
 
 	/* cross edges: the C nearest over all children (UNG section 4.3) */
 	if (C > 0 && g.nchildren > 0)
@@ -231,6 +335,7 @@ FannGraphLink(Relation index, FannMetaPage meta, uint32 id, uint32 gid, const fl
 		int			nbest = 0;
 		FannNear	best[FANN_MAX_CROSS_EDGES];
 		uint32		cross[FANN_MAX_CROSS_EDGES];
+		uint32		none[FANN_MAX_CROSS_EDGES];
 
 		for (int k = 0; k < g.nchildren; k++)
 		{
@@ -246,34 +351,29 @@ FannGraphLink(Relation index, FannMetaPage meta, uint32 id, uint32 gid, const fl
 					break;
 		}
 		for (int k = 0; k < C; k++)
+		{
 			cross[k] = k < nbest ? best[k].id : InvalidFannId;
-		write_neighbors(index, meta, id, R, cross, C);
+			none[k] = InvalidFannId;
+		}
+		/* only VACUUM's repair writes them too: if it came first, its stand */
+		write_neighbors(index, meta, id, R, none, cross, C);
 	}
 
-	/* a group created after the build takes its first rows as entry points */
-	for (int k = 0; k < FANN_ENTRY_POINTS; k++)
-		if (g.entry_points[k] == InvalidFannId)
-		{
-			Buffer		buf = ReadBuffer(index, FannIdBlock(gid, FANN_GROUPS_PER_PAGE));
-			GenericXLogState *state;
-			Page		page;
-
-			LockBuffer(buf, BUFFER_LOCK_EXCLUSIVE);
-			state = GenericXLogStart(index);
-			page = GenericXLogRegisterBuffer(state, buf, 0);
-			FannPageGetGroup(page, FannIdOffset(gid, FANN_GROUPS_PER_PAGE))->entry_points[k] = id;
-			GenericXLogFinish(state);
-			UnlockReleaseBuffer(buf);
-			break;
-		}
+	if (bootstrap)
+	{
+		claim_entry_point(index, gid, id);
+		UnlockPage(index, gblkno, ExclusiveLock);
+	}
 }
 
 /*
  * Replace the edges of live element id that lead to dead elements: intra
  * edges by RobustPrune over its live neighbours and the dead ones' live
  * neighbours; a cross edge by the nearest live neighbour of its dead target.
+ * e is the element as read; returns false, writing nothing, if its list has
+ * changed since.
  */
-static void
+static bool
 repair_element(Relation index, FannMetaPage meta, uint32 id, ElementCopy *e,
 			   const uint64 *dead, uint32 nids)
 {
@@ -282,9 +382,11 @@ repair_element(Relation index, FannMetaPage meta, uint32 id, ElementCopy *e,
 	int			C = meta->cross_edges;
 	uint32	   *ids = palloc(sizeof(uint32) * (R + R * R));
 	int			n = 0;
+	uint32		read[FANN_MAX_NEIGHBORS];
 	ElementCopy d;
 	ElementCopy t;
 
+	memcpy(read, e->nb, sizeof(uint32) * (R + C));
 	d.vec = palloc(sizeof(float) * meta->dimensions);
 	t.vec = palloc(sizeof(float) * meta->dimensions);
 
@@ -327,7 +429,7 @@ repair_element(Relation index, FannMetaPage meta, uint32 id, ElementCopy *e,
 		}
 		e->nb[k] = best;
 	}
-	write_neighbors(index, meta, id, 0, e->nb, R + C);
+	return write_neighbors(index, meta, id, 0, read, e->nb, R + C);
 }
 
 /* Entry points that died give way to one of their live neighbours */
@@ -378,13 +480,12 @@ repair_entry_points(Relation index, FannMetaPage meta, const uint64 *dead, uint3
 
 /*
  * Before VACUUM frees the slots of dead elements (the set dead, a bitmap over
- * nids ids), take them out of the graph.  Each repair holds the metapage
- * exclusively, as inserts do, so that adjacency lists change one at a time.
+ * nids ids), take them out of the graph, element by element, beside inserts
+ * (compare-and-write, above).
  */
 void
-FannGraphRepair(Relation index, Buffer metabuf, const uint64 *dead, uint32 nids)
+FannGraphRepair(Relation index, FannMetaPage meta, const uint64 *dead, uint32 nids)
 {
-	FannMetaPage meta = FannPageGetMeta(BufferGetPage(metabuf));
 	BlockNumber nblocks = RelationGetNumberOfBlocks(index);
 	int			per_page = meta->elements_per_page;
 	int			nslots = meta->graph_degree + meta->cross_edges;
@@ -406,27 +507,27 @@ FannGraphRepair(Relation index, Buffer metabuf, const uint64 *dead, uint32 nids)
 			PageGetMaxOffsetNumber(page) : InvalidOffsetNumber;
 		UnlockReleaseBuffer(buf);
 
+		CHECK_FOR_INTERRUPTS();
 		for (OffsetNumber off = FirstOffsetNumber; off <= maxoff; off++)
 		{
 			uint32		id = FannMakeId(blkno, off, per_page);
-			bool		touched = false;
+			bool		done = false;
 
-			LockBuffer(metabuf, BUFFER_LOCK_EXCLUSIVE);
-			read_element(index, meta, id, &e);
-			for (int k = 0; k < nslots && !touched; k++)
-				touched = e.nb[k] != InvalidFannId && FannIdSetContains(dead, nids, e.nb[k]);
-			if (touched && !(e.flags & FANN_ELEMENT_DEAD))
+			while (!done)
 			{
-				repair_element(index, meta, id, &e, dead, nids);
+				bool		touched = false;
+
+				read_element(index, meta, id, &e);
+				for (int k = 0; k < nslots && !touched; k++)
+					touched = e.nb[k] != InvalidFannId && FannIdSetContains(dead, nids, e.nb[k]);
+				done = !touched || (e.flags & FANN_ELEMENT_DEAD) ||
+					repair_element(index, meta, id, &e, dead, nids);
 				MemoryContextReset(ctx);
 				e.vec = palloc(sizeof(float) * meta->dimensions);
 			}
-			LockBuffer(metabuf, BUFFER_LOCK_UNLOCK);
 		}
 	}
-	LockBuffer(metabuf, BUFFER_LOCK_EXCLUSIVE);
 	repair_entry_points(index, meta, dead, nids);
-	LockBuffer(metabuf, BUFFER_LOCK_UNLOCK);
 	MemoryContextSwitchTo(oldctx);
 	MemoryContextDelete(ctx);
 }

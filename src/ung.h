@@ -50,7 +50,7 @@ extern Size FannGraphBuildBytes(FannBuildGroup **groups, int ngroups, int degree
 /* Maintenance after the build (graph.c) */
 extern void FannGraphLink(Relation index, FannMetaPage meta, uint32 id, uint32 gid,
 						  const float *vec);
-extern void FannGraphRepair(Relation index, Buffer metabuf, const uint64 *dead,
+extern void FannGraphRepair(Relation index, FannMetaPage meta, const uint64 *dead,
 							uint32 nids);
 
 #endif							/* UNG_H */

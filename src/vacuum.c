@@ -10,12 +10,15 @@
  * two passes the graph is repaired around the dead elements (graph.c), so
  * that no edge leads to a slot once it can be reused.  A crash between the
  * passes leaves DEAD elements that are not yet free; the next VACUUM repairs
- * and frees them.
+ * and frees them.  Inserts run on beside all of it: before the repair,
+ * VACUUM waits for the inserts that began before pass 1 had marked every
+ * dead row (FANN_UPDATE_LOCK), the only ones that could link to them.
  */
 #include "postgres.h"
 
 #include "commands/vacuum.h"
 #include "ivf.h"
+#include "storage/lmgr.h"
 #include "ung.h"
 
 typedef struct IdList
@@ -170,12 +173,13 @@ vacuum_index(IndexVacuumInfo *info, IndexBulkDeleteResult *stats,
 		/* take the dead out of the graph before their slots can be reused */
 		uint32		nids = RelationGetNumberOfBlocks(info->index) * meta.elements_per_page;
 		uint64	   *dead = FannIdSetCreate(nids);
-		Buffer		metabuf = ReadBuffer(info->index, FANN_METAPAGE_BLKNO);
 
 		for (int i = 0; i < tofree.n; i++)
 			FannIdSetAdd(dead, nids, tofree.ids[i]);
-		FannGraphRepair(info->index, metabuf, dead, nids);
-		ReleaseBuffer(metabuf);
+		LockPage(info->index, FANN_UPDATE_LOCK, ExclusiveLock);
+		UnlockPage(info->index, FANN_UPDATE_LOCK, ExclusiveLock);
+		FannGetMetaSnapshot(info->index, &meta);
+		FannGraphRepair(info->index, &meta, dead, nids);
 		pfree(dead);
 	}
 	for (int i = 0; i < tofree.n; i++)
