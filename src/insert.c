@@ -8,11 +8,14 @@
  * freed slot from the global free list, or a new slot on the insert page.
  * Every change is WAL-logged with GenericXLog; a record never leaves a row
  * half-reachable: the element and its group's chain head change atomically.
- * The row then joins the graph (graph.c) and its IVF partitions (ivf.c).
+ * All of that happens under the metapage's exclusive lock; the row then joins
+ * the graph (graph.c) and its IVF partitions (ivf.c) without it, beside other
+ * inserts (fann.h: locking).
  */
 #include "postgres.h"
 
 #include "ivf.h"
+#include "storage/lmgr.h"
 #include "ung.h"
 #include "utils/memutils.h"
 
@@ -346,11 +349,12 @@ fanninsert(Relation index, Datum *values, bool *isnull, ItemPointer heap_tid,
 	{
 		Buffer		metabuf = ReadBuffer(index, FANN_METAPAGE_BLKNO);
 		FannMetaPage meta;
+		FannMetaPageData snapshot;
 		FannCode	code = palloc(FANN_CODE_SIZE(dim));
 		uint32		gid;
 		uint32		id;
 
-		/* The metapage lock serialises inserts (see fann.h) */
+		LockPage(index, FANN_UPDATE_LOCK, ShareLock);
 		LockBuffer(metabuf, BUFFER_LOCK_EXCLUSIVE);
 		FannCheckPage(BufferGetPage(metabuf), FANN_PAGE_META, index, FANN_METAPAGE_BLKNO);
 		meta = FannPageGetMeta(BufferGetPage(metabuf));
@@ -370,9 +374,12 @@ fanninsert(Relation index, Datum *values, bool *isnull, ItemPointer heap_tid,
 			gid = create_group(index, metabuf, labels, n);
 		FannEncode(vec, dim, code);
 		id = add_element(index, metabuf, gid, heap_tid, code, dim);
-		FannGraphLink(index, meta, id, gid, vec);
-		FannIvfInsert(index, meta, NULL, id, gid, heap_tid, vec, code);
+		snapshot = *meta;
 		UnlockReleaseBuffer(metabuf);
+
+		FannGraphLink(index, &snapshot, id, gid, vec);
+		FannIvfInsert(index, &snapshot, NULL, id, gid, heap_tid, vec, code);
+		UnlockPage(index, FANN_UPDATE_LOCK, ShareLock);
 	}
 
 	MemoryContextSwitchTo(oldctx);
