@@ -57,8 +57,10 @@ element_page(Relation index, FannMetaPage meta, uint32 id)
 	return buf;
 }
 
+/* Copy element id's vector, group and flags, and with neighbors its list */
 static void
-read_element(Relation index, FannMetaPage meta, uint32 id, ElementCopy *c)
+read_element(Relation index, FannMetaPage meta, uint32 id, ElementCopy *c,
+			 bool neighbors)
 {
 	int			nneighbors = meta->graph_degree + meta->cross_edges;
 	Buffer		buf = element_page(index, meta, id);
@@ -73,6 +75,8 @@ read_element(Relation index, FannMetaPage meta, uint32 id, ElementCopy *c)
 	c->flags = e->flags;
 	FannNeighborSlot(page, off, &nblkno, &slot);
 	UnlockReleaseBuffer(buf);
+	if (!neighbors)
+		return;
 
 	buf = ReadBuffer(index, nblkno);
 	LockBuffer(buf, BUFFER_LOCK_SHARE);
@@ -143,7 +147,7 @@ prune(Relation index, FannMetaPage meta, const float *pvec, const uint32 *ids,
 	for (int i = 0; i < n; i++)
 	{
 		c.vec = vectors + (size_t) i * meta->dimensions;
-		read_element(index, meta, ids[i], &c);
+		read_element(index, meta, ids[i], &c, false);
 		if (!(c.flags & (FANN_ELEMENT_DEAD | FANN_ELEMENT_FREE)))
 			cands[m++] = (FannNear) {(float) sp.distance(pvec, c.vec, sp.dim), i, false};
 	}
@@ -216,7 +220,7 @@ merge_neighbors(Relation index, FannMetaPage meta, uint32 p, uint32 gid,
 		int			m = 0;
 		int			have;
 
-		read_element(index, meta, p, &pc);
+		read_element(index, meta, p, &pc, true);
 		if ((pc.flags & (FANN_ELEMENT_DEAD | FANN_ELEMENT_FREE)) || pc.group != gid)
 		{
 			for (int k = 0; k < R; k++)
@@ -398,7 +402,7 @@ repair_element(Relation index, FannMetaPage meta, uint32 id, ElementCopy *e,
 			ids[n++] = e->nb[k];
 			continue;
 		}
-		read_element(index, meta, e->nb[k], &d);
+		read_element(index, meta, e->nb[k], &d, true);
 		for (int j = 0; j < R && d.nb[j] != InvalidFannId; j++)
 			if (d.nb[j] != id && !FannIdSetContains(dead, nids, d.nb[j]))
 				ids[n++] = d.nb[j];
@@ -412,14 +416,14 @@ repair_element(Relation index, FannMetaPage meta, uint32 id, ElementCopy *e,
 
 		if (e->nb[k] == InvalidFannId || !FannIdSetContains(dead, nids, e->nb[k]))
 			continue;
-		read_element(index, meta, e->nb[k], &d);
+		read_element(index, meta, e->nb[k], &d, true);
 		for (int j = 0; j < R && d.nb[j] != InvalidFannId; j++)
 		{
 			double		dd;
 
 			if (FannIdSetContains(dead, nids, d.nb[j]))
 				continue;
-			read_element(index, meta, d.nb[j], &t);
+			read_element(index, meta, d.nb[j], &t, false);
 			dd = distance(e->vec, t.vec, meta->dimensions);
 			if (dd < bestd)
 			{
@@ -458,7 +462,7 @@ repair_entry_points(Relation index, FannMetaPage meta, const uint64 *dead, uint3
 				if (g->entry_points[k] == InvalidFannId ||
 					!FannIdSetContains(dead, nids, g->entry_points[k]))
 					continue;
-				read_element(index, meta, g->entry_points[k], &d);
+				read_element(index, meta, g->entry_points[k], &d, true);
 				g->entry_points[k] = InvalidFannId;
 				for (int j = 0; j < meta->graph_degree && d.nb[j] != InvalidFannId; j++)
 					if (!FannIdSetContains(dead, nids, d.nb[j]))
@@ -517,7 +521,7 @@ FannGraphRepair(Relation index, FannMetaPage meta, const uint64 *dead, uint32 ni
 			{
 				bool		touched = false;
 
-				read_element(index, meta, id, &e);
+				read_element(index, meta, id, &e, true);
 				for (int k = 0; k < nslots && !touched; k++)
 					touched = e.nb[k] != InvalidFannId && FannIdSetContains(dead, nids, e.nb[k]);
 				done = !touched || (e.flags & FANN_ELEMENT_DEAD) ||
