@@ -9,6 +9,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 /* A dense matrix of n vectors of d floats */
 typedef struct Vectors
@@ -51,8 +52,27 @@ typedef struct GroundTruth
 	int64_t    *matches;
 } GroundTruth;
 
+/* A vector file read one row at a time (vecio.c) */
+typedef struct VecReader
+{
+	void	   *f;				/* gzFile */
+	const char *path;
+	const char *fmt;
+	size_t		esize;			/* bytes an element takes in the file */
+	int			d;
+	int64_t		n;				/* rows read */
+	int64_t		limit;			/* <= 0: all */
+	unsigned char *row;
+} VecReader;
+
 /* vecio.c */
+extern VecReader *vec_open(const char *path, int64_t limit);
+extern int	vec_next(VecReader *r, float *out);
+extern void vec_close(VecReader *r);
 extern Vectors read_vectors(const char *path, int64_t limit);
+extern FILE *vec_write_open(const char *path);
+extern void vec_write_row(FILE *f, const float *row, int d);
+extern void vec_write_close(FILE *f, const char *path);
 extern void write_vectors(const char *path, const Vectors *v);
 extern LabelSets read_labels(const char *path, int64_t limit);
 extern void write_labels(const char *path, const LabelSets *ls);
@@ -86,8 +106,8 @@ extern int	codes_report(const Vectors *base, const Vectors *queries, int k,
 						 const char *names);
 
 /* load.c */
-extern void load_table(const char *conninfo, const char *table,
-					   const Vectors *v, const LabelSets *ls);
+extern int64_t load_table(const char *conninfo, const char *table, VecReader *r,
+						  const LabelSets *ls);
 
 /* sweep.c */
 typedef struct SweepOptions

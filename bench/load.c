@@ -1,7 +1,8 @@
 /*
  * load.c
  *	  Loading vectors and labels into a table with binary COPY:
- *	  (id int4 = row number from 0, embedding real[], labels int4[]).
+ *	  (id int4 = row number from 0, embedding real[], labels int4[]),
+ *	  the vectors streamed from their file a row at a time.
  */
 #include <arpa/inet.h>
 #include <stdio.h>
@@ -83,8 +84,9 @@ exec_ok(PGconn *c, const char *sql, ExecStatusType want)
 	PQclear(r);
 }
 
-void
-load_table(const char *conninfo, const char *table, const Vectors *v,
+/* Stream the vectors r reads, with their label sets, into a new table */
+int64_t
+load_table(const char *conninfo, const char *table, VecReader *r,
 		   const LabelSets *ls)
 {
 	PGconn	   *c = PQconnectdb(conninfo ? conninfo : "");
@@ -92,11 +94,11 @@ load_table(const char *conninfo, const char *table, const Vectors *v,
 	char		sql[1024];
 	Buf			b = {NULL, 0, 0};
 	static const char header[] = "PGCOPY\n\377\r\n\0";
+	float	   *vec = xmalloc(sizeof(float) * r->d);
+	int64_t		i;
 
 	if (PQstatus(c) != CONNECTION_OK)
 		die("connection failed: %s", PQerrorMessage(c));
-	if (ls && ls->n < v->n)
-		die("%lld label sets for %lld vectors", (long long) ls->n, (long long) v->n);
 	ident = PQescapeIdentifier(c, table, strlen(table));
 	snprintf(sql, sizeof(sql),
 			 "DROP TABLE IF EXISTS %s; CREATE TABLE %s (id int4, embedding real[], labels int4[])",
@@ -108,25 +110,34 @@ load_table(const char *conninfo, const char *table, const Vectors *v,
 	put(&b, header, 11);
 	put32(&b, 0);				/* flags */
 	put32(&b, 0);				/* header extension */
-	for (int64_t i = 0; i < v->n; i++)
+	for (i = 0;; i++)
 	{
-		put16(&b, 3);
-		put32(&b, 4);
-		put32(&b, (uint32_t) i);
-		put_array(&b, 700, &v->data[i * v->d], v->d);
-		if (ls)
-			put_array(&b, 23, ls->labels + ls->start[i],
-					  (int) (ls->start[i + 1] - ls->start[i]));
-		else
-			put32(&b, (uint32_t) -1);	/* NULL */
-		if (b.len > (1 << 20) || i == v->n - 1)
+		int			more = vec_next(r, vec);
+
+		if (more)
 		{
-			if (i == v->n - 1)
-				put16(&b, (uint16_t) -1);	/* trailer */
+			if (ls && i >= ls->n)
+				die("%lld label sets for more vectors", (long long) ls->n);
+			put16(&b, 3);
+			put32(&b, 4);
+			put32(&b, (uint32_t) i);
+			put_array(&b, 700, vec, r->d);
+			if (ls)
+				put_array(&b, 23, ls->labels + ls->start[i],
+						  (int) (ls->start[i + 1] - ls->start[i]));
+			else
+				put32(&b, (uint32_t) -1);	/* NULL */
+		}
+		else
+			put16(&b, (uint16_t) -1);	/* trailer */
+		if (b.len > (1 << 20) || !more)
+		{
 			if (PQputCopyData(c, b.data, (int) b.len) != 1)
 				die("COPY failed: %s", PQerrorMessage(c));
 			b.len = 0;
 		}
+		if (!more)
+			break;
 	}
 	if (PQputCopyEnd(c, NULL) != 1)
 		die("COPY failed: %s", PQerrorMessage(c));
@@ -139,5 +150,7 @@ load_table(const char *conninfo, const char *table, const Vectors *v,
 	}
 	PQfreemem(ident);
 	free(b.data);
+	free(vec);
 	PQfinish(c);
+	return i;
 }

@@ -62,46 +62,49 @@ rng_normal(uint64_t *rng)
  * into --dim dimensions by a fixed random linear map, plus a little
  * isotropic noise.  --model-seed fixes the clusters and the map, --seed the
  * draws: base rows and queries share the model and differ in their draws.
+ * Rows are written as they are drawn: any number fits in constant memory.
  */
 static void
 cmd_synth(void)
 {
-	Vectors		v;
 	uint64_t	model = num("--model-seed", "1");
 	uint64_t	rng = num("--seed", "1") * 0x9E3779B97F4A7C15ULL + 1;
 	int			nc = 64;
-	int			latent;
+	int64_t		n = num("--rows", NULL);
+	int			d = num("--dim", NULL);
+	int			latent = d < 16 ? d : 16;
+	const char *out = opt("--out", NULL);
+	FILE	   *f = vec_write_open(out);
+	float	   *row = xmalloc(sizeof(float) * d);
 	float	   *centers;
 	float	   *map;
 	double	   *z;
 
-	v.n = num("--rows", NULL);
-	v.d = num("--dim", NULL);
-	latent = v.d < 16 ? v.d : 16;
-	v.data = xmalloc(sizeof(float) * v.n * v.d);
 	centers = xmalloc(sizeof(float) * nc * latent);
-	map = xmalloc(sizeof(float) * latent * v.d);
+	map = xmalloc(sizeof(float) * latent * d);
 	z = xmalloc(sizeof(double) * latent);
 	for (int i = 0; i < nc * latent; i++)
 		centers[i] = 2.0 * rng_uniform(&model) - 1.0;
-	for (int i = 0; i < latent * v.d; i++)
+	for (int i = 0; i < latent * d; i++)
 		map[i] = rng_normal(&model) / sqrt(latent);
-	for (int64_t i = 0; i < v.n; i++)
+	for (int64_t i = 0; i < n; i++)
 	{
 		int			c = rng_next(&rng) % nc;
 
 		for (int k = 0; k < latent; k++)
 			z[k] = centers[c * latent + k] + 0.25 * rng_normal(&rng);
-		for (int j = 0; j < v.d; j++)
+		for (int j = 0; j < d; j++)
 		{
 			double		x = 0.02 * rng_normal(&rng);
 
 			for (int k = 0; k < latent; k++)
-				x += z[k] * map[k * v.d + j];
-			v.data[i * v.d + j] = (float) x;
+				x += z[k] * map[k * d + j];
+			row[j] = (float) x;
 		}
+		vec_write_row(f, row, d);
 	}
-	write_vectors(opt("--out", NULL), &v);
+	vec_write_close(f, out);
+	free(row);
 	free(centers);
 	free(map);
 	free(z);
@@ -111,15 +114,17 @@ static void
 cmd_load(void)
 {
 	int64_t		limit = num("--limit", "0");
-	Vectors		v = read_vectors(opt("--base", NULL), limit);
+	VecReader  *r = vec_open(opt("--base", NULL), limit);
 	const char *lpath = opt("--labels", "");
 	LabelSets	ls;
+	int64_t		n;
 
 	if (lpath)
-		ls = read_labels(lpath, v.n);
-	load_table(opt("--conninfo", ""), opt("--table", NULL), &v, lpath ? &ls : NULL);
-	printf("loaded %lld vectors of %d dimensions into %s\n", (long long) v.n, v.d,
+		ls = read_labels(lpath, limit);
+	n = load_table(opt("--conninfo", ""), opt("--table", NULL), r, lpath ? &ls : NULL);
+	printf("loaded %lld vectors of %d dimensions into %s\n", (long long) n, r->d,
 		   opt("--table", NULL));
+	vec_close(r);
 }
 
 static void

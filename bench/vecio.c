@@ -82,99 +82,151 @@ read_exact(gzFile f, void *buf, size_t len)
 	return 1;
 }
 
-/* Read at most limit vectors (limit <= 0: all); gzread handles plain files too */
-Vectors
-read_vectors(const char *path, int64_t limit)
+/*
+ * A reader of at most limit vectors (limit <= 0: all), one at a time, so
+ * that a file larger than memory can be streamed; gzread handles plain
+ * files too
+ */
+VecReader *
+vec_open(const char *path, int64_t limit)
 {
-	const char *fmt = format_of(path);
-	gzFile		f = gzopen(path, "rb");
-	Vectors		v = {0, 0, NULL};
-	int64_t		cap = 0;
-	size_t		esize = strcmp(fmt, "bvecs") == 0 ? 1 : 4;
-	unsigned char *row = NULL;
+	VecReader  *r = xmalloc(sizeof(VecReader));
 
-	if (f == NULL)
+	r->path = path;
+	r->fmt = format_of(path);
+	r->esize = strcmp(r->fmt, "bvecs") == 0 ? 1 : 4;
+	r->limit = limit;
+	r->n = 0;
+	r->f = gzopen(path, "rb");
+	if (r->f == NULL)
 		die("cannot open %s: %s", path, strerror(errno));
-	gzbuffer(f, 1 << 20);
-
-	if (strcmp(fmt, "bin") == 0)
+	gzbuffer(r->f, 1 << 20);
+	if (strcmp(r->fmt, "bin") == 0)
 	{
 		uint32_t	hdr[2];
 
-		if (read_exact(f, hdr, sizeof(hdr)) != 1)
+		if (read_exact(r->f, hdr, sizeof(hdr)) != 1)
 			die("%s: truncated header", path);
-		v.d = hdr[1];
-		cap = limit > 0 && limit < hdr[0] ? limit : hdr[0];
-		v.data = xmalloc(sizeof(float) * cap * v.d);
-		if (read_exact(f, v.data, sizeof(float) * cap * v.d) != 1)
-			die("%s: truncated data", path);
-		v.n = cap;
-		gzclose(f);
-		return v;
+		r->d = hdr[1];
+		if (r->limit <= 0 || r->limit > hdr[0])
+			r->limit = hdr[0];
 	}
+	else
+	{
+		/* every record repeats the dimension: read the first one's now */
+		int32_t		d;
+
+		if (read_exact(r->f, &d, sizeof(d)) != 1 || d <= 0)
+			die("%s: no vectors", path);
+		r->d = d;
+	}
+	r->row = xmalloc(r->esize * r->d);
+	return r;
+}
+
+/* The next vector into out (d floats); 0 at the end */
+int
+vec_next(VecReader *r, float *out)
+{
+	if (r->limit > 0 && r->n >= r->limit)
+		return 0;
+	if (strcmp(r->fmt, "bin") != 0 && r->n > 0)
+	{
+		int32_t		d;
+		int			got = read_exact(r->f, &d, sizeof(d));
+
+		if (got == 0)
+			return 0;
+		if (got < 0 || d != r->d)
+			die("%s: bad record %lld", r->path, (long long) r->n);
+	}
+	if (read_exact(r->f, r->row, r->esize * r->d) != 1)
+		die("%s: truncated record %lld", r->path, (long long) r->n);
+	for (int j = 0; j < r->d; j++)
+	{
+		if (r->esize == 1)
+			out[j] = r->row[j];
+		else if (strcmp(r->fmt, "ivecs") == 0)
+			out[j] = (float) ((int32_t *) r->row)[j];
+		else
+			out[j] = ((float *) r->row)[j];
+	}
+	r->n++;
+	return 1;
+}
+
+void
+vec_close(VecReader *r)
+{
+	gzclose(r->f);
+	free(r->row);
+	free(r);
+}
+
+/* Read at most limit vectors (limit <= 0: all) into memory */
+Vectors
+read_vectors(const char *path, int64_t limit)
+{
+	VecReader  *r = vec_open(path, limit);
+	Vectors		v = {0, r->d, NULL};
+	int64_t		cap = 0;
 
 	for (;;)
 	{
-		int32_t		d;
-		int			r;
-
-		if (limit > 0 && v.n >= limit)
-			break;
-		r = read_exact(f, &d, sizeof(d));
-		if (r == 0)
-			break;
-		if (r < 0 || d <= 0 || (v.d && d != v.d))
-			die("%s: bad record %lld", path, (long long) v.n);
-		if (v.d == 0)
-		{
-			v.d = d;
-			row = xmalloc(esize * d);
-		}
 		if (v.n == cap)
 		{
 			cap = cap ? cap * 2 : 65536;
+			if (limit > 0 && cap > limit)
+				cap = limit;
 			v.data = realloc(v.data, sizeof(float) * cap * v.d);
 			if (v.data == NULL)
 				die("out of memory reading %s", path);
 		}
-		if (read_exact(f, row, esize * d) != 1)
-			die("%s: truncated record %lld", path, (long long) v.n);
-		for (int j = 0; j < d; j++)
-		{
-			float	   *out = &v.data[v.n * d + j];
-
-			if (esize == 1)
-				*out = row[j];
-			else if (strcmp(fmt, "ivecs") == 0)
-				*out = (float) ((int32_t *) row)[j];
-			else
-				*out = ((float *) row)[j];
-		}
+		if (!vec_next(r, &v.data[v.n * v.d]))
+			break;
 		v.n++;
 	}
-	free(row);
-	gzclose(f);
+	vec_close(r);
 	if (v.n == 0)
 		die("%s: no vectors", path);
 	return v;
 }
 
-void
-write_vectors(const char *path, const Vectors *v)
+/* Vectors to an .fvecs file, appended row by row (vec_write_open / _row) */
+FILE *
+vec_write_open(const char *path)
 {
 	FILE	   *f = fopen(path, "wb");
 
 	if (f == NULL)
 		die("cannot write %s: %s", path, strerror(errno));
-	for (int64_t i = 0; i < v->n; i++)
-	{
-		int32_t		d = v->d;
+	return f;
+}
 
-		fwrite(&d, sizeof(d), 1, f);
-		fwrite(&v->data[i * v->d], sizeof(float), v->d, f);
-	}
+void
+vec_write_row(FILE *f, const float *row, int d)
+{
+	int32_t		dd = d;
+
+	fwrite(&dd, sizeof(dd), 1, f);
+	fwrite(row, sizeof(float), d, f);
+}
+
+void
+vec_write_close(FILE *f, const char *path)
+{
 	if (fclose(f) != 0)
 		die("cannot write %s", path);
+}
+
+void
+write_vectors(const char *path, const Vectors *v)
+{
+	FILE	   *f = vec_write_open(path);
+
+	for (int64_t i = 0; i < v->n; i++)
+		vec_write_row(f, &v->data[i * v->d], v->d);
+	vec_write_close(f, path);
 }
 
 
