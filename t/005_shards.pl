@@ -1,0 +1,136 @@
+# Sharding with postgres_fdw: a coordinator's table partitioned by hash over
+# three foreign partitions, each a table with fann indexes (one per metric)
+# on a server of its own.  Filtered and unfiltered k-NN queries through the
+# coordinator ship the label predicate and the ORDER BY to every shard
+# (EXPLAIN VERBOSE shows it) and, with every shard searching exactly, equal
+# the top k of one table holding all the rows; a shard that is down is an
+# error, never a short answer.
+use strict;
+use warnings;
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+
+my $nshards = 3;
+my $coord = PostgreSQL::Test::Cluster->new('coordinator');
+$coord->init;
+$coord->start;
+
+my @shards;
+for my $i (0 .. $nshards - 1)
+{
+	my $shard = PostgreSQL::Test::Cluster->new("shard$i");
+	$shard->init;
+	# every path searches exactly: a full beam, every partition
+	$shard->append_conf('postgresql.conf', qq{
+fann.ef_search = 10000
+fann.probing = nearest
+fann.max_probes = 16384
+});
+	$shard->start;
+	$shard->safe_psql('postgres', q{
+		CREATE EXTENSION fann;
+		CREATE TABLE items (id int PRIMARY KEY, embedding real[], labels int4[]);
+	});
+	push @shards, $shard;
+}
+
+# The coordinator: fann for the operators, postgres_fdw told that fann's
+# operators may be shipped (extensions 'fann'), the partitions foreign
+$coord->safe_psql('postgres', q{
+	CREATE EXTENSION fann;
+	CREATE EXTENSION postgres_fdw;
+	CREATE TABLE items (id int, embedding real[], labels int4[]) PARTITION BY HASH (id);
+	-- the reference: all rows in one table
+	SELECT setseed(0.5);
+	CREATE TABLE items_all AS
+	SELECT i AS id, ARRAY[random(), random(), random(), random(), random(), random()]::real[] AS embedding,
+		CASE WHEN i % 9 = 0 THEN ARRAY[]::int4[] ELSE ARRAY[i % 7, 10 + i % 3] END AS labels
+	  FROM generate_series(1, 6000) i;
+});
+for my $i (0 .. $nshards - 1)
+{
+	my ($host, $port) = ($shards[$i]->host, $shards[$i]->port);
+	$coord->safe_psql('postgres', qq{
+		CREATE SERVER shard$i FOREIGN DATA WRAPPER postgres_fdw
+			OPTIONS (host '$host', port '$port', dbname 'postgres', extensions 'fann');
+		CREATE USER MAPPING FOR CURRENT_USER SERVER shard$i;
+		CREATE FOREIGN TABLE items_$i PARTITION OF items
+			FOR VALUES WITH (MODULUS $nshards, REMAINDER $i) SERVER shard$i OPTIONS (table_name 'items');
+	});
+}
+# rows go through the coordinator to their shards; then each shard builds
+# its indexes (the recipe of the README)
+$coord->safe_psql('postgres', 'INSERT INTO items SELECT * FROM items_all');
+for my $shard (@shards)
+{
+	$shard->safe_psql('postgres', q{
+		CREATE INDEX items_l2 ON items USING fann (embedding, labels);
+		CREATE INDEX items_ip ON items USING fann (embedding fann_ip_ops, labels);
+		CREATE INDEX items_cos ON items USING fann (embedding fann_cosine_ops, labels);
+		ANALYZE items;
+	});
+}
+is($coord->safe_psql('postgres', 'SELECT count(*) FROM items'), '6000', 'rows spread over the shards');
+cmp_ok($shards[0]->safe_psql('postgres', 'SELECT count(*) FROM items'), '<', 3000, 'a shard holds a share');
+
+# The plan: a Merge Append of the shards' ordered streams, each shard given
+# the predicate and the ORDER BY
+my $q = q{SELECT id FROM items WHERE labels @> '{3}'
+	ORDER BY embedding <-> '{0.5,0.5,0.5,0.5,0.5,0.5}' LIMIT 10};
+my $plan = $coord->safe_psql('postgres', "EXPLAIN (VERBOSE, COSTS OFF) $q");
+note($plan);
+like($plan, qr/Merge Append/, 'the shards\' streams are merged in order');
+my @remote = ($plan =~ /Remote SQL: ([^\n]*)/g);
+is(scalar(@remote), $nshards, 'one remote query per shard');
+is(scalar(grep { /WHERE \(\(labels \@> '\{3\}'\)\) ORDER BY \(embedding OPERATOR\(public\.<->\)/ } @remote),
+	$nshards, 'every shard gets the label predicate and the ORDER BY');
+
+# Every shard searching exactly on each path, each metric, each predicate:
+# the coordinator's answer is the top k of all the rows
+my %metric = ('<->' => 'l2', '<#>' => 'ip', '<=>' => 'cosine');
+my @predicates = ('true', q{labels @> '{3}'}, q{labels @> '{2,11}'},
+	q{labels && '{1,12}'}, q{labels = '{4,11}'}, q{labels = '{}'});
+for my $strategy ('exact', 'graph', 'ivf')
+{
+	# a server option sets the shards' path; new connections take it
+	for my $i (0 .. $nshards - 1)
+	{
+		my $verb = $strategy eq 'exact' ? 'ADD' : 'SET';
+		$coord->safe_psql('postgres',
+			"ALTER SERVER shard$i OPTIONS ($verb options '-c fann.strategy=$strategy')");
+	}
+	$coord->safe_psql('postgres', 'SELECT postgres_fdw_disconnect_all()');
+	for my $op (sort keys %metric)
+	{
+		for my $pred (@predicates)
+		{
+			my $sql = "SELECT string_agg(d::text, ',' ORDER BY d, id), string_agg(id::text, ',' ORDER BY id)
+				FROM (SELECT id, embedding $op '{0.3,0.9,0.1,0.5,0.7,0.2}' AS d FROM TABLE
+					  WHERE $pred ORDER BY embedding $op '{0.3,0.9,0.1,0.5,0.7,0.2}' LIMIT 25) s";
+			(my $all = $sql) =~ s/TABLE/items_all/;
+			(my $sharded = $sql) =~ s/TABLE/items/;
+			is($coord->safe_psql('postgres', $sharded), $coord->safe_psql('postgres', $all),
+				"$strategy, $metric{$op}, $pred: the shards' merged answer is the exact top 25");
+		}
+	}
+}
+
+# A shard runs what postgres_fdw sends it, a cursor over the remote SQL,
+# with its fann index
+my ($sql0) = $remote[0] =~ /^(SELECT .*)$/;
+like($shards[0]->safe_psql('postgres', "EXPLAIN (COSTS OFF) DECLARE c CURSOR FOR $sql0"),
+	qr/Index Scan using items_l2 on items\s+Index Cond: \(labels \@> '\{3\}'::integer\[\]\)\s+Order By: \(embedding <-> /,
+	'a shard answers the remote query with its fann index');
+
+# A shard that is down: an error naming the connection, not fewer rows
+$shards[2]->stop;
+$coord->safe_psql('postgres', 'SELECT postgres_fdw_disconnect_all()');
+my ($ret, $out, $err) = $coord->psql('postgres', $q);
+isnt($ret, 0, 'a query with a shard down fails');
+like($err, qr/could not connect to server "shard2"/, 'and names the shard');
+is($out, '', 'and returns no rows');
+
+$coord->stop;
+$_->stop for @shards[0 .. 1];
+done_testing();
