@@ -36,27 +36,39 @@ run_pg() {
 	if [ "$(id -u)" = 0 ]; then runuser -u "$PG_USER" -- "$@"; else "$@"; fi
 }
 
-# start_cluster NAME [PARENT]: a new cluster in PARENT (default /tmp),
-# listening only on a unix socket there; exports PGHOST/PGPORT/PGUSER/
-# PGDATABASE for psql and pg_regress, and removes it on exit.
+# start_server NAME PARENT PORT: a new cluster in a directory of PARENT,
+# listening only on a unix socket there; prints the directory (the socket's)
+start_server() {
+	local dir
+	mkdir -p "$2"
+	dir=$(mktemp -d "$2/fann-$1.XXXXXX")
+	chmod 755 "$dir"
+	[ "$(id -u)" = 0 ] && chown "$PG_USER" "$dir"
+	run_pg $PG_BIN/initdb -D "$dir/data" -A trust -U postgres >/dev/null
+	run_pg $PG_BIN/pg_ctl -D "$dir/data" -l "$dir/log" -w start \
+		-o "-k $dir -c listen_addresses='' -p $3 -c shared_buffers=512MB -c max_wal_size=4GB" >/dev/null
+	echo "$dir"
+}
+
+# stop_server DIR: stop the cluster start_server made and remove it
+stop_server() {
+	if [ -d "$1/data" ]; then
+		run_pg $PG_BIN/pg_ctl -D "$1/data" -m immediate stop >/dev/null 2>&1 || true
+		rm -rf "$1"
+	fi
+}
+
+# start_cluster NAME [PARENT]: the cluster of psql and pg_regress (PGHOST,
+# PGPORT, PGUSER, PGDATABASE exported), removed on exit
 start_cluster() {
-	mkdir -p "${2:-/tmp}"
-	CLUSTER_DIR=$(mktemp -d "${2:-/tmp}/fann-$1.XXXXXX")
-	chmod 755 "$CLUSTER_DIR"
-	[ "$(id -u)" = 0 ] && chown "$PG_USER" "$CLUSTER_DIR"
-	run_pg $PG_BIN/initdb -D "$CLUSTER_DIR/data" -A trust -U postgres >/dev/null
 	export PGPORT=${PGPORT:-54329}
-	run_pg $PG_BIN/pg_ctl -D "$CLUSTER_DIR/data" -l "$CLUSTER_DIR/log" -w start \
-		-o "-k $CLUSTER_DIR -c listen_addresses='' -p $PGPORT -c shared_buffers=512MB -c max_wal_size=4GB" >/dev/null
+	CLUSTER_DIR=$(start_server "$1" "${2:-/tmp}" "$PGPORT")
 	export PGHOST=$CLUSTER_DIR PGUSER=postgres PGDATABASE=postgres
 	trap stop_cluster EXIT
 }
 
 stop_cluster() {
-	if [ -n "${CLUSTER_DIR:-}" ] && [ -d "$CLUSTER_DIR/data" ]; then
-		run_pg $PG_BIN/pg_ctl -D "$CLUSTER_DIR/data" -m immediate stop >/dev/null 2>&1 || true
-		rm -rf "$CLUSTER_DIR"
-	fi
+	if [ -n "${CLUSTER_DIR:-}" ]; then stop_server "$CLUSTER_DIR"; fi
 }
 
 # pgvector, installed into the PostgreSQL that pg_config names (PG_CONFIG):
