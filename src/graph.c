@@ -122,6 +122,64 @@ write_neighbors(Relation index, FannMetaPage meta, uint32 id, int first,
 	return true;
 }
 
+/* A candidate of a prune: its id and its position in the candidate list */
+typedef struct Candidate
+{
+	uint32		id;
+	int			pos;
+} Candidate;
+
+static int
+cmp_candidate(const void *a, const void *b)
+{
+	uint32		x = ((const Candidate *) a)->id;
+	uint32		y = ((const Candidate *) b)->id;
+
+	return (x > y) - (x < y);
+}
+
+/*
+ * The vectors of elements ids[0..n) into vectors (row i for ids[i]), each
+ * element page read once (a group's rows share pages: the build lays them
+ * out by locality); the live ones' distances to pvec and positions into
+ * live.  Returns how many are live.
+ */
+static int
+read_candidates(Relation index, FannMetaPage meta, const float *pvec,
+				const uint32 *ids, int n, float *vectors, FannNear *live)
+{
+	FannDistanceFunction distance = FannGetDistance((FannMetric) meta->metric);
+	int			per_page = meta->elements_per_page;
+	Candidate  *order = palloc(sizeof(Candidate) * Max(n, 1));
+	Buffer		buf = InvalidBuffer;
+	int			m = 0;
+
+	for (int i = 0; i < n; i++)
+		order[i] = (Candidate) {ids[i], i};
+	qsort(order, n, sizeof(Candidate), cmp_candidate);
+	for (int i = 0; i < n; i++)
+	{
+		uint32		id = order[i].id;
+		float	   *v = vectors + (size_t) order[i].pos * meta->dimensions;
+		FannElement e;
+
+		if (i == 0 || FannIdBlock(id, per_page) != FannIdBlock(order[i - 1].id, per_page))
+		{
+			if (BufferIsValid(buf))
+				UnlockReleaseBuffer(buf);
+			buf = element_page(index, meta, id);
+		}
+		e = FannPageGetElement(BufferGetPage(buf), FannIdOffset(id, per_page));
+		if (e->flags & (FANN_ELEMENT_DEAD | FANN_ELEMENT_FREE))
+			continue;
+		FannDecode(&e->c, meta->dimensions, v);
+		live[m++] = (FannNear) {(float) distance(pvec, v, meta->dimensions), order[i].pos, false};
+	}
+	if (BufferIsValid(buf))
+		UnlockReleaseBuffer(buf);
+	return m;
+}
+
 /*
  * RobustPrune over ids[0..n) as neighbours of the row with vector pvec:
  * reads each candidate's vector once, for its distance to pvec and for the
@@ -133,24 +191,15 @@ prune(Relation index, FannMetaPage meta, const float *pvec, const uint32 *ids,
 	  int n, int max_degree, uint32 *out)
 {
 	VamanaSpace sp;
-	FannNear *cands = palloc(sizeof(FannNear) * Max(n, 1));
+	FannNear   *cands = palloc(sizeof(FannNear) * Max(n, 1));
 	uint32	   *local = palloc(sizeof(uint32) * max_degree);
 	float	   *vectors = palloc(sizeof(float) * meta->dimensions * Max(n, 1));
-	ElementCopy c;
-	int			m = 0;
+	int			m = read_candidates(index, meta, pvec, ids, n, vectors, cands);
 
 	sp.vectors = vectors;
 	sp.dim = meta->dimensions;
 	sp.distance = FannGetDistance((FannMetric) meta->metric);
 	sp.alpha = meta->alpha;
-
-	for (int i = 0; i < n; i++)
-	{
-		c.vec = vectors + (size_t) i * meta->dimensions;
-		read_element(index, meta, ids[i], &c, false);
-		if (!(c.flags & (FANN_ELEMENT_DEAD | FANN_ELEMENT_FREE)))
-			cands[m++] = (FannNear) {(float) sp.distance(pvec, c.vec, sp.dim), i, false};
-	}
 	/* p itself is not among the candidates: give it an index none has */
 	VamanaPrune(&sp, n, cands, m, max_degree, local);
 	for (int i = 0; i < max_degree; i++)
@@ -255,7 +304,9 @@ merge_neighbors(Relation index, FannMetaPage meta, uint32 p, uint32 gid,
 		}
 		else
 			prune(index, meta, pvec ? pvec : pc.vec, ids, m, R, out);
-		if (write_neighbors(index, meta, p, 0, pc.nb, out, R))
+		/* a full list often prunes the newcomer away: nothing to write */
+		if (memcmp(out, pc.nb, sizeof(uint32) * R) == 0 ||
+			write_neighbors(index, meta, p, 0, pc.nb, out, R))
 			return;
 	}
 }
