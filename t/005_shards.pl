@@ -71,6 +71,7 @@ for my $shard (@shards)
 		ANALYZE items;
 	});
 }
+$coord->safe_psql('postgres', 'ANALYZE items');
 is($coord->safe_psql('postgres', 'SELECT count(*) FROM items'), '6000', 'rows spread over the shards');
 cmp_ok($shards[0]->safe_psql('postgres', 'SELECT count(*) FROM items'), '<', 3000, 'a shard holds a share');
 
