@@ -30,11 +30,14 @@
 #include "postgres.h"
 
 #include "miscadmin.h"
+#include "lira.h"
 #include "quant.h"
 #include "search.h"
 
 /* Beams beyond this many share one (entry groups are assigned round robin) */
 #define FANN_MAX_BEAMS		32
+/* Rows of the nearest partition a beam starts from besides entry points */
+#define FANN_PARTITION_SEEDS	16
 /*
  * work_mem a visited row takes: its copies in a frontier, a best heap, the
  * pending heap and a found list, with room to grow
@@ -243,6 +246,77 @@ vouched(GraphSearch *gs)
 	return bound;
 }
 
+/*
+ * Seed each beam with rows of its group from the query's nearest IVF
+ * partition, besides the group's entry points: the medoid and random
+ * members are a long walk from a query at the edge of a large group, the
+ * partition's rows are already near it (UNG section 5 starts from entry
+ * points; DiskANN's filtered search starts from a label's medoid).  The
+ * keys say a row's group without reading it; discover() checks each row
+ * anew.  entered[0..n) are the groups beams were started for, in ascending
+ * order, beams[] their beams.
+ */
+static void
+seed_from_partition(GraphSearch *gs, const FannSearchInput *in,
+					const uint32 *entered, const int *beams, int n)
+{
+	const FannMetaPageData *meta = gs->meta;
+	Size		esize = FANN_CODE_ENTRY_SIZE(meta->dimensions);
+	uint32		seeds[FANN_MAX_BEAMS][FANN_PARTITION_SEEDS];
+	int			nseeds[FANN_MAX_BEAMS] = {0};
+	FannModel	m;
+	BlockNumber blkno;
+	Buffer		buf;
+	int			c;
+
+	if (meta->partitions == 0 || n == 0)
+		return;
+	FannModelCached(gs->index, meta, &m);
+	c = FannNearestCentroid(in->query, m.centroids, m.partitions, m.dim, in->distance);
+	buf = FannReadBuffer(gs->index, meta->partdir_start + c / FANN_PARTITIONS_PER_PAGE);
+	LockBuffer(buf, BUFFER_LOCK_SHARE);
+	FannCheckPage(BufferGetPage(buf), FANN_PAGE_PARTDIR, gs->index, BufferGetBlockNumber(buf));
+	blkno = ((FannPartitionData *) PageGetContents(BufferGetPage(buf)))[c % FANN_PARTITIONS_PER_PAGE].first;
+	UnlockReleaseBuffer(buf);
+
+	while (blkno != InvalidBlockNumber)
+	{
+		Page		page;
+		const FannListKey *keys;
+		int			rows;
+
+		buf = FannReadBuffer(gs->index, blkno);
+		LockBuffer(buf, BUFFER_LOCK_SHARE);
+		page = BufferGetPage(buf);
+		FannCheckPage(page, FANN_PAGE_PARTITION, gs->index, blkno);
+		keys = FannListKeys(page);
+		rows = FannListCount(page, esize);
+		gs->stats->elements_visited += rows;
+		for (int i = 0; i < rows; i++)
+		{
+			int			lo = 0,
+						hi = n;
+
+			while (lo < hi)
+			{
+				int			mid = (lo + hi) / 2;
+
+				if (entered[mid] < keys[i].group)
+					lo = mid + 1;
+				else
+					hi = mid;
+			}
+			if (lo < n && entered[lo] == keys[i].group &&
+				nseeds[beams[lo]] < FANN_PARTITION_SEEDS)
+				seeds[beams[lo]][nseeds[beams[lo]]++] = keys[i].id;
+		}
+		blkno = FannPageGetOpaque(page)->next;
+		UnlockReleaseBuffer(buf);
+	}
+	for (int beam = 0; beam < gs->nbeams; beam++)
+		discover(gs, seeds[beam], nseeds[beam], beam);
+}
+
 /* Does one of the group's LNG parents match the predicate too? */
 static bool
 has_matching_parent(GraphSearch *gs, const FannGroupData *g)
@@ -266,6 +340,9 @@ graph_begin(const FannSearchInput *in)
 	GraphSearch *gs = palloc0(sizeof(GraphSearch));
 	const FannMetaPageData *meta = in->meta;
 	bool		equality = in->groups->equality;
+	uint32	   *entered;
+	int		   *beams;
+	int			nentered = 0;
 
 	Assert(in->groups->selection == FANN_SELECT_LIST && in->groups->data != NULL);
 	gs->base.methods = &FannGraphSearch;
@@ -285,6 +362,8 @@ graph_begin(const FannSearchInput *in)
 		gs->best[beam].max = true;
 	gs->ef = in->ef;
 
+	entered = palloc(sizeof(uint32) * Max(in->groups->ngroups, 1));
+	beams = palloc(sizeof(int) * Max(in->groups->ngroups, 1));
 	for (int i = 0; i < in->groups->ngroups; i++)
 	{
 		const FannGroupData *g = &in->groups->data[i];
@@ -295,7 +374,10 @@ graph_begin(const FannSearchInput *in)
 		beam = gs->stats->groups_entered++ % FANN_MAX_BEAMS;
 		gs->nbeams = Max(gs->nbeams, beam + 1);
 		discover(gs, g->entry_points, FANN_ENTRY_POINTS, beam);
+		entered[nentered] = in->groups->groups[i];
+		beams[nentered++] = beam;
 	}
+	seed_from_partition(gs, in, entered, beams, nentered);
 	search(gs);
 	return &gs->base;
 }
