@@ -646,12 +646,30 @@ typedef struct FannGroupSet
 	uint32		mask_bits;
 } FannGroupSet;
 
+/* The position of the first of sorted ids[0..n) that is not below id */
+static inline int
+FannIdLowerBound(const uint32 *ids, int n, uint32 id)
+{
+	int			lo = 0,
+				hi = n;
+
+	while (lo < hi)
+	{
+		int			mid = (lo + hi) / 2;
+
+		if (ids[mid] < id)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
 /* Does the set select group gid?  (per row of the graph and ivf paths) */
 static inline bool
 FannGroupSetContains(const FannGroupSet *set, const FannMetaPageData *meta, uint32 gid)
 {
-	int			lo = 0,
-				hi = set->ngroups;
+	int			i;
 
 	if (set->selection == FANN_SELECT_ALL)
 		return true;
@@ -659,16 +677,8 @@ FannGroupSetContains(const FannGroupSet *set, const FannMetaPageData *meta, uint
 		return gid != meta->null_group;
 	if (set->mask != NULL)
 		return FannIdSetContains(set->mask, set->mask_bits, gid - set->mask_base);
-	while (lo < hi)
-	{
-		int			mid = (lo + hi) / 2;
-
-		if (set->groups[mid] < gid)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return lo < set->ngroups && set->groups[lo] == gid;
+	i = FannIdLowerBound(set->groups, set->ngroups, gid);
+	return i < set->ngroups && set->groups[i] == gid;
 }
 
 /* GUCs (options.c) */
@@ -733,6 +743,8 @@ extern void FannSetDimensions(FannMetaPage meta, int dimensions);
 extern void FannNeighborSlot(Page elempage, OffsetNumber off, BlockNumber *blkno,
 							 int *slot);
 extern void FannGetMetaSnapshot(Relation index, FannMetaPageData *meta);
+extern BlockNumber FannPartitionFirstBlock(Relation index, const FannMetaPageData *meta,
+										   int c);
 extern bool FannReadGroups(Relation index, const uint32 *gids, int n,
 						   FannGroupData *groups);
 extern uint32 FannLngEdge(Relation index, const FannMetaPageData *meta,

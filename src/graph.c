@@ -547,9 +547,11 @@ FannGraphRepair(Relation index, FannMetaPage meta, const uint64 *dead, uint32 ni
 	ElementCopy e;
 	MemoryContext ctx = AllocSetContextCreate(CurrentMemoryContext, "fann repair",
 											  ALLOCSET_DEFAULT_SIZES);
-	MemoryContext oldctx = MemoryContextSwitchTo(ctx);
+	MemoryContext oldctx;
 
+	/* outside ctx, which each repair's allocations are reset from */
 	e.vec = palloc(sizeof(float) * meta->dimensions);
+	oldctx = MemoryContextSwitchTo(ctx);
 	for (BlockNumber blkno = 1; blkno < nblocks; blkno++)
 	{
 		Buffer		buf = ReadBuffer(index, blkno);
@@ -575,14 +577,17 @@ FannGraphRepair(Relation index, FannMetaPage meta, const uint64 *dead, uint32 ni
 				read_element(index, meta, id, &e, true);
 				for (int k = 0; k < nslots && !touched; k++)
 					touched = e.nb[k] != InvalidFannId && FannIdSetContains(dead, nids, e.nb[k]);
-				done = !touched || (e.flags & FANN_ELEMENT_DEAD) ||
-					repair_element(index, meta, id, &e, dead, nids);
-				MemoryContextReset(ctx);
-				e.vec = palloc(sizeof(float) * meta->dimensions);
+				done = !touched || (e.flags & FANN_ELEMENT_DEAD);
+				if (!done)
+				{
+					done = repair_element(index, meta, id, &e, dead, nids);
+					MemoryContextReset(ctx);
+				}
 			}
 		}
 	}
 	repair_entry_points(index, meta, dead, nids);
 	MemoryContextSwitchTo(oldctx);
 	MemoryContextDelete(ctx);
+	pfree(e.vec);
 }

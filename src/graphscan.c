@@ -266,26 +266,20 @@ seed_from_partition(GraphSearch *gs, const FannSearchInput *in,
 	int			nseeds[FANN_MAX_BEAMS] = {0};
 	FannModel	m;
 	BlockNumber blkno;
-	Buffer		buf;
-	int			c;
 
 	if (meta->partitions == 0 || n == 0)
 		return;
 	FannModelCached(gs->index, meta, &m);
-	c = FannNearestCentroid(in->query, m.centroids, m.partitions, m.dim, in->distance);
-	buf = FannReadBuffer(gs->index, meta->partdir_start + c / FANN_PARTITIONS_PER_PAGE);
-	LockBuffer(buf, BUFFER_LOCK_SHARE);
-	FannCheckPage(BufferGetPage(buf), FANN_PAGE_PARTDIR, gs->index, BufferGetBlockNumber(buf));
-	blkno = ((FannPartitionData *) PageGetContents(BufferGetPage(buf)))[c % FANN_PARTITIONS_PER_PAGE].first;
-	UnlockReleaseBuffer(buf);
-
+	blkno = FannPartitionFirstBlock(gs->index, meta,
+									FannNearestCentroid(in->query, m.centroids, m.partitions,
+														m.dim, in->distance));
 	while (blkno != InvalidBlockNumber)
 	{
+		Buffer		buf = FannReadBuffer(gs->index, blkno);
 		Page		page;
 		const FannListKey *keys;
 		int			rows;
 
-		buf = FannReadBuffer(gs->index, blkno);
 		LockBuffer(buf, BUFFER_LOCK_SHARE);
 		page = BufferGetPage(buf);
 		FannCheckPage(page, FANN_PAGE_PARTITION, gs->index, blkno);
@@ -294,21 +288,11 @@ seed_from_partition(GraphSearch *gs, const FannSearchInput *in,
 		gs->stats->elements_visited += rows;
 		for (int i = 0; i < rows; i++)
 		{
-			int			lo = 0,
-						hi = n;
+			int			at = FannIdLowerBound(entered, n, keys[i].group);
 
-			while (lo < hi)
-			{
-				int			mid = (lo + hi) / 2;
-
-				if (entered[mid] < keys[i].group)
-					lo = mid + 1;
-				else
-					hi = mid;
-			}
-			if (lo < n && entered[lo] == keys[i].group &&
-				nseeds[beams[lo]] < FANN_PARTITION_SEEDS)
-				seeds[beams[lo]][nseeds[beams[lo]]++] = keys[i].id;
+			if (at < n && entered[at] == keys[i].group &&
+				nseeds[beams[at]] < FANN_PARTITION_SEEDS)
+				seeds[beams[at]][nseeds[beams[at]]++] = keys[i].id;
 		}
 		blkno = FannPageGetOpaque(page)->next;
 		UnlockReleaseBuffer(buf);

@@ -105,17 +105,11 @@ order_partitions(IvfSearch *is, int n)
 static void
 probe(IvfSearch *is, int c)
 {
-	BlockNumber dirblk = is->meta->partdir_start + c / FANN_PARTITIONS_PER_PAGE;
-	Buffer		buf = FannReadBuffer(is->index, dirblk);
 	Size		esize = FANN_CODE_ENTRY_SIZE(is->meta->dimensions);
-	BlockNumber blkno;
+	BlockNumber blkno = FannPartitionFirstBlock(is->index, is->meta, c);
+	Buffer		buf;
 
-	LockBuffer(buf, BUFFER_LOCK_SHARE);
-	FannCheckPage(BufferGetPage(buf), FANN_PAGE_PARTDIR, is->index, dirblk);
-	blkno = ((FannPartitionData *) PageGetContents(BufferGetPage(buf)))[c % FANN_PARTITIONS_PER_PAGE].first;
-	UnlockReleaseBuffer(buf);
 	is->stats->partitions_probed++;
-
 	buf = blkno != InvalidBlockNumber ? FannReadBuffer(is->index, blkno) : InvalidBuffer;
 	while (BufferIsValid(buf))
 	{

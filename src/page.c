@@ -256,6 +256,21 @@ FannCheckPage(Page page, uint16 type, Relation index, BlockNumber blkno)
 				 errhint("Please REINDEX it.")));
 }
 
+/* The first page of IVF partition c's list, from the partition directory */
+BlockNumber
+FannPartitionFirstBlock(Relation index, const FannMetaPageData *meta, int c)
+{
+	BlockNumber dirblk = meta->partdir_start + c / FANN_PARTITIONS_PER_PAGE;
+	Buffer		buf = FannReadBuffer(index, dirblk);
+	BlockNumber first;
+
+	LockBuffer(buf, BUFFER_LOCK_SHARE);
+	FannCheckPage(BufferGetPage(buf), FANN_PAGE_PARTDIR, index, dirblk);
+	first = ((FannPartitionData *) PageGetContents(BufferGetPage(buf)))[c % FANN_PARTITIONS_PER_PAGE].first;
+	UnlockReleaseBuffer(buf);
+	return first;
+}
+
 /* A copy of the metapage, read under a share lock */
 void
 FannGetMetaSnapshot(Relation index, FannMetaPageData *meta)
