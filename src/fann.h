@@ -414,6 +414,13 @@ typedef struct FannPair
 #define FANN_PAIRS_PER_PAGE		(FANN_PAGE_USABLE / sizeof(FannPair))
 #define FANN_LNG_PER_PAGE		(FANN_PAGE_USABLE / sizeof(uint32))
 
+/* A copy of the LNG page last read (FannLngEdges); blkno invalid at first */
+typedef struct FannLngReader
+{
+	BlockNumber blkno;
+	uint32		edges[FANN_LNG_PER_PAGE];
+} FannLngReader;
+
 /* The model pages' header (the floats that follow: ivf.h) */
 typedef struct FannModelHeader
 {
@@ -747,8 +754,9 @@ extern BlockNumber FannPartitionFirstBlock(Relation index, const FannMetaPageDat
 										   int c);
 extern bool FannReadGroups(Relation index, const uint32 *gids, int n,
 						   FannGroupData *groups);
-extern uint32 FannLngEdge(Relation index, const FannMetaPageData *meta,
-						  const FannGroupData *g, int k);
+extern void FannLngEdges(Relation index, const FannMetaPageData *meta,
+						 FannLngReader *r, const FannGroupData *g, int first,
+						 int n, uint32 *out);
 extern void FannRecentBuffersReserve(Relation index, BlockNumber nblocks);
 extern void FannPrefetchElement(Relation index, BlockNumber blkno, OffsetNumber off,
 								Size esize);

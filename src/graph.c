@@ -391,10 +391,14 @@ FannGraphLink(Relation index, FannMetaPage meta, uint32 id, uint32 gid, const fl
 		FannNear	best[FANN_MAX_CROSS_EDGES];
 		uint32		cross[FANN_MAX_CROSS_EDGES];
 		uint32		none[FANN_MAX_CROSS_EDGES];
+		uint32	   *children = palloc(sizeof(uint32) * g.nchildren);
+		FannLngReader *lng = palloc(sizeof(FannLngReader));
 
+		lng->blkno = InvalidBlockNumber;
+		FannLngEdges(index, meta, lng, &g, g.nparents, g.nchildren, children);
 		for (int k = 0; k < g.nchildren; k++)
 		{
-			uint32		cgid = FannLngEdge(index, meta, &g, g.nparents + k);
+			uint32		cgid = children[k];
 			FannGroupData cg;
 			int			m;
 

@@ -31,6 +31,7 @@
 
 #include "miscadmin.h"
 #include "lira.h"
+#include "utils/memutils.h"
 #include "quant.h"
 #include "search.h"
 
@@ -43,15 +44,22 @@
  * pending heap and a found list, with room to grow
  */
 #define FANN_VISIT_BYTES	128
+/* A finished search's memory is kept for the next one up to this size */
+#define FANN_KEPT_BYTES		(8 * 1024 * 1024)
+
+typedef struct SearchTicket SearchTicket;
 
 typedef struct GraphSearch
 {
 	FannSearch	base;
+	MemoryContext cxt;			/* holds this and all the search allocates */
+	SearchTicket *ticket;		/* in the caller's context: see take_state */
 	Relation	index;
 	const FannMetaPageData *meta;
 	FannCodeQuery cq;			/* the query's distances to codes */
 	FannGroupSet *groups;		/* matching groups, a list */
 	FannScanStats *stats;
+	FannLngReader lng;			/* the groups' parents */
 	int			follow;			/* adjacency slots followed */
 	bool		reached;		/* hand out unvouched rows too */
 
@@ -69,6 +77,81 @@ typedef struct GraphSearch
 	FannCandidateHeap pending;	/* discovered live rows not handed out */
 	int			ef;
 } GraphSearch;
+
+/*
+ * The memory of a finished search, kept for the backend's next one.  A
+ * search fills a few hundred kilobytes of heaps; freed, malloc handed them
+ * back to the kernel and the next query took them again as page faults, a
+ * sixth of its time (perf, SIFT containment at ef 256).  One state is kept,
+ * in a context of its own under TopMemoryContext; a search that ends by an
+ * error gives its state back through a reset callback on the context it was
+ * started in (the ticket), so none is lost.
+ */
+struct SearchTicket
+{
+	MemoryContextCallback callback;
+	GraphSearch *gs;			/* NULL once the search has ended */
+};
+
+static GraphSearch *kept = NULL;
+
+/* Keep gs for the next search, or free it */
+static void
+release_state(GraphSearch *gs)
+{
+	FannIdHashFree(&gs->visited);
+	if (kept == NULL && MemoryContextMemAllocated(gs->cxt, true) <= FANN_KEPT_BYTES)
+		kept = gs;
+	else
+		MemoryContextDelete(gs->cxt);
+}
+
+static void
+release_on_reset(void *arg)
+{
+	SearchTicket *ticket = arg;
+
+	if (ticket->gs != NULL)
+		release_state(ticket->gs);
+}
+
+/* A zeroed search state, its heaps' arrays kept from the last search */
+static GraphSearch *
+take_state(void)
+{
+	GraphSearch *gs = kept;
+	GraphSearch last;
+
+	if (gs != NULL)
+	{
+		kept = NULL;
+		last = *gs;
+	}
+	else
+	{
+		MemoryContext cxt = AllocSetContextCreate(TopMemoryContext, "fann graph search",
+												  ALLOCSET_DEFAULT_SIZES);
+
+		gs = MemoryContextAlloc(cxt, sizeof(GraphSearch));
+		memset(&last, 0, sizeof(last));
+		last.cxt = cxt;
+	}
+	memset(gs, 0, sizeof(GraphSearch));
+	gs->cxt = last.cxt;
+	for (int beam = 0; beam < FANN_MAX_BEAMS; beam++)
+	{
+		gs->frontier[beam] = (FannCandidateHeap) {last.frontier[beam].items, 0, last.frontier[beam].cap, false};
+		gs->best[beam] = (FannCandidateHeap) {last.best[beam].items, 0, last.best[beam].cap, true};
+		gs->found[beam] = (FannCandidateHeap) {last.found[beam].items, 0, last.found[beam].cap, false};
+	}
+	gs->pending = (FannCandidateHeap) {last.pending.items, 0, last.pending.cap, false};
+	gs->ticket = palloc(sizeof(SearchTicket));
+	gs->ticket->gs = gs;
+	gs->ticket->callback.func = release_on_reset;
+	gs->ticket->callback.arg = gs->ticket;
+	MemoryContextRegisterResetCallback(CurrentMemoryContext, &gs->ticket->callback);
+	return gs;
+}
 
 /* Keep c among the ef nearest live rows of its beam */
 static void
@@ -305,11 +388,14 @@ seed_from_partition(GraphSearch *gs, const FannSearchInput *in,
 static bool
 has_matching_parent(GraphSearch *gs, const FannGroupData *g)
 {
-	for (int k = 0; k < g->nparents; k++)
-		if (FannGroupSetContains(gs->groups, gs->meta,
-								 FannLngEdge(gs->index, gs->meta, g, k)))
-			return true;
-	return false;
+	uint32	   *parents = palloc(sizeof(uint32) * Max(g->nparents, 1));
+	bool		found = false;
+
+	FannLngEdges(gs->index, gs->meta, &gs->lng, g, 0, g->nparents, parents);
+	for (int k = 0; k < g->nparents && !found; k++)
+		found = FannGroupSetContains(gs->groups, gs->meta, parents[k]);
+	pfree(parents);
+	return found;
 }
 
 /*
@@ -321,7 +407,8 @@ has_matching_parent(GraphSearch *gs, const FannGroupData *g)
 static FannSearch *
 graph_begin(const FannSearchInput *in)
 {
-	GraphSearch *gs = palloc0(sizeof(GraphSearch));
+	GraphSearch *gs = take_state();
+	MemoryContext oldcxt = MemoryContextSwitchTo(gs->cxt);
 	const FannMetaPageData *meta = in->meta;
 	bool		equality = in->groups->equality;
 	uint32	   *entered;
@@ -335,6 +422,7 @@ graph_begin(const FannSearchInput *in)
 	FannCodeQueryInit(&gs->cq, (FannMetric) meta->metric, in->query, meta->dimensions);
 	gs->groups = in->groups;
 	gs->stats = in->stats;
+	gs->lng.blkno = InvalidBlockNumber;
 	gs->reached = in->reached;
 	gs->follow = equality ? meta->graph_degree : meta->graph_degree + meta->cross_edges;
 	gs->nids = in->nblocks * meta->elements_per_page;
@@ -342,8 +430,6 @@ graph_begin(const FannSearchInput *in)
 	gs->max_visited = Max(1024, (int64) work_mem * 1024 / FANN_VISIT_BYTES);
 	/* a beam expands about ef rows, each meeting about half its list anew */
 	FannIdHashInit(&gs->visited, (uint32) Min((int64) in->ef * gs->follow / 2, gs->max_visited));
-	for (int beam = 0; beam < FANN_MAX_BEAMS; beam++)
-		gs->best[beam].max = true;
 	gs->ef = in->ef;
 
 	entered = palloc(sizeof(uint32) * Max(in->groups->ngroups, 1));
@@ -362,7 +448,10 @@ graph_begin(const FannSearchInput *in)
 		beams[nentered++] = beam;
 	}
 	seed_from_partition(gs, in, entered, beams, nentered);
+	pfree(entered);
+	pfree(beams);
 	search(gs);
+	MemoryContextSwitchTo(oldcxt);
 	return &gs->base;
 }
 
@@ -383,6 +472,7 @@ graph_next(FannSearch *search_state, FannCandidate *row)
 	for (;;)
 	{
 		double		bound = vouched(gs);
+		MemoryContext oldcxt;
 
 		if (gs->pending.n > 0 &&
 			(isnan(bound) ? gs->reached :
@@ -393,8 +483,10 @@ graph_next(FannSearch *search_state, FannCandidate *row)
 		}
 		if (isnan(bound))
 			return false;
+		oldcxt = MemoryContextSwitchTo(gs->cxt);
 		widen(gs);
 		search(gs);
+		MemoryContextSwitchTo(oldcxt);
 	}
 }
 
@@ -403,15 +495,8 @@ graph_end(FannSearch *search_state)
 {
 	GraphSearch *gs = (GraphSearch *) search_state;
 
-	for (int beam = 0; beam < gs->nbeams; beam++)
-	{
-		FannHeapFree(&gs->frontier[beam]);
-		FannHeapFree(&gs->best[beam]);
-		FannHeapFree(&gs->found[beam]);
-	}
-	FannHeapFree(&gs->pending);
-	FannIdHashFree(&gs->visited);
-	pfree(gs);
+	gs->ticket->gs = NULL;
+	release_state(gs);
 }
 
 const FannSearchMethods FannGraphSearch = {

@@ -331,23 +331,33 @@ FannReadGroups(Relation index, const uint32 *gids, int n, FannGroupData *groups)
 }
 
 /*
- * LNG edge k of group g: its parents come first (k < nparents), then its
- * children.
+ * LNG edges [first, first + n) of group g into out: its parents come first
+ * (k < nparents), then its children.  The LNG pages never change after the
+ * build, so the reader keeps a copy of the last page read: groups are laid
+ * out in id order, so a search checking its groups' parents in that order
+ * reads each LNG page once.
  */
-uint32
-FannLngEdge(Relation index, const FannMetaPageData *meta, const FannGroupData *g,
-			int k)
+void
+FannLngEdges(Relation index, const FannMetaPageData *meta, FannLngReader *r,
+			 const FannGroupData *g, int first, int n, uint32 *out)
 {
-	uint32		at = g->lng_offset + k;
-	BlockNumber blkno = meta->lng_start + at / FANN_LNG_PER_PAGE;
-	Buffer		buf = ReadBuffer(index, blkno);
-	uint32		gid;
+	for (int k = 0; k < n; k++)
+	{
+		uint32		at = g->lng_offset + first + k;
+		BlockNumber blkno = meta->lng_start + at / FANN_LNG_PER_PAGE;
 
-	LockBuffer(buf, BUFFER_LOCK_SHARE);
-	FannCheckPage(BufferGetPage(buf), FANN_PAGE_LNG, index, blkno);
-	gid = ((uint32 *) PageGetContents(BufferGetPage(buf)))[at % FANN_LNG_PER_PAGE];
-	UnlockReleaseBuffer(buf);
-	return gid;
+		if (r->blkno != blkno)
+		{
+			Buffer		buf = ReadBuffer(index, blkno);
+
+			LockBuffer(buf, BUFFER_LOCK_SHARE);
+			FannCheckPage(BufferGetPage(buf), FANN_PAGE_LNG, index, blkno);
+			memcpy(r->edges, PageGetContents(BufferGetPage(buf)), sizeof(r->edges));
+			UnlockReleaseBuffer(buf);
+			r->blkno = blkno;
+		}
+		out[k] = r->edges[at % FANN_LNG_PER_PAGE];
+	}
 }
 
 /*
