@@ -82,6 +82,16 @@ SET fann.ef_search = 48;
 SELECT id, labels FROM tagged WHERE labels @> '{50}'
  ORDER BY embedding <-> (SELECT embedding FROM tagged WHERE id = 4242) LIMIT 1;
 SELECT path, groups_entered FROM fann_last_scan();
+-- they name {1} as their parent, whose rows nearest each of them lead to it:
+-- a search under label 1 reaches them without entering their groups
+SELECT id, labels FROM tagged WHERE labels @> '{1}'
+ ORDER BY embedding <-> (SELECT embedding FROM tagged WHERE id = 4242) LIMIT 1;
+SELECT path, groups_entered FROM fann_last_scan();
+SELECT count(*) FILTER (WHERE found) >= 0.9 * count(*) AS found_by_graph FROM
+  (SELECT (SELECT id FROM tagged WHERE labels @> '{1}'
+		   ORDER BY embedding <-> (SELECT embedding FROM tagged WHERE id = q) LIMIT 1) = q
+	 FROM generate_series(4001, 4300, 7) q) s(found);
+SELECT path, groups_entered FROM fann_last_scan();
 SET fann.ef_search = 4000;
 
 -- VACUUM: deleted rows leave the graph; the rest stay reachable
@@ -102,5 +112,12 @@ SELECT id FROM tagged WHERE labels @> '{51}'
 SELECT id FROM tagged WHERE labels @> '{2}'
  ORDER BY embedding <-> (SELECT embedding FROM tagged WHERE id = 6) LIMIT 1;
 SELECT path FROM fann_last_scan();
+SELECT check_name, detail FROM fann_verify('tagged_l2');
+-- and the rows of the new label sets that stay are still reached from {1}
+SELECT count(*) FILTER (WHERE found) >= 0.9 * count(*) AS found_by_graph FROM
+  (SELECT (SELECT id FROM tagged WHERE labels @> '{1}'
+		   ORDER BY embedding <-> (SELECT embedding FROM tagged WHERE id = q) LIMIT 1) = q
+	 FROM generate_series(4001, 4300, 7) q WHERE q % 4 <> 0) s(found);
+SELECT path, groups_entered FROM fann_last_scan();
 RESET fann.strategy;
 RESET fann.ef_search;

@@ -282,6 +282,8 @@ write_group_pages(FannBuildState *bs, BlockNumber first, BlockNumber npages)
 			lng_offset += g->nparents + g->nchildren;
 			for (int k = 0; k < FANN_ENTRY_POINTS; k++)
 				entry.entry_points[k] = InvalidFannId;
+			for (int k = 0; k < FANN_NEW_PARENTS; k++)
+				entry.parents[k] = InvalidFannId;
 			if (PageAddItem(page, (Item) &entry, sizeof(entry), InvalidOffsetNumber,
 							false, false) == InvalidOffsetNumber)
 				elog(ERROR, "failed to add fann group to page");

@@ -38,7 +38,9 @@
  *	group pages 	one fixed-size FannGroupData item per distinct label set:
  *					its size, element range, chain of rows inserted later, free
  *					list, live row count, graph entry points, and where its
- *					label navigating graph (LNG) edges are.  Chained through
+ *					label navigating graph (LNG) edges are; a group created
+ *					after the build, which has no LNG edges, names up to
+ *					FANN_NEW_PARENTS parents itself.  Chained through
  *					opaque->next.
  *	LNG pages		uint32 group ids as a raw array: per group its LNG parents
  *					(maximal proper subsets) then children (minimal proper
@@ -116,7 +118,7 @@
 #include "utils/relcache.h"
 
 #define FANN_MAGIC				0x46414E4E	/* "FANN" */
-#define FANN_VERSION			5
+#define FANN_VERSION			6
 #define FANN_METAPAGE_BLKNO		0
 #define FANN_UPDATE_LOCK		0	/* heavyweight page lock tag (see above) */
 #define FANN_MAX_DIMENSIONS		2000
@@ -380,6 +382,14 @@ typedef FannElementData *FannElement;
 /* Graph entry points kept per group (UNG: a medoid plus random members) */
 #define FANN_ENTRY_POINTS		4
 
+/*
+ * Parents a group created after the build keeps: the largest label sets
+ * among the existing proper subsets of its own that have rows.  Their rows
+ * nearest each new row take a cross edge to it (graph.c), so a search that
+ * matches a parent reaches the group without entering it.
+ */
+#define FANN_NEW_PARENTS		2
+
 /* nlabels of the group holding rows whose label array is NULL */
 #define FANN_NULL_LABELS		((uint32) 0xFFFFFFFF)
 
@@ -396,6 +406,8 @@ typedef struct FannGroupData
 	uint16		nchildren;		/* ... this many children */
 	uint32		entry_points[FANN_ENTRY_POINTS];	/* medoid, then random
 													 * members */
+	uint32		parents[FANN_NEW_PARENTS];	/* created after the build: its
+											 * parents (else InvalidFannId) */
 } FannGroupData;
 
 typedef FannGroupData *FannGroup;
@@ -771,6 +783,8 @@ extern Size FannReadArrayPage(Relation index, BlockNumber blkno, uint16 type,
 extern int	FannCompareIds(const void *a, const void *b);
 extern uint32 FannFindGroup(Relation index, FannMetaPage meta,
 							const int32 *labels, int n);
+extern void FannNewGroupParents(Relation index, FannMetaPage meta,
+								const int32 *labels, int n, uint32 *parents);
 extern void FannGroupSetFromKeys(Relation index, FannMetaPage meta,
 								 ScanKey keys, int nkeys, FannGroupSet *set);
 extern void FannGroupSetLoad(Relation index, const FannMetaPageData *meta,

@@ -28,6 +28,9 @@
 #include "ung.h"
 #include "utils/memutils.h"
 
+/* Rows of each parent that take a cross edge to a row of a new group */
+#define FANN_PARENT_LINKS	3
+
 /* A copy of an element: vector, neighbours, group, flags */
 typedef struct ElementCopy
 {
@@ -342,10 +345,99 @@ claim_entry_point(Relation index, uint32 gid, uint32 id)
 }
 
 /*
+ * Give element x a cross edge to id, a row with vector vec of one of the
+ * groups x's group is a parent of: into a free cross slot, else in place of
+ * x's farthest cross edge if id is nearer (UNG 4.3: a row's cross edges are
+ * the nearest rows of its children) or if force.  Compare-and-write.
+ */
+static void
+add_cross_edge(Relation index, FannMetaPage meta, uint32 x, uint32 id,
+			   const float *vec, bool force)
+{
+	FannDistanceFunction distance = FannGetDistance((FannMetric) meta->metric);
+	int			R = meta->graph_degree;
+	int			C = meta->cross_edges;
+	ElementCopy xc;
+	ElementCopy t;
+
+	xc.vec = palloc(sizeof(float) * meta->dimensions);
+	t.vec = palloc(sizeof(float) * meta->dimensions);
+	for (;;)
+	{
+		uint32		cross[FANN_MAX_CROSS_EDGES];
+		double		worst = -INFINITY;
+		int			at = -1;
+
+		read_element(index, meta, x, &xc, true);
+		if (xc.flags & (FANN_ELEMENT_DEAD | FANN_ELEMENT_FREE))
+			return;
+		memcpy(cross, xc.nb + R, sizeof(uint32) * C);
+		for (int k = 0; k < C; k++)
+		{
+			if (cross[k] == id)
+				return;
+			if (cross[k] == InvalidFannId && at < 0)
+				at = k;
+		}
+		/* full: the farthest goes, a dead one first */
+		if (at < 0)
+		{
+			for (int k = 0; k < C; k++)
+			{
+				double		d;
+
+				read_element(index, meta, cross[k], &t, false);
+				d = (t.flags & (FANN_ELEMENT_DEAD | FANN_ELEMENT_FREE)) ? INFINITY :
+					distance(xc.vec, t.vec, meta->dimensions);
+				if (at < 0 || d > worst)
+				{
+					worst = d;
+					at = k;
+				}
+			}
+			if (!force && distance(xc.vec, vec, meta->dimensions) >= worst)
+				return;
+		}
+		cross[at] = id;
+		if (write_neighbors(index, meta, x, R, xc.nb + R, cross, C))
+			return;
+	}
+}
+
+/*
+ * A row of a group created after the build is reached from the parents the
+ * group names (FannGroupData.parents): the FANN_PARENT_LINKS rows of each
+ * parent nearest to it take a cross edge to it, the group's first rows
+ * (force) in place of their farthest, so that every parent leads into it.
+ * VACUUM keeps them as it keeps every cross edge.
+ */
+static void
+link_from_parents(Relation index, FannMetaPage meta, uint32 id, const FannGroupData *g,
+				  const float *vec, bool force)
+{
+	FannNear	near[FANN_PARENT_LINKS];
+
+	for (int k = 0; k < FANN_NEW_PARENTS && g->parents[k] != InvalidFannId; k++)
+	{
+		uint32		pgid = g->parents[k];
+		FannGroupData pg;
+		int			m;
+
+		if (!FannReadGroups(index, &pgid, 1, &pg))
+			continue;
+		m = search_group(index, meta, pgid, &pg, vec, FannCrossList(meta->cross_edges),
+						 FANN_PARENT_LINKS, id, near);
+		for (int i = 0; i < m; i++)
+			add_cross_edge(index, meta, near[i].id, id, vec, force);
+	}
+}
+
+/*
  * Link element id, just inserted into group gid with vector vec, into the
  * graph: its nearest rows of the group by RobustPrune, the reverse edges,
- * cross edges to the nearest rows of the group's LNG children, and an entry
- * point slot if the group has a free one.  A group with a free entry slot
+ * cross edges to the nearest rows of the group's LNG children, cross edges
+ * to it from the parents a group created after the build names, and an
+ * entry point slot if the group has a free one.  A group with a free entry slot
  * links one row at a time (a heavyweight lock on its group page's number):
  * rows linked side by side into a new group would find no entry point and
  * no neighbour, and one of them could end up unreachable.
@@ -390,7 +482,7 @@ FannGraphLink(Relation index, FannMetaPage meta, uint32 id, uint32 gid, const fl
 		int			nbest = 0;
 		FannNear	best[FANN_MAX_CROSS_EDGES];
 		uint32		cross[FANN_MAX_CROSS_EDGES];
-		uint32		none[FANN_MAX_CROSS_EDGES];
+		ElementCopy self;
 		uint32	   *children = palloc(sizeof(uint32) * g.nchildren);
 		FannLngReader *lng = palloc(sizeof(FannLngReader));
 
@@ -409,14 +501,33 @@ FannGraphLink(Relation index, FannMetaPage meta, uint32 id, uint32 gid, const fl
 				if (FannNearInsert(best, &nbest, C, near[i].dist, near[i].id) == C)
 					break;
 		}
-		for (int k = 0; k < C; k++)
+		/*
+		 * Rows of child groups created since (add_cross_edge) and VACUUM's
+		 * repair write them too: theirs stay where room is left
+		 */
+		self.vec = palloc(sizeof(float) * meta->dimensions);
+		do
 		{
-			cross[k] = k < nbest ? best[k].id : InvalidFannId;
-			none[k] = InvalidFannId;
-		}
-		/* only VACUUM's repair writes them too: if it came first, its stand */
-		write_neighbors(index, meta, id, R, none, cross, C);
+			int			m = 0;
+
+			read_element(index, meta, id, &self, true);
+			for (int k = 0; k < nbest; k++)
+				cross[m++] = best[k].id;
+			for (int k = R; k < R + C && m < C; k++)
+			{
+				bool		known = self.nb[k] == InvalidFannId;
+
+				for (int j = 0; j < m && !known; j++)
+					known = cross[j] == self.nb[k];
+				if (!known)
+					cross[m++] = self.nb[k];
+			}
+			while (m < C)
+				cross[m++] = InvalidFannId;
+		} while (!write_neighbors(index, meta, id, R, self.nb + R, cross, C));
 	}
+	if (C > 0)
+		link_from_parents(index, meta, id, &g, vec, bootstrap);
 
 	if (bootstrap)
 	{

@@ -384,16 +384,30 @@ seed_from_partition(GraphSearch *gs, const FannSearchInput *in,
 		discover(gs, seeds[beam], nseeds[beam], beam);
 }
 
-/* Does one of the group's LNG parents match the predicate too? */
+/*
+ * Does one of the group's parents match the predicate too, and have rows?
+ * Then the search reaches the group from there.  Its LNG parents, or, for a
+ * group created after the build, the parents it names.
+ */
 static bool
 has_matching_parent(GraphSearch *gs, const FannGroupData *g)
 {
-	uint32	   *parents = palloc(sizeof(uint32) * Max(g->nparents, 1));
+	const FannGroupSet *set = gs->groups;
+	uint32	   *parents = palloc(sizeof(uint32) * Max(g->nparents, FANN_NEW_PARENTS));
+	int			n = g->nparents;
 	bool		found = false;
 
-	FannLngEdges(gs->index, gs->meta, &gs->lng, g, 0, g->nparents, parents);
-	for (int k = 0; k < g->nparents && !found; k++)
-		found = FannGroupSetContains(gs->groups, gs->meta, parents[k]);
+	if (n > 0)
+		FannLngEdges(gs->index, gs->meta, &gs->lng, g, 0, n, parents);
+	else
+		for (; n < FANN_NEW_PARENTS && g->parents[n] != InvalidFannId; n++)
+			parents[n] = g->parents[n];
+	for (int k = 0; k < n && !found; k++)
+	{
+		int			i = FannIdLowerBound(set->groups, set->ngroups, parents[k]);
+
+		found = i < set->ngroups && set->groups[i] == parents[k] && set->data[i].nlive > 0;
+	}
 	pfree(parents);
 	return found;
 }
@@ -401,8 +415,8 @@ has_matching_parent(GraphSearch *gs, const FannGroupData *g)
 /*
  * Start a graph search over the groups of in->groups (a loaded list),
  * seeded from the entry points of its minimal groups: those none of whose
- * LNG parents match.  Groups created after the build have no LNG edges and
- * are always entered.  An equality predicate follows intra-group edges only.
+ * parents match (has_matching_parent).  An equality predicate follows
+ * intra-group edges only.
  */
 static FannSearch *
 graph_begin(const FannSearchInput *in)

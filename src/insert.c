@@ -161,22 +161,38 @@ tail_buffer(Relation index, Buffer metabuf, FannTail tail, Size need, int maxite
 static uint32
 create_group(Relation index, Buffer metabuf, const int32 *labels, int n)
 {
-	Buffer		buf = tail_buffer(index, metabuf, FANN_TAIL_GROUPS,
-								  MAXALIGN(sizeof(FannGroupData)) + sizeof(ItemIdData),
-								  FANN_GROUPS_PER_PAGE);
-	GenericXLogState *state = GenericXLogStart(index);
-	FannMetaPage wmeta = FannPageGetMeta(GenericXLogRegisterBuffer(state, metabuf, 0));
-	Page		page = GenericXLogRegisterBuffer(state, buf, 0);
+	Buffer		buf;
+	GenericXLogState *state;
+	FannMetaPage wmeta;
+	Page		page;
 	FannGroupData entry;
 	OffsetNumber off;
 	uint32		gid;
 
 	MemSet(&entry, 0, sizeof(entry));
+
+	/*
+	 * No LNG edges: the search enters such a group unless one of the parents
+	 * it names matches, whose rows lead into it (graph.c).  Found before any
+	 * group page is locked for writing: they are read.
+	 */
+	if (n < 0)
+		for (int k = 0; k < FANN_NEW_PARENTS; k++)
+			entry.parents[k] = InvalidFannId;
+	else
+		FannNewGroupParents(index, FannPageGetMeta(BufferGetPage(metabuf)),
+							labels, n, entry.parents);
+
+	buf = tail_buffer(index, metabuf, FANN_TAIL_GROUPS,
+					  MAXALIGN(sizeof(FannGroupData)) + sizeof(ItemIdData),
+					  FANN_GROUPS_PER_PAGE);
+	state = GenericXLogStart(index);
+	wmeta = FannPageGetMeta(GenericXLogRegisterBuffer(state, metabuf, 0));
+	page = GenericXLogRegisterBuffer(state, buf, 0);
 	entry.nlabels = n < 0 ? FANN_NULL_LABELS : n;
 	entry.nlive = 0;
 	entry.range_start = entry.range_end = InvalidFannId;
 	entry.chain_head = entry.free_head = InvalidFannId;
-	/* no LNG edges: the search enters such a group whenever it matches */
 	for (int k = 0; k < FANN_ENTRY_POINTS; k++)
 		entry.entry_points[k] = InvalidFannId;
 	if ((uint64) (BufferGetBlockNumber(buf) + 1) * FANN_GROUPS_PER_PAGE >= InvalidFannId)

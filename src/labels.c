@@ -346,6 +346,40 @@ FannFindGroup(Relation index, FannMetaPage meta, const int32 *labels, int n)
 }
 
 /*
+ * The parents a group created for the label set labels[0..n-1] keeps
+ * (FannGroupData.parents): the existing proper subsets with rows, largest
+ * first, as many as fit; the rest InvalidFannId.  The group does not exist
+ * yet.
+ */
+void
+FannNewGroupParents(Relation index, FannMetaPage meta, const int32 *labels, int n,
+					uint32 *parents)
+{
+	uint32	   *cand = NULL;
+	int			ncand = n > 0 ? groups_contained(index, meta, labels, n, &cand) : 0;
+	FannGroupData *data = palloc(sizeof(FannGroupData) * Max(ncand, 1));
+
+	if (!FannReadGroups(index, cand, ncand, data))
+		ereport(ERROR,
+				(errcode(ERRCODE_INDEX_CORRUPTED),
+				 errmsg("fann index \"%s\" names a group it does not have",
+						RelationGetRelationName(index))));
+	/* a selection: each pass takes the largest set left */
+	for (int k = 0; k < FANN_NEW_PARENTS; k++)
+	{
+		int			best = -1;
+
+		for (int i = 0; i < ncand; i++)
+			if (data[i].nlive > 0 && data[i].nlabels < (uint32) n &&
+				(best < 0 || data[i].nlabels > data[best].nlabels))
+				best = i;
+		parents[k] = best < 0 ? InvalidFannId : cand[best];
+		if (best >= 0)
+			data[best].nlive = 0;	/* taken */
+	}
+}
+
+/*
  * The list's bitmap, which the graph and ivf paths test per row: group ids
  * follow their pages, so a list usually spans a few thousand ids
  */

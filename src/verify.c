@@ -8,7 +8,8 @@
  * Checked: every block's page type; each element's group; adjacency lists
  * lead to elements in use, intra-group edges within the group, cross edges
  * only to groups whose label set is a superset (UNG's invariant, section
- * 3.2); the codes of the element region name their rows and encode their
+ * 3.2), and the parents a group created after the build names are proper
+ * subsets of it; the codes of the element region name their rows and encode their
  * vectors; partition entries name elements of the index; every live element
  * is listed in one or two partitions; and every live heap row with a vector
  * is indexed exactly once.  A page too damaged to read raises the
@@ -353,6 +354,33 @@ check_elements(VerifyState *vs)
 	pfree(nb);
 }
 
+/* The parents a group created after the build names: proper subsets */
+static void
+check_groups(VerifyState *vs)
+{
+	for (BlockNumber blkno = vs->meta.group_first; blkno != InvalidBlockNumber;)
+	{
+		Buffer		buf = ReadBuffer(vs->index, blkno);
+		Page		page;
+
+		LockBuffer(buf, BUFFER_LOCK_SHARE);
+		page = BufferGetPage(buf);
+		FannCheckPage(page, FANN_PAGE_GROUP, vs->index, blkno);
+		for (OffsetNumber off = FirstOffsetNumber; off <= PageGetMaxOffsetNumber(page); off++)
+		{
+			FannGroup	g = FannPageGetGroup(page, off);
+			uint32		gid = FannMakeId(blkno, off, FANN_GROUPS_PER_PAGE);
+
+			for (int k = 0; k < FANN_NEW_PARENTS; k++)
+				if (g->parents[k] != InvalidFannId && !proper_subset(vs, g->parents[k], gid))
+					problem(vs, "group", "group %u names group %u as its parent, not a proper subset",
+							gid, g->parents[k]);
+		}
+		blkno = FannPageGetOpaque(page)->next;
+		UnlockReleaseBuffer(buf);
+	}
+}
+
 /* A live heap row with a vector must have a live element */
 static void
 heap_callback(Relation index, ItemPointer tid, Datum *values, bool *isnull,
@@ -448,6 +476,7 @@ fann_verify(PG_FUNCTION_ARGS)
 		read_pages(&vs, nblocks);
 		read_lists(&vs);
 		check_elements(&vs);
+		check_groups(&vs);
 		check_heap(&vs, heap);
 	}
 	if (vs.nproblems > MAX_PROBLEMS)
