@@ -30,8 +30,8 @@
 #include "postgres.h"
 
 #include "miscadmin.h"
-#include "lira.h"
 #include "utils/memutils.h"
+#include "lira.h"
 #include "quant.h"
 #include "search.h"
 
