@@ -9,10 +9,10 @@
  * lead to elements in use, intra-group edges within the group, cross edges
  * only to groups whose label set is a superset (UNG's invariant, section
  * 3.2), and the parents a group created after the build names are proper
- * subsets of it; the codes of the element region name their rows and encode their
- * vectors; partition entries name elements of the index; every live element
- * is listed in one or two partitions; and every live heap row with a vector
- * is indexed exactly once.  A page too damaged to read raises the
+ * subsets of it; the codes of the element region name their rows and
+ * encode their vectors; partition entries name elements of the index; every
+ * element of a live heap row is listed in one or two partitions; and every
+ * live heap row with a vector is indexed exactly once.  A page too damaged to read raises the
  * usual "index corrupted" error instead.  Takes AccessShareLock: concurrent
  * inserts may make it report rows they have not finished indexing.
  */
@@ -50,8 +50,9 @@ typedef struct VerifyState
 	BlockNumber nlistpages;
 	FannPair   *pairs;			/* (label, group) sorted by group, label */
 	int64		npairs;
-	ItemPointerData *live;		/* live elements' heap TIDs, sorted */
+	uint32	   *live;			/* live elements, in heap TID order */
 	int64		nlive;
+	uint8	   *heaplive;		/* per element id: its heap row is live */
 } VerifyState;
 
 #define MAX_PROBLEMS	100
@@ -81,10 +82,13 @@ problem(VerifyState *vs, const char *check, const char *fmt,...)
 	put_row(vs, check, detail);
 }
 
+/* Live element ids by their heap TIDs (qsort_arg: arg is the state) */
 static int
-cmp_tid(const void *a, const void *b)
+cmp_live_tid(const void *a, const void *b, void *arg)
 {
-	return ItemPointerCompare((ItemPointer) a, (ItemPointer) b);
+	VerifyState *vs = arg;
+
+	return ItemPointerCompare(&vs->tids[*(const uint32 *) a], &vs->tids[*(const uint32 *) b]);
 }
 
 static int
@@ -309,11 +313,6 @@ check_elements(VerifyState *vs)
 					id, vs->groups[id]);
 			continue;
 		}
-		if (vs->state[id] == 1 && vs->meta.partitions > 0 &&
-			(vs->listed[id] < 1 || vs->listed[id] > 2))
-			problem(vs, "partition", "element %u is listed in %d partitions (1 or 2 expected)",
-					id, vs->listed[id]);
-
 		/* its adjacency list */
 		buf = ReadBuffer(vs->index, FannIdBlock(id, per_page));
 		LockBuffer(buf, BUFFER_LOCK_SHARE);
@@ -391,8 +390,23 @@ heap_callback(Relation index, ItemPointer tid, Datum *values, bool *isnull,
 	int32	   *labels = NULL;
 	int			n;
 
-	if (FannRowValues(index, values, isnull, &dim, &labels, &n) != NULL &&
-		bsearch(tid, vs->live, vs->nlive, sizeof(ItemPointerData), cmp_tid) == NULL)
+	int64		lo = 0,
+				hi = vs->nlive;
+
+	if (FannRowValues(index, values, isnull, &dim, &labels, &n) == NULL)
+		return;
+	while (lo < hi)
+	{
+		int64		mid = (lo + hi) / 2;
+
+		if (ItemPointerCompare(&vs->tids[vs->live[mid]], tid) < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (lo < vs->nlive && ItemPointerEquals(&vs->tids[vs->live[lo]], tid))
+		vs->heaplive[vs->live[lo]] = 1;
+	else
 		problem(vs, "heap", "heap row (%u,%u) is not indexed",
 				ItemPointerGetBlockNumber(tid), ItemPointerGetOffsetNumber(tid));
 }
@@ -405,15 +419,20 @@ check_heap(VerifyState *vs, Relation heap)
 	Snapshot	snapshot;
 	TableScanDesc scan;
 
-	vs->live = palloc_extended(sizeof(ItemPointerData) * Max(vs->nids, 1), MCXT_ALLOC_HUGE);
+	vs->live = palloc_extended(sizeof(uint32) * Max(vs->nids, 1), MCXT_ALLOC_HUGE);
+	vs->heaplive = palloc_extended(Max(vs->nids, 1), MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
 	for (uint32 id = 0; id < vs->nids; id++)
 		if (vs->state[id] == 1)
-			vs->live[vs->nlive++] = vs->tids[id];
-	qsort(vs->live, vs->nlive, sizeof(ItemPointerData), cmp_tid);
+			vs->live[vs->nlive++] = id;
+	qsort_arg(vs->live, vs->nlive, sizeof(uint32), cmp_live_tid, vs);
 	for (int64 i = 1; i < vs->nlive; i++)
-		if (ItemPointerEquals(&vs->live[i], &vs->live[i - 1]))
+	{
+		ItemPointer tid = &vs->tids[vs->live[i]];
+
+		if (ItemPointerEquals(tid, &vs->tids[vs->live[i - 1]]))
 			problem(vs, "heap", "heap row (%u,%u) is indexed twice",
-					ItemPointerGetBlockNumber(&vs->live[i]), ItemPointerGetOffsetNumber(&vs->live[i]));
+					ItemPointerGetBlockNumber(tid), ItemPointerGetOffsetNumber(tid));
+	}
 
 	/* the rows a concurrent index build would index now (as amcheck does) */
 	snapshot = RegisterSnapshot(GetTransactionSnapshot());
@@ -421,6 +440,24 @@ check_heap(VerifyState *vs, Relation heap)
 	info->ii_Concurrent = true;
 	table_index_build_scan(heap, vs->index, info, true, false, heap_callback, vs, scan);
 	UnregisterSnapshot(snapshot);
+}
+
+/*
+ * Every element of a live heap row is listed in one or two partitions.  An
+ * element whose row is not live may be listed nowhere: a crash can cut off
+ * an uncommitted insert between its slot's record and its listing's, and
+ * VACUUM takes such an element away.
+ */
+static void
+check_listing(VerifyState *vs)
+{
+	if (vs->meta.partitions == 0)
+		return;
+	for (uint32 id = 0; id < vs->nids; id++)
+		if (vs->state[id] == 1 &&
+			((vs->heaplive[id] && vs->listed[id] == 0) || vs->listed[id] > 2))
+			problem(vs, "partition", "element %u is listed in %d partitions (1 or 2 expected)",
+					id, vs->listed[id]);
 }
 
 /* Open a fann index and its table with AccessShareLock */
@@ -478,6 +515,7 @@ fann_verify(PG_FUNCTION_ARGS)
 		check_elements(&vs);
 		check_groups(&vs);
 		check_heap(&vs, heap);
+		check_listing(&vs);
 	}
 	if (vs.nproblems > MAX_PROBLEMS)
 		put_row(&vs, "more", psprintf("%lld more problems not shown",
