@@ -53,6 +53,20 @@ append_group(uint32 **list, int *n, int *cap, uint32 gid)
 	(*list)[(*n)++] = gid;
 }
 
+/* The entries of groups gids[0..n), palloc'd; one the index lacks is corruption */
+static FannGroupData *
+read_groups(Relation index, const uint32 *gids, int n)
+{
+	FannGroupData *data = palloc(sizeof(FannGroupData) * Max(n, 1));
+
+	if (!FannReadGroups(index, gids, n, data))
+		ereport(ERROR,
+				(errcode(ERRCODE_INDEX_CORRUPTED),
+				 errmsg("fann index \"%s\" names a group it does not have",
+						RelationGetRelationName(index))));
+	return data;
+}
+
 /* Read a pair page under a share lock into pairs; returns the count */
 static int
 read_pair_page(Relation index, BlockNumber blkno, FannPair *pairs,
@@ -290,12 +304,7 @@ groups_contained(Relation index, FannMetaPage meta, const int32 *labels, int n,
 			counts[ncand++] = 1;
 		}
 	}
-	data = palloc(sizeof(FannGroupData) * Max(ncand, 1));
-	if (!FannReadGroups(index, cand, ncand, data))
-		ereport(ERROR,
-				(errcode(ERRCODE_INDEX_CORRUPTED),
-				 errmsg("fann index \"%s\" names a group it does not have",
-						RelationGetRelationName(index))));
+	data = read_groups(index, cand, ncand);
 
 	*out = palloc(sizeof(uint32) * (ncand + 1));
 	for (int i = 0; i < ncand; i++)
@@ -357,13 +366,8 @@ FannNewGroupParents(Relation index, FannMetaPage meta, const int32 *labels, int 
 {
 	uint32	   *cand = NULL;
 	int			ncand = n > 0 ? groups_contained(index, meta, labels, n, &cand) : 0;
-	FannGroupData *data = palloc(sizeof(FannGroupData) * Max(ncand, 1));
+	FannGroupData *data = read_groups(index, cand, ncand);
 
-	if (!FannReadGroups(index, cand, ncand, data))
-		ereport(ERROR,
-				(errcode(ERRCODE_INDEX_CORRUPTED),
-				 errmsg("fann index \"%s\" names a group it does not have",
-						RelationGetRelationName(index))));
 	/* a selection: each pass takes the largest set left */
 	for (int k = 0; k < FANN_NEW_PARENTS; k++)
 	{
@@ -523,13 +527,8 @@ FannGroupSetLoad(Relation index, const FannMetaPageData *meta, FannGroupSet *set
 		build_mask(set);
 	}
 
-	set->data = palloc(sizeof(FannGroupData) * Max(set->ngroups, 1));
+	set->data = read_groups(index, set->groups, set->ngroups);
 	set->nlive = 0;
-	if (!FannReadGroups(index, set->groups, set->ngroups, set->data))
-		ereport(ERROR,
-				(errcode(ERRCODE_INDEX_CORRUPTED),
-				 errmsg("fann index \"%s\" names a group it does not have",
-						RelationGetRelationName(index))));
 	for (int i = 0; i < set->ngroups; i++)
 		set->nlive += set->data[i].nlive;
 }
