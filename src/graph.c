@@ -125,6 +125,16 @@ write_neighbors(Relation index, FannMetaPage meta, uint32 id, int first,
 	return true;
 }
 
+/* Is id among list[0..n)? */
+static bool
+list_has(const uint32 *list, int n, uint32 id)
+{
+	for (int i = 0; i < n; i++)
+		if (list[i] == id)
+			return true;
+	return false;
+}
+
 /* A candidate of a prune: its id and its position in the candidate list */
 typedef struct Candidate
 {
@@ -286,14 +296,8 @@ merge_neighbors(Relation index, FannMetaPage meta, uint32 p, uint32 gid,
 		}
 		have = m;
 		for (int i = 0; i < n; i++)
-		{
-			bool		known = cands[i] == p;
-
-			for (int j = 0; j < m && !known; j++)
-				known = ids[j] == cands[i];
-			if (!known)
+			if (cands[i] != p && !list_has(ids, m, cands[i]))
 				ids[m++] = cands[i];
-		}
 		if (m == have)
 		{
 			memcpy(out, pc.nb, sizeof(uint32) * R);
@@ -358,43 +362,48 @@ add_cross_edge(Relation index, FannMetaPage meta, uint32 x, uint32 id,
 	int			R = meta->graph_degree;
 	int			C = meta->cross_edges;
 	ElementCopy xc;
-	ElementCopy t;
+	float	   *vectors = palloc(sizeof(float) * meta->dimensions * C);
 
 	xc.vec = palloc(sizeof(float) * meta->dimensions);
-	t.vec = palloc(sizeof(float) * meta->dimensions);
 	for (;;)
 	{
 		uint32		cross[FANN_MAX_CROSS_EDGES];
-		double		worst = -INFINITY;
 		int			at = -1;
 
 		read_element(index, meta, x, &xc, true);
 		if (xc.flags & (FANN_ELEMENT_DEAD | FANN_ELEMENT_FREE))
 			return;
 		memcpy(cross, xc.nb + R, sizeof(uint32) * C);
-		for (int k = 0; k < C; k++)
-		{
-			if (cross[k] == id)
-				return;
-			if (cross[k] == InvalidFannId && at < 0)
+		if (list_has(cross, C, id))
+			return;
+		/* a free slot, else a dead target's, else the farthest's */
+		for (int k = 0; k < C && at < 0; k++)
+			if (cross[k] == InvalidFannId)
 				at = k;
-		}
-		/* full: the farthest goes, a dead one first */
 		if (at < 0)
 		{
-			for (int k = 0; k < C; k++)
-			{
-				double		d;
+			FannNear	live[FANN_MAX_CROSS_EDGES];
+			bool		alive[FANN_MAX_CROSS_EDGES] = {false};
+			int			m = read_candidates(index, meta, xc.vec, cross, C, vectors, live);
+			float		worst = -INFINITY;
 
-				read_element(index, meta, cross[k], &t, false);
-				d = (t.flags & (FANN_ELEMENT_DEAD | FANN_ELEMENT_FREE)) ? INFINITY :
-					distance(xc.vec, t.vec, meta->dimensions);
-				if (at < 0 || d > worst)
+			for (int i = 0; i < m; i++)
+			{
+				alive[live[i].id] = true;
+				if (live[i].dist > worst)
 				{
-					worst = d;
-					at = k;
+					worst = live[i].dist;
+					at = live[i].id;
 				}
 			}
+			if (m < C)
+				for (int k = 0; k < C; k++)
+					if (!alive[k])
+					{
+						worst = INFINITY;
+						at = k;
+						break;
+					}
 			if (!force && distance(xc.vec, vec, meta->dimensions) >= worst)
 				return;
 		}
@@ -514,14 +523,8 @@ FannGraphLink(Relation index, FannMetaPage meta, uint32 id, uint32 gid, const fl
 			for (int k = 0; k < nbest; k++)
 				cross[m++] = best[k].id;
 			for (int k = R; k < R + C && m < C; k++)
-			{
-				bool		known = self.nb[k] == InvalidFannId;
-
-				for (int j = 0; j < m && !known; j++)
-					known = cross[j] == self.nb[k];
-				if (!known)
+				if (self.nb[k] != InvalidFannId && !list_has(cross, m, self.nb[k]))
 					cross[m++] = self.nb[k];
-			}
 			while (m < C)
 				cross[m++] = InvalidFannId;
 		} while (!write_neighbors(index, meta, id, R, self.nb + R, cross, C));
