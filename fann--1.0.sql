@@ -107,9 +107,12 @@ CREATE FUNCTION fann_verify(index regclass, OUT check_name text, OUT detail text
 	RETURNS SETOF record
 	AS 'MODULE_PATHNAME' LANGUAGE C STRICT PARALLEL RESTRICTED;
 
--- The probe threshold the ivf path uses for each fann.target_recall, as
--- CREATE INDEX measured it on sample rows of the table
+-- The probe threshold the ivf path and the ef_search the graph path use for
+-- each fann.target_recall, as CREATE INDEX measured them on sample rows of
+-- the table
 CREATE FUNCTION fann_calibration(index regclass, OUT target_recall float8,
-								 OUT probe_threshold float8, OUT sample_queries integer)
+								 OUT probe_threshold float8, OUT sample_queries integer,
+								 OUT graph_ef_equality integer, OUT graph_ef integer,
+								 OUT graph_sample_queries integer)
 	RETURNS SETOF record
 	AS 'MODULE_PATHNAME' LANGUAGE C STRICT PARALLEL RESTRICTED;

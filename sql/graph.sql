@@ -104,7 +104,7 @@ SELECT p, fann_check(format('SELECT id FROM tagged WHERE %s ORDER BY embedding <
 -- progress and options
 SELECT fann_error($$CREATE INDEX ON tagged USING fann (embedding) WITH (graph_degree = 2)$$);
 SELECT fann_error($$CREATE INDEX ON tagged USING fann (embedding) WITH (alpha = 3)$$);
-SELECT fann_error($$SET fann.ef_search = 0$$);
+SELECT fann_error($$SET fann.ef_search = -1$$);
 -- after VACUUM the graph still serves a small candidate list
 SET fann.ef_search = 48;
 SELECT id FROM tagged WHERE labels @> '{51}'

@@ -140,4 +140,51 @@ WITH r AS (SELECT target, c.* FROM (VALUES (0.8), (0.9), (0.95), (0.99)) t(targe
 SELECT target, recall >= target - 0.02 AS reaches_target,
 	   target = 0.99 OR probed < (SELECT probed FROM r WHERE target = 0.99) AS probes_fewer
   FROM r ORDER BY target;
-DROP TABLE calib;
+-- and the ef_search of the graph path (fann.ef_search = 0, the default):
+-- its answers to new queries under each filter reach the target too, and a
+-- lower target visits less; an ef_search set above 0 overrides it
+CREATE TABLE gcalib AS SELECT id, embedding, ARRAY[id % 3, 5 + id % 2] AS labels FROM calib;
+CREATE INDEX gcalib_idx ON gcalib USING fann (embedding, labels);
+ANALYZE gcalib;
+SELECT count(*) AS points, min(graph_sample_queries) AS sample_queries,
+	   bool_and(prev_eq IS NULL OR (graph_ef_equality >= prev_eq AND graph_ef >= prev)) AS rises_with_recall
+  FROM (SELECT *, lag(graph_ef_equality) OVER (ORDER BY target_recall) AS prev_eq,
+			   lag(graph_ef) OVER (ORDER BY target_recall) AS prev
+		  FROM fann_calibration('gcalib_idx')) c;
+CREATE FUNCTION gcalib_recall(target float8, filter text, ef int DEFAULT 0,
+							  OUT recall float8, OUT distances float8) AS $$
+DECLARE
+	hits bigint := 0;
+	dists bigint := 0;
+	n bigint;
+	qv real[];
+	got int[];
+BEGIN
+	PERFORM set_config('fann.target_recall', target::text, true);
+	PERFORM set_config('fann.ef_search', ef::text, true);
+	PERFORM set_config('fann.strategy', 'graph', true);
+	PERFORM set_config('enable_seqscan', 'off', true);
+	FOR qv IN SELECT v FROM calib_queries ORDER BY q LOOP
+		EXECUTE format('SELECT array_agg(id) FROM (SELECT id FROM gcalib WHERE %s
+						ORDER BY embedding <-> $1 LIMIT 10) a', filter) INTO got USING qv;
+		dists := dists + (SELECT distance_computations FROM fann_last_scan() WHERE path = 'graph');
+		EXECUTE format('SELECT count(*) FROM (SELECT id FROM gcalib WHERE %s
+						ORDER BY l2_distance(embedding, $1) LIMIT 10) t WHERE id = ANY ($2)', filter)
+		  INTO n USING qv, got;
+		hits := hits + n;
+	END LOOP;
+	recall := hits / 400.0;
+	distances := dists / 40.0;
+END
+$$ LANGUAGE plpgsql;
+CREATE TEMP TABLE gr AS
+SELECT target, filter, c.* FROM (VALUES (0.8), (0.9), (0.95), (0.99)) t(target),
+	(VALUES ('labels = ''{1,5}'''), ('labels @> ''{1}'''), ('labels && ''{0,6}''')) f(filter),
+	gcalib_recall(target, filter) c;
+SELECT filter, target, recall >= target - 0.02 AS reaches_target,
+	   target = 0.99 OR distances < (SELECT distances FROM gr r WHERE r.filter = gr.filter AND r.target = 0.99)
+	   AS visits_fewer
+  FROM gr ORDER BY filter, target;
+SELECT (gcalib_recall(0.99, 'labels @> ''{1}''', 8)).distances <
+	   (SELECT distances FROM gr WHERE target = 0.99 AND filter = 'labels @> ''{1}''') AS ef_overrides;
+DROP TABLE calib, gcalib;

@@ -467,7 +467,7 @@ build_graph(FannBuildState *bs, FannMetaPage meta, BlockNumber group_start)
  * than pass 1 counted): their vectors, moved together, and their ids; or,
  * streamed, over the sample of them.
  */
-static void
+static int64
 build_ivf(FannBuildState *bs, FannMetaPage meta)
 {
 	int64		n = 0;
@@ -490,6 +490,7 @@ build_ivf(FannBuildState *bs, FannMetaPage meta)
 	pgstat_progress_update_param(PROGRESS_CREATEIDX_SUBPHASE, FANN_PHASE_IVF);
 	FannIvfBuild(bs->index, meta, bs->vectors, n, bs->written, bs->ids, bs->gids,
 				 bs->tids);
+	return n;
 }
 
 /*
@@ -527,6 +528,7 @@ fannbuild(Relation heap, Relation index, IndexInfo *indexInfo)
 	int64		npairs = 0;
 	int64		nlng;
 	int64		pos = 0;
+	int64		nbuilt = 0;		/* rows in bs.vectors after the IVF build */
 	FannMetaPageData ivfmeta;	/* what the IVF build records */
 	FannMetaPageData linkmeta;	/* the finished metapage, for linking */
 
@@ -631,11 +633,7 @@ fannbuild(Relation heap, Relation index, IndexInfo *indexInfo)
 		FannStartThreads();
 		if (!bs.streamed)
 			build_graph(&bs, meta, 1 + nelempages);
-		build_ivf(&bs, &ivfmeta);
-		pfree(bs.vectors);
-		pfree(bs.tids);
-		pfree(bs.ids);
-		pfree(bs.gids);
+		nbuilt = build_ivf(&bs, &ivfmeta);
 	}
 
 	LockBuffer(metabuf, BUFFER_LOCK_EXCLUSIVE);
@@ -649,6 +647,27 @@ fannbuild(Relation heap, Relation index, IndexInfo *indexInfo)
 	meta->calibration_queries = ivfmeta.calibration_queries;
 	memcpy(meta->probe_thresholds, ivfmeta.probe_thresholds, sizeof(meta->probe_thresholds));
 	MarkBufferDirty(metabuf);
+	if (!bs.streamed && nbuilt > 0)
+	{
+		/* searches of the finished index: the metapage unlocked meanwhile */
+		FannMetaPageData graphmeta = *meta;
+
+		LockBuffer(metabuf, BUFFER_LOCK_UNLOCK);
+		pgstat_progress_update_param(PROGRESS_CREATEIDX_SUBPHASE, FANN_PHASE_CALIBRATE);
+		FannGraphCalibrate(index, &graphmeta, bs.vectors, nbuilt, bs.ids, bs.gids,
+						   bs.groups, bs.ngroups);
+		LockBuffer(metabuf, BUFFER_LOCK_EXCLUSIVE);
+		meta->graph_calibration_queries = graphmeta.graph_calibration_queries;
+		memcpy(meta->graph_ef, graphmeta.graph_ef, sizeof(meta->graph_ef));
+		MarkBufferDirty(metabuf);
+	}
+	if (bs.nrows > 0)
+	{
+		pfree(bs.vectors);
+		pfree(bs.tids);
+		pfree(bs.ids);
+		pfree(bs.gids);
+	}
 	linkmeta = *meta;
 	UnlockReleaseBuffer(metabuf);
 
@@ -702,6 +721,8 @@ fannbuildphasename(int64 phasenum)
 			return "building partitions";
 		case FANN_PHASE_LINK:
 			return "linking rows";
+		case FANN_PHASE_CALIBRATE:
+			return "calibrating graph";
 		default:
 			return NULL;
 	}

@@ -16,6 +16,7 @@
 #define FANN_PHASE_WRITE	5
 #define FANN_PHASE_IVF		6
 #define FANN_PHASE_LINK		7
+#define FANN_PHASE_CALIBRATE	8
 
 typedef struct FannBuildState
 {
@@ -94,5 +95,10 @@ extern void FannStreamPlan(FannBuildState *bs, Size row, Size inmemory);
 extern void FannStreamRow(FannBuildState *bs, int64 pos, ItemPointer tid, uint32 gid,
 						  const float *vec);
 extern void FannStreamLink(FannBuildState *bs, FannMetaPage meta);
+
+/* graphcal.c */
+extern void FannGraphCalibrate(Relation index, FannMetaPage meta, const float *vectors,
+							   int64 nrows, const uint32 *ids, const uint32 *gids,
+							   FannBuildGroup **groups, int ngroups);
 
 #endif							/* FANN_BUILD_H */

@@ -162,9 +162,10 @@ typedef enum FannMetric
 #define FANN_MAX_PARTITIONS			16384
 #define FANN_DEFAULT_REDUNDANCY		true
 
-#define FANN_DEFAULT_EF_SEARCH		64
-#define FANN_MIN_EF_SEARCH			1
+#define FANN_DEFAULT_EF_SEARCH		0	/* 0: the index's calibration */
+#define FANN_MIN_EF_SEARCH			0
 #define FANN_MAX_EF_SEARCH			10000
+#define FANN_UNCALIBRATED_EF_SEARCH 64	/* of indexes without one */
 #define FANN_DEFAULT_EXACT_THRESHOLD	20000
 #define FANN_MIN_EXACT_THRESHOLD	0
 #define FANN_MAX_EXACT_THRESHOLD	INT_MAX
@@ -324,6 +325,9 @@ typedef struct FannMetaPageData
 	/* the probe threshold that reached recall@10 0.50, 0.51, ..., 1.00 */
 	uint32		calibration_queries;	/* sample rows it was measured on */
 	float4		probe_thresholds[FANN_CALIBRATION_POINTS];
+	/* the graph's ef_search that reached them: equality, other predicates */
+	uint32		graph_calibration_queries;	/* 0 on indexes built before */
+	uint16		graph_ef[2][FANN_CALIBRATION_POINTS];
 } FannMetaPageData;
 
 typedef FannMetaPageData *FannMetaPage;
@@ -472,19 +476,34 @@ typedef FannCodeEntryData *FannCodeEntry;
 #define FANN_CODE_ENTRY_SIZE(dim) \
 	MAXALIGN(offsetof(FannCodeEntryData, c) + FANN_CODE4_SIZE(dim))
 
+/* The calibration point of a recall target: the one at or above it */
+static inline int
+FannCalibrationPoint(double recall)
+{
+	int			i = (int) ceil((recall - FANN_MIN_TARGET_RECALL) * FANN_CALIBRATION_STEPS - 1e-6);
+
+	return Min(Max(i, 0), FANN_CALIBRATION_POINTS - 1);
+}
+
 /*
- * The probe threshold that reached recall in the index's calibration: the
- * point at or above it (thresholds fall as recall rises)
+ * The probe threshold that reached recall in the index's calibration
+ * (thresholds fall as recall rises)
  */
 static inline double
 FannProbeThresholdFor(const FannMetaPageData *meta, double recall)
 {
-	int			i;
-
 	if (meta->calibration_queries == 0)
 		return FANN_UNCALIBRATED_PROBE_THRESHOLD;
-	i = (int) ceil((recall - FANN_MIN_TARGET_RECALL) * FANN_CALIBRATION_STEPS - 1e-6);
-	return meta->probe_thresholds[Min(Max(i, 0), FANN_CALIBRATION_POINTS - 1)];
+	return meta->probe_thresholds[FannCalibrationPoint(recall)];
+}
+
+/* The graph's ef_search that reached recall in the index's calibration */
+static inline int
+FannGraphEfFor(const FannMetaPageData *meta, double recall, bool equality)
+{
+	if (meta->graph_calibration_queries == 0)
+		return FANN_UNCALIBRATED_EF_SEARCH;
+	return meta->graph_ef[equality ? 0 : 1][FannCalibrationPoint(recall)];
 }
 
 /* The items of element, group and partition pages */
@@ -791,6 +810,9 @@ extern void FannGroupSetFromKeys(Relation index, FannMetaPage meta,
 								 ScanKey keys, int nkeys, FannGroupSet *set);
 extern void FannGroupSetLoad(Relation index, const FannMetaPageData *meta,
 							 FannGroupSet *set);
+extern void FannGroupSetFromList(Relation index, const FannMetaPageData *meta,
+								 const uint32 *groups, int n, bool equality,
+								 FannGroupSet *set);
 extern FannPair *FannReadAllPairs(Relation index, FannMetaPage meta, int64 *n);
 
 /* The AM callbacks */

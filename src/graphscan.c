@@ -444,6 +444,10 @@ graph_begin(const FannSearchInput *in)
 	gs->max_visited = Max(1024, (int64) work_mem * 1024 / FANN_VISIT_BYTES);
 	/* a beam expands about ef rows, each meeting about half its list anew */
 	FannIdHashInit(&gs->visited, (uint32) Min((int64) in->ef * gs->follow / 2, gs->max_visited));
+	/* rows never to visit: the graph's calibration leaves its query out */
+	for (uint32 i = 0; in->skip != NULL && i <= in->skip->mask; i++)
+		if (in->skip->slots[i] != FANN_ID_HASH_EMPTY)
+			FannIdHashAdd(&gs->visited, in->skip->slots[i]);
 	gs->ef = in->ef;
 
 	entered = palloc(sizeof(uint32) * Max(in->groups->ngroups, 1));

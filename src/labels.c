@@ -532,3 +532,21 @@ FannGroupSetLoad(Relation index, const FannMetaPageData *meta, FannGroupSet *set
 	for (int i = 0; i < set->ngroups; i++)
 		set->nlive += set->data[i].nlive;
 }
+
+/*
+ * The loaded set of the groups listed (ascending ids), as a predicate that
+ * selects exactly those would give it (the build's graph calibration)
+ */
+void
+FannGroupSetFromList(Relation index, const FannMetaPageData *meta,
+					 const uint32 *groups, int n, bool equality, FannGroupSet *set)
+{
+	MemSet(set, 0, sizeof(FannGroupSet));
+	set->selection = FANN_SELECT_LIST;
+	set->groups = palloc(sizeof(uint32) * Max(n, 1));
+	memcpy(set->groups, groups, sizeof(uint32) * n);
+	set->ngroups = n;
+	set->equality = equality;
+	build_mask(set);
+	FannGroupSetLoad(index, meta, set);
+}

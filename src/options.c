@@ -79,7 +79,7 @@ FannDefineOptions(void)
 							 &fann_strategy, FANN_STRATEGY_AUTO, fann_strategy_options,
 							 PGC_USERSET, 0, NULL, NULL, NULL);
 	DefineCustomIntVariable("fann.ef_search",
-							"Size of the candidate list of graph searches.",
+							"Size of the candidate list of graph searches; 0: what reaches fann.target_recall.",
 							"Larger is slower and finds more of the true nearest neighbours.",
 							&fann_ef_search, FANN_DEFAULT_EF_SEARCH,
 							FANN_MIN_EF_SEARCH, FANN_MAX_EF_SEARCH,
@@ -101,8 +101,8 @@ FannDefineOptions(void)
 							 &fann_probing, FANN_PROBING_LEARNED, fann_probing_options,
 							 PGC_USERSET, 0, NULL, NULL, NULL);
 	DefineCustomRealVariable("fann.target_recall",
-							 "The recall@10 the ivf path aims at, from the probe thresholds the index measured when it was built.",
-							 "fann.probe_threshold, when set above 0, overrides it.",
+							 "The recall@10 the ivf and graph paths aim at, from what the index measured when it was built.",
+							 "fann.probe_threshold and fann.ef_search, when set above 0, override it.",
 							 &fann_target_recall, FANN_DEFAULT_TARGET_RECALL,
 							 FANN_MIN_TARGET_RECALL, FANN_MAX_TARGET_RECALL,
 							 PGC_USERSET, 0, NULL, NULL, NULL);

@@ -192,7 +192,8 @@ begin_search(IndexScanDesc scan, const FannSearchMethods *path)
 	in.stats = &so->stats;
 	in.after = so->phase == FANN_SCAN_EXACT && so->has_last ? &so->last : NULL;
 	in.skip = so->returned.slots ? &so->returned : NULL;
-	in.ef = fann_ef_search;
+	in.ef = fann_ef_search > 0 ? fann_ef_search :
+		FannGraphEfFor(&so->meta, fann_target_recall, so->groups.equality);
 	in.selectivity = so->groups.selection != FANN_SELECT_LIST ||
 		so->groups.data == NULL || rows <= 0 ? 1.0 :
 		Min(1.0, so->groups.nlive / rows);

@@ -53,7 +53,10 @@ typedef struct FannSearchInput
 	const float *query;			/* NULL: the exact path in any order */
 	FannScanStats *stats;		/* counters to add to */
 
-	/* exact: only rows after this one (if any) and not in skip (if any) */
+	/*
+	 * exact: only rows after this one (if any) and not in skip (if any);
+	 * graph: never visits rows in skip
+	 */
 	const FannCandidate *after;
 	const FannIdHash *skip;
 	/* graph: beam size; also hand out rows reached but not vouched for */

@@ -528,8 +528,10 @@ fann_verify(PG_FUNCTION_ARGS)
 
 /*
  * fann_calibration(regclass): the probe threshold the ivf path uses for
- * each fann.target_recall, as CREATE INDEX measured it (ivf.c), with the
- * number of sample rows measured; no rows if the index has no calibration
+ * each fann.target_recall, as CREATE INDEX measured it (ivf.c), and the
+ * ef_search of the graph path for equality and for other predicates
+ * (graphcal.c), each with the number of sample rows measured (NULL where the
+ * index has no calibration); no rows if it has neither
  */
 PG_FUNCTION_INFO_V1(fann_calibration);
 Datum
@@ -543,14 +545,22 @@ fann_calibration(PG_FUNCTION_ARGS)
 	InitMaterializedSRF(fcinfo, 0);
 	index = open_fann_index(PG_GETARG_OID(0), &heap);
 	FannGetMetaSnapshot(index, &meta);
-	for (int i = 0; i < FANN_CALIBRATION_POINTS && meta.calibration_queries > 0; i++)
+	for (int i = 0; i < FANN_CALIBRATION_POINTS &&
+		 (meta.calibration_queries > 0 || meta.graph_calibration_queries > 0); i++)
 	{
-		Datum		values[3];
-		bool		nulls[3] = {false, false, false};
+		Datum		values[6];
+		bool		nulls[6] = {false};
+		bool		ivf = meta.calibration_queries > 0;
+		bool		graph = meta.graph_calibration_queries > 0;
 
 		values[0] = Float8GetDatum(FANN_MIN_TARGET_RECALL + (double) i / FANN_CALIBRATION_STEPS);
 		values[1] = Float8GetDatum(meta.probe_thresholds[i]);
 		values[2] = Int32GetDatum(meta.calibration_queries);
+		nulls[1] = nulls[2] = !ivf;
+		values[3] = Int32GetDatum(meta.graph_ef[0][i]);
+		values[4] = Int32GetDatum(meta.graph_ef[1][i]);
+		values[5] = Int32GetDatum(meta.graph_calibration_queries);
+		nulls[3] = nulls[4] = nulls[5] = !graph;
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}
 	index_close(index, AccessShareLock);

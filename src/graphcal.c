@@ -1,0 +1,396 @@
+/*
+ * graphcal.c
+ *	  CREATE INDEX's calibration of the graph path: which fann.ef_search
+ *	  reaches each recall target on the index's own rows, so that a query
+ *	  with fann.ef_search = 0 searches with what fann.target_recall needs.
+ *
+ * The ef a recall needs depends on the data far more than on the target
+ * (SIFT containment reached 0.95 at ef 192, equality 0.997 at 64; the demo's
+ * 64-d rows needed other values), so a fixed default holds on the data it
+ * was chosen on only; the ivf path measures its probe thresholds for the
+ * same reason (ivf.c).  Sample rows are the queries, each three times,
+ * under filters drawn from another random row as UNG's workloads draw them
+ * (so that the query need not lie among the rows it selects): an equality
+ * with that row's label set (one group, intra-group edges: what auto sends
+ * to the graph most) and containments of one and of two of its labels
+ * (groups reached over cross edges: the many-group shape of containment and
+ * overlap).  Each is searched on the finished
+ * index by the graph path itself at a ladder of ef values, and its recall@10
+ * counted as a scan would return rows: candidates come out by the lower
+ * bounds of their distances, and a row is returned once no later candidate
+ * can come before it (the executor's reordering, scan.c), exactly ranked
+ * from the build's vectors.  Point i of each curve gets the smallest ef
+ * whose mean recall reaches the target i stands for plus the sample's error,
+ * as the probe thresholds do; the curve of predicates other than equality
+ * the larger of the two containments' (a single label's filter is broad and
+ * easy, two labels' often one small group).
+ */
+#include "postgres.h"
+
+#include "miscadmin.h"
+#include "build.h"
+#include "parallel.h"
+#include "search.h"
+
+#define FANN_GRAPH_CALIBRATION_QUERIES	200
+#define FANN_GRAPH_CALIBRATION_Z		1.64	/* one-sided 95 %, as ivf.c */
+#define FANN_GRAPH_CALIBRATION_K		10
+/* Candidates a calibration search reads at most for its k rows */
+#define FANN_GRAPH_CALIBRATION_PULL		4096
+/* Rows between interrupt checks of the exact answers */
+#define FANN_GRAPH_CALIBRATION_CHUNK	65536
+
+/* The ef values measured, each about 1.25 times the last */
+static const int ef_ladder[] = {8, 10, 12, 16, 20, 24, 32, 40, 48, 64, 80, 96,
+128, 160, 192, 256, 320, 384, 512, 640, 768, 1024, 1280, 1536, 2048};
+
+#define FANN_EF_LADDER	lengthof(ef_ladder)
+
+/* What the calibration reads: the build's rows (build.h) */
+typedef struct Calibration
+{
+	Relation	index;
+	FannMetaPageData meta;
+	BlockNumber nblocks;
+	FannDistanceFunction distance;
+	const float *vectors;
+	int			dim;
+	int64		nrows;
+	uint32	   *by_id;			/* rows in element id order */
+	const uint32 *ids;
+	FannBuildGroup **groups;
+	int			ngroups;
+	int		   *rowgroup;		/* each row's index in groups[] */
+} Calibration;
+
+/* The filters each sample row is searched under (choose_filters) */
+#define FANN_KIND_EQUAL			0
+#define FANN_KIND_CONTAINS1		1
+#define FANN_KIND_CONTAINS2		2
+#define FANN_KINDS				3
+
+static int
+cmp_rows_by_id(const void *a, const void *b, void *arg)
+{
+	const uint32 *ids = arg;
+	uint32		x = ids[*(const uint32 *) a];
+	uint32		y = ids[*(const uint32 *) b];
+
+	return (x > y) - (x < y);
+}
+
+/* The row of element id, or -1 */
+static int64
+row_of(const Calibration *cal, uint32 id)
+{
+	int64		lo = 0,
+				hi = cal->nrows;
+
+	while (lo < hi)
+	{
+		int64		mid = (lo + hi) / 2;
+
+		if (cal->ids[cal->by_id[mid]] < id)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo < cal->nrows && cal->ids[cal->by_id[lo]] == id ? cal->by_id[lo] : -1;
+}
+
+/* Is sorted a[0..na) a subset of sorted b[0..nb)? */
+static bool
+labels_subset(const int32 *a, int na, const int32 *b, int nb)
+{
+	int			j = 0;
+
+	for (int i = 0; i < na; i++)
+	{
+		while (j < nb && b[j] < a[i])
+			j++;
+		if (j == nb || b[j] != a[i])
+			return false;
+	}
+	return true;
+}
+
+/*
+ * Recall@k of a graph search at ef for the query row q over the groups of
+ * set, against truth[0..ntruth) (rows), the query row itself left out
+ */
+static double
+search_recall(Calibration *cal, FannGroupSet *set, int64 q, int ef,
+			  const FannNear *truth, int ntruth)
+{
+	FannSearchInput in;
+	FannScanStats stats;
+	FannSearch *search;
+	FannCandidate c;
+	FannCandidate last = {0};
+	bool		has_last = false;
+	FannIdHash	self;
+	float		held[FANN_GRAPH_CALIBRATION_PULL];
+	int			nheld = 0;
+	int			returned = 0;
+	int			hits = 0;
+	int			k = Min(FANN_GRAPH_CALIBRATION_K, ntruth);
+	const float *qv = cal->vectors + (Size) q * cal->dim;
+
+	MemSet(&in, 0, sizeof(in));
+	MemSet(&stats, 0, sizeof(stats));
+	in.index = cal->index;
+	in.meta = &cal->meta;
+	in.nblocks = cal->nblocks;
+	in.groups = set;
+	in.distance = cal->distance;
+	in.query = qv;
+	in.stats = &stats;
+	in.ef = ef;
+	/* a query that is not in the graph, as the table's queries are not */
+	FannIdHashInit(&self, 1);
+	FannIdHashAdd(&self, cal->ids[q]);
+	in.skip = &self;
+	search = FannGraphSearch.begin(&in);
+
+	/*
+	 * As scan.c takes them: a row found late, before the last one handed
+	 * out, waits for the leftover phase, past these k.  Held rows are
+	 * returned once a candidate's lower bound reaches their distance; when
+	 * the search ends, the exact searches return the rest in order: those
+	 * count as found.
+	 */
+	while (returned < k)
+	{
+		bool		more = nheld < lengthof(held) && FannSearchNext(search, &c);
+		int64		r = more ? row_of(cal, c.id) : -1;
+
+		if (more && (r < 0 || (has_last && FannCandidateCompare(&c, &last) <= 0)))
+			continue;
+		if (more)
+		{
+			last = c;
+			has_last = true;
+			held[nheld++] = cal->distance(qv, cal->vectors + (Size) r * cal->dim, cal->dim);
+		}
+		while (returned < k && nheld > 0)
+		{
+			int			best = 0;
+
+			for (int i = 1; i < nheld; i++)
+				if (held[i] < held[best])
+					best = i;
+			if (more && held[best] > c.distance)
+				break;
+			/* a true neighbour, unless the k-th true one is nearer */
+			hits += held[best] <= truth[k - 1].dist;
+			returned++;
+			held[best] = held[--nheld];
+		}
+		if (!more)
+		{
+			hits += k - returned;
+			break;
+		}
+	}
+	FannSearchEnd(search);
+	FannIdHashFree(&self);
+	return (double) Min(hits, k) / k;
+}
+
+/*
+ * The filters a query is searched under, as flags over groups[], kind by
+ * kind, drawn from row r as UNG's workloads draw them: r's label set (=),
+ * one of its labels and two of them (@>).  False if r has no labels: '= {}'
+ * and '@> {}' are no graph searches.
+ */
+static bool
+choose_filters(const Calibration *cal, int64 r, uint64 *seed, bool *match)
+{
+	const FannBuildGroup *own = cal->groups[cal->rowgroup[r]];
+	int			ng = cal->ngroups;
+
+	if (own->nlabels < 1)
+		return false;
+	for (int kind = FANN_KIND_CONTAINS1; kind <= FANN_KIND_CONTAINS2; kind++)
+	{
+		int			a = (int) (FannRandom(seed) % own->nlabels);
+		int			b = (int) (FannRandom(seed) % own->nlabels);
+		int32		sub[2];
+		int			nsub = 0;
+
+		if (kind == FANN_KIND_CONTAINS1)
+			b = a;
+		else
+			for (int tries = 0; a == b && own->nlabels > 1 && tries < 8; tries++)
+				b = (int) (FannRandom(seed) % own->nlabels);
+		sub[nsub++] = own->labels[Min(a, b)];
+		if (a != b)
+			sub[nsub++] = own->labels[Max(a, b)];
+		for (int g = 0; g < ng; g++)
+			match[kind * ng + g] =
+				labels_subset(sub, nsub, cal->groups[g]->labels,
+							  Max(cal->groups[g]->nlabels, 0));
+	}
+	for (int g = 0; g < ng; g++)
+		match[FANN_KIND_EQUAL * ng + g] = g == cal->rowgroup[r];
+	return true;
+}
+
+/*
+ * Fill meta's graph_ef from searches of the finished index (its metapage as
+ * now written) with sample rows of vectors[0..nrows) (row-major; ids and
+ * gids their elements and groups) as queries; groups[0..ngroups) are the
+ * build's groups in ascending group id order.
+ */
+void
+FannGraphCalibrate(Relation index, FannMetaPage meta, const float *vectors,
+				   int64 nrows, const uint32 *ids, const uint32 *gids,
+				   FannBuildGroup **groups, int ngroups)
+{
+	Calibration cal;
+	int			nq = (int) Min(FANN_GRAPH_CALIBRATION_QUERIES, nrows / 4);
+	int			K = FANN_GRAPH_CALIBRATION_K;
+	int			ng = Max(ngroups, 1);
+	uint64		seed = UINT64CONST(0x6772617068);	/* "graph" */
+	uint32	   *gidlist = palloc(sizeof(uint32) * ng);
+	int64	   *queries;
+	bool	   *match;			/* [query][kind][group] */
+	FannNear   *truth;			/* [query][kind][K] */
+	int		   *ntruth;
+	uint32	   *sel;
+	double		sum[FANN_KINDS][FANN_EF_LADDER] = {{0}};
+	int			nmeasured[FANN_KINDS] = {0};
+
+	meta->graph_calibration_queries = 0;
+	if (nq < 10 || meta->dimensions == 0)
+		return;
+
+	cal.index = index;
+	FannGetMetaSnapshot(index, &cal.meta);
+	cal.nblocks = RelationGetNumberOfBlocks(index);
+	cal.distance = FannGetDistance((FannMetric) meta->metric);
+	cal.vectors = vectors;
+	cal.dim = meta->dimensions;
+	cal.nrows = nrows;
+	cal.ids = ids;
+	cal.groups = groups;
+	cal.ngroups = ngroups;
+	cal.by_id = palloc_extended(sizeof(uint32) * nrows, MCXT_ALLOC_HUGE);
+	for (int64 r = 0; r < nrows; r++)
+		cal.by_id[r] = (uint32) r;
+	qsort_arg(cal.by_id, nrows, sizeof(uint32), cmp_rows_by_id, (void *) ids);
+	/* each row's group, by its index in groups[] */
+	for (int g = 0; g < ngroups; g++)
+		gidlist[g] = groups[g]->gid;
+	cal.rowgroup = palloc_extended(sizeof(int) * nrows, MCXT_ALLOC_HUGE);
+	for (int64 r = 0; r < nrows; r++)
+		cal.rowgroup[r] = FannIdLowerBound(gidlist, ngroups, gids[r]);
+
+	/* the queries, and the groups each kind of filter selects for them */
+	queries = palloc(sizeof(int64) * nq);
+	match = palloc_extended((Size) nq * FANN_KINDS * ng, MCXT_ALLOC_HUGE);
+	for (int i = 0; i < nq; i++)
+	{
+		bool		found = false;
+
+		/* the filters of another row: a query's vector says nothing of them */
+		queries[i] = (int64) (FannRandom(&seed) % nrows);
+		for (int tries = 0; tries < 16 && !found; tries++)
+			found = choose_filters(&cal, (int64) (FannRandom(&seed) % nrows), &seed,
+								   match + (Size) i * FANN_KINDS * ng);
+		if (!found)
+			memset(match + (Size) i * FANN_KINDS * ng, 0, FANN_KINDS * ng);
+	}
+
+	/* their k nearest matching rows: every row, a chunk at a time */
+	truth = palloc(sizeof(FannNear) * nq * FANN_KINDS * K);
+	ntruth = palloc0(sizeof(int) * nq * FANN_KINDS);
+	for (int64 chunk = 0; chunk < nrows; chunk += FANN_GRAPH_CALIBRATION_CHUNK)
+	{
+		CHECK_FOR_INTERRUPTS();
+#pragma omp parallel for schedule(dynamic) num_threads(fann_build_threads)
+		for (int i = 0; i < nq; i++)
+		{
+			const float *qv = vectors + (Size) queries[i] * cal.dim;
+
+			for (int64 r = chunk; r < Min(nrows, chunk + FANN_GRAPH_CALIBRATION_CHUNK); r++)
+			{
+				const bool *m = match + (Size) i * FANN_KINDS * ng + cal.rowgroup[r];
+				float		d = 0;
+				bool		have = false;
+
+				if (r == queries[i])
+					continue;
+				for (int kind = 0; kind < FANN_KINDS; kind++)
+				{
+					if (!m[kind * ng])
+						continue;
+					if (!have)
+						d = cal.distance(qv, vectors + (Size) r * cal.dim, cal.dim);
+					have = true;
+					FannNearInsert(truth + ((Size) i * FANN_KINDS + kind) * K,
+								   &ntruth[i * FANN_KINDS + kind], K, d, (uint32) r);
+				}
+			}
+		}
+	}
+
+	/* each searched at the ladder's ef values */
+	sel = palloc(sizeof(uint32) * ng);
+	for (int i = 0; i < nq; i++)
+		for (int kind = 0; kind < FANN_KINDS; kind++)
+		{
+			const bool *m = match + ((Size) i * FANN_KINDS + kind) * ng;
+			FannGroupSet set;
+			int			nsel = 0;
+			double		recall = 0;
+
+			if (ntruth[i * FANN_KINDS + kind] == 0)
+				continue;
+			for (int g = 0; g < ngroups; g++)
+				if (m[g])
+					sel[nsel++] = gidlist[g];
+			FannGroupSetFromList(index, &cal.meta, sel, nsel, kind == FANN_KIND_EQUAL, &set);
+			/* recall only grows with ef: once every neighbour is found, stop */
+			for (int e = 0; e < (int) FANN_EF_LADDER; e++)
+			{
+				CHECK_FOR_INTERRUPTS();
+				if (recall < 1)
+					recall = search_recall(&cal, &set, queries[i], ef_ladder[e],
+										   truth + ((Size) i * FANN_KINDS + kind) * K,
+										   ntruth[i * FANN_KINDS + kind]);
+				sum[kind][e] += recall;
+			}
+			nmeasured[kind]++;
+		}
+
+	/*
+	 * Point i: the smallest ef whose mean recall reaches the target, with
+	 * the sample's error; other predicates take the larger of the two
+	 * containment shapes' (either may be the workload)
+	 */
+	for (int kind = 0; kind < FANN_KINDS; kind++)
+		for (int i = 0; i < FANN_CALIBRATION_POINTS; i++)
+		{
+			double		target = FANN_MIN_TARGET_RECALL + (double) i / FANN_CALIBRATION_STEPS;
+			double		margin = FANN_GRAPH_CALIBRATION_Z *
+				sqrt(target * (1 - target) / Max(nmeasured[kind] * K, 1));
+			int			e = 0;
+			int			curve = kind == FANN_KIND_EQUAL ? 0 : 1;
+
+			while (e < (int) FANN_EF_LADDER - 1 &&
+				   sum[kind][e] < (Min(target + margin, 1) - 1e-9) * nmeasured[kind])
+				e++;
+			if (kind != FANN_KIND_CONTAINS2 || ef_ladder[e] > meta->graph_ef[curve][i])
+				meta->graph_ef[curve][i] = ef_ladder[e];
+		}
+	meta->graph_calibration_queries = nmeasured[FANN_KIND_EQUAL];
+	pfree(cal.by_id);
+	pfree(cal.rowgroup);
+	pfree(gidlist);
+	pfree(queries);
+	pfree(match);
+	pfree(truth);
+	pfree(ntruth);
+	pfree(sel);
+}
