@@ -4,26 +4,28 @@
  *	  reaches each recall target on the index's own rows, so that a query
  *	  with fann.ef_search = 0 searches with what fann.target_recall needs.
  *
- * The ef a recall needs depends on the data far more than on the target
- * (SIFT containment reached 0.95 at ef 192, equality 0.997 at 64; the demo's
- * 64-d rows needed other values), so a fixed default holds on the data it
- * was chosen on only; the ivf path measures its probe thresholds for the
+ * The ef a recall needs depends on the data and the filter (SIFT: ef 20 for
+ * 0.95 under equality, 384 under containment), so a fixed default holds on
+ * the data it was chosen on only; the ivf path measures its probe thresholds for the
  * same reason (ivf.c).  Sample rows are the queries, each three times,
- * under filters drawn from another random row as UNG's workloads draw them
- * (so that the query need not lie among the rows it selects): an equality
- * with that row's label set (one group, intra-group edges: what auto sends
- * to the graph most) and containments of one and of two of its labels
- * (groups reached over cross edges: the many-group shape of containment and
- * overlap).  Each is searched on the finished
- * index by the graph path itself at a ladder of ef values, and its recall@10
- * counted as a scan would return rows: candidates come out by the lower
- * bounds of their distances, and a row is returned once no later candidate
- * can come before it (the executor's reordering, scan.c), exactly ranked
- * from the build's vectors.  Point i of each curve gets the smallest ef
- * whose mean recall reaches the target i stands for plus the sample's error,
- * as the probe thresholds do; the curve of predicates other than equality
- * the larger of the two containments' (a single label's filter is broad and
- * easy, two labels' often one small group).
+ * under filters drawn from other random rows as UNG's workloads draw them (a
+ * query's vector says nothing of its filter): an equality with that row's
+ * label set (one group, intra-group edges) and containments of one and of
+ * two of its labels (groups reached over cross edges: the many-group shape
+ * of containment and overlap), each redrawn until it selects what auto
+ * sends to the graph, more than fann.exact_threshold rows (smaller filters
+ * are searched whole at any ef and would only flatter the mean; on a table
+ * with few such filters, FANN_GRAPH_CALIBRATION_MIN_FRACTION of it).  Each
+ * is searched on the finished index by the graph path itself at a ladder of
+ * ef values, and its recall@10 counted as a scan would return rows:
+ * candidates come out by the lower bounds of their distances, a row found
+ * late (before the last one handed out) waits past the first k, and a row is
+ * returned once no later candidate can come before it (the executor's
+ * reordering, scan.c), exactly ranked from the build's vectors.  Point i of
+ * each curve gets the smallest ef whose mean recall reaches the target i
+ * stands for plus the sample's error, as the probe thresholds do; the curve
+ * of predicates other than equality the larger of the two containments'
+ * (one label's filter is broad, two labels' often a few small groups).
  */
 #include "postgres.h"
 
@@ -37,6 +39,10 @@
 #define FANN_GRAPH_CALIBRATION_K		10
 /* Candidates a calibration search reads at most for its k rows */
 #define FANN_GRAPH_CALIBRATION_PULL		4096
+/* Rows drawn for a filter of a calibration query at most */
+#define FANN_GRAPH_CALIBRATION_DRAWS	32
+/* Filters select at least this fraction of a table of few large ones */
+#define FANN_GRAPH_CALIBRATION_MIN_FRACTION	0.05
 /* Rows between interrupt checks of the exact answers */
 #define FANN_GRAPH_CALIBRATION_CHUNK	65536
 
@@ -63,7 +69,7 @@ typedef struct Calibration
 	int		   *rowgroup;		/* each row's index in groups[] */
 } Calibration;
 
-/* The filters each sample row is searched under (choose_filters) */
+/* The filters each sample row is searched under (draw_filter) */
 #define FANN_KIND_EQUAL			0
 #define FANN_KIND_CONTAINS1		1
 #define FANN_KIND_CONTAINS2		2
@@ -198,42 +204,64 @@ search_recall(Calibration *cal, FannGroupSet *set, int64 q, int ef,
 }
 
 /*
- * The filters a query is searched under, as flags over groups[], kind by
- * kind, drawn from row r as UNG's workloads draw them: r's label set (=),
- * one of its labels and two of them (@>).  False if r has no labels: '= {}'
- * and '@> {}' are no graph searches.
+ * A filter of kind drawn from row r as UNG's workloads draw them: r's label
+ * set (=), one of its labels or two of them (@>), as flags over groups[];
+ * the rows it selects, or -1 if r has no labels ('= {}' and '@> {}' are no
+ * graph searches)
  */
-static bool
-choose_filters(const Calibration *cal, int64 r, uint64 *seed, bool *match)
+static int64
+draw_filter(const Calibration *cal, int kind, int64 r, uint64 *seed, bool *match)
 {
 	const FannBuildGroup *own = cal->groups[cal->rowgroup[r]];
-	int			ng = cal->ngroups;
+	int			a,
+				b;
+	int32		sub[2];
+	int			nsub = 0;
+	int64		rows = 0;
 
 	if (own->nlabels < 1)
-		return false;
-	for (int kind = FANN_KIND_CONTAINS1; kind <= FANN_KIND_CONTAINS2; kind++)
+		return -1;
+	a = (int) (FannRandom(seed) % own->nlabels);
+	b = a;
+	for (int tries = 0; kind == FANN_KIND_CONTAINS2 && a == b && own->nlabels > 1 &&
+		 tries < 8; tries++)
+		b = (int) (FannRandom(seed) % own->nlabels);
+	sub[nsub++] = own->labels[Min(a, b)];
+	if (a != b)
+		sub[nsub++] = own->labels[Max(a, b)];
+	for (int g = 0; g < cal->ngroups; g++)
 	{
-		int			a = (int) (FannRandom(seed) % own->nlabels);
-		int			b = (int) (FannRandom(seed) % own->nlabels);
-		int32		sub[2];
-		int			nsub = 0;
-
-		if (kind == FANN_KIND_CONTAINS1)
-			b = a;
-		else
-			for (int tries = 0; a == b && own->nlabels > 1 && tries < 8; tries++)
-				b = (int) (FannRandom(seed) % own->nlabels);
-		sub[nsub++] = own->labels[Min(a, b)];
-		if (a != b)
-			sub[nsub++] = own->labels[Max(a, b)];
-		for (int g = 0; g < ng; g++)
-			match[kind * ng + g] =
-				labels_subset(sub, nsub, cal->groups[g]->labels,
-							  Max(cal->groups[g]->nlabels, 0));
+		match[g] = kind == FANN_KIND_EQUAL ? g == cal->rowgroup[r] :
+			labels_subset(sub, nsub, cal->groups[g]->labels,
+						  Max(cal->groups[g]->nlabels, 0));
+		rows += match[g] ? cal->groups[g]->count : 0;
 	}
-	for (int g = 0; g < ng; g++)
-		match[FANN_KIND_EQUAL * ng + g] = g == cal->rowgroup[r];
-	return true;
+	return rows;
+}
+
+/*
+ * A filter of kind for a query: drawn from other rows (a query's vector says
+ * nothing of its filter) until one selects at least min_rows rows, else the
+ * largest drawn
+ */
+static void
+choose_filter(const Calibration *cal, int kind, int64 min_rows, uint64 *seed,
+			  bool *match, bool *scratch)
+{
+	int64		best = -1;
+
+	memset(match, 0, cal->ngroups);
+	for (int tries = 0; tries < FANN_GRAPH_CALIBRATION_DRAWS && best < min_rows; tries++)
+	{
+		int64		rows = draw_filter(cal, kind, (int64) (FannRandom(seed) % cal->nrows),
+									   seed, scratch);
+
+		if (rows > best)
+		{
+			best = rows;
+			memcpy(match, scratch, cal->ngroups);
+		}
+	}
 }
 
 /*
@@ -258,6 +286,8 @@ FannGraphCalibrate(Relation index, FannMetaPage meta, const float *vectors,
 	FannNear   *truth;			/* [query][kind][K] */
 	int		   *ntruth;
 	uint32	   *sel;
+	bool	   *scratch;
+	int64		min_rows;
 	double		sum[FANN_KINDS][FANN_EF_LADDER] = {{0}};
 	int			nmeasured[FANN_KINDS] = {0};
 
@@ -286,20 +316,23 @@ FannGraphCalibrate(Relation index, FannMetaPage meta, const float *vectors,
 	for (int64 r = 0; r < nrows; r++)
 		cal.rowgroup[r] = FannIdLowerBound(gidlist, ngroups, gids[r]);
 
-	/* the queries, and the groups each kind of filter selects for them */
+	/*
+	 * The queries, and the groups each kind of filter selects for them:
+	 * filters auto would send to the graph, of more than fann.exact_threshold
+	 * rows (a smaller one is searched whole, at any ef), or on a table with
+	 * few such, of FANN_GRAPH_CALIBRATION_MIN_FRACTION of it
+	 */
 	queries = palloc(sizeof(int64) * nq);
 	match = palloc_extended((Size) nq * FANN_KINDS * ng, MCXT_ALLOC_HUGE);
+	scratch = palloc(ng);
+	min_rows = (int64) Min((double) fann_exact_threshold,
+						   FANN_GRAPH_CALIBRATION_MIN_FRACTION * nrows);
 	for (int i = 0; i < nq; i++)
 	{
-		bool		found = false;
-
-		/* the filters of another row: a query's vector says nothing of them */
 		queries[i] = (int64) (FannRandom(&seed) % nrows);
-		for (int tries = 0; tries < 16 && !found; tries++)
-			found = choose_filters(&cal, (int64) (FannRandom(&seed) % nrows), &seed,
-								   match + (Size) i * FANN_KINDS * ng);
-		if (!found)
-			memset(match + (Size) i * FANN_KINDS * ng, 0, FANN_KINDS * ng);
+		for (int kind = 0; kind < FANN_KINDS; kind++)
+			choose_filter(&cal, kind, min_rows, &seed,
+						  match + ((Size) i * FANN_KINDS + kind) * ng, scratch);
 	}
 
 	/* their k nearest matching rows: every row, a chunk at a time */
@@ -393,4 +426,5 @@ FannGraphCalibrate(Relation index, FannMetaPage meta, const float *vectors,
 	pfree(truth);
 	pfree(ntruth);
 	pfree(sel);
+	pfree(scratch);
 }
