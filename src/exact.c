@@ -227,15 +227,15 @@ scan_blocks(ExactSearch *es, BlockNumber first, BlockNumber last,
 	while (BufferIsValid(buf))
 	{
 		Page		page;
-		FannPageOpaque opaque;
+		uint16		type;
 		BlockNumber nextblk = blkno + 1;
 		Buffer		next = InvalidBuffer;
 
 		CHECK_FOR_INTERRUPTS();
 		LockBuffer(buf, BUFFER_LOCK_SHARE);
 		page = BufferGetPage(buf);
-		opaque = FannPageGetOpaque(page);
-		if (!skip_others && opaque->type != FANN_PAGE_NEIGHBOR)
+		type = FannPageType(page);
+		if (!skip_others && type != FANN_PAGE_NEIGHBOR)
 			FannCheckPage(page, FANN_PAGE_ELEMENT, es->index, blkno);
 
 		/*
@@ -243,12 +243,12 @@ scan_blocks(ExactSearch *es, BlockNumber first, BlockNumber last,
 		 * its last element page: skip it unread) for the CPU to fetch while
 		 * this one is scanned.
 		 */
-		if (opaque->type == FANN_PAGE_ELEMENT && opaque->next == nextblk)
+		if (type == FANN_PAGE_ELEMENT && FannPageGetOpaque(page)->next == nextblk)
 			nextblk++;
 		if (nextblk <= last)
 			next = FannReadBuffer(es->index, nextblk);
 
-		if (opaque->type == FANN_PAGE_ELEMENT)
+		if (type == FANN_PAGE_ELEMENT)
 			scan_page(es, page, blkno, r, BufferIsValid(next) ? BufferGetPage(next) : NULL);
 		UnlockReleaseBuffer(buf);
 		buf = next;

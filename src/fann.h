@@ -288,6 +288,17 @@ typedef FannPageOpaqueData *FannPageOpaque;
 
 #define FannPageGetOpaque(page) ((FannPageOpaque) PageGetSpecialPointer(page))
 
+/*
+ * The type of a page read by block number, 0 for a new (all-zero) page: a
+ * crash while the index was being extended leaves those behind, unused, as
+ * relation extension is not WAL-logged
+ */
+static inline uint16
+FannPageType(Page page)
+{
+	return PageIsNew(page) ? 0 : FannPageGetOpaque(page)->type;
+}
+
 typedef struct FannMetaPageData
 {
 	uint32		magic;

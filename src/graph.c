@@ -678,7 +678,7 @@ FannGraphRepair(Relation index, FannMetaPage meta, const uint64 *dead, uint32 ni
 
 		LockBuffer(buf, BUFFER_LOCK_SHARE);
 		page = BufferGetPage(buf);
-		maxoff = FannPageGetOpaque(page)->type == FANN_PAGE_ELEMENT ?
+		maxoff = FannPageType(page) == FANN_PAGE_ELEMENT ?
 			PageGetMaxOffsetNumber(page) : InvalidOffsetNumber;
 		UnlockReleaseBuffer(buf);
 

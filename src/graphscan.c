@@ -217,7 +217,7 @@ discover(GraphSearch *gs, const uint32 *ids, int n, int beam)
 
 		LockBuffer(buf, BUFFER_LOCK_SHARE);
 		page = BufferGetPage(buf);
-		if (FannPageGetOpaque(page)->type != FANN_PAGE_ELEMENT ||
+		if (FannPageType(page) != FANN_PAGE_ELEMENT ||
 			off > PageGetMaxOffsetNumber(page))
 		{
 			UnlockReleaseBuffer(buf);

@@ -246,7 +246,7 @@ refine(IvfSearch *is)
 
 		LockBuffer(buf, BUFFER_LOCK_SHARE);
 		page = BufferGetPage(buf);
-		if (FannPageGetOpaque(page)->type == FANN_PAGE_ELEMENT &&
+		if (FannPageType(page) == FANN_PAGE_ELEMENT &&
 			off <= PageGetMaxOffsetNumber(page))
 		{
 			FannElement e = FannPageGetElement(page, off);

@@ -65,9 +65,9 @@ mark_dead(IndexVacuumInfo *info, IndexBulkDeleteResult *stats,
 		buf = ReadBufferExtended(index, MAIN_FORKNUM, blkno, RBM_NORMAL, info->strategy);
 		LockBuffer(buf, callback ? BUFFER_LOCK_EXCLUSIVE : BUFFER_LOCK_SHARE);
 		page = BufferGetPage(buf);
-		if (FannPageGetOpaque(page)->type == FANN_PAGE_PARTITION && callback)
+		if (FannPageType(page) == FANN_PAGE_PARTITION && callback)
 			FannIvfVacuumPage(index, buf, csize, callback, callback_state);
-		if (FannPageGetOpaque(page)->type != FANN_PAGE_ELEMENT)
+		if (FannPageType(page) != FANN_PAGE_ELEMENT)
 		{
 			UnlockReleaseBuffer(buf);
 			continue;

@@ -5,15 +5,17 @@
  *	  fann_calibration(regclass): what CREATE INDEX measured for
  *	  fann.target_recall.
  *
- * Checked: every block's page type; each element's group; adjacency lists
- * lead to elements in use, intra-group edges within the group, cross edges
- * only to groups whose label set is a superset (UNG's invariant, section
- * 3.2), and the parents a group created after the build names are proper
- * subsets of it; the codes of the element region name their rows and
- * encode their vectors; partition entries name elements of the index; every
- * element of a live heap row is listed in one or two partitions; and every
- * live heap row with a vector is indexed exactly once.  A page too damaged to read raises the
- * usual "index corrupted" error instead.  Takes AccessShareLock: concurrent
+ * Checked: every block's page type (an all-zero page, which a crash while
+ * the index was being extended leaves behind, is unused space); each
+ * element's group; adjacency lists lead to elements in use, intra-group
+ * edges within the group, cross edges only to groups whose label set is a
+ * superset (UNG's invariant, section 3.2), and the parents a group created
+ * after the build names are proper subsets of it; the codes of the element
+ * region name their rows and encode their vectors; partition entries name
+ * elements of the index; every element of a live heap row is listed in one
+ * or two partitions; and every live heap row with a vector is indexed
+ * exactly once.  A page too damaged to read raises the usual "index
+ * corrupted" error instead.  Takes AccessShareLock: concurrent
  * inserts may make it report rows they have not finished indexing.
  */
 #include "postgres.h"
@@ -238,9 +240,11 @@ read_pages(VerifyState *vs, BlockNumber nblocks)
 		LockBuffer(buf, BUFFER_LOCK_SHARE);
 		page = BufferGetPage(buf);
 		opaque = FannPageGetOpaque(page);
-		if (PageIsNew(page) || PageGetSpecialSize(page) != MAXALIGN(sizeof(FannPageOpaqueData)) ||
-			opaque->page_id != FANN_PAGE_ID || opaque->type < FANN_PAGE_ELEMENT ||
-			opaque->type > FANN_PAGE_PARTITION)
+		if (PageIsNew(page))
+			;					/* unused, left by a crash (FannPageType) */
+		else if (PageGetSpecialSize(page) != MAXALIGN(sizeof(FannPageOpaqueData)) ||
+				 opaque->page_id != FANN_PAGE_ID || opaque->type < FANN_PAGE_ELEMENT ||
+				 opaque->type > FANN_PAGE_PARTITION)
 			problem(vs, "page", "block %u is not a fann page", blkno);
 		else if (opaque->type == FANN_PAGE_ELEMENT)
 		{
@@ -280,7 +284,7 @@ read_lists(VerifyState *vs)
 		LockBuffer(buf, BUFFER_LOCK_SHARE);
 		page = BufferGetPage(buf);
 		/* a page keeps its type once written; checked all the same */
-		if (FannPageGetOpaque(page)->type == FANN_PAGE_PARTITION)
+		if (FannPageType(page) == FANN_PAGE_PARTITION)
 			check_list_page(vs, page, vs->listpages[i]);
 		UnlockReleaseBuffer(buf);
 	}
