@@ -48,7 +48,7 @@
 
 /* The ef values measured, each about 1.25 times the last */
 static const int ef_ladder[] = {8, 10, 12, 16, 20, 24, 32, 40, 48, 64, 80, 96,
-128, 160, 192, 256, 320, 384, 512, 640, 768, 1024, 1280, 1536, 2048};
+	128, 160, 192, 256, 320, 384, 512, 640, 768, 1024, 1280, 1536, 2048};
 
 #define FANN_EF_LADDER	lengthof(ef_ladder)
 
@@ -66,6 +66,7 @@ typedef struct Calibration
 	const uint32 *ids;
 	FannBuildGroup **groups;
 	int			ngroups;
+	int			words;			/* of a set of indexes into groups[] */
 	int		   *rowgroup;		/* each row's index in groups[] */
 } Calibration;
 
@@ -74,6 +75,13 @@ typedef struct Calibration
 #define FANN_KIND_CONTAINS1		1
 #define FANN_KIND_CONTAINS2		2
 #define FANN_KINDS				3
+
+/* Query i's filter of kind among the queries' filters */
+static inline uint64 *
+filter_of(uint64 *filters, const Calibration *cal, int i, int kind)
+{
+	return filters + ((Size) i * FANN_KINDS + kind) * cal->words;
+}
 
 static int
 cmp_rows_by_id(const void *a, const void *b, void *arg)
@@ -205,12 +213,13 @@ search_recall(Calibration *cal, FannGroupSet *set, int64 q, int ef,
 
 /*
  * A filter of kind drawn from row r as UNG's workloads draw them: r's label
- * set (=), one of its labels or two of them (@>), as flags over groups[];
+ * set (=), one of its labels or two of them (@>), as a set of indexes into
+ * groups[];
  * the rows it selects, or -1 if r has no labels ('= {}' and '@> {}' are no
  * graph searches)
  */
 static int64
-draw_filter(const Calibration *cal, int kind, int64 r, uint64 *seed, bool *match)
+draw_filter(const Calibration *cal, int kind, int64 r, uint64 *seed, uint64 *match)
 {
 	const FannBuildGroup *own = cal->groups[cal->rowgroup[r]];
 	int			a,
@@ -219,6 +228,7 @@ draw_filter(const Calibration *cal, int kind, int64 r, uint64 *seed, bool *match
 	int			nsub = 0;
 	int64		rows = 0;
 
+	memset(match, 0, sizeof(uint64) * cal->words);
 	if (own->nlabels < 1)
 		return -1;
 	a = (int) (FannRandom(seed) % own->nlabels);
@@ -231,10 +241,13 @@ draw_filter(const Calibration *cal, int kind, int64 r, uint64 *seed, bool *match
 		sub[nsub++] = own->labels[Max(a, b)];
 	for (int g = 0; g < cal->ngroups; g++)
 	{
-		match[g] = kind == FANN_KIND_EQUAL ? g == cal->rowgroup[r] :
+		if (kind == FANN_KIND_EQUAL ? g == cal->rowgroup[r] :
 			labels_subset(sub, nsub, cal->groups[g]->labels,
-						  Max(cal->groups[g]->nlabels, 0));
-		rows += match[g] ? cal->groups[g]->count : 0;
+						  Max(cal->groups[g]->nlabels, 0)))
+		{
+			FannIdSetAdd(match, cal->ngroups, g);
+			rows += cal->groups[g]->count;
+		}
 	}
 	return rows;
 }
@@ -246,11 +259,11 @@ draw_filter(const Calibration *cal, int kind, int64 r, uint64 *seed, bool *match
  */
 static void
 choose_filter(const Calibration *cal, int kind, int64 min_rows, uint64 *seed,
-			  bool *match, bool *scratch)
+			  uint64 *match, uint64 *scratch)
 {
 	int64		best = -1;
 
-	memset(match, 0, cal->ngroups);
+	memset(match, 0, sizeof(uint64) * cal->words);
 	for (int tries = 0; tries < FANN_GRAPH_CALIBRATION_DRAWS && best < min_rows; tries++)
 	{
 		int64		rows = draw_filter(cal, kind, (int64) (FannRandom(seed) % cal->nrows),
@@ -259,7 +272,7 @@ choose_filter(const Calibration *cal, int kind, int64 min_rows, uint64 *seed,
 		if (rows > best)
 		{
 			best = rows;
-			memcpy(match, scratch, cal->ngroups);
+			memcpy(match, scratch, sizeof(uint64) * cal->words);
 		}
 	}
 }
@@ -282,16 +295,19 @@ FannGraphCalibrate(Relation index, FannMetaPage meta, const float *vectors,
 	uint64		seed = UINT64CONST(0x6772617068);	/* "graph" */
 	uint32	   *gidlist = palloc(sizeof(uint32) * ng);
 	int64	   *queries;
-	bool	   *match;			/* [query][kind][group] */
+	uint64	   *filters;		/* [query][kind]: sets of indexes into groups[] */
 	FannNear   *truth;			/* [query][kind][K] */
 	int		   *ntruth;
 	uint32	   *sel;
-	bool	   *scratch;
+	uint64	   *scratch;
 	int64		min_rows;
 	double		sum[FANN_KINDS][FANN_EF_LADDER] = {{0}};
 	int			nmeasured[FANN_KINDS] = {0};
 
 	meta->graph_calibration_queries = 0;
+	/* the queries' filters within a quarter of maintenance_work_mem */
+	nq = (int) Min(nq, (Size) maintenance_work_mem * 1024 / 4 /
+				   (sizeof(uint64) * FANN_KINDS * (ngroups / 64 + 1)));
 	if (nq < 10 || meta->dimensions == 0)
 		return;
 
@@ -305,6 +321,7 @@ FannGraphCalibrate(Relation index, FannMetaPage meta, const float *vectors,
 	cal.ids = ids;
 	cal.groups = groups;
 	cal.ngroups = ngroups;
+	cal.words = ngroups / 64 + 1;
 	cal.by_id = palloc_extended(sizeof(uint32) * nrows, MCXT_ALLOC_HUGE);
 	for (int64 r = 0; r < nrows; r++)
 		cal.by_id[r] = (uint32) r;
@@ -323,16 +340,16 @@ FannGraphCalibrate(Relation index, FannMetaPage meta, const float *vectors,
 	 * few such, of FANN_GRAPH_CALIBRATION_MIN_FRACTION of it
 	 */
 	queries = palloc(sizeof(int64) * nq);
-	match = palloc_extended((Size) nq * FANN_KINDS * ng, MCXT_ALLOC_HUGE);
-	scratch = palloc(ng);
+	filters = palloc_extended(sizeof(uint64) * nq * FANN_KINDS * cal.words, MCXT_ALLOC_HUGE);
+	scratch = palloc(sizeof(uint64) * cal.words);
 	min_rows = (int64) Min((double) fann_exact_threshold,
 						   FANN_GRAPH_CALIBRATION_MIN_FRACTION * nrows);
 	for (int i = 0; i < nq; i++)
 	{
 		queries[i] = (int64) (FannRandom(&seed) % nrows);
 		for (int kind = 0; kind < FANN_KINDS; kind++)
-			choose_filter(&cal, kind, min_rows, &seed,
-						  match + ((Size) i * FANN_KINDS + kind) * ng, scratch);
+			choose_filter(&cal, kind, min_rows, &seed, filter_of(filters, &cal, i, kind),
+						  scratch);
 	}
 
 	/* their k nearest matching rows: every row, a chunk at a time */
@@ -348,7 +365,6 @@ FannGraphCalibrate(Relation index, FannMetaPage meta, const float *vectors,
 
 			for (int64 r = chunk; r < Min(nrows, chunk + FANN_GRAPH_CALIBRATION_CHUNK); r++)
 			{
-				const bool *m = match + (Size) i * FANN_KINDS * ng + cal.rowgroup[r];
 				float		d = 0;
 				bool		have = false;
 
@@ -356,7 +372,8 @@ FannGraphCalibrate(Relation index, FannMetaPage meta, const float *vectors,
 					continue;
 				for (int kind = 0; kind < FANN_KINDS; kind++)
 				{
-					if (!m[kind * ng])
+					if (!FannIdSetContains(filter_of(filters, &cal, i, kind), ngroups,
+											cal.rowgroup[r]))
 						continue;
 					if (!have)
 						d = cal.distance(qv, vectors + (Size) r * cal.dim, cal.dim);
@@ -373,7 +390,6 @@ FannGraphCalibrate(Relation index, FannMetaPage meta, const float *vectors,
 	for (int i = 0; i < nq; i++)
 		for (int kind = 0; kind < FANN_KINDS; kind++)
 		{
-			const bool *m = match + ((Size) i * FANN_KINDS + kind) * ng;
 			FannGroupSet set;
 			int			nsel = 0;
 			double		recall = 0;
@@ -381,7 +397,7 @@ FannGraphCalibrate(Relation index, FannMetaPage meta, const float *vectors,
 			if (ntruth[i * FANN_KINDS + kind] == 0)
 				continue;
 			for (int g = 0; g < ngroups; g++)
-				if (m[g])
+				if (FannIdSetContains(filter_of(filters, &cal, i, kind), ngroups, g))
 					sel[nsel++] = gidlist[g];
 			FannGroupSetFromList(index, &cal.meta, sel, nsel, kind == FANN_KIND_EQUAL, &set);
 			/* recall only grows with ef: once every neighbour is found, stop */
@@ -422,7 +438,7 @@ FannGraphCalibrate(Relation index, FannMetaPage meta, const float *vectors,
 	pfree(cal.rowgroup);
 	pfree(gidlist);
 	pfree(queries);
-	pfree(match);
+	pfree(filters);
 	pfree(truth);
 	pfree(ntruth);
 	pfree(sel);
