@@ -30,6 +30,7 @@
 #include "postgres.h"
 
 #include "miscadmin.h"
+#include "utils/memutils.h"
 #include "build.h"
 #include "parallel.h"
 #include "search.h"
@@ -300,6 +301,7 @@ FannGraphCalibrate(Relation index, FannMetaPage meta, const float *vectors,
 	int		   *ntruth;
 	uint32	   *sel;
 	uint64	   *scratch;
+	MemoryContext setcxt;
 	int64		min_rows;
 	double		sum[FANN_KINDS][FANN_EF_LADDER] = {{0}};
 	int			nmeasured[FANN_KINDS] = {0};
@@ -385,20 +387,24 @@ FannGraphCalibrate(Relation index, FannMetaPage meta, const float *vectors,
 		}
 	}
 
-	/* each searched at the ladder's ef values */
+	/* each searched at the ladder's ef values, its set's memory freed after */
 	sel = palloc(sizeof(uint32) * ng);
+	setcxt = AllocSetContextCreate(CurrentMemoryContext, "fann graph calibration",
+								   ALLOCSET_DEFAULT_SIZES);
 	for (int i = 0; i < nq; i++)
 		for (int kind = 0; kind < FANN_KINDS; kind++)
 		{
 			FannGroupSet set;
 			int			nsel = 0;
 			double		recall = 0;
+			MemoryContext oldcxt;
 
 			if (ntruth[i * FANN_KINDS + kind] == 0)
 				continue;
 			for (int g = 0; g < ngroups; g++)
 				if (FannIdSetContains(filter_of(filters, &cal, i, kind), ngroups, g))
 					sel[nsel++] = gidlist[g];
+			oldcxt = MemoryContextSwitchTo(setcxt);
 			FannGroupSetFromList(index, &cal.meta, sel, nsel, kind == FANN_KIND_EQUAL, &set);
 			/* recall only grows with ef: once every neighbour is found, stop */
 			for (int e = 0; e < (int) FANN_EF_LADDER; e++)
@@ -410,8 +416,11 @@ FannGraphCalibrate(Relation index, FannMetaPage meta, const float *vectors,
 										   ntruth[i * FANN_KINDS + kind]);
 				sum[kind][e] += recall;
 			}
+			MemoryContextSwitchTo(oldcxt);
+			MemoryContextReset(setcxt);
 			nmeasured[kind]++;
 		}
+	MemoryContextDelete(setcxt);
 
 	/*
 	 * Point i: the smallest ef whose mean recall reaches the target, with
