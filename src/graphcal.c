@@ -113,22 +113,6 @@ row_of(const Calibration *cal, uint32 id)
 	return lo < cal->nrows && cal->ids[cal->by_id[lo]] == id ? cal->by_id[lo] : -1;
 }
 
-/* Is sorted a[0..na) a subset of sorted b[0..nb)? */
-static bool
-labels_subset(const int32 *a, int na, const int32 *b, int nb)
-{
-	int			j = 0;
-
-	for (int i = 0; i < na; i++)
-	{
-		while (j < nb && b[j] < a[i])
-			j++;
-		if (j == nb || b[j] != a[i])
-			return false;
-	}
-	return true;
-}
-
 /*
  * Recall@k of a graph search at ef for the query row q over the groups of
  * set, against truth[0..ntruth) (rows), the query row itself left out
@@ -243,8 +227,8 @@ draw_filter(const Calibration *cal, int kind, int64 r, uint64 *seed, uint64 *mat
 	for (int g = 0; g < cal->ngroups; g++)
 	{
 		if (kind == FANN_KIND_EQUAL ? g == cal->rowgroup[r] :
-			labels_subset(sub, nsub, cal->groups[g]->labels,
-						  Max(cal->groups[g]->nlabels, 0)))
+			FannLabelsSubset(sub, nsub, cal->groups[g]->labels,
+							 Max(cal->groups[g]->nlabels, 0)))
 		{
 			FannIdSetAdd(match, cal->ngroups, g);
 			rows += cal->groups[g]->count;

@@ -55,8 +55,8 @@ cmp_by_size(const void *a, const void *b, void *arg)
 }
 
 /* Is the sorted set a a subset of the sorted set b? */
-static bool
-is_subset(const int32 *a, int na, const int32 *b, int nb)
+bool
+FannLabelsSubset(const int32 *a, int na, const int32 *b, int nb)
 {
 	int			j = 0;
 
@@ -147,7 +147,7 @@ FannBuildLng(FannBuildGroup **groups, int ngroups)
 				FannBuildGroup *gg = groups[postings[p].group];
 
 				if (gg->nlabels > gh->nlabels &&
-					is_subset(gh->labels, gh->nlabels, gg->labels, gg->nlabels))
+					FannLabelsSubset(gh->labels, gh->nlabels, gg->labels, gg->nlabels))
 					cand[ncand++] = postings[p].group;
 			}
 		}
@@ -158,8 +158,9 @@ FannBuildLng(FannBuildGroup **groups, int ngroups)
 			bool		minimal = true;
 
 			for (int j = 0; j < nchild && minimal; j++)
-				minimal = !is_subset(groups[cand[j]]->labels, groups[cand[j]]->nlabels,
-									 gc->labels, gc->nlabels);
+				minimal = !FannLabelsSubset(groups[cand[j]]->labels,
+											groups[cand[j]]->nlabels,
+											gc->labels, gc->nlabels);
 			if (minimal)
 				cand[nchild++] = cand[c];
 		}

@@ -39,6 +39,7 @@ FannCrossList(int cross_edges)
 }
 
 /* Build side (ung.c) */
+extern bool FannLabelsSubset(const int32 *a, int na, const int32 *b, int nb);
 extern int64 FannBuildLng(FannBuildGroup **groups, int ngroups);
 extern void FannBuildGraph(VamanaSpace *sp, FannBuildGroup **groups, int ngroups,
 						   int64 nrows, int build_list, int cross_edges);
