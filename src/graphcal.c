@@ -291,9 +291,10 @@ FannGraphCalibrate(Relation index, FannMetaPage meta, const float *vectors,
 	int			nmeasured[FANN_KINDS] = {0};
 
 	meta->graph_calibration_queries = 0;
+	cal.words = ngroups / 64 + 1;
 	/* the queries' filters within a quarter of maintenance_work_mem */
 	nq = (int) Min(nq, (Size) maintenance_work_mem * 1024 / 4 /
-				   (sizeof(uint64) * FANN_KINDS * (ngroups / 64 + 1)));
+				   (sizeof(uint64) * FANN_KINDS * cal.words));
 	if (nq < 10 || meta->dimensions == 0)
 		return;
 
@@ -307,7 +308,6 @@ FannGraphCalibrate(Relation index, FannMetaPage meta, const float *vectors,
 	cal.ids = ids;
 	cal.groups = groups;
 	cal.ngroups = ngroups;
-	cal.words = ngroups / 64 + 1;
 	cal.by_id = palloc_extended(sizeof(uint32) * nrows, MCXT_ALLOC_HUGE);
 	for (int64 r = 0; r < nrows; r++)
 		cal.by_id[r] = (uint32) r;

@@ -239,12 +239,16 @@ read_pages(VerifyState *vs, BlockNumber nblocks)
 		CHECK_FOR_INTERRUPTS();
 		LockBuffer(buf, BUFFER_LOCK_SHARE);
 		page = BufferGetPage(buf);
-		opaque = FannPageGetOpaque(page);
 		if (PageIsNew(page))
-			;					/* unused, left by a crash (FannPageType) */
-		else if (PageGetSpecialSize(page) != MAXALIGN(sizeof(FannPageOpaqueData)) ||
-				 opaque->page_id != FANN_PAGE_ID || opaque->type < FANN_PAGE_ELEMENT ||
-				 opaque->type > FANN_PAGE_PARTITION)
+		{
+			/* unused, left by a crash (FannPageType): no special space */
+			UnlockReleaseBuffer(buf);
+			continue;
+		}
+		opaque = FannPageGetOpaque(page);
+		if (PageGetSpecialSize(page) != MAXALIGN(sizeof(FannPageOpaqueData)) ||
+			opaque->page_id != FANN_PAGE_ID || opaque->type < FANN_PAGE_ELEMENT ||
+			opaque->type > FANN_PAGE_PARTITION)
 			problem(vs, "page", "block %u is not a fann page", blkno);
 		else if (opaque->type == FANN_PAGE_ELEMENT)
 		{
