@@ -41,7 +41,7 @@ CREATE FUNCTION fann_handler(internal) RETURNS index_am_handler
 
 CREATE ACCESS METHOD fann TYPE INDEX HANDLER fann_handler;
 
-COMMENT ON ACCESS METHOD fann IS 'filtered nearest-neighbour search: real[] (or, with fann_vector, vector and halfvec) vectors with integer[], bigint[] or text[] labels';
+COMMENT ON ACCESS METHOD fann IS 'filtered nearest-neighbour search: real[] (or, with fann_vector, vector and halfvec) vectors, filtered on scalar, array and jsonb columns';
 
 CREATE OPERATOR CLASS fann_l2_ops
 	DEFAULT FOR TYPE real[] USING fann AS
@@ -55,6 +55,12 @@ CREATE OPERATOR CLASS fann_cosine_ops
 	FOR TYPE real[] USING fann AS
 	OPERATOR 3 <=> (real[], real[]) FOR ORDER BY float_ops;
 
+-- Filter columns: any number after the vector, each with a default
+-- operator class.  Array columns take =, @>, && and <@; the integer[]
+-- labels of an index with that one filter column answer exactly, every
+-- other column's values are hashed into labels and each predicate
+-- rechecked on the heap row, so a hash collision costs a row read, never a
+-- wrong row.
 CREATE OPERATOR CLASS fann_label_ops
 	DEFAULT FOR TYPE integer[] USING fann AS
 	OPERATOR 4 = (anyarray, anyarray),
@@ -62,31 +68,83 @@ CREATE OPERATOR CLASS fann_label_ops
 	OPERATOR 6 && (anyarray, anyarray),
 	OPERATOR 7 <@ (anyarray, anyarray);
 
--- bigint and text labels, hashed to the index's integer labels (text as its
--- bytes, whatever the collation); the executor rechecks each predicate on
--- the heap row, so a hash collision costs a row read, never a wrong row.
--- Support function 2 names the label type.
-CREATE FUNCTION fann_label_type_int8(internal) RETURNS int4
-	AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
-
-CREATE FUNCTION fann_label_type_text(internal) RETURNS int4
-	AS 'MODULE_PATHNAME' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
-
 CREATE OPERATOR CLASS fann_int8_label_ops
 	DEFAULT FOR TYPE bigint[] USING fann AS
 	OPERATOR 4 = (anyarray, anyarray),
 	OPERATOR 5 @> (anyarray, anyarray),
 	OPERATOR 6 && (anyarray, anyarray),
-	OPERATOR 7 <@ (anyarray, anyarray),
-	FUNCTION 2 fann_label_type_int8(internal);
+	OPERATOR 7 <@ (anyarray, anyarray);
 
 CREATE OPERATOR CLASS fann_text_label_ops
 	DEFAULT FOR TYPE text[] USING fann AS
 	OPERATOR 4 = (anyarray, anyarray),
 	OPERATOR 5 @> (anyarray, anyarray),
 	OPERATOR 6 && (anyarray, anyarray),
-	OPERATOR 7 <@ (anyarray, anyarray),
-	FUNCTION 2 fann_label_type_text(internal);
+	OPERATOR 7 <@ (anyarray, anyarray);
+
+CREATE OPERATOR CLASS fann_uuid_label_ops
+	DEFAULT FOR TYPE uuid[] USING fann AS
+	OPERATOR 4 = (anyarray, anyarray),
+	OPERATOR 5 @> (anyarray, anyarray),
+	OPERATOR 6 && (anyarray, anyarray),
+	OPERATOR 7 <@ (anyarray, anyarray);
+
+-- Scalar columns take = and = ANY (IN lists).  The integer types form one
+-- family, so that a bigint column compared with an integer constant is
+-- served too.
+CREATE OPERATOR FAMILY fann_integer_ops USING fann;
+
+CREATE OPERATOR CLASS fann_int2_ops
+	DEFAULT FOR TYPE smallint USING fann FAMILY fann_integer_ops AS
+	OPERATOR 4 = (smallint, smallint);
+
+CREATE OPERATOR CLASS fann_int4_ops
+	DEFAULT FOR TYPE integer USING fann FAMILY fann_integer_ops AS
+	OPERATOR 4 = (integer, integer);
+
+CREATE OPERATOR CLASS fann_int8_ops
+	DEFAULT FOR TYPE bigint USING fann FAMILY fann_integer_ops AS
+	OPERATOR 4 = (bigint, bigint);
+
+ALTER OPERATOR FAMILY fann_integer_ops USING fann ADD
+	OPERATOR 4 = (smallint, integer),
+	OPERATOR 4 = (smallint, bigint),
+	OPERATOR 4 = (integer, smallint),
+	OPERATOR 4 = (integer, bigint),
+	OPERATOR 4 = (bigint, smallint),
+	OPERATOR 4 = (bigint, integer);
+
+CREATE OPERATOR CLASS fann_text_ops
+	DEFAULT FOR TYPE text USING fann AS
+	OPERATOR 4 = (text, text);
+
+CREATE OPERATOR CLASS fann_uuid_ops
+	DEFAULT FOR TYPE uuid USING fann AS
+	OPERATOR 4 = (uuid, uuid);
+
+CREATE OPERATOR CLASS fann_bool_ops
+	DEFAULT FOR TYPE boolean USING fann AS
+	OPERATOR 4 = (boolean, boolean);
+
+CREATE OPERATOR CLASS fann_date_ops
+	DEFAULT FOR TYPE date USING fann AS
+	OPERATOR 4 = (date, date);
+
+-- jsonb: a document's labels are its (path, scalar) pairs and top-level
+-- keys, so that @>, ?, ?| and ?& are served as jsonb defines them
+CREATE OPERATOR CLASS fann_jsonb_ops
+	DEFAULT FOR TYPE jsonb USING fann AS
+	OPERATOR 5 @> (jsonb, jsonb),
+	OPERATOR 8 ? (jsonb, text),
+	OPERATOR 9 ?| (jsonb, text[]),
+	OPERATOR 10 ?& (jsonb, text[]);
+
+-- Any other type: no operators, so that CREATE INDEX reaches fann, which
+-- names the column and the types it takes (PostgreSQL would only say that
+-- the type has no default operator class)
+CREATE OPERATOR CLASS fann_unsupported_ops
+	DEFAULT FOR TYPE anyelement USING fann AS
+	STORAGE anyelement;
 
 -- What the most recent fann index scan in this backend did
 CREATE FUNCTION fann_last_scan(

@@ -4,10 +4,11 @@
  *	  the lower layers every other file builds on: values, distances, pages
  *	  and label sets.
  *
- * A fann index answers "the k nearest vectors among the rows whose labels
- * satisfy =, @>, && or <@".  Vectors are real[] or pgvector's vector and
- * halfvec (read by their layout, FannVectorType); labels are integers, or
- * bigint and text labels hashed to integers (FannLabelType).  Rows with the
+ * A fann index answers "the k nearest vectors among the rows whose filter
+ * columns satisfy a conjunction of =, IN, @>, &&, <@, ?, ?| and ?&".
+ * Vectors are real[] or pgvector's vector and halfvec (read by their
+ * layout, FannVectorType); each filter column's values become integer
+ * labels, namespaced by column (filters.c).  Rows with the
  * identical normalised label set form one *group* (UNG, SIGMOD 2025, section
  * 3); every structure below is keyed by element ids and group ids, which the
  * search paths share.
@@ -95,7 +96,7 @@
  * Layers, each calling only those listed before it: the parameters
  * (options.c); the pure computation (candidates.h; vamana.h and ung.c's
  * in-memory graph build; lira.h: k-means and the probing model); values.c,
- * distance.c, page.c and labels.c, declared here, which read datums and
+ * filters.c, distance.c, page.c and labels.c, declared here, which read datums and
  * pages; search.h, the one interface of the exact, graph and ivf search
  * paths; the maintenance (insert.c, vacuum.c, graph.c, ivf.h) and the build
  * (build.h); the AM callbacks (scan.c, cost.c, fann.c, ...) on top.
@@ -127,11 +128,15 @@
 #define FANN_L2_STRATEGY		1
 #define FANN_IP_STRATEGY		2
 #define FANN_COSINE_STRATEGY	3
-/* ... and search operators of fann_label_ops */
-#define FANN_LABEL_EQUAL_STRATEGY		4
-#define FANN_LABEL_CONTAINS_STRATEGY	5
-#define FANN_LABEL_OVERLAP_STRATEGY		6
-#define FANN_LABEL_CONTAINED_STRATEGY	7
+/* ... and search operators of the filter opclasses (filters.c) */
+#define FANN_LABEL_EQUAL_STRATEGY		4	/* scalar and array = */
+#define FANN_LABEL_CONTAINS_STRATEGY	5	/* array and jsonb @> */
+#define FANN_LABEL_OVERLAP_STRATEGY		6	/* array && */
+#define FANN_LABEL_CONTAINED_STRATEGY	7	/* array <@ */
+#define FANN_JSONB_EXISTS_STRATEGY		8	/* jsonb ? */
+#define FANN_JSONB_EXISTS_ANY_STRATEGY	9	/* jsonb ?| */
+#define FANN_JSONB_EXISTS_ALL_STRATEGY	10	/* jsonb ?& */
+#define FANN_MAX_STRATEGY				10
 
 typedef enum FannMetric
 {
@@ -212,23 +217,7 @@ typedef enum FannVectorType
 	FANN_VECTOR_HALFVEC
 } FannVectorType;
 
-/*
- * The label column's element type: integer labels are the index's labels;
- * bigint and text ones are hashed to integers (text as its bytes, whatever
- * the collation), so a predicate selects the groups of its labels' hashes
- * and the executor rechecks it on the heap row: a hash collision costs a
- * row read, never a wrong row.  The label opclass names its type in
- * support function 2 (fann_label_ops, on integer[], has none).
- */
-#define FANN_LABEL_TYPE_PROC	2
-#define FANN_NPROCS				2
-
-typedef enum FannLabelType
-{
-	FANN_LABEL_INT4,			/* 0: no support function */
-	FANN_LABEL_INT8,
-	FANN_LABEL_TEXT
-} FannLabelType;
+#define FANN_NPROCS				1
 
 /* Search paths (GUC fann.strategy) */
 typedef enum FannStrategy
@@ -672,6 +661,34 @@ FannRandom(uint64 *state)
 	return FannMix64(*state += UINT64CONST(0x9E3779B97F4A7C15));
 }
 
+/*
+ * What one scan key asks of a group's labels (filters.c), which labels.c
+ * answers from the postings
+ */
+typedef enum FannLabelTest
+{
+	FANN_TEST_NONE,				/* no group */
+	FANN_TEST_ALL,				/* groups holding every label */
+	FANN_TEST_ANY,				/* groups holding one of the labels */
+	FANN_TEST_EQUAL,			/* the group whose set is the labels */
+	FANN_TEST_WITHIN,			/* groups whose column labels lie within the
+								 * labels */
+	FANN_TEST_NON_NULL			/* every group but the NULL one */
+} FannLabelTest;
+
+typedef struct FannLabelQuery
+{
+	FannLabelTest test;
+	int			nlabels;		/* sorted, without duplicates */
+	int32	   *labels;
+	int32	   *cards;			/* WITHIN: the column's cardinality labels
+								 * for 0 .. nlabels elements; NULL: the
+								 * group's whole set is the column's */
+	bool		recheck;		/* the executor rechecks it on the heap row */
+	bool		equality;		/* one label set: the graph follows
+								 * intra-group edges only */
+} FannLabelQuery;
+
 /* Which groups a label predicate selects (labels.c) */
 typedef enum FannSelection
 {
@@ -747,6 +764,9 @@ extern double fann_ivf_fraction;
 extern void FannDefineOptions(void);
 extern bytea *fannoptions(Datum reloptions, bool validate);
 
+/* planner.c */
+extern void FannInstallPlannerHook(void);
+
 /* values.c: what a row's and a query's datums mean */
 extern FannMetric FannIndexMetric(Relation index);
 extern FannVectorType FannIndexVectorType(Relation index);
@@ -757,11 +777,13 @@ extern const float *FannVectorFromDatum(Datum d, FannVectorType type, int *dim,
 extern void FannCheckFinite(const float *v, int n);
 extern void FannCheckDimensions(int got, int expected);
 extern int	FannCompareLabels(const void *a, const void *b);
-extern FannLabelType FannIndexLabelType(Relation index);
-extern int	FannNormaliseLabels(ArrayType *a, FannLabelType type, int32 **labels,
-								bool *hasnulls);
 extern const float *FannRowValues(Relation index, Datum *values, bool *isnull,
 								  int *dim, int32 **labels, int *nlabels);
+
+/* filters.c: what the filter columns' datums mean as labels */
+extern void FannCheckFilterColumns(Relation index);
+extern int	FannRowLabels(Relation index, Datum *values, bool *isnull, int32 **labels);
+extern int	FannKeyQueries(Relation index, ScanKey key, FannLabelQuery **queries);
 
 /* distance.c */
 typedef double (*FannDistanceFunction) (const float *a, const float *b, int n);

@@ -262,19 +262,27 @@ groups_overlapping(Relation index, FannMetaPage meta, const int32 *labels, int n
 }
 
 /*
- * Groups whose set lies within labels[0..n-1]: the empty set's, and each
- * group listed under as many of the labels as its set has
+ * Groups whose column labels lie within labels[0..n-1]: each group listed
+ * under as many of the labels as its column has.  With cards (a namespaced
+ * column's cardinality labels for 0..n elements) that count is the one its
+ * cardinality label gives, and a group listed under more labels still
+ * matches (another column's label may equal one of them); without, the
+ * group's whole set is the column's (the seeds' layout), and the empty
+ * set's group, listed under no label, matches too.
  */
 static int
 groups_contained(Relation index, FannMetaPage meta, const int32 *labels, int n,
-				 uint32 **out)
+				 const int32 *cards, uint32 **out)
 {
 	uint32	  **lists = palloc(sizeof(uint32 *) * Max(n, 1));
 	int		   *lens = palloc(sizeof(int) * Max(n, 1));
 	uint32	   *all;
 	uint32	   *cand;
 	uint32	   *counts;
-	FannGroupData *data;
+	uint32	   *need;
+	uint32	   *zero = NULL;
+	int			nzero = 0;
+	uint32	   *matched;
 	int			total = 0,
 				ncand = 0,
 				k = 0;
@@ -304,22 +312,59 @@ groups_contained(Relation index, FannMetaPage meta, const int32 *labels, int n,
 			counts[ncand++] = 1;
 		}
 	}
-	data = read_groups(index, cand, ncand);
 
-	*out = palloc(sizeof(uint32) * (ncand + 1));
-	for (int i = 0; i < ncand; i++)
-		if (data[i].nlabels == counts[i])
-			(*out)[k++] = cand[i];
-	/* the empty set's group, listed under no label, in its place */
-	if (meta->empty_group != InvalidFannId)
+	/* how many labels of the column each candidate has */
+	need = palloc(sizeof(uint32) * (ncand + 1));
+	if (cards == NULL)
 	{
-		int			pos = k++;
+		FannGroupData *data = read_groups(index, cand, ncand);
 
-		for (; pos > 0 && (*out)[pos - 1] > meta->empty_group; pos--)
-			(*out)[pos] = (*out)[pos - 1];
-		(*out)[pos] = meta->empty_group;
+		for (int i = 0; i < ncand; i++)
+			need[i] = data[i].nlabels;
 	}
-	return k;
+	else
+	{
+		uint32	  **clists = palloc(sizeof(uint32 *) * (n + 1));
+		int		   *clens = palloc(sizeof(int) * (n + 1));
+		int32	   *sorted = palloc(sizeof(int32) * (n + 1));
+		/* fetch_postings wants them sorted; each label's m is its place */
+		memcpy(sorted, cards, sizeof(int32) * (n + 1));
+		qsort(sorted, n + 1, sizeof(int32), FannCompareLabels);
+		fetch_postings(index, meta, sorted, n + 1, clists, clens);
+		for (int i = 0; i < ncand; i++)
+			need[i] = PG_UINT32_MAX;
+		for (int j = 0; j <= n; j++)
+		{
+			int32	   *hit = bsearch(&cards[j], sorted, n + 1, sizeof(int32), FannCompareLabels);
+			int			c = hit - sorted;
+
+			for (int i = 0; i < clens[c]; i++)
+			{
+				int			pos = FannIdLowerBound(cand, ncand, clists[c][i]);
+
+				if (pos < ncand && cand[pos] == clists[c][i])
+					need[pos] = Min(need[pos], (uint32) j);
+			}
+		}
+		/* and those of no element, listed under none of the labels */
+		zero = clists[(int32 *) bsearch(&cards[0], sorted, n + 1, sizeof(int32),
+										FannCompareLabels) - sorted];
+		nzero = clens[(int32 *) bsearch(&cards[0], sorted, n + 1, sizeof(int32),
+										FannCompareLabels) - sorted];
+	}
+
+	matched = palloc(sizeof(uint32) * (ncand + 1));
+	for (int i = 0; i < ncand; i++)
+		if (cards != NULL ? counts[i] >= need[i] : counts[i] == need[i])
+			matched[k++] = cand[i];
+	/* the empty set's group, listed under no label */
+	if (cards == NULL && meta->empty_group != InvalidFannId)
+	{
+		zero = &meta->empty_group;
+		nzero = 1;
+	}
+	*out = palloc(sizeof(uint32) * (k + nzero + 1));
+	return unite(matched, k, zero, nzero, *out);
 }
 
 /* Groups whose set is exactly labels[0..n-1] (at most one exists) */
@@ -365,7 +410,7 @@ FannNewGroupParents(Relation index, FannMetaPage meta, const int32 *labels, int 
 					uint32 *parents)
 {
 	uint32	   *cand = NULL;
-	int			ncand = n > 0 ? groups_contained(index, meta, labels, n, &cand) : 0;
+	int			ncand = n > 0 ? groups_contained(index, meta, labels, n, NULL, &cand) : 0;
 	FannGroupData *data = read_groups(index, cand, ncand);
 
 	/* a selection: each pass takes the largest set left */
@@ -405,21 +450,40 @@ build_mask(FannGroupSet *set)
 		FannIdSetAdd(set->mask, span, set->groups[i] - set->mask_base);
 }
 
+/* The groups a query selects (FANN_TEST_NON_NULL aside), as a sorted list */
+static int
+groups_of_query(Relation index, FannMetaPage meta, const FannLabelQuery *q,
+				uint32 **groups)
+{
+	*groups = NULL;
+	switch (q->test)
+	{
+		case FANN_TEST_ALL:
+			return groups_containing(index, meta, q->labels, q->nlabels, groups);
+		case FANN_TEST_ANY:
+			return groups_overlapping(index, meta, q->labels, q->nlabels, groups);
+		case FANN_TEST_EQUAL:
+			return groups_equal(index, meta, q->labels, q->nlabels, groups);
+		case FANN_TEST_WITHIN:
+			return groups_contained(index, meta, q->labels, q->nlabels, q->cards, groups);
+		default:
+			return 0;
+	}
+}
+
 /*
- * The groups selected by the label scan keys (attribute 2), ANDed together.
- * With no label key every group is selected, including the NULL-labels one.
+ * The groups selected by the filter scan keys, ANDed together; a key's
+ * alternatives (a ScalarArrayOp's elements) ORed.  With no key every group
+ * is selected, including the NULL-labels one.
  */
 void
 FannGroupSetFromKeys(Relation index, FannMetaPage meta, ScanKey keys, int nkeys,
 					 FannGroupSet *set)
 {
-	FannLabelType type = FannIndexLabelType(index);
-
 	set->selection = FANN_SELECT_ALL;
 	set->ngroups = 0;
 	set->groups = NULL;
-	/* hashed labels select their hashes' groups: the heap row decides */
-	set->recheck = nkeys > 0 && type != FANN_LABEL_INT4;
+	set->recheck = false;
 	set->equality = false;
 	set->data = NULL;
 	set->nlive = 0;
@@ -427,57 +491,46 @@ FannGroupSetFromKeys(Relation index, FannMetaPage meta, ScanKey keys, int nkeys,
 
 	for (int k = 0; k < nkeys; k++)
 	{
-		ScanKey		key = &keys[k];
-		int32	   *labels;
-		int			n;
-		bool		hasnulls;
+		FannLabelQuery *queries;
+		int			nq = FannKeyQueries(index, &keys[k], &queries);
 		uint32	   *groups = NULL;
 		int			ngroups = 0;
+		bool		non_null = false;
 
-		/* strict operators: a NULL argument matches nothing */
-		if (key->sk_flags & SK_ISNULL)
+		for (int i = 0; i < nq; i++)
 		{
-			set->selection = FANN_SELECT_LIST;
-			set->ngroups = 0;
-			return;
-		}
-		n = FannNormaliseLabels(DatumGetArrayTypeP(key->sk_argument), type, &labels, &hasnulls);
+			uint32	   *g;
+			int			ng;
 
-		switch (key->sk_strategy)
+			set->recheck |= queries[i].recheck;
+			set->equality |= queries[i].equality;
+			/* '@> {}' of the seeds' layout: every group but the NULL one */
+			non_null |= queries[i].test == FANN_TEST_NON_NULL;
+			ng = groups_of_query(index, meta, &queries[i], &g);
+			if (groups == NULL)
+			{
+				groups = g;
+				ngroups = ng;
+			}
+			else if (ng > 0)
+			{
+				uint32	   *merged = palloc(sizeof(uint32) * (ngroups + ng));
+
+				ngroups = unite(groups, ngroups, g, ng, merged);
+				groups = merged;
+			}
+		}
+		/* alternatives of one '=' each select one group: many do not */
+		if (nq > 1)
+			set->equality = false;
+
+		if (non_null)
 		{
-			case FANN_LABEL_EQUAL_STRATEGY:
-				/* no indexed row has NULL elements, so none can be equal */
-				if (!hasnulls)
-					ngroups = groups_equal(index, meta, labels, n, &groups);
-				set->recheck = set->equality = true;
-				break;
-			case FANN_LABEL_CONTAINED_STRATEGY:
-				/* NULL elements contain nothing; the others still can */
-				ngroups = groups_contained(index, meta, labels, n, &groups);
-				break;
-			case FANN_LABEL_CONTAINS_STRATEGY:
-				/* a NULL element is contained in nothing */
-				if (hasnulls)
-					break;
-				if (n == 0)
-				{
-					/* '@> {}' holds for every non-NULL label array */
-					if (set->selection == FANN_SELECT_ALL)
-						set->selection = FANN_SELECT_NON_NULL;
-					continue;
-				}
-				ngroups = groups_containing(index, meta, labels, n, &groups);
-				break;
-			case FANN_LABEL_OVERLAP_STRATEGY:
-				/* NULL elements overlap nothing; the others still can */
-				if (n > 0)
-					ngroups = groups_overlapping(index, meta, labels, n, &groups);
-				break;
-			default:
-				elog(ERROR, "unexpected fann label strategy %d", key->sk_strategy);
+			/* which holds every group another alternative selects */
+			if (set->selection == FANN_SELECT_ALL)
+				set->selection = FANN_SELECT_NON_NULL;
 		}
-
-		if (set->selection != FANN_SELECT_LIST)
+		else if (set->selection != FANN_SELECT_LIST)
 		{
 			set->selection = FANN_SELECT_LIST;
 			set->groups = groups;

@@ -96,9 +96,9 @@ posting_range(LabelPosting *postings, int n, int32 label, int *lo, int *hi)
 /*
  * The LNG: for each group its children, the minimal proper supersets among
  * the groups, and its parents, the inverse.  Candidates for children are the
- * groups that carry all of the group's labels (postings intersection); taken
- * smallest first, one is a child unless a child already taken is a subset
- * of it.  Returns the total number of edge ends stored.
+ * groups that carry all of the group's labels (its rarest label's postings,
+ * each checked); taken smallest first, one is a child unless a child already
+ * taken is a subset of it.  Returns the total number of edge ends stored.
  */
 int64
 FannBuildLng(FannBuildGroup **groups, int ngroups)
@@ -137,11 +137,26 @@ FannBuildLng(FannBuildGroup **groups, int ngroups)
 		}
 		else
 		{
-			int			lo,
-						hi;
+			int			lo = 0,
+						hi = INT_MAX;
 
-			/* groups with the first label that hold all the others */
-			posting_range(postings, npostings, gh->labels[0], &lo, &hi);
+			/*
+			 * groups with its rarest label that hold all the others: with
+			 * several filter columns, a label such as a column's presence
+			 * can be on every group
+			 */
+			for (int j = 0; j < gh->nlabels && hi - lo > 1; j++)
+			{
+				int			a,
+							b;
+
+				posting_range(postings, npostings, gh->labels[j], &a, &b);
+				if (b - a < hi - lo)
+				{
+					lo = a;
+					hi = b;
+				}
+			}
 			for (int p = lo; p < hi; p++)
 			{
 				FannBuildGroup *gg = groups[postings[p].group];

@@ -5,9 +5,9 @@
  * Vector opclasses hold one ordering operator whose strategy names the
  * metric: on real[] nothing else, on another type (fann_vector's, for
  * pgvector's vector and halfvec) support function 1, which says how that
- * type stores a vector (fann.h).  Label opclasses hold the search operators
- * =, @>, && and <@: on integer[] nothing else, on bigint[] and text[] support
- * function 2, which names the label type.
+ * type stores a vector (fann.h).  Filter opclasses hold search operators
+ * (=, @>, &&, <@, ?, ?|, ?&: filters.c) and no support function; which
+ * types fann takes is filters.c's to check, at CREATE INDEX.
  */
 #include "postgres.h"
 
@@ -44,21 +44,17 @@ fannvalidate(Oid opclassoid)
 	opcintype = classform->opcintype;
 	opclassname = NameStr(classform->opcname);
 	/*
-	 * Support functions: at most one, 1 in a vector opclass of a type other
-	 * than real[], 2 in a label opclass of a type other than integer[]
+	 * Support functions: only 1, in a vector opclass of a type other than
+	 * real[]; an opclass is a vector one if its type is real[] or it has one
 	 */
 	proclist = SearchSysCacheList1(AMPROCNUM, ObjectIdGetDatum(opfamilyoid));
-	vector = opcintype != INT4ARRAYOID;
+	vector = opcintype == FLOAT4ARRAYOID || proclist->n_members > 0;
 	for (int i = 0; i < proclist->n_members; i++)
 	{
 		Form_pg_amproc proc = (Form_pg_amproc) GETSTRUCT(&proclist->members[i]->tuple);
 
-		if (proc->amprocnum == FANN_LABEL_TYPE_PROC)
-			vector = false;
-		if (opcintype == FLOAT4ARRAYOID || opcintype == INT4ARRAYOID ||
-			proclist->n_members != 1 ||
-			(proc->amprocnum != FANN_VECTOR_TYPE_PROC &&
-			 proc->amprocnum != FANN_LABEL_TYPE_PROC) ||
+		if (opcintype == FLOAT4ARRAYOID || proclist->n_members != 1 ||
+			proc->amprocnum != FANN_VECTOR_TYPE_PROC ||
 			!check_amproc_signature(proc->amproc, INT4OID, true, 1, 1, INTERNALOID))
 		{
 			ereport(INFO,
@@ -67,15 +63,6 @@ fannvalidate(Oid opclassoid)
 							opclassname, format_procedure(proc->amproc), proc->amprocnum)));
 			result = false;
 		}
-	}
-	if (opcintype != FLOAT4ARRAYOID && opcintype != INT4ARRAYOID &&
-		proclist->n_members == 0)
-	{
-		ereport(INFO,
-				(errcode(ERRCODE_INVALID_OBJECT_DEFINITION),
-				 errmsg("fann operator class \"%s\" must say how type %s holds vectors (support function 1) or labels (support function 2)",
-						opclassname, format_type_be(opcintype))));
-		result = false;
 	}
 	ReleaseCatCacheList(proclist);
 
@@ -93,10 +80,10 @@ fannvalidate(Oid opclassoid)
 				check_amop_signature(op->amopopr, FLOAT8OID, opcintype, opcintype);
 		else
 			ok = op->amopstrategy >= FANN_LABEL_EQUAL_STRATEGY &&
-				op->amopstrategy <= FANN_LABEL_CONTAINED_STRATEGY &&
+				op->amopstrategy <= FANN_MAX_STRATEGY &&
 				op->amoppurpose == AMOP_SEARCH &&
 				check_amop_signature(op->amopopr, BOOLOID,
-									 ANYARRAYOID, ANYARRAYOID);
+									 op->amoplefttype, op->amoprighttype);
 		if (!ok)
 		{
 			ereport(INFO,

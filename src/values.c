@@ -2,9 +2,8 @@
  * values.c
  *	  What the datums of a row and of a query mean to fann: the metric of the
  *	  index's opclass, vectors from real[] arrays or pgvector's vector and
- *	  halfvec values, label sets from integer[] arrays (or bigint[] and
- *	  text[] ones, hashed), each checked, with a clear error for what fann
- *	  cannot index.
+ *	  halfvec values, each checked, with a clear error for what fann cannot
+ *	  index; the filter columns' labels come from filters.c.
  */
 #include "postgres.h"
 
@@ -77,53 +76,26 @@ fann_vector_type_halfvec(PG_FUNCTION_ARGS)
 	PG_RETURN_INT32(FANN_VECTOR_HALFVEC);
 }
 
-/* How the index's label column holds a label: integer[] unless its opclass says */
-FannLabelType
-FannIndexLabelType(Relation index)
-{
-	return (FannLabelType) opclass_says(index, 2, FANN_LABEL_TYPE_PROC, FANN_LABEL_TEXT);
-}
-
-/* Support function 2 of the bigint[] and text[] label opclasses */
-PG_FUNCTION_INFO_V1(fann_label_type_int8);
-Datum
-fann_label_type_int8(PG_FUNCTION_ARGS)
-{
-	PG_RETURN_INT32(FANN_LABEL_INT8);
-}
-
-PG_FUNCTION_INFO_V1(fann_label_type_text);
-Datum
-fann_label_type_text(PG_FUNCTION_ARGS)
-{
-	PG_RETURN_INT32(FANN_LABEL_TEXT);
-}
-
 /*
  * An error unless the index is on a vector column (real[], or a type whose
- * opclass names how to read it) optionally followed by a label column
- * (integer[], or a type whose opclass names its label type)
+ * opclass names how to read it) followed by filter columns fann takes
  */
 void
 FannCheckIndexDefinition(Relation index)
 {
-	int			natts = IndexRelationGetNumberOfKeyAttributes(index);
-
-	if (natts > 2 ||
-		(index->rd_opcintype[0] != FLOAT4ARRAYOID &&
-		 !OidIsValid(index_getprocid(index, 1, FANN_VECTOR_TYPE_PROC))) ||
-		(natts == 2 && index->rd_opcintype[1] != INT4ARRAYOID &&
-		 !OidIsValid(index_getprocid(index, 2, FANN_LABEL_TYPE_PROC))))
+	if (index->rd_opcintype[0] != FLOAT4ARRAYOID &&
+		!OidIsValid(index_getprocid(index, 1, FANN_VECTOR_TYPE_PROC)))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_OBJECT_DEFINITION),
-				 errmsg("fann index must be on a vector column (real[], or vector or halfvec with fann_vector), optionally followed by a label column (integer[], bigint[] or text[])")));
+				 errmsg("fann index must be on a vector column (real[], or vector or halfvec with fann_vector), optionally followed by filter columns")));
 	(void) FannIndexMetric(index);
+	FannCheckFilterColumns(index);
 }
 
 /*
  * The row's vector and label set, checked.  Returns NULL for a row without a
- * vector, which is not indexed.  *nlabels is -1 when the labels are NULL or
- * the index has no label column.
+ * vector, which is not indexed.  *nlabels is -1 for the NULL group
+ * (FannRowLabels).
  */
 const float *
 FannRowValues(Relation index, Datum *values, bool *isnull, int *dim,
@@ -139,11 +111,7 @@ FannRowValues(Relation index, Datum *values, bool *isnull, int *dim,
 				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
 				 errmsg("vector has %d dimensions, fann indexes at most %d",
 						*dim, FANN_MAX_DIMENSIONS)));
-	if (IndexRelationGetNumberOfKeyAttributes(index) < 2 || isnull[1])
-		*nlabels = -1;
-	else
-		*nlabels = FannNormaliseLabels(DatumGetArrayTypeP(values[1]),
-									   FannIndexLabelType(index), labels, NULL);
+	*nlabels = FannRowLabels(index, values, isnull, labels);
 	return vec;
 }
 
@@ -291,80 +259,4 @@ FannCompareLabels(const void *a, const void *b)
 	int32		y = *(const int32 *) b;
 
 	return (x > y) - (x < y);
-}
-
-/*
- * Normalise a label array into a sorted set.  For a row's labels (hasnulls ==
- * NULL) NULL elements and multi-dimensional arrays are errors; for a query
- * the array is flattened, as PostgreSQL's array operators do, and NULL
- * elements are skipped and reported through *hasnulls.
- */
-int
-FannNormaliseLabels(ArrayType *a, FannLabelType type, int32 **labels, bool *hasnulls)
-{
-	/* each FannLabelType's element type, as deconstruct_array wants it */
-	static const struct
-	{
-		Oid			oid;
-		int16		len;
-		bool		byval;
-		char		align;
-		const char *name;
-	}			elem[] = {
-		{INT4OID, sizeof(int32), true, TYPALIGN_INT, "integer"},
-		{INT8OID, sizeof(int64), FLOAT8PASSBYVAL, TYPALIGN_DOUBLE, "bigint"},
-		{TEXTOID, -1, false, TYPALIGN_INT, "text"},
-	};
-	Datum	   *elems;
-	bool	   *nulls;
-	int			n;
-	int			k = 0;
-	int32	   *out;
-
-	if (ARR_ELEMTYPE(a) != elem[type].oid)
-		ereport(ERROR,
-				(errcode(ERRCODE_DATATYPE_MISMATCH),
-				 errmsg("labels must be an array of %s", elem[type].name)));
-	if (hasnulls == NULL && ARR_NDIM(a) > 1)
-		ereport(ERROR,
-				(errcode(ERRCODE_DATA_EXCEPTION),
-				 errmsg("label array must be one-dimensional"),
-				 errdetail("The array has %d dimensions.", ARR_NDIM(a))));
-
-	deconstruct_array(a, elem[type].oid, elem[type].len, elem[type].byval, elem[type].align,
-					  &elems, &nulls, &n);
-	out = palloc(sizeof(int32) * Max(n, 1));
-	if (hasnulls)
-		*hasnulls = false;
-	for (int i = 0; i < n; i++)
-	{
-		if (nulls[i])
-		{
-			if (hasnulls == NULL)
-				ereport(ERROR,
-						(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-						 errmsg("label array must not contain NULL elements")));
-			*hasnulls = true;
-			continue;
-		}
-		out[k++] = type == FANN_LABEL_INT4 ? DatumGetInt32(elems[i]) :
-			type == FANN_LABEL_INT8 ? DatumGetInt32(DirectFunctionCall1(hashint8, elems[i])) :
-			DatumGetInt32(hash_any((const unsigned char *) VARDATA_ANY(DatumGetPointer(elems[i])),
-								   VARSIZE_ANY_EXHDR(DatumGetPointer(elems[i]))));
-	}
-	pfree(elems);
-	pfree(nulls);
-
-	if (k > 1)
-	{
-		int			m = 0;
-
-		qsort(out, k, sizeof(int32), FannCompareLabels);
-		for (int i = 1; i < k; i++)
-			if (out[i] != out[m])
-				out[++m] = out[i];
-		k = m + 1;
-	}
-	*labels = out;
-	return k;
 }
