@@ -76,8 +76,12 @@ fanncostestimate(PlannerInfo *root, IndexPath *path, double loop_count,
 	FannGetMetaSnapshot(index, &meta);
 	index_close(index, NoLock);
 
-	rows = costs.numIndexTuples;
-	pages = costs.numIndexPages;
+	/*
+	 * genericcostestimate counts one scan per element of an IN list, as a
+	 * btree makes them; fann takes the whole list in one scan
+	 */
+	rows = Min(costs.numIndexTuples * costs.num_sa_scans, path->indexinfo->rel->tuples);
+	pages = Min(costs.numIndexPages * costs.num_sa_scans, path->indexinfo->pages);
 	per_row = cpu_index_tuple_cost;
 	if (path->indexorderbys != NIL)
 		per_row += cpu_operator_cost *

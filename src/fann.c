@@ -19,6 +19,7 @@ _PG_init(void)
 {
 	FannDefineOptions();
 	FannDefineSimdGuc();
+	FannInstallPlannerHook();
 	MarkGUCPrefixReserved("fann");
 }
 
