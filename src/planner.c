@@ -22,6 +22,10 @@
 
 #if PG_VERSION_NUM < 170000
 
+#include "catalog/pg_operator.h"
+#include "catalog/pg_type.h"
+#include "nodes/makefuncs.h"
+#include "nodes/nodeFuncs.h"
 #include "optimizer/optimizer.h"
 #include "optimizer/pathnode.h"
 #include "optimizer/paths.h"
@@ -35,6 +39,36 @@
 static set_rel_pathlist_hook_type prev_set_rel_pathlist_hook = NULL;
 
 /*
+ * The index clause of a boolean column's own condition ("flag", "NOT flag",
+ * which the planner makes of "flag = true"), as "flag = true" or "= false":
+ * before PostgreSQL 16 the core takes those for btree and hash only
+ */
+static IndexClause *
+match_boolean_clause(PlannerInfo *root, IndexOptInfo *index, RestrictInfo *rinfo,
+					 Node *operand, bool value)
+{
+	for (int col = 0; col < index->nkeycolumns; col++)
+	{
+		IndexClause *iclause;
+		Expr	   *op;
+
+		if (!match_index_to_operand(operand, col, index) ||
+			!op_in_opfamily(BooleanEqualOperator, index->opfamily[col]))
+			continue;
+		op = make_opclause(BooleanEqualOperator, BOOLOID, false, (Expr *) operand,
+						   (Expr *) makeBoolConst(value, false), InvalidOid, InvalidOid);
+		iclause = makeNode(IndexClause);
+		iclause->rinfo = rinfo;
+		iclause->indexquals = list_make1(make_simple_restrictinfo(root, op));
+		iclause->lossy = false;
+		iclause->indexcol = col;
+		iclause->indexcols = NIL;
+		return iclause;
+	}
+	return NULL;
+}
+
+/*
  * The index clause rinfo makes if it is "column op ANY (array)" the index
  * can take, else NULL: match_clause_to_index's tests for a
  * ScalarArrayOpExpr, which gives a clause to the first column that takes it
@@ -42,14 +76,24 @@ static set_rel_pathlist_hook_type prev_set_rel_pathlist_hook = NULL;
 static IndexClause *
 match_saop_clause(PlannerInfo *root, IndexOptInfo *index, RestrictInfo *rinfo)
 {
+	Node	   *clause = (Node *) rinfo->clause;
+	bool		value = true;
 	ScalarArrayOpExpr *saop;
 	Node	   *leftop;
 	Node	   *rightop;
 
-	if (!IsA(rinfo->clause, ScalarArrayOpExpr) || rinfo->pseudoconstant)
+	if (rinfo->pseudoconstant ||
+		!restriction_is_securely_promotable(rinfo, index->rel))
 		return NULL;
-	/* a leaky operator must not see rows a security barrier would hide */
-	if (!restriction_is_securely_promotable(rinfo, index->rel))
+	if (is_notclause(clause))
+	{
+		clause = (Node *) get_notclausearg((Expr *) clause);
+		value = false;
+	}
+	if (exprType(clause) == BOOLOID && !IsA(clause, Const) &&
+		!IsA(rinfo->clause, ScalarArrayOpExpr))
+		return match_boolean_clause(root, index, rinfo, clause, value);
+	if (!IsA(rinfo->clause, ScalarArrayOpExpr))
 		return NULL;
 	saop = (ScalarArrayOpExpr *) rinfo->clause;
 	/* ALL is no scan key: an SK_SEARCHARRAY key means ANY */
