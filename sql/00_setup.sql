@@ -53,8 +53,9 @@ BEGIN
 END
 $$ LANGUAGE plpgsql;
 
--- fann_check under settings ('name = value, name = value'), for this call
-CREATE FUNCTION fann_check_with(settings text, query text, index_name text) RETURNS int AS $$
+-- The int a call returns ('fann_check(...)') under settings ('name = value,
+-- name = value'), for this call
+CREATE FUNCTION fann_with(settings text, call text) RETURNS int AS $$
 DECLARE
 	s text;
 	saved text[] := '{}';
@@ -64,13 +65,18 @@ BEGIN
 		saved := saved || ARRAY[split_part(s, ' = ', 1), current_setting(split_part(s, ' = ', 1))];
 		PERFORM set_config(split_part(s, ' = ', 1), split_part(s, ' = ', 2), true);
 	END LOOP;
-	n := fann_check(query, index_name);
+	EXECUTE 'SELECT ' || call INTO n;
 	FOR i IN 1 .. cardinality(saved) / 2 LOOP
 		PERFORM set_config(saved[2 * i - 1], saved[2 * i], true);
 	END LOOP;
 	RETURN n;
 END
 $$ LANGUAGE plpgsql;
+
+-- fann_check under settings
+CREATE FUNCTION fann_check_with(settings text, query text, index_name text) RETURNS int AS $$
+	SELECT fann_with(settings, format('fann_check(%L, %L)', query, index_name))
+$$ LANGUAGE sql;
 
 CREATE FUNCTION fann_explain(query text) RETURNS SETOF text AS $$
 BEGIN
