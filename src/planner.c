@@ -38,6 +38,20 @@
 
 static set_rel_pathlist_hook_type prev_set_rel_pathlist_hook = NULL;
 
+/* Clause rinfo, exactly as qual on index column col */
+static IndexClause *
+index_clause(RestrictInfo *rinfo, RestrictInfo *qual, int col)
+{
+	IndexClause *iclause = makeNode(IndexClause);
+
+	iclause->rinfo = rinfo;
+	iclause->indexquals = list_make1(qual);
+	iclause->lossy = false;
+	iclause->indexcol = col;
+	iclause->indexcols = NIL;
+	return iclause;
+}
+
 /*
  * The index clause of a boolean column's own condition ("flag", "NOT flag",
  * which the planner makes of "flag = true"), as "flag = true" or "= false":
@@ -49,7 +63,6 @@ match_boolean_clause(PlannerInfo *root, IndexOptInfo *index, RestrictInfo *rinfo
 {
 	for (int col = 0; col < index->nkeycolumns; col++)
 	{
-		IndexClause *iclause;
 		Expr	   *op;
 
 		if (!match_index_to_operand(operand, col, index) ||
@@ -57,13 +70,7 @@ match_boolean_clause(PlannerInfo *root, IndexOptInfo *index, RestrictInfo *rinfo
 			continue;
 		op = make_opclause(BooleanEqualOperator, BOOLOID, false, (Expr *) operand,
 						   (Expr *) makeBoolConst(value, false), InvalidOid, InvalidOid);
-		iclause = makeNode(IndexClause);
-		iclause->rinfo = rinfo;
-		iclause->indexquals = list_make1(make_simple_restrictinfo(root, op));
-		iclause->lossy = false;
-		iclause->indexcol = col;
-		iclause->indexcols = NIL;
-		return iclause;
+		return index_clause(rinfo, make_simple_restrictinfo(root, op), col);
 	}
 	return NULL;
 }
@@ -108,8 +115,6 @@ match_saop_clause(PlannerInfo *root, IndexOptInfo *index, RestrictInfo *rinfo)
 
 	for (int col = 0; col < index->nkeycolumns; col++)
 	{
-		IndexClause *iclause;
-
 		/*
 		 * Any search operator of the column's family, as PostgreSQL 17
 		 * passes: the scan answers ANY as the union of its elements' groups
@@ -121,13 +126,7 @@ match_saop_clause(PlannerInfo *root, IndexOptInfo *index, RestrictInfo *rinfo)
 									  saop->inputcollid) ||
 			get_op_opfamily_strategy(saop->opno, index->opfamily[col]) == 0)
 			continue;
-		iclause = makeNode(IndexClause);
-		iclause->rinfo = rinfo;
-		iclause->indexquals = list_make1(rinfo);
-		iclause->lossy = false;
-		iclause->indexcol = col;
-		iclause->indexcols = NIL;
-		return iclause;
+		return index_clause(rinfo, rinfo, col);
 	}
 	return NULL;
 }
