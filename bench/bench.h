@@ -52,6 +52,19 @@ typedef struct GroundTruth
 	int64_t    *matches;
 } GroundTruth;
 
+/*
+ * Per-query parameters of a statement ($2, $3, ... after the query vector
+ * $1), in PostgreSQL's text form: a file of one line per query, its values
+ * separated by tabs (any type: uuid, text, text[], jsonb, ...)
+ */
+#define BENCH_MAX_PARAMS 8
+typedef struct QueryParams
+{
+	int64_t		n;
+	int		   *count;			/* query i: count[i] values */
+	char	  **value;			/* value[i * BENCH_MAX_PARAMS + j] */
+} QueryParams;
+
 /* A vector file read one row at a time (vecio.c) */
 typedef struct VecReader
 {
@@ -76,6 +89,7 @@ extern void vec_write_close(FILE *f, const char *path);
 extern void write_vectors(const char *path, const Vectors *v);
 extern LabelSets read_labels(const char *path, int64_t limit);
 extern void write_labels(const char *path, const LabelSets *ls);
+extern QueryParams read_params(const char *path, int64_t limit);
 extern void write_gt(const char *prefix, const GroundTruth *gt);
 extern GroundTruth read_gt(const char *prefix);
 extern void *xmalloc(size_t size);
@@ -100,6 +114,10 @@ extern double exact_distance(Metric m, const float *a, const float *b, int d);
 extern GroundTruth compute_gt(const Vectors *base, const LabelSets *bl,
 							  const Vectors *queries, const LabelSets *ql,
 							  QueryType type, Metric metric, int k);
+extern GroundTruth compute_gt_sql(const char *conninfo, const char *sql,
+								  const char *setting, const Vectors *base,
+								  const Vectors *queries, const QueryParams *params,
+								  Metric metric, int k);
 
 /* codes.c */
 extern int	codes_report(const Vectors *base, const Vectors *queries, int k,
@@ -116,6 +134,11 @@ typedef struct SweepOptions
 	const char *table;
 	const char *vector_type;	/* the embedding column's type, NULL: real[] */
 	const char *label_type;		/* the labels' element type, NULL: int4 */
+	const char *sql;			/* the statement ($1 the vector, $2... params), NULL:
+								 * one made from type and table */
+	const QueryParams *params;	/* per query $2, $3, ...; NULL: the labels */
+	const char *shape;			/* the query set's name, NULL: the type's */
+	const char *plans;			/* CSV of each query's plan, NULL: none */
 	const char *dataset;
 	const char *config;
 	const char *csv;
@@ -131,5 +154,9 @@ typedef struct SweepOptions
 extern int	run_sweep(const SweepOptions *opt, const Vectors *base,
 					  const Vectors *queries, const LabelSets *ql,
 					  const GroundTruth *gt, const char *setting);
+struct pg_conn;					/* libpq's PGconn */
+extern int	apply_setting(struct pg_conn *conn, const char *setting, char *error, size_t errlen);
+extern void format_vector(char *out, const float *v, int d);
+extern int	bind_params(const QueryParams *p, int64_t q, const char **out);
 
 #endif

@@ -2,10 +2,13 @@
  * gt.c
  *	  Exact filtered k-NN by brute force, in double precision, OpenMP over
  *	  queries.  Deliberately shares no code with the extension's kernels.
+ *	  For filters on columns of other types, the server's own answers with
+ *	  index scans disabled (compute_gt_sql).
  */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <libpq-fe.h>
 
 #include "bench.h"
 
@@ -146,5 +149,81 @@ compute_gt(const Vectors *base, const LabelSets *bl, const Vectors *queries,
 		gt.matches[q] = m;
 		free(h);
 	}
+	return gt;
+}
+
+/*
+ * Exact answers from the server, for filters this file cannot evaluate:
+ * sql ($1 the query vector as real[], then the query's parameters) returns
+ * the ids of a query's k nearest matching rows and, as its second column,
+ * how many rows its filter matches; run under setting (index scans off: a
+ * sequential scan and a sort).  The ids' distances are computed here, in
+ * double precision, and the ids ordered by them, so that the answers score
+ * as compute_gt's do.
+ */
+GroundTruth
+compute_gt_sql(const char *conninfo, const char *sql, const char *setting,
+			   const Vectors *base, const Vectors *queries, const QueryParams *params,
+			   Metric metric, int k)
+{
+	PGconn	   *c = PQconnectdb(conninfo ? conninfo : "");
+	char		error[512];
+	char	   *vec = xmalloc((size_t) queries->d * 20 + 16);
+	Hit		   *h = xmalloc(sizeof(Hit) * k);
+	GroundTruth gt;
+
+	if (PQstatus(c) != CONNECTION_OK)
+		die("connection failed: %s", PQerrorMessage(c));
+	if (setting && !apply_setting(c, setting, error, sizeof(error)))
+		die("%s", error);
+	if (params && params->n < queries->n)
+		die("%lld queries but parameters for %lld", (long long) queries->n,
+			(long long) params->n);
+	gt.nq = queries->n;
+	gt.k = k;
+	gt.ids = xmalloc(sizeof(int32_t) * gt.nq * k);
+	gt.dist = xmalloc(sizeof(float) * gt.nq * k);
+	gt.matches = xmalloc(sizeof(int64_t) * gt.nq);
+	for (int64_t q = 0; q < gt.nq; q++)
+	{
+		const char *values[1 + BENCH_MAX_PARAMS];
+		int			nvalues = 1;
+		int			n;
+		PGresult   *r;
+
+		format_vector(vec, &queries->data[q * queries->d], queries->d);
+		values[0] = vec;
+		if (params)
+			nvalues += bind_params(params, q, values + 1);
+		r = PQexecParams(c, sql, nvalues, NULL, values, NULL, NULL, 0);
+		if (PQresultStatus(r) != PGRES_TUPLES_OK || PQnfields(r) < 2)
+			die("query %lld: %s", (long long) q, PQresultStatus(r) == PGRES_TUPLES_OK ?
+				"the statement must return the id and the rows matching" : PQerrorMessage(c));
+		n = PQntuples(r) < k ? PQntuples(r) : k;
+		for (int i = 0; i < n; i++)
+		{
+			int64_t		id = atoll(PQgetvalue(r, i, 0));
+
+			if (id < 0 || id >= base->n)
+				die("query %lld: row %lld is not among the %lld base vectors (the table has rows --limit leaves out?)",
+					(long long) q, (long long) id, (long long) base->n);
+			h[i].id = (int32_t) id;
+			h[i].dist = exact_distance(metric, &queries->data[q * queries->d],
+									   &base->data[id * base->d], base->d);
+			if (isnan(h[i].dist))
+				h[i].dist = INFINITY;
+		}
+		qsort(h, n, sizeof(Hit), cmp_hit);
+		for (int i = 0; i < k; i++)
+		{
+			gt.ids[q * k + i] = i < n ? h[i].id : -1;
+			gt.dist[q * k + i] = i < n ? (float) h[i].dist : INFINITY;
+		}
+		gt.matches[q] = n > 0 ? atoll(PQgetvalue(r, 0, 1)) : 0;
+		PQclear(r);
+	}
+	free(vec);
+	free(h);
+	PQfinish(c);
 	return gt;
 }

@@ -9,13 +9,21 @@
  *	queries --base-labels F --type T --nqueries Q --k K [--seed S] --out F
  *	gt		--base F [--base-labels F] --queries F [--query-labels F] --type T
  *			--k K --metric M [--limit N] [--nqueries Q] --out PREFIX
+ *	gt-sql	--base F --queries F [--params F] --sql STATEMENT [--set S] --k K
+ *			--metric M [--limit N] [--nqueries Q] [--conninfo C] --out PREFIX
  *	sweep	--base F --queries F [--query-labels F] --gt PREFIX --type T
  *			--table T --k K --metric M --config NAME --dataset NAME --csv F
  *			[--clients N] [--warmup W] [--limit N] [--nqueries Q]
  *			[--build-seconds S] [--index-mb M] [--conninfo C]
- *			[--vector-type vector] [--label-type text] --set S ...
+ *			[--vector-type vector] [--label-type text]
+ *			[--sql STATEMENT [--params F] --shape NAME] [--plans F] --set S ...
  *	codes	--base F --queries F [--limit N] [--nqueries Q] --k K
  *			--codes sq8,rq4,...
+ *
+ * A STATEMENT takes the query vector as $1 (text of a real[]) and a
+ * --params file's values as $2, $3, ... (one line per query, tab-separated,
+ * each in its type's text form); gt-sql's returns the ids of the nearest
+ * rows and, as a second column, the rows its filter matches.
  *
  * Connections use libpq's defaults (PG* environment) unless --conninfo.
  */
@@ -161,11 +169,15 @@ cmd_queries(void)
 	write_labels(opt("--out", NULL), &q);
 }
 
-/* The query side: vectors and label sets, as many as --nqueries says */
+/*
+ * The query side: vectors and label sets or parameters, as many as
+ * --nqueries says
+ */
 static void
-read_queries(Vectors *q, LabelSets *ql, int *has_labels)
+read_queries(Vectors *q, LabelSets *ql, int *has_labels, QueryParams *qp, int *has_params)
 {
 	const char *path = opt("--query-labels", "");
+	const char *ppath = opt("--params", "");
 
 	*q = read_vectors(opt("--queries", NULL), num("--nqueries", "0"));
 	*has_labels = path != NULL;
@@ -174,6 +186,13 @@ read_queries(Vectors *q, LabelSets *ql, int *has_labels)
 		*ql = read_labels(path, q->n);
 		if (ql->n < q->n)
 			q->n = ql->n;
+	}
+	*has_params = ppath != NULL;
+	if (ppath)
+	{
+		*qp = read_params(ppath, q->n);
+		if (qp->n < q->n)
+			q->n = qp->n;
 	}
 }
 
@@ -185,15 +204,36 @@ cmd_gt(void)
 	LabelSets	bl,
 				ql;
 	Vectors		q;
-	int			has_ql;
+	QueryParams qp;
+	int			has_ql,
+				has_qp;
 	GroundTruth gt;
 
 	if (blpath)
 		bl = read_labels(blpath, base.n);
-	read_queries(&q, &ql, &has_ql);
+	read_queries(&q, &ql, &has_ql, &qp, &has_qp);
 	gt = compute_gt(&base, blpath ? &bl : NULL, &q, has_ql ? &ql : NULL,
 					parse_query_type(opt("--type", NULL)),
 					parse_metric(opt("--metric", NULL)), num("--k", NULL));
+	write_gt(opt("--out", NULL), &gt);
+}
+
+/* Ground truth from the server's answers (gt.c: compute_gt_sql) */
+static void
+cmd_gt_sql(void)
+{
+	Vectors		base = read_vectors(opt("--base", NULL), num("--limit", "0"));
+	LabelSets	ql;
+	Vectors		q;
+	QueryParams qp;
+	int			has_ql,
+				has_qp;
+	GroundTruth gt;
+
+	read_queries(&q, &ql, &has_ql, &qp, &has_qp);
+	gt = compute_gt_sql(opt("--conninfo", ""), opt("--sql", NULL), opt("--set", ""), &base,
+						&q, has_qp ? &qp : NULL, parse_metric(opt("--metric", NULL)),
+						num("--k", NULL));
 	write_gt(opt("--out", NULL), &gt);
 }
 
@@ -204,15 +244,21 @@ cmd_sweep(void)
 	Vectors		base = read_vectors(opt("--base", NULL), num("--limit", "0"));
 	Vectors		q;
 	LabelSets	ql;
-	int			has_ql;
+	QueryParams qp;
+	int			has_ql,
+				has_qp;
 	GroundTruth gt = read_gt(opt("--gt", NULL));
 	int			status = 0;
 
-	read_queries(&q, &ql, &has_ql);
+	read_queries(&q, &ql, &has_ql, &qp, &has_qp);
 	o.conninfo = opt("--conninfo", "");
 	o.table = opt("--table", NULL);
 	o.vector_type = opt("--vector-type", "");	/* NULL: real[] */
 	o.label_type = opt("--label-type", "");	/* NULL: int4[] */
+	o.sql = opt("--sql", "");	/* NULL: made from --type */
+	o.params = has_qp ? &qp : NULL;
+	o.shape = opt("--shape", "");
+	o.plans = opt("--plans", "");
 	o.dataset = opt("--dataset", NULL);
 	o.config = opt("--config", NULL);
 	o.csv = opt("--csv", NULL);
@@ -222,7 +268,7 @@ cmd_sweep(void)
 	o.clients = num("--clients", "1");
 	o.warmup = num("--warmup", "50");
 	o.metric = parse_metric(opt("--metric", NULL));
-	o.type = parse_query_type(opt("--type", NULL));
+	o.type = parse_query_type(opt("--type", o.sql ? "none" : NULL));
 	if (o.type != QUERY_NONE && !has_ql)
 		die("a filtered sweep needs --query-labels");
 	if (gt.nq > q.n)
@@ -249,7 +295,7 @@ main(int argc, char **argv)
 	g_argv = argv;
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	if (argc < 2)
-		die("usage: fannbench synth|load|labels|queries|gt|sweep|codes [--option value ...]");
+		die("usage: fannbench synth|load|labels|queries|gt|gt-sql|sweep|codes [--option value ...]");
 	if (strcmp(argv[1], "synth") == 0)
 		cmd_synth();
 	else if (strcmp(argv[1], "load") == 0)
@@ -260,6 +306,8 @@ main(int argc, char **argv)
 		cmd_queries();
 	else if (strcmp(argv[1], "gt") == 0)
 		cmd_gt();
+	else if (strcmp(argv[1], "gt-sql") == 0)
+		cmd_gt_sql();
 	else if (strcmp(argv[1], "sweep") == 0)
 		return cmd_sweep();
 	else if (strcmp(argv[1], "codes") == 0)

@@ -2,7 +2,9 @@
  * sweep.c
  *	  Running a query set through libpq, with N clients, and scoring it
  *	  against the ground truth: recall@k, QPS, latency percentiles and short
- *	  answers, overall and split by filter selectivity.
+ *	  answers, overall and split by filter selectivity.  The statement is one
+ *	  of the label filter types, or any given one with per-query parameters;
+ *	  optionally each query's plan, condensed, is recorded too.
  */
 #include <math.h>
 #include <pthread.h>
@@ -27,6 +29,9 @@ typedef struct Worker
 	int		   *nfound;
 	double	   *work;			/* per query: distance computations and */
 	double	   *probes;			/* partitions probed, from fann_last_scan() */
+	char	  **plan;			/* per query, with --plans: its plan, condensed, */
+	double	   *groups;			/* and a fann scan's groups_matched and */
+	double	   *matching;		/* rows_matching (-1: none) */
 	double		busy_ms;		/* time in timed queries */
 	char		error[512];
 } Worker;
@@ -60,7 +65,7 @@ predicate_of(QueryType t, const char *label_type, char *buf, size_t len)
 }
 
 /* "a=b,c=d" -> SET a = 'b'; SET c = 'd' */
-static int
+int
 apply_setting(PGconn *c, const char *setting, char *error, size_t errlen)
 {
 	char	   *copy = strdup(setting);
@@ -95,7 +100,7 @@ apply_setting(PGconn *c, const char *setting, char *error, size_t errlen)
 	return 1;
 }
 
-static void
+void
 format_vector(char *out, const float *v, int d)
 {
 	char	   *p = out;
@@ -119,6 +124,95 @@ format_labels(char *out, const LabelSets *ql, int64_t q)
 	*p = '\0';
 }
 
+/* Query q's parameters into out ($2, $3, ...); how many */
+int
+bind_params(const QueryParams *p, int64_t q, const char **out)
+{
+	for (int j = 0; j < p->count[q]; j++)
+		out[j] = p->value[q * BENCH_MAX_PARAMS + j];
+	return p->count[q];
+}
+
+/*
+ * One query's plan, condensed from EXPLAIN: its nodes top down, Limit and
+ * bitmap heap scans left out ("sort > bitmap:t_tenant_id"), an index scan
+ * by its index's name, a fann index's (one in fann_list, ",a,b,") with the
+ * path fann_last_scan() gave, and "+filter" when a condition is checked on
+ * the rows instead of in an index
+ */
+static char *
+plan_signature(PGconn *c, const char *sql, int nparams, const char *const *params,
+			   const char *fann_list, const char *path)
+{
+	char	   *explain = xmalloc(strlen(sql) + 32);
+	char		out[1024] = "";
+	size_t		len = 0;
+	int			filter = 0;
+	PGresult   *r;
+
+	sprintf(explain, "EXPLAIN (COSTS OFF) %s", sql);
+	r = PQexecParams(c, explain, nparams, NULL, params, NULL, NULL, 0);
+	free(explain);
+	if (PQresultStatus(r) != PGRES_TUPLES_OK)
+	{
+		PQclear(r);
+		return strdup("explain failed");
+	}
+	for (int i = 0; i < PQntuples(r); i++)
+	{
+		const char *line = PQgetvalue(r, i, 0);
+		const char *arrow = strstr(line, "->  ");
+		char		name[256],
+					key[260],
+					node[300];
+
+		while (*line == ' ')
+			line++;
+		if (arrow)
+			line = arrow + 4;
+		else if (i > 0)
+		{
+			/* a detail line of the node above */
+			filter |= strncmp(line, "Filter:", 7) == 0;
+			continue;
+		}
+		if (strncmp(line, "Limit", 5) == 0 || strncmp(line, "Bitmap Heap Scan", 16) == 0)
+			continue;
+		if (sscanf(line, "Index Scan using %255s", name) == 1 ||
+			sscanf(line, "Index Only Scan using %255s", name) == 1)
+		{
+			snprintf(key, sizeof(key), ",%s,", name);
+			if (strstr(fann_list, key))
+				snprintf(node, sizeof(node), "%s[%s]", name, path ? path : "?");
+			else
+				snprintf(node, sizeof(node), "%s", name);
+		}
+		else if (sscanf(line, "Bitmap Index Scan on %255s", name) == 1)
+			snprintf(node, sizeof(node), "bitmap:%s", name);
+		else
+		{
+			/* the node's name: "Seq Scan on t" -> seq-scan, "Sort" -> sort */
+			size_t		n = strcspn(line, "(");
+			const char *on = strstr(line, " on ");
+
+			if (on && (size_t) (on - line) < n)
+				n = on - line;
+			while (n > 0 && line[n - 1] == ' ')
+				n--;
+			snprintf(node, sizeof(node), "%.*s", (int) n, line);
+			for (char *p = node; *p; p++)
+				*p = *p == ' ' ? '-' : (*p >= 'A' && *p <= 'Z') ? *p - 'A' + 'a' : *p;
+		}
+		len += snprintf(out + len, sizeof(out) - len, "%s%s", len ? " > " : "", node);
+		if (len >= sizeof(out))
+			len = sizeof(out) - 1;
+	}
+	if (filter)
+		snprintf(out + len, sizeof(out) - len, " +filter");
+	PQclear(r);
+	return strdup(out);
+}
+
 static void *
 worker_main(void *arg)
 {
@@ -127,10 +221,11 @@ worker_main(void *arg)
 	PGconn	   *c = PQconnectdb(opt->conninfo ? opt->conninfo : "");
 	char	   *ident;
 	char		sql[1024];
+	const char *stmt = sql;
 	char		pred[128];
 	char	   *vec = xmalloc((size_t) w->queries->d * 20 + 16);
 	char	   *labels = NULL;
-	int			nparams = opt->type == QUERY_NONE ? 1 : 2;
+	char	   *fann_list = NULL;
 	int64_t		warm = 0;
 
 	if (PQstatus(c) != CONNECTION_OK)
@@ -150,15 +245,27 @@ worker_main(void *arg)
 			 ident, predicate_of(opt->type, opt->label_type, pred, sizeof(pred)), operator_of(opt->metric),
 			 opt->vector_type ? "::" : "", opt->vector_type ? opt->vector_type : "", opt->k);
 	PQfreemem(ident);
-	if (w->ql)
+	if (opt->sql)
+		stmt = opt->sql;
+	if (w->ql && !opt->params)
 		labels = xmalloc(16 * (size_t) (w->ql->start[w->ql->n] + 1) + 16);
+	if (opt->plans)
+	{
+		/* the names of fann indexes, to tell their scans in a plan */
+		PGresult   *r = PQexec(c, "SELECT ',' || coalesce(string_agg(quote_ident(c.relname), ','), '') || ',' "
+							   "FROM pg_class c JOIN pg_am a ON a.oid = c.relam WHERE a.amname = 'fann'");
+
+		fann_list = strdup(PQresultStatus(r) == PGRES_TUPLES_OK ? PQgetvalue(r, 0, 0) : ",");
+		PQclear(r);
+	}
 
 	/* a warm-up pass over some queries first, untimed */
 	for (int64_t pass = 0; pass < 2; pass++)
 	{
 		for (int64_t q = w->index; q < w->queries->n; q += opt->clients)
 		{
-			const char *params[2];
+			const char *params[1 + BENCH_MAX_PARAMS];
+			int			nparams = 1;
 			PGresult   *r;
 			double		t0;
 
@@ -166,13 +273,15 @@ worker_main(void *arg)
 				break;
 			format_vector(vec, &w->queries->data[q * w->queries->d], w->queries->d);
 			params[0] = vec;
-			if (nparams == 2)
+			if (opt->params)
+				nparams += bind_params(opt->params, q, params + 1);
+			else if (opt->type != QUERY_NONE)
 			{
 				format_labels(labels, w->ql, q);
-				params[1] = labels;
+				params[nparams++] = labels;
 			}
 			t0 = now_ms();
-			r = PQexecParams(c, sql, nparams, NULL, params, NULL, NULL, 0);
+			r = PQexecParams(c, stmt, nparams, NULL, params, NULL, NULL, 0);
 			if (PQresultStatus(r) != PGRES_TUPLES_OK)
 			{
 				snprintf(w->error, sizeof(w->error), "%s", PQerrorMessage(c));
@@ -188,11 +297,26 @@ worker_main(void *arg)
 					w->found[q * opt->k + i] = atoi(PQgetvalue(r, i, 0));
 				PQclear(r);
 				/* the index's own counters, untimed (none after a sequential scan) */
-				r = PQexec(c, "SELECT distance_computations, partitions_probed FROM fann_last_scan()");
+				r = PQexec(c, "SELECT distance_computations, partitions_probed, path, "
+						   "coalesce(groups_matched, -1), coalesce(rows_matching, -1) FROM fann_last_scan()");
 				if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1)
 				{
 					w->work[q] = atof(PQgetvalue(r, 0, 0));
 					w->probes[q] = atof(PQgetvalue(r, 0, 1));
+				}
+				if (opt->plans)
+				{
+					int			scanned = PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1 &&
+						!PQgetisnull(r, 0, 2);
+
+					w->plan[q] = plan_signature(c, stmt, nparams, params, fann_list,
+												scanned ? PQgetvalue(r, 0, 2) : NULL);
+					/* a fann scan's counts, if this query's plan had one */
+					if (scanned && strchr(w->plan[q], '['))
+					{
+						w->groups[q] = atof(PQgetvalue(r, 0, 3));
+						w->matching[q] = atof(PQgetvalue(r, 0, 4));
+					}
 				}
 			}
 			PQclear(r);
@@ -202,6 +326,7 @@ worker_main(void *arg)
 	}
 	free(vec);
 	free(labels);
+	free(fann_list);
 	PQfinish(c);
 	return NULL;
 }
@@ -268,6 +393,87 @@ score(const SweepOptions *opt, const Vectors *base, const Vectors *queries,
 	return (double) (hits < want ? hits : want) / want;
 }
 
+/* One query's plan and its score, for write_plans */
+typedef struct PlanRow
+{
+	const char *plan;
+	double		recall;
+	int			is_short;
+	double		groups;
+	double		matching;
+} PlanRow;
+
+static int
+cmp_plan_row(const void *a, const void *b)
+{
+	return strcmp(((const PlanRow *) a)->plan, ((const PlanRow *) b)->plan);
+}
+
+/* Into buf, the mean of the values >= 0 among n, or "" when none is */
+static void
+mean_of_known(const PlanRow *rows, int64_t n, int matching, char *buf, size_t len)
+{
+	double		sum = 0;
+	int64_t		m = 0;
+
+	for (int64_t i = 0; i < n; i++)
+	{
+		double		x = matching ? rows[i].matching : rows[i].groups;
+
+		if (x >= 0)
+		{
+			sum += x;
+			m++;
+		}
+	}
+	if (m == 0)
+		buf[0] = '\0';
+	else
+		snprintf(buf, len, "%.1f", sum / m);
+}
+
+/*
+ * The queries grouped by plan: per plan the queries, their recall, short
+ * answers and a fann scan's mean groups_matched and rows_matching, printed
+ * and appended to the --plans CSV
+ */
+static void
+write_plans(const SweepOptions *opt, const char *setting, const char *csv_setting,
+			PlanRow *rows, int64_t nq)
+{
+	int			header = access(opt->plans, F_OK) != 0;
+	FILE	   *f = fopen(opt->plans, "a");
+	const char *name = opt->shape ? opt->shape : query_type_name(opt->type);
+
+	if (f == NULL)
+		die("cannot write %s", opt->plans);
+	if (header)
+		fprintf(f, "dataset,config,setting,query_type,plan,queries,recall,short,groups_matched,rows_matching\n");
+	qsort(rows, nq, sizeof(PlanRow), cmp_plan_row);
+	for (int64_t i = 0, j; i < nq; i = j)
+	{
+		double		recall = 0;
+		int64_t		nshort = 0;
+		char		g[32],
+					m[32];
+
+		for (j = i; j < nq && strcmp(rows[j].plan, rows[i].plan) == 0; j++)
+		{
+			recall += rows[j].recall;
+			nshort += rows[j].is_short;
+		}
+		mean_of_known(rows + i, j - i, 0, g, sizeof(g));
+		mean_of_known(rows + i, j - i, 1, m, sizeof(m));
+		printf("%-12s %-28s %-11s plan %s: n=%lld recall=%.4f short=%lld%s%s\n",
+			   opt->config, setting, name, rows[i].plan, (long long) (j - i),
+			   recall / (j - i), (long long) nshort, g[0] ? " groups_matched=" : "", g);
+		fprintf(f, "%s,%s,%s,%s,%s,%lld,%.5f,%lld,%s,%s\n", opt->dataset, opt->config,
+				csv_setting, name, rows[i].plan, (long long) (j - i), recall / (j - i),
+				(long long) nshort, g, m);
+	}
+	fclose(f);
+}
+
 int
 run_sweep(const SweepOptions *opt, const Vectors *base, const Vectors *queries,
 		  const LabelSets *ql, const GroundTruth *gt, const char *setting)
@@ -280,6 +486,10 @@ run_sweep(const SweepOptions *opt, const Vectors *base, const Vectors *queries,
 	int		   *nfound = calloc(nq, sizeof(int));
 	double	   *work = calloc(nq, sizeof(double));
 	double	   *probes = calloc(nq, sizeof(double));
+	char	  **plan = calloc(nq, sizeof(char *));
+	double	   *groups = xmalloc(sizeof(double) * nq);
+	double	   *matching = xmalloc(sizeof(double) * nq);
+	const char *name = opt->shape ? opt->shape : query_type_name(opt->type);
 	double		wall;
 	FILE	   *csv;
 	char	   *csv_setting;
@@ -288,10 +498,12 @@ run_sweep(const SweepOptions *opt, const Vectors *base, const Vectors *queries,
 	if (gt->nq != nq || gt->k < opt->k)
 		die("ground truth has %lld queries with k=%d, need %lld with k>=%d",
 			(long long) gt->nq, gt->k, (long long) nq, opt->k);
+	for (int64_t q = 0; q < nq; q++)
+		groups[q] = matching[q] = -1;
 	for (int i = 0; i < opt->clients; i++)
 	{
 		workers[i] = (Worker) {opt, setting, queries, ql, i, latency, found, nfound, work,
-		probes, 0, ""};
+		probes, plan, groups, matching, 0, ""};
 		pthread_create(&threads[i], NULL, worker_main, &workers[i]);
 	}
 	for (int i = 0; i < opt->clients; i++)
@@ -353,12 +565,12 @@ run_sweep(const SweepOptions *opt, const Vectors *base, const Vectors *queries,
 			qsort(lat, n, sizeof(double), cmp_double);
 			printf("%-12s %-28s %-11s %2d clients %-7s n=%-5lld recall=%.4f qps=%9.1f "
 				   "mean=%.3fms p50=%.3fms p99=%.3fms short=%lld dists=%.0f probes=%.1f\n",
-				   opt->config, setting, query_type_name(opt->type), opt->clients,
+				   opt->config, setting, name, opt->clients,
 				   bucket_names[b], (long long) n, recall / n, qps, sum / n,
 				   percentile(lat, n, 0.5), percentile(lat, n, 0.99), (long long) nshort,
 				   sum_work / n, sum_probes / n);
 			fprintf(csv, "%s,%s,%s,%s,%d,%s,%lld,%.5f,%.2f,%.4f,%.4f,%.4f,%lld,%s,%s,%.1f,%.2f\n",
-					opt->dataset, opt->config, csv_setting, query_type_name(opt->type),
+					opt->dataset, opt->config, csv_setting, name,
 					opt->clients, bucket_names[b], (long long) n, recall / n, qps,
 					sum / n, percentile(lat, n, 0.5), percentile(lat, n, 0.99),
 					(long long) nshort, opt->build_seconds, opt->index_bytes,
@@ -367,6 +579,26 @@ run_sweep(const SweepOptions *opt, const Vectors *base, const Vectors *queries,
 		free(lat);
 	}
 	fclose(csv);
+	if (opt->plans)
+	{
+		PlanRow    *rows = xmalloc(sizeof(PlanRow) * nq);
+
+		for (int64_t q = 0; q < nq; q++)
+		{
+			rows[q].plan = plan[q] ? plan[q] : "not run";
+			rows[q].recall = score(opt, base, queries, gt, q, &found[q * opt->k], nfound[q],
+								   &rows[q].is_short);
+			rows[q].groups = groups[q];
+			rows[q].matching = matching[q];
+		}
+		write_plans(opt, setting, csv_setting, rows, nq);
+		free(rows);
+	}
+	for (int64_t q = 0; q < nq; q++)
+		free(plan[q]);
+	free(plan);
+	free(groups);
+	free(matching);
 	free(csv_setting);
 	free(workers);
 	free(threads);

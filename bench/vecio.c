@@ -326,6 +326,53 @@ write_labels(const char *path, const LabelSets *ls)
 		die("cannot write %s", path);
 }
 
+/*
+ * Per-query statement parameters: one line per query, its values (text form)
+ * separated by tabs (none is empty: tabs in a row count as one); an empty
+ * line has none
+ */
+QueryParams
+read_params(const char *path, int64_t limit)
+{
+	FILE	   *f = fopen(path, "r");
+	QueryParams p = {0, NULL, NULL};
+	int64_t		cap = 1024;
+	char	   *line = NULL;
+	size_t		linecap = 0;
+	ssize_t		len;
+
+	if (f == NULL)
+		die("cannot open %s: %s", path, strerror(errno));
+	p.count = xmalloc(sizeof(int) * cap);
+	p.value = xmalloc(sizeof(char *) * cap * BENCH_MAX_PARAMS);
+	while ((limit <= 0 || p.n < limit) && (len = getline(&line, &linecap, f)) >= 0)
+	{
+		char	   *save = NULL;
+		int			n = 0;
+
+		while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r'))
+			line[--len] = '\0';
+		if (p.n == cap)
+		{
+			cap *= 2;
+			p.count = realloc(p.count, sizeof(int) * cap);
+			p.value = realloc(p.value, sizeof(char *) * cap * BENCH_MAX_PARAMS);
+			if (p.count == NULL || p.value == NULL)
+				die("out of memory reading %s", path);
+		}
+		for (char *v = strtok_r(line, "\t", &save); v; v = strtok_r(NULL, "\t", &save))
+		{
+			if (n == BENCH_MAX_PARAMS)
+				die("%s:%lld: more than %d values", path, (long long) p.n + 1, BENCH_MAX_PARAMS);
+			p.value[p.n * BENCH_MAX_PARAMS + n++] = strdup(v);
+		}
+		p.count[p.n++] = n;
+	}
+	free(line);
+	fclose(f);
+	return p;
+}
+
 /* PREFIX.ivecs (ids), PREFIX.dist.fvecs, PREFIX.matches.txt */
 void
 write_gt(const char *prefix, const GroundTruth *gt)
