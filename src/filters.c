@@ -215,6 +215,20 @@ label_of(int col, LabelWhat what, uint64 hash)
 	return (int32) FannMix64(hash ^ ((uint64) (col * 8 + what + 1) * UINT64CONST(0x9E3779B97F4A7C15)));
 }
 
+/* The label every non-NULL array or jsonb value of a column has */
+static int32
+presence_label(int col)
+{
+	return label_of(col, LABEL_PRESENT, 0);
+}
+
+/* The label of an array of n distinct element labels */
+static int32
+cardinality_label(int col, int n)
+{
+	return label_of(col, LABEL_CARDINALITY, n);
+}
+
 /* An array element's label in the seeds' layout */
 static int32
 one_array_label(Datum d, Oid elem)
@@ -331,7 +345,7 @@ jsonb_labels(Jsonb *jb, int col, LabelList *l)
 	uint64	   *path = palloc(sizeof(uint64) * cap);
 	int			from = l->n;
 
-	list_add(l, label_of(col, LABEL_PRESENT, 0));
+	list_add(l, presence_label(col));
 	while ((tok = JsonbIteratorNext(&it, &v, false)) != WJB_DONE)
 	{
 		switch (tok)
@@ -411,8 +425,8 @@ FannRowLabels(Relation index, Datum *values, bool *isnull, int32 **labels)
 		{
 			int			n = array_labels(DatumGetArrayTypeP(values[attno - 1]), ft->elem, col, &l, NULL);
 
-			list_add(&l, label_of(col, LABEL_PRESENT, 0));
-			list_add(&l, label_of(col, LABEL_CARDINALITY, n));
+			list_add(&l, presence_label(col));
+			list_add(&l, cardinality_label(col, n));
 		}
 	}
 	list_normalise(&l, 0);
@@ -427,7 +441,7 @@ cardinality_labels(int col, int n)
 	int32	   *cards = palloc(sizeof(int32) * (n + 1));
 
 	for (int m = 0; m <= n; m++)
-		cards[m] = label_of(col, LABEL_CARDINALITY, m);
+		cards[m] = cardinality_label(col, m);
 	return cards;
 }
 
@@ -490,9 +504,8 @@ key_query(Relation index, ScanKey key, Datum arg, FannLabelQuery *q)
 				if (!nulls[i])
 					list_add(&l, jsonb_key_label(col, VARDATA_ANY(DatumGetPointer(keys[i])),
 												 VARSIZE_ANY_EXHDR(DatumGetPointer(keys[i]))));
-			list_normalise(&l, 0);
 			if (key->sk_strategy == FANN_JSONB_EXISTS_ALL_STRATEGY)
-				list_add(&l, label_of(col, LABEL_PRESENT, 0));
+				list_add(&l, presence_label(col));
 		}
 		q->test = key->sk_strategy == FANN_JSONB_EXISTS_ANY_STRATEGY ? FANN_TEST_ANY : FANN_TEST_ALL;
 	}
@@ -512,8 +525,8 @@ key_query(Relation index, ScanKey key, Datum arg, FannLabelQuery *q)
 					q->equality = true;
 					break;
 				}
-				list_add(&l, label_of(col, LABEL_PRESENT, 0));
-				list_add(&l, label_of(col, LABEL_CARDINALITY, n));
+				list_add(&l, presence_label(col));
+				list_add(&l, cardinality_label(col, n));
 				q->test = FANN_TEST_ALL;
 				break;
 			case FANN_LABEL_CONTAINS_STRATEGY:
@@ -524,7 +537,7 @@ key_query(Relation index, ScanKey key, Datum arg, FannLabelQuery *q)
 					q->test = n == 0 ? FANN_TEST_NON_NULL : FANN_TEST_ALL;
 				else
 				{
-					list_add(&l, label_of(col, LABEL_PRESENT, 0));
+					list_add(&l, presence_label(col));
 					q->test = FANN_TEST_ALL;
 				}
 				break;

@@ -327,6 +327,7 @@ groups_contained(Relation index, FannMetaPage meta, const int32 *labels, int n,
 		uint32	  **clists = palloc(sizeof(uint32 *) * (n + 1));
 		int		   *clens = palloc(sizeof(int) * (n + 1));
 		int32	   *sorted = palloc(sizeof(int32) * (n + 1));
+
 		/* fetch_postings wants them sorted; each label's m is its place */
 		memcpy(sorted, cards, sizeof(int32) * (n + 1));
 		qsort(sorted, n + 1, sizeof(int32), FannCompareLabels);
@@ -338,6 +339,12 @@ groups_contained(Relation index, FannMetaPage meta, const int32 *labels, int n,
 			int32	   *hit = bsearch(&cards[j], sorted, n + 1, sizeof(int32), FannCompareLabels);
 			int			c = hit - sorted;
 
+			/* those of no element, listed under none of the labels, match */
+			if (j == 0)
+			{
+				zero = clists[c];
+				nzero = clens[c];
+			}
 			for (int i = 0; i < clens[c]; i++)
 			{
 				int			pos = FannIdLowerBound(cand, ncand, clists[c][i]);
@@ -346,11 +353,6 @@ groups_contained(Relation index, FannMetaPage meta, const int32 *labels, int n,
 					need[pos] = Min(need[pos], (uint32) j);
 			}
 		}
-		/* and those of no element, listed under none of the labels */
-		zero = clists[(int32 *) bsearch(&cards[0], sorted, n + 1, sizeof(int32),
-										FannCompareLabels) - sorted];
-		nzero = clens[(int32 *) bsearch(&cards[0], sorted, n + 1, sizeof(int32),
-										FannCompareLabels) - sorted];
 	}
 
 	matched = palloc(sizeof(uint32) * (ncand + 1));

@@ -58,9 +58,13 @@ index_clause(RestrictInfo *rinfo, RestrictInfo *qual, int col)
  * before PostgreSQL 16 the core takes those for btree and hash only
  */
 static IndexClause *
-match_boolean_clause(PlannerInfo *root, IndexOptInfo *index, RestrictInfo *rinfo,
-					 Node *operand, bool value)
+match_boolean_clause(PlannerInfo *root, IndexOptInfo *index, RestrictInfo *rinfo)
 {
+	Node	   *operand = (Node *) rinfo->clause;
+	bool		value = !is_notclause(operand);
+
+	if (!value)
+		operand = (Node *) get_notclausearg((Expr *) operand);
 	for (int col = 0; col < index->nkeycolumns; col++)
 	{
 		Expr	   *op;
@@ -76,33 +80,17 @@ match_boolean_clause(PlannerInfo *root, IndexOptInfo *index, RestrictInfo *rinfo
 }
 
 /*
- * The index clause rinfo makes if it is "column op ANY (array)" the index
- * can take, else NULL: match_clause_to_index's tests for a
- * ScalarArrayOpExpr, which gives a clause to the first column that takes it
+ * The index clause of "column op ANY (array)" the index can take, else
+ * NULL: match_clause_to_index's tests for a ScalarArrayOpExpr, which gives
+ * a clause to the first column that takes it
  */
 static IndexClause *
 match_saop_clause(PlannerInfo *root, IndexOptInfo *index, RestrictInfo *rinfo)
 {
-	Node	   *clause = (Node *) rinfo->clause;
-	bool		value = true;
-	ScalarArrayOpExpr *saop;
+	ScalarArrayOpExpr *saop = (ScalarArrayOpExpr *) rinfo->clause;
 	Node	   *leftop;
 	Node	   *rightop;
 
-	if (rinfo->pseudoconstant ||
-		!restriction_is_securely_promotable(rinfo, index->rel))
-		return NULL;
-	if (is_notclause(clause))
-	{
-		clause = (Node *) get_notclausearg((Expr *) clause);
-		value = false;
-	}
-	if (exprType(clause) == BOOLOID && !IsA(clause, Const) &&
-		!IsA(rinfo->clause, ScalarArrayOpExpr))
-		return match_boolean_clause(root, index, rinfo, clause, value);
-	if (!IsA(rinfo->clause, ScalarArrayOpExpr))
-		return NULL;
-	saop = (ScalarArrayOpExpr *) rinfo->clause;
 	/* ALL is no scan key: an SK_SEARCHARRAY key means ANY */
 	if (!saop->useOr)
 		return NULL;
@@ -131,6 +119,18 @@ match_saop_clause(PlannerInfo *root, IndexOptInfo *index, RestrictInfo *rinfo)
 	return NULL;
 }
 
+/* The index clause rinfo makes of an array or boolean condition, else NULL */
+static IndexClause *
+match_clause(PlannerInfo *root, IndexOptInfo *index, RestrictInfo *rinfo)
+{
+	if (rinfo->pseudoconstant ||
+		!restriction_is_securely_promotable(rinfo, index->rel))
+		return NULL;
+	if (IsA(rinfo->clause, ScalarArrayOpExpr))
+		return match_saop_clause(root, index, rinfo);
+	return match_boolean_clause(root, index, rinfo);
+}
+
 /*
  * The path with the array clauses it leaves to a Filter added to its index
  * clauses, or NULL if there are none
@@ -147,7 +147,7 @@ path_with_saops(PlannerInfo *root, IndexPath *path)
 	foreach(lc, index->indrestrictinfo)
 	{
 		RestrictInfo *rinfo = lfirst_node(RestrictInfo, lc);
-		IndexClause *iclause = match_saop_clause(root, index, rinfo);
+		IndexClause *iclause = match_clause(root, index, rinfo);
 		ListCell   *lc2;
 
 		/* one the core gave the path already (on the first column) stays */

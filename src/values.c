@@ -8,7 +8,6 @@
 #include "postgres.h"
 
 #include "access/genam.h"
-#include "access/hash.h"
 #include "catalog/pg_type.h"
 #include "fann.h"
 #include "fmgr.h"
