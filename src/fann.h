@@ -707,7 +707,9 @@ typedef struct FannGroupSet
 	bool		equality;		/* an '=' key: the graph follows intra-group
 								 * edges only */
 	FannGroupData *data;		/* the groups' entries, once loaded */
-	int64		nlive;			/* their rows */
+	int64		nlive;			/* their rows: counted once loaded, or
+								 * estimated (FannGroupSetCount); -1 before */
+	bool		estimated;		/* nlive is an estimate */
 	uint64	   *mask;			/* the list as bits from mask_base, unless
 								 * the ids span too far (NULL) */
 	uint32		mask_base;
@@ -841,6 +843,8 @@ extern void FannNewGroupParents(Relation index, FannMetaPage meta,
 								const int32 *labels, int n, uint32 *parents);
 extern void FannGroupSetFromKeys(Relation index, FannMetaPage meta,
 								 ScanKey keys, int nkeys, FannGroupSet *set);
+extern void FannGroupSetCount(Relation index, const FannMetaPageData *meta,
+							  FannGroupSet *set);
 extern void FannGroupSetLoad(Relation index, const FannMetaPageData *meta,
 							 FannGroupSet *set);
 extern void FannGroupSetFromList(Relation index, const FannMetaPageData *meta,

@@ -331,9 +331,14 @@ jsonb_key_label(int col, const char *s, int len)
  * A jsonb value's labels added to l: presence, top-level keys and strings,
  * (path, scalar) pairs.  A document that contains another has all of the
  * other's labels (jsonb @>'s definition), so they serve as its query too.
+ * As a query (query) it leaves out the labels its others imply: a
+ * top-level key whose value is a scalar (its pair carries the key), a
+ * top-level string element's key label, presence unless nothing else is
+ * asked.  Those are on most groups, and a long posting list to intersect
+ * costs more than the search it narrows.
  */
 static void
-jsonb_labels(Jsonb *jb, int col, LabelList *l)
+jsonb_labels(Jsonb *jb, int col, bool query, LabelList *l)
 {
 	JsonbIterator *it = JsonbIteratorInit(&jb->root);
 	JsonbValue	v;
@@ -344,10 +349,17 @@ jsonb_labels(Jsonb *jb, int col, LabelList *l)
 	uint64	   *base = palloc(sizeof(uint64) * cap);
 	uint64	   *path = palloc(sizeof(uint64) * cap);
 	int			from = l->n;
+	int32		key = 0;
+	bool		key_pending = false;	/* a query's top-level key, until its
+										 * value shows whether a pair implies it */
 
-	list_add(l, presence_label(col));
+	if (!query)
+		list_add(l, presence_label(col));
 	while ((tok = JsonbIteratorNext(&it, &v, false)) != WJB_DONE)
 	{
+		if (key_pending && tok != WJB_VALUE)
+			list_add(l, key);
+		key_pending = false;
 		switch (tok)
 		{
 			case WJB_BEGIN_ARRAY:
@@ -365,10 +377,15 @@ jsonb_labels(Jsonb *jb, int col, LabelList *l)
 			case WJB_KEY:
 				path[depth - 1] = FannMix64(base[depth - 1] ^ jsonb_scalar_hash(&v));
 				if (depth == 1)
-					list_add(l, jsonb_key_label(col, v.val.string.val, v.val.string.len));
+				{
+					key = jsonb_key_label(col, v.val.string.val, v.val.string.len);
+					key_pending = query;
+					if (!query)
+						list_add(l, key);
+				}
 				break;
 			case WJB_ELEM:
-				if (depth == 1 && v.type == jbvString)
+				if (depth == 1 && v.type == jbvString && !query)
 					list_add(l, jsonb_key_label(col, v.val.string.val, v.val.string.len));
 				/* FALLTHROUGH */
 			case WJB_VALUE:
@@ -383,6 +400,8 @@ jsonb_labels(Jsonb *jb, int col, LabelList *l)
 				break;
 		}
 	}
+	if (l->n == from)
+		list_add(l, presence_label(col));
 	pfree(base);
 	pfree(path);
 	list_normalise(l, from);
@@ -420,7 +439,7 @@ FannRowLabels(Relation index, Datum *values, bool *isnull, int32 **labels)
 		if (ft->kind == FILTER_SCALAR)
 			list_add(&l, label_of(col, LABEL_VALUE, value_hash(values[attno - 1], ft->elem)));
 		else if (ft->kind == FILTER_JSONB)
-			jsonb_labels(DatumGetJsonbP(values[attno - 1]), col, &l);
+			jsonb_labels(DatumGetJsonbP(values[attno - 1]), col, false, &l);
 		else
 		{
 			int			n = array_labels(DatumGetArrayTypeP(values[attno - 1]), ft->elem, col, &l, NULL);
@@ -484,7 +503,7 @@ key_query(Relation index, ScanKey key, Datum arg, FannLabelQuery *q)
 	else if (ft->kind == FILTER_JSONB)
 	{
 		if (key->sk_strategy == FANN_LABEL_CONTAINS_STRATEGY)
-			jsonb_labels(DatumGetJsonbP(arg), col, &l);
+			jsonb_labels(DatumGetJsonbP(arg), col, true, &l);
 		else if (key->sk_strategy == FANN_JSONB_EXISTS_STRATEGY)
 		{
 			text	   *t = DatumGetTextPP(arg);
@@ -504,7 +523,8 @@ key_query(Relation index, ScanKey key, Datum arg, FannLabelQuery *q)
 				if (!nulls[i])
 					list_add(&l, jsonb_key_label(col, VARDATA_ANY(DatumGetPointer(keys[i])),
 												 VARSIZE_ANY_EXHDR(DatumGetPointer(keys[i]))));
-			if (key->sk_strategy == FANN_JSONB_EXISTS_ALL_STRATEGY)
+			/* '?& {}' holds for every document */
+			if (key->sk_strategy == FANN_JSONB_EXISTS_ALL_STRATEGY && l.n == 0)
 				list_add(&l, presence_label(col));
 		}
 		q->test = key->sk_strategy == FANN_JSONB_EXISTS_ANY_STRATEGY ? FANN_TEST_ANY : FANN_TEST_ALL;
@@ -525,7 +545,7 @@ key_query(Relation index, ScanKey key, Datum arg, FannLabelQuery *q)
 					q->equality = true;
 					break;
 				}
-				list_add(&l, presence_label(col));
+				/* its cardinality label implies presence */
 				list_add(&l, cardinality_label(col, n));
 				q->test = FANN_TEST_ALL;
 				break;
@@ -537,7 +557,9 @@ key_query(Relation index, ScanKey key, Datum arg, FannLabelQuery *q)
 					q->test = n == 0 ? FANN_TEST_NON_NULL : FANN_TEST_ALL;
 				else
 				{
-					list_add(&l, presence_label(col));
+					/* elements imply presence: '@> {}' asks only that */
+					if (n == 0)
+						list_add(&l, presence_label(col));
 					q->test = FANN_TEST_ALL;
 				}
 				break;

@@ -421,15 +421,19 @@ has_matching_parent(GraphSearch *gs, const FannGroupData *g)
 static FannSearch *
 graph_begin(const FannSearchInput *in)
 {
-	GraphSearch *gs = take_state();
-	MemoryContext oldcxt = MemoryContextSwitchTo(gs->cxt);
+	GraphSearch *gs;
+	MemoryContext oldcxt;
 	const FannMetaPageData *meta = in->meta;
 	bool		equality = in->groups->equality;
 	uint32	   *entered;
 	int		   *beams;
 	int			nentered = 0;
 
-	Assert(in->groups->selection == FANN_SELECT_LIST && in->groups->data != NULL);
+	/* the groups' entries, in the scan's memory */
+	if (in->groups->data == NULL)
+		FannGroupSetLoad(in->index, meta, in->groups);
+	gs = take_state();
+	oldcxt = MemoryContextSwitchTo(gs->cxt);
 	gs->base.methods = &FannGraphSearch;
 	gs->index = in->index;
 	gs->meta = meta;

@@ -17,6 +17,9 @@
 #include "utils/array.h"
 #include "utils/lsyscache.h"
 
+/* Groups whose entries are read to estimate a long list's rows */
+#define FANN_COUNT_SAMPLE	256
+
 /* qsort / bsearch order of element and group ids */
 int
 FannCompareIds(const void *a, const void *b)
@@ -33,9 +36,15 @@ sort_unique_uint32(uint32 *v, int n)
 {
 	int			k = 0;
 
+	bool		sorted = true;
+
 	if (n == 0)
 		return 0;
-	qsort(v, n, sizeof(uint32), FannCompareIds);
+	/* the sorted pages' postings come in order: only inserts' are not */
+	for (int i = 1; i < n && sorted; i++)
+		sorted = v[i - 1] <= v[i];
+	if (!sorted)
+		qsort(v, n, sizeof(uint32), FannCompareIds);
 	for (int i = 1; i < n; i++)
 		if (v[i] != v[k])
 			v[++k] = v[i];
@@ -117,13 +126,21 @@ fetch_postings(Relation index, FannMetaPage meta, const int32 *labels, int n,
 		for (; lo < meta->pair_npages; lo++)
 		{
 			int			np = read_pair_page(index, meta->pair_start + lo, pairs, NULL);
-			int			j = 0;
+			int			j = 0,
+						k;
 
 			while (j < np && pairs[j].label < labels[i])
 				j++;
-			for (; j < np && pairs[j].label == labels[i]; j++)
-				append_group(&lists[i], &lens[i], &caps[i], pairs[j].group);
-			if (j < np)
+			for (k = j; k < np && pairs[k].label == labels[i]; k++)
+				;
+			if (lens[i] + k - j > caps[i])
+			{
+				caps[i] = Max(caps[i] * 2, lens[i] + k - j);
+				lists[i] = repalloc(lists[i], sizeof(uint32) * caps[i]);
+			}
+			for (; j < k; j++)
+				lists[i][lens[i]++] = pairs[j].group;
+			if (k < np)
 				break;
 		}
 	}
@@ -488,7 +505,8 @@ FannGroupSetFromKeys(Relation index, FannMetaPage meta, ScanKey keys, int nkeys,
 	set->recheck = false;
 	set->equality = false;
 	set->data = NULL;
-	set->nlive = 0;
+	set->nlive = -1;
+	set->estimated = false;
 	set->mask = NULL;
 
 	for (int k = 0; k < nkeys; k++)
@@ -584,8 +602,41 @@ FannGroupSetLoad(Relation index, const FannMetaPageData *meta, FannGroupSet *set
 
 	set->data = read_groups(index, set->groups, set->ngroups);
 	set->nlive = 0;
+	set->estimated = false;
 	for (int i = 0; i < set->ngroups; i++)
 		set->nlive += set->data[i].nlive;
+}
+
+/*
+ * Count the selected rows: all the groups' entries loaded, or, when a
+ * list is longer than FANN_COUNT_SAMPLE, those of evenly spaced groups
+ * scaled up.  A broad filter over many small label sets (several filter
+ * columns) selects tens of thousands of groups, and reading all their
+ * entries cost most of an ivf search that needs none of them; the path
+ * choice needs only the order of magnitude.
+ */
+void
+FannGroupSetCount(Relation index, const FannMetaPageData *meta, FannGroupSet *set)
+{
+	uint32	   *sample;
+	FannGroupData *data;
+	int64		nlive = 0;
+
+	if (set->selection != FANN_SELECT_LIST || set->ngroups <= FANN_COUNT_SAMPLE)
+	{
+		FannGroupSetLoad(index, meta, set);
+		return;
+	}
+	sample = palloc(sizeof(uint32) * FANN_COUNT_SAMPLE);
+	for (int i = 0; i < FANN_COUNT_SAMPLE; i++)
+		sample[i] = set->groups[(int64) i * set->ngroups / FANN_COUNT_SAMPLE];
+	data = read_groups(index, sample, FANN_COUNT_SAMPLE);
+	for (int i = 0; i < FANN_COUNT_SAMPLE; i++)
+		nlive += data[i].nlive;
+	set->nlive = nlive * set->ngroups / FANN_COUNT_SAMPLE;
+	set->estimated = true;
+	pfree(sample);
+	pfree(data);
 }
 
 /*

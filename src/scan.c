@@ -152,10 +152,10 @@ choose_path(IndexScanDesc scan)
 		return has_ivf && (fann_strategy == FANN_STRATEGY_IVF || rows > fann_exact_threshold) ?
 			&FannIvfSearch : &FannExactSearch;
 
-	/* the matching groups: their rows decide, and the graph starts there */
-	if (set->data == NULL)
+	/* the matching groups' rows decide (the paths load what they need) */
+	if (set->nlive < 0)
 	{
-		FannGroupSetLoad(scan->indexRelation, &so->meta, set);
+		FannGroupSetCount(scan->indexRelation, &so->meta, set);
 		so->stats.groups_matched = set->ngroups;
 	}
 	switch (fann_strategy)
@@ -195,7 +195,7 @@ begin_search(IndexScanDesc scan, const FannSearchMethods *path)
 	in.ef = fann_ef_search > 0 ? fann_ef_search :
 		FannGraphEfFor(&so->meta, fann_target_recall, so->groups.equality);
 	in.selectivity = so->groups.selection != FANN_SELECT_LIST ||
-		so->groups.data == NULL || rows <= 0 ? 1.0 :
+		so->groups.nlive < 0 || rows <= 0 ? 1.0 :
 		Min(1.0, so->groups.nlive / rows);
 	return path->begin(&in);
 }
@@ -241,8 +241,8 @@ start_scan(IndexScanDesc scan)
 	if (path != &FannExactSearch)
 	{
 		so->phase = FANN_SCAN_APPROX;
-		so->stats.rows_matching = so->groups.selection != FANN_SELECT_LIST ?
-			-1 : so->groups.nlive;
+		so->stats.rows_matching = so->groups.selection != FANN_SELECT_LIST ||
+			so->groups.estimated ? -1 : so->groups.nlive;
 		FannIdHashInit(&so->returned, 64);
 	}
 	so->stats.path = path->name;
