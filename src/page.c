@@ -316,7 +316,7 @@ FannReadGroups(Relation index, const uint32 *gids, int n, FannGroupData *groups)
 		{
 			if (BufferIsValid(buf))
 				UnlockReleaseBuffer(buf);
-			buf = ReadBuffer(index, blkno);
+			buf = FannReadBuffer(index, blkno);
 			LockBuffer(buf, BUFFER_LOCK_SHARE);
 			FannCheckPage(BufferGetPage(buf), FANN_PAGE_GROUP, index, blkno);
 		}
