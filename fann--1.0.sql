@@ -165,6 +165,14 @@ CREATE FUNCTION fann_verify(index regclass, OUT check_name text, OUT detail text
 	RETURNS SETOF record
 	AS 'MODULE_PATHNAME' LANGUAGE C STRICT PARALLEL RESTRICTED;
 
+-- The index's label sets (distinct sets of filter labels) and how its live
+-- rows fall into them
+CREATE FUNCTION fann_label_sets(index regclass, OUT label_sets bigint,
+								OUT label_sets_with_rows bigint, OUT rows bigint,
+								OUT largest bigint, OUT mean_rows float8)
+	RETURNS record
+	AS 'MODULE_PATHNAME' LANGUAGE C STRICT PARALLEL RESTRICTED;
+
 -- The probe threshold the ivf path and the ef_search the graph path use for
 -- each fann.target_recall, as CREATE INDEX measured them on sample rows of
 -- the table

@@ -151,3 +151,25 @@ SELECT fann_check(format('SELECT id FROM filt WHERE t = ''b'' ORDER BY embedding
 				  (SELECT embedding FROM filt WHERE id = 4)), 'filt_idx') AS n;
 DROP TABLE filt;
 DROP FUNCTION filt_uuid(int);
+
+-- fann_label_sets: one label set per distinct (tenant, category), the NULL
+-- tenant's rows among them; new values add sets, VACUUM removes rows only
+CREATE TABLE sets (id int, embedding real[], tenant uuid, category text);
+INSERT INTO sets SELECT i, fann_random_vector(4),
+	   CASE WHEN i % 50 = 0 THEN NULL ELSE md5('t' || i % 17)::uuid END, 'c' || i % 5
+  FROM generate_series(1, 2000) i;
+CREATE INDEX sets_idx ON sets USING fann (embedding, tenant, category);
+SELECT s.label_sets = d.n AS sets_match, s.label_sets_with_rows = d.n AS all_with_rows,
+	   s.rows = 2000 AS rows_match, s.largest = d.largest AS largest_match
+  FROM fann_label_sets('sets_idx') s,
+	   (SELECT count(*) AS n, max(c) AS largest
+		  FROM (SELECT count(*) AS c FROM sets GROUP BY tenant, category) g) d;
+INSERT INTO sets SELECT 3000 + i, fann_random_vector(4), md5('new')::uuid, 'c0' FROM generate_series(1, 5) i;
+DELETE FROM sets WHERE category = 'c1';
+VACUUM sets;
+SELECT s.label_sets - d.n AS empty_sets, s.label_sets_with_rows = d.n AS with_rows_match,
+	   s.rows = (SELECT count(*) FROM sets) AS rows_match
+  FROM fann_label_sets('sets_idx') s,
+	   (SELECT count(*) AS n FROM (SELECT FROM sets GROUP BY tenant, category) g) d;
+SELECT * FROM fann_label_sets('sets');
+DROP TABLE sets;

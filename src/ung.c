@@ -24,11 +24,27 @@
 /* Rows per chunk between interrupt checks of the cross-edge pass */
 #define FANN_CROSS_CHUNK		4096
 
+/*
+ * A label's posting carries its group's signature (a bit per label, hashed
+ * into 64), so that the LNG build rejects most candidate supersets reading
+ * the postings in order, without visiting each group
+ */
 typedef struct LabelPosting
 {
 	int32		label;
 	int			group;
+	uint64		sig;
 } LabelPosting;
+
+static uint64
+label_signature(const int32 *labels, int n)
+{
+	uint64		sig = 0;
+
+	for (int i = 0; i < n; i++)
+		sig |= UINT64CONST(1) << (FannMix64((uint32) labels[i]) & 63);
+	return sig;
+}
 
 static int
 cmp_posting(const void *a, const void *b)
@@ -71,9 +87,9 @@ FannLabelsSubset(const int32 *a, int na, const int32 *b, int nb)
 	return true;
 }
 
-/* The group indexes carrying label, as [*lo, *hi) of postings */
-static void
-posting_range(LabelPosting *postings, int n, int32 label, int *lo, int *hi)
+/* The first posting past those below label (after: or equal to it) */
+static int
+posting_bound(const LabelPosting *postings, int n, int32 label, bool after)
 {
 	int			a = 0,
 				b = n;
@@ -82,15 +98,23 @@ posting_range(LabelPosting *postings, int n, int32 label, int *lo, int *hi)
 	{
 		int			mid = (a + b) / 2;
 
-		if (postings[mid].label < label)
+		if (postings[mid].label < label || (after && postings[mid].label == label))
 			a = mid + 1;
 		else
 			b = mid;
 	}
-	*lo = a;
-	while (a < n && postings[a].label == label)
-		a++;
-	*hi = a;
+	return a;
+}
+
+/*
+ * The group indexes carrying label, as [*lo, *hi) of postings: both ends
+ * searched, as a column's presence label can be on every group
+ */
+static void
+posting_range(const LabelPosting *postings, int n, int32 label, int *lo, int *hi)
+{
+	*lo = posting_bound(postings, n, label, false);
+	*hi = posting_bound(postings, n, label, true);
 }
 
 /*
@@ -116,8 +140,12 @@ FannBuildLng(FannBuildGroup **groups, int ngroups)
 		npostings += Max(groups[i]->nlabels, 0);
 	postings = palloc_extended(sizeof(LabelPosting) * Max(npostings, 1), MCXT_ALLOC_HUGE);
 	for (int i = 0; i < ngroups; i++)
+	{
+		uint64		sig = label_signature(groups[i]->labels, Max(groups[i]->nlabels, 0));
+
 		for (int j = 0; j < groups[i]->nlabels; j++)
-			postings[k++] = (LabelPosting) {groups[i]->labels[j], i};
+			postings[k++] = (LabelPosting) {groups[i]->labels[j], i, sig};
+	}
 	qsort(postings, npostings, sizeof(LabelPosting), cmp_posting);
 
 	for (int h = 0; h < ngroups; h++)
@@ -139,6 +167,7 @@ FannBuildLng(FannBuildGroup **groups, int ngroups)
 		{
 			int			lo = 0,
 						hi = INT_MAX;
+			uint64		sig = label_signature(gh->labels, gh->nlabels);
 
 			/*
 			 * groups with its rarest label that hold all the others: with
@@ -157,12 +186,15 @@ FannBuildLng(FannBuildGroup **groups, int ngroups)
 					hi = b;
 				}
 			}
+			/* label sets are distinct: a superset other than itself is proper */
 			for (int p = lo; p < hi; p++)
 			{
-				FannBuildGroup *gg = groups[postings[p].group];
+				FannBuildGroup *gg;
 
-				if (gg->nlabels > gh->nlabels &&
-					FannLabelsSubset(gh->labels, gh->nlabels, gg->labels, gg->nlabels))
+				if (postings[p].group == h || (sig & ~postings[p].sig) != 0)
+					continue;
+				gg = groups[postings[p].group];
+				if (FannLabelsSubset(gh->labels, gh->nlabels, gg->labels, gg->nlabels))
 					cand[ncand++] = postings[p].group;
 			}
 		}

@@ -3,7 +3,8 @@
  *	  fann_verify(regclass): check a fann index's structural invariants and
  *	  report each problem found as a row (none: the index is sound); and
  *	  fann_calibration(regclass): what CREATE INDEX measured for
- *	  fann.target_recall.
+ *	  fann.target_recall; and fann_label_sets(regclass): how many label sets
+ *	  the index holds and how its rows fall into them.
  *
  * Checked: every block's page type (an all-zero page, which a crash while
  * the index was being extended leaves behind, is unused space); each
@@ -574,4 +575,63 @@ fann_calibration(PG_FUNCTION_ARGS)
 	index_close(index, AccessShareLock);
 	table_close(heap, AccessShareLock);
 	return (Datum) 0;
+}
+
+/*
+ * fann_label_sets(regclass): the index's label sets (groups: the distinct
+ * sets of labels its rows' filter values give, the NULL one included) and
+ * how its live rows fall into them, from the group pages.  Many small sets
+ * (several filter columns) leave the graph little to navigate: auto then
+ * takes the exact and ivf paths (docs/performance.md, "Filter columns").
+ */
+PG_FUNCTION_INFO_V1(fann_label_sets);
+Datum
+fann_label_sets(PG_FUNCTION_ARGS)
+{
+	TupleDesc	tupdesc;
+	Relation	heap;
+	Relation	index;
+	FannMetaPageData meta;
+	int64		sets = 0,
+				with_rows = 0,
+				rows = 0,
+				largest = 0;
+	Datum		values[5];
+	bool		nulls[5] = {false};
+
+	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "return type must be a row type");
+	index = open_fann_index(PG_GETARG_OID(0), &heap);
+	FannGetMetaSnapshot(index, &meta);
+	for (BlockNumber blkno = meta.group_first; blkno != InvalidBlockNumber;)
+	{
+		Buffer		buf = ReadBuffer(index, blkno);
+		Page		page;
+
+		CHECK_FOR_INTERRUPTS();
+		LockBuffer(buf, BUFFER_LOCK_SHARE);
+		page = BufferGetPage(buf);
+		FannCheckPage(page, FANN_PAGE_GROUP, index, blkno);
+		for (OffsetNumber off = FirstOffsetNumber; off <= PageGetMaxOffsetNumber(page); off++)
+		{
+			uint32		nlive = FannPageGetGroup(page, off)->nlive;
+
+			sets++;
+			with_rows += nlive > 0;
+			rows += nlive;
+			largest = Max(largest, nlive);
+		}
+		blkno = FannPageGetOpaque(page)->next;
+		UnlockReleaseBuffer(buf);
+	}
+	index_close(index, AccessShareLock);
+	table_close(heap, AccessShareLock);
+
+	values[0] = Int64GetDatum(sets);
+	values[1] = Int64GetDatum(with_rows);
+	values[2] = Int64GetDatum(rows);
+	values[3] = Int64GetDatum(largest);
+	values[4] = Float8GetDatum(with_rows > 0 ? (double) rows / with_rows : 0);
+	nulls[4] = with_rows == 0;
+	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(tupdesc, values, nulls)));
 }
