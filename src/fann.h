@@ -155,11 +155,12 @@ typedef enum FannMetric
 #define FANN_MIN_BUILD_LIST			10
 #define FANN_MAX_BUILD_LIST			1000
 #define FANN_DEFAULT_ALPHA			1.0 /* RobustPrune slack; beams start near the
-										 * query, long edges only cost (README) */
+										 * query, long edges only cost
+										 * (docs/design.md) */
 #define FANN_MIN_ALPHA				1.0
 #define FANN_MAX_ALPHA				2.0
 #define FANN_DEFAULT_CROSS_EDGES	12	/* UNG cross-group edges (UNG: 6; 12
-										 * measured better, README) */
+										 * measured better, docs/design.md) */
 #define FANN_MIN_CROSS_EDGES		0
 #define FANN_MAX_CROSS_EDGES		32
 #define FANN_DEFAULT_PARTITIONS		0	/* 0: the square root of the rows */

@@ -3,7 +3,7 @@
  *	  8-bit codes of vectors with a guaranteed distance bound.
  *
  * Each row's coordinates are stored in 256 steps of the row's own range,
- * [min, max] (README, "Compact codes": of the codes measured, one of the
+ * [min, max] (docs/performance.md, "Compact codes": of the codes measured, one of the
  * smallest whose bound leaves about k + 4 rows to rerank, and one that
  * needs no codebook, so that a row inserted into an index built empty is
  * coded as well as one the build saw).  A row keeps its code, lo and step,

@@ -129,9 +129,9 @@ table_rows(IndexScanDesc scan)
 }
 
 /*
- * The per-query choice, from measurements on SIFT (README, "Performance").
- * Exact when the predicate matches at most fann.exact_threshold rows.  The
- * graph when the matching rows form one group (an equality, or a containment
+ * The per-query choice, from measurements on SIFT (docs/performance.md,
+ * "Path choice on SIFT").  Exact when the predicate matches at most
+ * fann.exact_threshold rows.  The graph when the matching rows form one group (an equality, or a containment
  * only one label set satisfies): the group's own Vamana graph finds them
  * best.  Without a label predicate, or with one that matches at least
  * fann.ivf_fraction of the table over several groups, the ivf path: the

@@ -60,7 +60,7 @@ for my $i (0 .. $nshards - 1)
 	});
 }
 # rows go through the coordinator to their shards; then each shard builds
-# its indexes (the recipe of the README)
+# its indexes (the recipe of docs/sharding.md)
 $coord->safe_psql('postgres', 'INSERT INTO items SELECT * FROM items_all');
 for my $shard (@shards)
 {
