@@ -182,3 +182,11 @@ CREATE FUNCTION fann_calibration(index regclass, OUT target_recall float8,
 								 OUT graph_sample_queries integer)
 	RETURNS SETOF record
 	AS 'MODULE_PATHNAME' LANGUAGE C STRICT PARALLEL RESTRICTED;
+
+-- Functions that read a whole index, as amcheck's and pgstattuple's do, are
+-- not for everyone: its pages can quote stored values, and reading a large
+-- index is work.  Superusers run them; others once granted EXECUTE.
+-- fann_last_scan() describes the caller's own scans and stays public.
+REVOKE ALL ON FUNCTION fann_verify(regclass) FROM PUBLIC;
+REVOKE ALL ON FUNCTION fann_calibration(regclass) FROM PUBLIC;
+REVOKE ALL ON FUNCTION fann_label_sets(regclass) FROM PUBLIC;

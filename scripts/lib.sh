@@ -5,6 +5,10 @@ set -euo pipefail
 PG_MAJOR=15
 PG_BIN=/usr/lib/postgresql/$PG_MAJOR/bin
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+# PostgreSQL 18 is not packaged for bookworm: built from Debian's source
+# package (suite sid) into this prefix, once per machine (ensure_pg18)
+PG18_PREFIX=${FANN_PG18_PREFIX:-/opt/fann-pg/18}
+PG18_SRC=${FANN_PG18_SRC:-/opt/fann-pg/src}
 
 as_root() {
 	if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi
@@ -24,8 +28,58 @@ install_deps() {
 	fi
 }
 
+# use_pg 15|18: the server that the build, the clusters and the tests use
+use_pg() {
+	case $1 in
+		15) PG_MAJOR=15 PG_BIN=/usr/lib/postgresql/15/bin ;;
+		18) PG_MAJOR=18 PG_BIN=$PG18_PREFIX/bin ;;
+		*) echo "unsupported PostgreSQL version $1 (15 or 18)" >&2; return 2 ;;
+	esac
+}
+
+# PostgreSQL 18 in $PG18_PREFIX, unless it is there: its source fetched with
+# apt-get from Debian's sid source index (an apt configuration of its own,
+# so that the machine's package lists stay bookworm's), built with the TAP
+# test modules and the contrib modules the tests use
+ensure_pg18() {
+	[ -x "$PG18_PREFIX/bin/pg_config" ] && return 0
+	local apt="$PG18_SRC/apt" tarball build
+	echo "== building PostgreSQL 18 into $PG18_PREFIX (once per machine)"
+	as_root apt-get install -y -qq --no-install-recommends bison flex zlib1g-dev \
+		libicu-dev pkg-config libipc-run-perl perl make gcc >/dev/null
+	as_root mkdir -p "$apt/lists/partial" "$PG18_SRC"
+	as_root chmod 777 "$PG18_SRC"
+	tarball=$(find "$PG18_SRC" -maxdepth 1 -name 'postgresql-18_*.orig.tar.bz2' | sort | tail -1)
+	if [ -z "$tarball" ]; then
+		printf 'Types: deb-src\nURIs: http://deb.debian.org/debian\nSuites: sid\nComponents: main\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n' |
+			as_root tee "$apt/sid-src.sources" >/dev/null
+		local opts=(-o Dir::Etc::sourcelist="$apt/sid-src.sources" -o Dir::Etc::sourceparts=-
+			-o Dir::State::Lists="$apt/lists" -o APT::Sandbox::User=root)
+		as_root apt-get "${opts[@]}" update -qq
+		(cd "$PG18_SRC" && as_root apt-get "${opts[@]}" source --download-only -qq postgresql-18)
+		tarball=$(find "$PG18_SRC" -maxdepth 1 -name 'postgresql-18_*.orig.tar.bz2' | sort | tail -1)
+	fi
+	build=$(mktemp -d /tmp/fann-pg18-build.XXXXXX)
+	tar xjf "$tarball" -C "$build" --strip-components=1
+	(cd "$build" &&
+		./configure -q --prefix="$PG18_PREFIX" --without-readline \
+			--enable-tap-tests >/dev/null &&
+		make -s -j"$(nproc)" >/dev/null &&
+		for m in contrib/postgres_fdw contrib/pg_prewarm contrib/amcheck; do
+			make -s -C "$m" -j"$(nproc)" >/dev/null || exit 1
+		done &&
+		as_root make -s install >/dev/null &&
+		as_root make -s -C src/test/perl install >/dev/null &&
+		for m in contrib/postgres_fdw contrib/pg_prewarm contrib/amcheck; do
+			as_root make -s -C "$m" install >/dev/null || exit 1
+		done) || { rm -rf "$build"; echo "PostgreSQL 18 build failed" >&2; return 1; }
+	rm -rf "$build"
+}
+
 build_install() {
-	echo "== building and installing fann"
+	echo "== building and installing fann for PostgreSQL $PG_MAJOR"
+	# objects of another server version's build must not be linked in
+	make -C "$REPO" -s clean PG_CONFIG=$PG_BIN/../bin/pg_config >/dev/null
 	make -C "$REPO" -s -j2 PG_CONFIG=$PG_BIN/../bin/pg_config >/dev/null
 	as_root make -C "$REPO" -s install PG_CONFIG=$PG_BIN/../bin/pg_config >/dev/null
 }

@@ -26,6 +26,7 @@
 #include "storage/smgr.h"
 #include "utils/memutils.h"
 #include "build.h"
+#include "compat.h"
 #include "ivf.h"
 #include "parallel.h"
 #include "quant.h"
@@ -696,7 +697,7 @@ fannbuildempty(Relation index)
 	PageSetChecksumInplace(page, FANN_METAPAGE_BLKNO);
 	smgrwrite(RelationGetSmgr(index), INIT_FORKNUM, FANN_METAPAGE_BLKNO,
 			  (char *) page, true);
-	log_newpage(&(RelationGetSmgr(index))->smgr_rnode.node, INIT_FORKNUM,
+	log_newpage(&FannSmgrLocator(RelationGetSmgr(index)), INIT_FORKNUM,
 				FANN_METAPAGE_BLKNO, page, true);
 	smgrimmedsync(RelationGetSmgr(index), INIT_FORKNUM);
 	pfree(page);

@@ -6,6 +6,7 @@
  */
 #include "postgres.h"
 
+#include "compat.h"
 #include "lira.h"
 #include "quant.h"
 #include "storage/buf_internals.h"
@@ -232,7 +233,7 @@ FannReadBuffer(Relation index, BlockNumber blkno)
 		return ReadBuffer(index, blkno);
 	buf = cache->buffers[blkno];
 	if (BufferIsValid(buf) &&
-		ReadRecentBuffer(index->rd_node, MAIN_FORKNUM, blkno, buf))
+		ReadRecentBuffer(FannRelationLocator(index), MAIN_FORKNUM, blkno, buf))
 		return buf;
 	buf = ReadBuffer(index, blkno);
 	/* the cache as it is now: never a copy a relcache flush has freed */

@@ -29,6 +29,7 @@
 #include "funcapi.h"
 #include "miscadmin.h"
 #include "pgstat.h"
+#include "compat.h"
 #include "search.h"
 #include "utils/builtins.h"
 #include "utils/memutils.h"
@@ -320,7 +321,7 @@ fanngettuple(IndexScanDesc scan, ScanDirection dir)
 			ereport(ERROR,
 					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 					 errmsg("fann index scans need an MVCC snapshot")));
-		pgstat_count_index_scan(scan->indexRelation);
+		FannCountIndexSearch(scan);
 		start_scan(scan);
 	}
 

@@ -17,6 +17,7 @@
 #include "postgres.h"
 
 #include "commands/vacuum.h"
+#include "compat.h"
 #include "ivf.h"
 #include "storage/lmgr.h"
 #include "ung.h"
@@ -61,7 +62,7 @@ mark_dead(IndexVacuumInfo *info, IndexBulkDeleteResult *stats,
 		GenericXLogState *state = NULL;
 		Page		wpage = NULL;
 
-		vacuum_delay_point();
+		FannVacuumDelayPoint();
 		buf = ReadBufferExtended(index, MAIN_FORKNUM, blkno, RBM_NORMAL, info->strategy);
 		LockBuffer(buf, callback ? BUFFER_LOCK_EXCLUSIVE : BUFFER_LOCK_SHARE);
 		page = BufferGetPage(buf);
@@ -184,7 +185,7 @@ vacuum_index(IndexVacuumInfo *info, IndexBulkDeleteResult *stats,
 	}
 	for (int i = 0; i < tofree.n; i++)
 	{
-		vacuum_delay_point();
+		FannVacuumDelayPoint();
 		free_element(info->index, tofree.ids[i], meta.elements_per_page);
 	}
 	return stats;

@@ -71,6 +71,8 @@ put_row(VerifyState *vs, const char *check, const char *detail)
 	tuplestore_putvalues(vs->out, vs->desc, values, nulls);
 }
 
+static void problem(VerifyState *vs, const char *check, const char *fmt,...) pg_attribute_printf(3, 4);
+
 static void
 problem(VerifyState *vs, const char *check, const char *fmt,...)
 {
