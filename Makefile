@@ -32,3 +32,8 @@ include $(PGXS)
 
 # every object depends on the shared headers (PGXS tracks no dependencies)
 $(OBJS): $(wildcard src/*.h)
+
+# a VPATH build (Debian's pg_buildext) writes the objects under src/ there too
+ifdef VPATH
+$(shell mkdir -p src)
+endif
