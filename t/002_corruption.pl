@@ -7,7 +7,9 @@ use PostgreSQL::Test::Utils;
 use Test::More;
 
 my $node = PostgreSQL::Test::Cluster->new('main');
-$node->init;
+# pages are damaged on disk on purpose: without data checksums (18's initdb
+# turns them on), so that fann, not the buffer manager, meets the damage
+$node->init(extra => $node->pg_version >= 18 ? ['--no-data-checksums'] : []);
 $node->start;
 $node->safe_psql('postgres', q{
 	CREATE EXTENSION fann;
