@@ -44,6 +44,7 @@ use_pg() {
 ensure_pg18() {
 	[ -x "$PG18_PREFIX/bin/pg_config" ] && return 0
 	local apt="$PG18_SRC/apt" tarball build
+	local contrib="contrib/postgres_fdw contrib/pg_prewarm contrib/amcheck"
 	echo "== building PostgreSQL 18 into $PG18_PREFIX (once per machine)"
 	as_root apt-get install -y -qq --no-install-recommends bison flex zlib1g-dev \
 		libicu-dev pkg-config libipc-run-perl perl make gcc >/dev/null
@@ -65,12 +66,12 @@ ensure_pg18() {
 		./configure -q --prefix="$PG18_PREFIX" --without-readline \
 			--enable-tap-tests >/dev/null &&
 		make -s -j"$(nproc)" >/dev/null &&
-		for m in contrib/postgres_fdw contrib/pg_prewarm contrib/amcheck; do
+		for m in $contrib; do
 			make -s -C "$m" -j"$(nproc)" >/dev/null || exit 1
 		done &&
 		as_root make -s install >/dev/null &&
 		as_root make -s -C src/test/perl install >/dev/null &&
-		for m in contrib/postgres_fdw contrib/pg_prewarm contrib/amcheck; do
+		for m in $contrib; do
 			as_root make -s -C "$m" install >/dev/null || exit 1
 		done) || { rm -rf "$build"; echo "PostgreSQL 18 build failed" >&2; return 1; }
 	rm -rf "$build"

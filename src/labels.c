@@ -51,14 +51,21 @@ sort_unique_uint32(uint32 *v, int n)
 	return k + 1;
 }
 
+/* Room in a group list for need ids (it at least doubles when it grows) */
+static void
+reserve_groups(uint32 **list, int *cap, int need)
+{
+	if (need > *cap)
+	{
+		*cap = Max(*cap * 2, need);
+		*list = repalloc(*list, sizeof(uint32) * *cap);
+	}
+}
+
 static void
 append_group(uint32 **list, int *n, int *cap, uint32 gid)
 {
-	if (*n == *cap)
-	{
-		*cap *= 2;
-		*list = repalloc(*list, sizeof(uint32) * *cap);
-	}
+	reserve_groups(list, cap, *n + 1);
 	(*list)[(*n)++] = gid;
 }
 
@@ -133,11 +140,7 @@ fetch_postings(Relation index, FannMetaPage meta, const int32 *labels, int n,
 				j++;
 			for (k = j; k < np && pairs[k].label == labels[i]; k++)
 				;
-			if (lens[i] + k - j > caps[i])
-			{
-				caps[i] = Max(caps[i] * 2, lens[i] + k - j);
-				lists[i] = repalloc(lists[i], sizeof(uint32) * caps[i]);
-			}
+			reserve_groups(&lists[i], &caps[i], lens[i] + k - j);
 			for (; j < k; j++)
 				lists[i][lens[i]++] = pairs[j].group;
 			if (k < np)

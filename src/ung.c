@@ -134,18 +134,18 @@ FannBuildLng(FannBuildGroup **groups, int ngroups)
 	int		   *nparents = palloc0(sizeof(int) * Max(ngroups, 1));
 	int		  **children = palloc0(sizeof(int *) * Max(ngroups, 1));
 	int		   *nchildren = palloc0(sizeof(int) * Max(ngroups, 1));
+	uint64	   *sigs = palloc(sizeof(uint64) * Max(ngroups, 1));
 	int			k = 0;
 
 	for (int i = 0; i < ngroups; i++)
+	{
 		npostings += Max(groups[i]->nlabels, 0);
+		sigs[i] = label_signature(groups[i]->labels, Max(groups[i]->nlabels, 0));
+	}
 	postings = palloc_extended(sizeof(LabelPosting) * Max(npostings, 1), MCXT_ALLOC_HUGE);
 	for (int i = 0; i < ngroups; i++)
-	{
-		uint64		sig = label_signature(groups[i]->labels, Max(groups[i]->nlabels, 0));
-
 		for (int j = 0; j < groups[i]->nlabels; j++)
-			postings[k++] = (LabelPosting) {groups[i]->labels[j], i, sig};
-	}
+			postings[k++] = (LabelPosting) {groups[i]->labels[j], i, sigs[i]};
 	qsort(postings, npostings, sizeof(LabelPosting), cmp_posting);
 
 	for (int h = 0; h < ngroups; h++)
@@ -167,7 +167,6 @@ FannBuildLng(FannBuildGroup **groups, int ngroups)
 		{
 			int			lo = 0,
 						hi = INT_MAX;
-			uint64		sig = label_signature(gh->labels, gh->nlabels);
 
 			/*
 			 * groups with its rarest label that hold all the others: with
@@ -191,7 +190,7 @@ FannBuildLng(FannBuildGroup **groups, int ngroups)
 			{
 				FannBuildGroup *gg;
 
-				if (postings[p].group == h || (sig & ~postings[p].sig) != 0)
+				if (postings[p].group == h || (sigs[h] & ~postings[p].sig) != 0)
 					continue;
 				gg = groups[postings[p].group];
 				if (FannLabelsSubset(gh->labels, gh->nlabels, gg->labels, gg->nlabels))
@@ -241,6 +240,7 @@ FannBuildLng(FannBuildGroup **groups, int ngroups)
 		memcpy(groups[g]->lng + groups[g]->nparents, children[g] ? children[g] : cand,
 			   sizeof(uint32) * nchildren[g]);
 	pfree(postings);
+	pfree(sigs);
 	pfree(cand);
 	return total;
 }

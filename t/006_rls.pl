@@ -41,6 +41,20 @@ like($node->safe_psql('postgres', qq{$as_tenant
 	qr{Index Scan using docs_idx on docs\n\s+Index Cond: \(tenant_id = \(current_setting\('app.tenant'::text\)\)::uuid\)\n.*\n\s+Filter: \(tags && }s,
 	"the policy's condition is an index condition, the leaky array operator a filter");
 
+# A query of the tenant :t on a path, under a condition (or none): a row of
+# another tenant, a short answer or a row returned twice divides by zero
+sub tenant_check
+{
+	my ($path, $cond, $vector, $k) = @_;
+	my $where = $cond eq '' ? '' : "WHERE $cond";
+	return qq{
+			SET fann.strategy = $path;
+			SELECT 1 / (count(*) = count(DISTINCT id) AND coalesce(bool_and(tenant_id = md5(:t::text)::uuid), true)
+						AND count(*) = (SELECT least($k, count(*)) FROM docs $where))::int
+			  FROM (SELECT id, tenant_id FROM docs $where ORDER BY embedding <-> '$vector' LIMIT $k) s;
+	};
+}
+
 $node->pgbench(
 	'--no-vacuum --client=6 --jobs=2 --transactions=200',
 	0,
@@ -63,29 +77,15 @@ $node->pgbench(
 			SELECT set_config('app.tenant', md5(:t::text)::uuid::text, false);
 			DELETE FROM docs WHERE id % 53 = :i % 53;
 		},
-		# a row of another tenant, a short answer or a row returned twice
-		# divides by zero
 		'rls_query@8' => q{
 			\set t random(1, 6)
 			SET ROLE app;
 			SELECT set_config('app.tenant', md5(:t::text)::uuid::text, false);
-			SET fann.strategy = exact;
-			SELECT 1 / (count(*) = count(DISTINCT id) AND coalesce(bool_and(tenant_id = md5(:t::text)::uuid), true)
-						AND count(*) = (SELECT least(10, count(*)) FROM docs))::int
-			  FROM (SELECT id, tenant_id FROM docs ORDER BY embedding <-> '{0.5,0.5,0.5,0.5}' LIMIT 10) s;
-			SET fann.strategy = graph;
-			SELECT 1 / (count(*) = count(DISTINCT id) AND coalesce(bool_and(tenant_id = md5(:t::text)::uuid), true)
-						AND count(*) = (SELECT least(10, count(*)) FROM docs WHERE tags && '{t1,t2}'))::int
-			  FROM (SELECT id, tenant_id FROM docs WHERE tags && '{t1,t2}' ORDER BY embedding <-> '{0.1,0.5,0.9,0.5}' LIMIT 10) s;
-			SET fann.strategy = ivf;
-			SELECT 1 / (count(*) = count(DISTINCT id) AND coalesce(bool_and(tenant_id = md5(:t::text)::uuid), true)
-						AND count(*) = (SELECT least(30, count(*)) FROM docs))::int
-			  FROM (SELECT id, tenant_id FROM docs ORDER BY embedding <-> '{0.9,0.2,0.5,0.5}' LIMIT 30) s;
-			SET fann.strategy = auto;
-			SELECT 1 / (count(*) = count(DISTINCT id) AND coalesce(bool_and(tenant_id = md5(:t::text)::uuid), true)
-						AND count(*) = (SELECT least(10, count(*)) FROM docs WHERE tenant_id = md5('4')::uuid))::int
-			  FROM (SELECT id, tenant_id FROM docs WHERE tenant_id = md5('4')::uuid ORDER BY embedding <-> '{0.3,0.5,0.5,0.1}' LIMIT 10) s;
-		},
+		}
+		  . tenant_check('exact', '', '{0.5,0.5,0.5,0.5}', 10)
+		  . tenant_check('graph', q{tags && '{t1,t2}'}, '{0.1,0.5,0.9,0.5}', 10)
+		  . tenant_check('ivf', '', '{0.9,0.2,0.5,0.5}', 30)
+		  . tenant_check('auto', q{tenant_id = md5('4')::uuid}, '{0.3,0.5,0.5,0.1}', 10),
 		'rls_vacuum@1' => q{
 			RESET ROLE;
 			VACUUM docs;
