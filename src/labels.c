@@ -35,7 +35,6 @@ static int
 sort_unique_uint32(uint32 *v, int n)
 {
 	int			k = 0;
-
 	bool		sorted = true;
 
 	if (n == 0)
