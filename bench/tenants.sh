@@ -142,19 +142,23 @@ timed_index() {
 	t0=$(date +%s.%N)
 	psql_q -c "SET maintenance_work_mem = '$BUILD_MEMORY'" -c "$2"
 	IDX_S=$(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.2f", b - a }')
-	IDX_MB=$(psql_q -c "SELECT round(pg_relation_size('$1') / 1048576.0, 1)")
-	printf '%s,%s,%s,%s\n' pgvector "$1" "$IDX_S" "$IDX_MB" >>"$BUILDS"
+	IDX_MB=$(index_mb "$1")
+	printf '%s,%s,%s,%s\n' "${BUILD_SYSTEM:-pgvector}" "$1" "$IDX_S" "$IDX_MB" >>"$BUILDS"
 	echo "index $1: built in ${IDX_S}s, ${IDX_MB} MB"
 }
 
-cmd_tenants() {
-	local dataset=sift
+# tenants_setup COMMAND SHAPES ARG...: the options (ARG...: [DATASET]
+# [options], SHAPES by default), pgvector, the dataset and its tenants
+# tables (DATASET, TABLE, TEN, PGV, NROWS); false when pgvector is missing
+tenants_setup() {
+	local cmd=$1 shapes=$2 dataset=sift
+	shift 2
 	if [ $# -gt 0 ] && [ "${1#--}" = "$1" ]; then dataset=$1; shift; fi
-	parse_options --nqueries 200 --types "$TENANT_SHAPES" "$@"
+	parse_options --nqueries 200 --types "$shapes" "$@"
 	for shape in $TYPES; do tenant_predicate "$shape" >/dev/null; done
 	if ! ensure_pgvector; then
-		echo "tenants: pgvector is not installed and $PEERS/$PGVECTOR.tar.gz could not be built: skipped"
-		return 0
+		echo "$cmd: pgvector is not installed and $PEERS/$PGVECTOR.tar.gz could not be built: skipped"
+		return 1
 	fi
 	psql_q -c "CREATE EXTENSION IF NOT EXISTS vector" -c "CREATE EXTENSION IF NOT EXISTS pg_prewarm"
 	prepare "$dataset"
@@ -162,11 +166,74 @@ cmd_tenants() {
 	NROWS=$(psql_q -c "SELECT count(*) FROM $TABLE")
 	if [ "$ROWS" -gt 0 ]; then
 		[ "$NROWS" -ge "$ROWS" ] ||
-			{ echo "tenants: $TABLE has $NROWS rows, fewer than --rows $ROWS: run with --reload" >&2; exit 1; }
+			{ echo "$cmd: $TABLE has $NROWS rows, fewer than --rows $ROWS: run with --reload" >&2; exit 1; }
 		NROWS=$ROWS
 	fi
-	echo "tenants: the first $NROWS rows of $TABLE"
+	echo "$cmd: the first $NROWS rows of $TABLE"
 	tenants_data "$NROWS"
+}
+
+# tenant_truth SHAPE: its queries (QFILE) and exact answers (GT), from
+# pgvector's table (its distance code, not fann's) with index scans off, a
+# sequential scan and a sort; cached while STAMPFILE, the queries and their
+# parameters stay as they are
+tenant_truth() {
+	SHAPE=$1 PRED=$(tenant_predicate "$1")
+	tenants_queries "$1"
+	GT=$OUT/gt.tenants.$1
+	if newer_than "$GT.ivecs" "$QFILE" "$QUERIES" "$STAMPFILE"; then
+		echo "ground truth $GT: cached"
+	else
+		echo "ground truth $GT: computing"
+		"$FB" gt-sql --base "$BASE" --queries "$QUERIES" --limit "$NROWS" --nqueries "$NQ" \
+			--params "$QFILE" --k "$K" --metric l2 --out "$GT" ${CONNINFO:+--conninfo "$CONNINFO"} \
+			--set "enable_indexscan=off,enable_bitmapscan=off" \
+			--sql "SELECT id, (SELECT count(*) FROM $PGV WHERE $PRED) FROM $PGV WHERE $PRED ORDER BY embedding <-> \$1::real[]::vector LIMIT $K"
+	fi
+}
+
+# tenant_stamp: STAMPFILE, what the ground truth depends on besides the
+# queries and their parameters, rewritten only when it changes
+tenant_stamp() {
+	STAMPFILE=$OUT/tenants.stamp
+	echo "rows=$NROWS seed=$SEED k=$K" >"$STAMPFILE.new"
+	cmp -s "$STAMPFILE.new" "$STAMPFILE" && rm "$STAMPFILE.new" || mv "$STAMPFILE.new" "$STAMPFILE"
+}
+
+# tenant_roundtrip: the round trip of the shape's statement, the same
+# parameters on a trivial plan of k rows
+tenant_roundtrip() {
+	local nparams yard="SELECT g AS id FROM generate_series(1, $K) g WHERE \$1::text IS NOT NULL"
+	nparams=$({ grep -o '\$[0-9]' <<<"$PRED" || true; } | sort -u | wc -l)
+	for ((i = 2; i <= nparams + 1; i++)); do yard="$yard AND \$$i::text IS NOT NULL"; done
+	BUILD_S=0 INDEX_MB=0 tenant_sweep roundtrip "$yard" "application_name=roundtrip"
+}
+
+# pgvector_indexes TABLE INDEX...: pgvector's indexes on TABLE (a
+# partitioned one's on each partition), of hnsw (on the vector), tenant and
+# category (btree), tags and metadata (GIN); their seconds and MB summed in
+# PGV_S and PGV_MB, TABLE and them in PGV_RELS
+pgvector_indexes() {
+	local table=$1 how
+	shift
+	PGV_S=0 PGV_MB=0 PGV_RELS=("$table")
+	for idx in "$@"; do
+		case $idx in
+			hnsw) how="hnsw (embedding vector_l2_ops) WITH (m = 16, ef_construction = 64)" ;;
+			tenant) how="btree (tenant_id)" ;;
+			category) how="btree (category)" ;;
+			tags|metadata) how="gin ($idx)" ;;
+		esac
+		timed_index "${table}_$idx" "CREATE INDEX ${table}_$idx ON $table USING $how"
+		PGV_S=$(awk -v a="$PGV_S" -v b="$IDX_S" 'BEGIN { print a + b }')
+		PGV_MB=$(awk -v a="$PGV_MB" -v b="$IDX_MB" 'BEGIN { print a + b }')
+		PGV_RELS+=("${table}_$idx")
+	done
+	psql_q -c "ANALYZE $table"
+}
+
+cmd_tenants() {
+	tenants_setup tenants "$TENANT_SHAPES" "$@" || return 0
 	CSV=$OUT/tenants.csv PLANS=$OUT/tenants-plans.csv BUILDS=$OUT/tenants-builds.csv
 	rm -f "$CSV" "$PLANS"
 	echo "system,index,build_s,index_mb" >"$BUILDS"
@@ -187,44 +254,18 @@ cmd_tenants() {
 		echo "tenants: fann cannot index ($columns) yet: its side is skipped"
 	fi
 
-	# pgvector: HNSW on the vector, btree on the scalars, GIN on the rest
-	local pgv_s=0 pgv_mb=0
-	for idx in "hnsw:hnsw (embedding vector_l2_ops) WITH (m = 16, ef_construction = 64)" \
-		"tenant:btree (tenant_id)" "category:btree (category)" "tags:gin (tags)" "metadata:gin (metadata)"; do
-		timed_index "${PGV}_${idx%%:*}" "CREATE INDEX ${PGV}_${idx%%:*} ON $PGV USING ${idx#*:}"
-		pgv_s=$(awk -v a="$pgv_s" -v b="$IDX_S" 'BEGIN { print a + b }')
-		pgv_mb=$(awk -v a="$pgv_mb" -v b="$IDX_MB" 'BEGIN { print a + b }')
-	done
-	psql_q -c "ANALYZE $PGV"
-	local pgv_rels=("$PGV" "${PGV}_hnsw" "${PGV}_tenant" "${PGV}_category" "${PGV}_tags" "${PGV}_metadata")
+	pgvector_indexes "$PGV" hnsw tenant category tags metadata
 	if [ $fann = 1 ]; then
-		check_shared_buffers "$TEN" "${TEN}_fann" "${pgv_rels[@]}"
+		check_shared_buffers "$TEN" "${TEN}_fann" "${PGV_RELS[@]}"
 	else
-		check_shared_buffers "${pgv_rels[@]}"
+		check_shared_buffers "${PGV_RELS[@]}"
 	fi
 
-	# what the ground truth depends on besides the queries and their
-	# parameters, rewritten only when it changes
-	local shape pred nparams yard stampfile=$OUT/tenants.stamp
-	echo "rows=$NROWS seed=$SEED k=$K" >"$stampfile.new"
-	cmp -s "$stampfile.new" "$stampfile" && rm "$stampfile.new" || mv "$stampfile.new" "$stampfile"
+	tenant_stamp
 	for shape in $TYPES; do
-		pred=$(tenant_predicate "$shape")
-		tenants_queries "$shape"
-		SHAPE=$shape GT=$OUT/gt.tenants.$shape
-		# exact answers: pgvector's table (its distance code, not fann's)
-		# with index scans off, a sequential scan and a sort
-		if newer_than "$GT.ivecs" "$QFILE" "$QUERIES" "$stampfile"; then
-			echo "ground truth $GT: cached"
-		else
-			echo "ground truth $GT: computing"
-			"$FB" gt-sql --base "$BASE" --queries "$QUERIES" --limit "$NROWS" --nqueries "$NQ" \
-				--params "$QFILE" --k "$K" --metric l2 --out "$GT" ${CONNINFO:+--conninfo "$CONNINFO"} \
-				--set "enable_indexscan=off,enable_bitmapscan=off" \
-				--sql "SELECT id, (SELECT count(*) FROM $PGV WHERE $pred) FROM $PGV WHERE $pred ORDER BY embedding <-> \$1::real[]::vector LIMIT $K"
-		fi
+		tenant_truth "$shape"
 		if [ $fann = 1 ]; then
-			local sql="SELECT id FROM $TEN WHERE $pred ORDER BY embedding <-> \$1::real[] LIMIT $K"
+			local sql="SELECT id FROM $TEN WHERE $PRED ORDER BY embedding <-> \$1::real[] LIMIT $K"
 			prewarm "$TEN" "${TEN}_fann"
 			BUILD_S=$fann_s INDEX_MB=$fann_mb
 			tenant_sweep fann-auto "$sql" "fann.strategy=auto"
@@ -237,9 +278,9 @@ cmd_tenants() {
 			tenant_sweep fann-target "$sql" "fann.strategy=auto,fann.target_recall=0.9" \
 				"fann.strategy=auto,fann.target_recall=0.95" "fann.strategy=auto,fann.target_recall=0.99"
 		fi
-		local sql="SELECT id FROM $PGV WHERE $pred ORDER BY embedding <-> \$1::real[]::vector LIMIT $K"
-		prewarm "${pgv_rels[@]}"
-		BUILD_S=$pgv_s INDEX_MB=$pgv_mb
+		local sql="SELECT id FROM $PGV WHERE $PRED ORDER BY embedding <-> \$1::real[]::vector LIMIT $K"
+		prewarm "${PGV_RELS[@]}"
+		BUILD_S=$PGV_S INDEX_MB=$PGV_MB
 		# the planner's choice among HNSW and the filter indexes: pgvector's
 		# defaults (no iterative scan), then iterative scans at each ef_search
 		tenant_sweep pgvector-default "$sql" "hnsw.ef_search=40"
@@ -254,11 +295,7 @@ cmd_tenants() {
 		# exact, forced through the btree / GIN indexes: no index scan (HNSW
 		# has no other), so bitmap scans of the filter indexes and a sort
 		tenant_sweep pgvector-exact "$sql" "enable_indexscan=off,max_parallel_workers_per_gather=0"
-		# the round trip: the same parameters on a trivial plan of k rows
-		nparams=$({ grep -o '\$[0-9]' <<<"$pred" || true; } | sort -u | wc -l)
-		yard="SELECT g AS id FROM generate_series(1, $K) g WHERE \$1::text IS NOT NULL"
-		for ((i = 2; i <= nparams + 1; i++)); do yard="$yard AND \$$i::text IS NOT NULL"; done
-		BUILD_S=0 INDEX_MB=0 tenant_sweep roundtrip "$yard" "application_name=roundtrip"
+		tenant_roundtrip
 	done
 	tenants_table "$CSV" | tee "$OUT/tenants.md"
 	echo "results: $CSV, $PLANS, $BUILDS"

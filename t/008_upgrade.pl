@@ -23,26 +23,10 @@ $old->init;
 $old->start;
 
 # the new cluster with data checksums as the old one has them (pg_upgrade
-# needs them alike; 18's initdb turns them on by default).  Debian's 15.20 keeps a pg_attver option on every column, which 18.6 (sid's
-# source package) does not know: there pg_upgrade fails on any table, fann's
-# or not, when it restores the schema.  Say so instead of failing on it.
+# needs them alike; 18's initdb turns them on by default)
 my $checksums = $old->safe_psql('postgres', 'SHOW data_checksums') eq 'on';
 $new->init(extra => $checksums ? ['--data-checksums']
 	  : $new->pg_version >= 18 ? ['--no-data-checksums'] : []);
-$new->start;
-my ($rc, $stdout, $stderr) = $new->psql('postgres',
-	'BEGIN; CREATE TABLE probe (a int); ALTER TABLE probe ALTER COLUMN a SET (pg_attver = 1); ROLLBACK');
-$new->stop;
-if ($old->safe_psql('postgres', q{CREATE TABLE probe (a int);
-		SELECT count(*) FROM pg_attribute WHERE attrelid = 'probe'::regclass
-		   AND array_to_string(attoptions, ',') LIKE 'pg_attver=%'}) ne '0'
-	&& $stderr =~ /unrecognized parameter "pg_attver"/)
-{
-	$old->stop;
-	plan skip_all => 'PostgreSQL ' . $old->pg_version . ' stores a pg_attver option on every column that '
-	  . $new->pg_version . ' rejects: pg_upgrade between them fails for any table';
-}
-$old->safe_psql('postgres', 'DROP TABLE probe');
 $old->safe_psql('postgres', q{
 	CREATE EXTENSION fann;
 	SELECT setseed(0.5);
@@ -53,6 +37,15 @@ $old->safe_psql('postgres', q{
 	CREATE INDEX docs_fann ON docs USING fann (embedding, labels);
 	CREATE INDEX docs_multi ON docs USING fann (embedding, tenant, labels);
 });
+
+# Debian's 15.20 server keeps a pg_attver option on every column, which
+# 18.6 (sid's source package) rejects when pg_upgrade restores the schema:
+# the upgrade would fail on any table, fann's or not.  The option is the
+# packaging's, not fann's: the old cluster's copies are cleared first.
+$old->safe_psql('postgres', q{
+	UPDATE pg_attribute SET attoptions = NULL
+	 WHERE array_to_string(attoptions, ',') LIKE '%pg_attver=%'
+	   AND attrelid IN (SELECT oid FROM pg_class WHERE relnamespace = 'public'::regnamespace)});
 my @queries = (
 	q{SELECT id FROM docs ORDER BY embedding <-> '{0.5,0.5,0.5,0.5}' LIMIT 10},
 	q{SELECT id FROM docs WHERE labels @> '{2}' ORDER BY embedding <-> '{0.1,0.9,0.3,0.5}' LIMIT 10},
