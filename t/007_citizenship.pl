@@ -93,6 +93,23 @@ $plan = $node->safe_psql('postgres', q{EXPLAIN (COSTS OFF)
 like($plan, qr/Index Scan using parts_1_embedding_labels_idx on parts_1/,
 	'the partition key prunes to one partition');
 unlike($plan, qr/parts_[02]/, 'and no other');
+# a generic plan prunes at execution; a partition attached later gets its
+# own fann index
+$plan = $node->safe_psql('postgres', q{SET plan_cache_mode = force_generic_plan;
+	PREPARE tenant_q(int) AS SELECT id FROM parts WHERE tenant = $1 AND labels @> '{2}'
+	ORDER BY embedding <-> '{0.5,0.5,0.5,0.5}' LIMIT 10;
+	EXPLAIN (COSTS OFF) EXECUTE tenant_q(1)});
+like($plan, qr/Subplans Removed: 2/, 'a generic plan prunes at execution');
+like($plan, qr/Index Scan using parts_1_embedding_labels_idx on parts_1/,
+	'to the one partition\'s fann scan');
+$node->safe_psql('postgres', q{
+	CREATE TABLE parts_3 (LIKE parts);
+	INSERT INTO parts_3 SELECT id, 3, embedding, labels FROM items WHERE id % 7 = 0;
+	ALTER TABLE parts ATTACH PARTITION parts_3 FOR VALUES IN (3);
+});
+is($node->safe_psql('postgres', q{SELECT count(*) FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
+	JOIN pg_am a ON a.oid = c.relam WHERE i.indrelid = 'parts_3'::regclass AND a.amname = 'fann'}),
+	'1', 'an attached partition gets a fann index');
 for my $q (@queries)
 {
 	(my $p = $q) =~ s/FROM items/FROM parts/;
