@@ -177,21 +177,25 @@ $q$) >= 2 AS kernels_rank_exactly;
 RESET ALL;
 DROP TABLE coarse;
 
--- The partition lists' 4-bit codes pack two dimensions a byte in blocks of
--- 32: widths that end a block early (40 = 32 + 8, 48 = 32 + 16, 100 = 3 x 32
--- + 4) rank exactly under every kernel and metric, rows bounded from the
--- 4-bit codes, then the elements' 8-bit codes, then the table
+-- The partition lists keep 4-bit codes in blocks of 32 rows, two dimensions
+-- a byte: an odd width (101) leaves a half unused, and a block larger than a
+-- page keeps its codes on continuation pages (500 dimensions: one, 2,000:
+-- four, written in two WAL records).  Rows inserted after the build fill
+-- blocks begun by it and begin new ones.  Every width ranks exactly under
+-- every kernel and metric: rows bounded from the 4-bit codes (fast scan),
+-- then the elements' 8-bit codes, then the table.
 SELECT setseed(0.42);
 DO $$
 DECLARE
 	d int;
 BEGIN
-	FOREACH d IN ARRAY ARRAY[40, 48, 100] LOOP
+	FOREACH d IN ARRAY ARRAY[40, 101, 500, 2000] LOOP
 		EXECUTE format('CREATE TABLE packed%s AS SELECT i AS id, fann_random_vector(%s) AS embedding
-						  FROM generate_series(1, 400) i', d, d);
+						  FROM generate_series(1, 300) i', d, d);
 		EXECUTE format('CREATE INDEX packed%s_l2 ON packed%s USING fann (embedding) WITH (partitions = 4)', d, d);
 		EXECUTE format('CREATE INDEX packed%s_ip ON packed%s USING fann (embedding fann_ip_ops) WITH (partitions = 4)', d, d);
 		EXECUTE format('CREATE INDEX packed%s_cos ON packed%s USING fann (embedding fann_cosine_ops) WITH (partitions = 4)', d, d);
+		EXECUTE format('INSERT INTO packed%s SELECT i, fann_random_vector(%s) FROM generate_series(301, 400) i', d, d);
 	END LOOP;
 END
 $$;
@@ -201,8 +205,30 @@ SET fann.max_probes = 16384;
 SELECT fann_each_kernel($q$
 	SELECT bool_and(fann_check(format('SELECT id FROM packed%s ORDER BY embedding %s %L::real[] LIMIT 30',
 									  d, op, fann_random_vector(d)), format('packed%s_%s', d, idx)) = 30)
-	  FROM (VALUES (40), (48), (100)) w(d),
+	  FROM (VALUES (40), (101), (500), (2000)) w(d),
 		   (VALUES ('<->', 'l2'), ('<#>', 'ip'), ('<=>', 'cos')) m(op, idx)
 $q$) >= 2 AS packed_codes_rank_exactly;
 RESET ALL;
-DROP TABLE packed40, packed48, packed100;
+SELECT d, (SELECT count(*) FROM fann_verify(format('packed%s_l2', d))) AS problems
+  FROM (VALUES (40), (101), (500), (2000)) w(d);
+DROP TABLE packed40, packed101, packed500, packed2000;
+
+-- The fast scan's table holds q_j c in bytes of one step, set by the
+-- largest coordinate: beside a coordinate of 1000 (a step of 58.8), values
+-- of 1.9 c (c a level, at most 15) all round to 0.  The rounding widens every
+-- bound (quant.c); over 999 such coordinates, bounds it did not widen would
+-- exceed the rows' distances, which differ only there, and rank them out of
+-- order.
+SELECT setseed(0.17);
+CREATE TABLE rounded AS SELECT i AS id, array_prepend(0::real, fann_random_vector(999)) AS embedding
+  FROM generate_series(1, 300) i;
+CREATE INDEX rounded_l2 ON rounded USING fann (embedding) WITH (partitions = 2);
+SET fann.strategy = ivf;
+SET fann.probing = nearest;
+SET fann.max_probes = 16384;
+SELECT fann_each_kernel($q$
+	SELECT fann_check(format('SELECT id FROM rounded ORDER BY embedding <-> %L::real[] LIMIT 50',
+							 array_prepend(1000::real, array_fill(1.9::real, ARRAY[999]))), 'rounded_l2') = 50
+$q$) >= 2 AS rounded_tables_rank_exactly;
+RESET ALL;
+DROP TABLE rounded;

@@ -96,8 +96,10 @@ fanncostestimate(PlannerInfo *root, IndexPath *path, double loop_count,
 		double		probes = fann_probing == FANN_PROBING_NEAREST ? fann_max_probes :
 			Min(fann_max_probes, FANN_TYPICAL_PROBES);
 		double		entries = Min(listed, listed * probes / meta.partitions);
+		FannBlockLayout l;
 
-		pages = Min(pages, entries * FANN_CODE_ENTRY_SIZE(meta.dimensions) / BLCKSZ);
+		FannBlockLayoutFor(meta.dimensions, &l);
+		pages = Min(pages, entries / (l.per_page * FANN_BLOCK_ROWS) * l.npages);
 		rows = entries;
 	}
 	else if (path->indexorderbys != NIL && path->indexclauses != NIL &&

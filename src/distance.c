@@ -48,8 +48,10 @@ static float (*l2sq_impl) (const float *a, const float *b, int n);
 static float (*dot_impl) (const float *a, const float *b, int n);
 static void (*cosine_impl) (const float *a, const float *b, int n,
 							float *ab, float *aa, float *bb);
-static void (*code_dot_impl[2]) (const FannIntQuery *q, const FannCodeData *const *rows,
-								 int n, int dim, int32 *out);
+static void (*code_dot_impl) (const FannIntQuery *q, const FannCodeData *const *rows,
+							  int n, int dim, int32 *out);
+static void (*fast_scan_impl) (const uint8 *lo, const uint8 *hi, const uint8 *codes,
+							   int npairs, uint32 *sums);
 
 /* Portable kernels: four partial sums let the compiler vectorise */
 static float
@@ -104,38 +106,26 @@ cosine_generic(const float *a, const float *b, int n,
 }
 
 /*
- * Kernels over codes (quant.c): the integer dot product of a code c with
- * the query quantised to 16-bit integers u (zero beyond the dimensions, to
- * a multiple of 32).  A code has 8 bits per dimension, a byte each, or 4:
- * byte 16 b + t then holds dimension 32 b + t in its low half and
- * 32 b + 16 + t in its high half, so that a block of 32 dimensions comes
- * from one 16-byte load.  Integer sums are exact, so every instruction set
- * gives the same bounds (quant.c keeps them within int32).  Each kernel is
- * written once for both widths and instantiated for each (CODE_KERNELS).
+ * Kernels over 8-bit codes (quant.c): the integer dot product of a code c
+ * with the query quantised to 16-bit integers u (zero beyond the
+ * dimensions, to a multiple of 32).  Integer sums are exact, so every
+ * instruction set gives the same bounds (quant.c keeps them within int32).
  */
-static inline int
-code_at(const uint8 *code, int j, int bits)
-{
-	if (bits == 8)
-		return code[j];
-	return (code[(j / 32) * 16 + j % 16] >> (j % 32 >= 16 ? 4 : 0)) & 15;
-}
-
 /* Over dimensions [from, n) */
 static inline int32
-code_dot_tail(const int16 *u, const uint8 *code, int from, int n, int bits)
+code_dot_tail(const int16 *u, const uint8 *code, int from, int n)
 {
 	int32		s = 0;
 
 	for (int i = from; i < n; i++)
-		s += u[i] * code_at(code, i, bits);
+		s += u[i] * code[i];
 	return s;
 }
 
 static inline int32
-code_dot_generic(const FannIntQuery *q, const uint8 *code, int n, int bits)
+code_dot_generic(const FannIntQuery *q, const uint8 *code, int n)
 {
-	return code_dot_tail(q->u, code, 0, n, bits);
+	return code_dot_tail(q->u, code, 0, n);
 }
 
 #ifdef FANN_X86
@@ -306,28 +296,6 @@ cosine_avx512(const float *a, const float *b, int n,
 	*aa = _mm512_reduce_add_ps(saa);
 	*bb = _mm512_reduce_add_ps(sbb);
 }
-/*
- * The SIMD code kernels step by 32 dimensions, a 4-bit code's block: the
- * codes of dimensions [i, i + 16) and [i + 16, i + 32), i a multiple of 32,
- * as bytes, from one load and a shift for 4-bit codes
- */
-static inline void
-code_block(const uint8 *code, int i, int bits, __m128i *a, __m128i *b)
-{
-	if (bits == 8)
-	{
-		*a = _mm_loadu_si128((const __m128i *) (code + i));
-		*b = _mm_loadu_si128((const __m128i *) (code + i + 16));
-	}
-	else
-	{
-		__m128i		v = _mm_loadu_si128((const __m128i *) (code + i / 2));
-
-		*a = _mm_and_si128(v, _mm_set1_epi8(15));
-		*b = _mm_and_si128(_mm_srli_epi16(v, 4), _mm_set1_epi8(15));
-	}
-}
-
 /* 16 codes widened to 16 bits, times u's, summed in pairs */
 __attribute__((target("avx2")))
 static inline __m256i
@@ -339,7 +307,7 @@ madd_avx2(__m128i c, const int16 *u)
 
 __attribute__((target("avx2")))
 static inline int32
-code_dot_avx2(const FannIntQuery *q, const uint8 *code, int n, int bits)
+code_dot_avx2(const FannIntQuery *q, const uint8 *code, int n)
 {
 	const int16 *u = q->u;
 	__m256i		s = _mm256_setzero_si256();
@@ -348,88 +316,50 @@ code_dot_avx2(const FannIntQuery *q, const uint8 *code, int n, int bits)
 
 	for (; i + 32 <= n; i += 32)
 	{
-		__m128i		a,
-					b;
-
-		code_block(code, i, bits, &a, &b);
-		s = _mm256_add_epi32(s, madd_avx2(a, u + i));
-		s = _mm256_add_epi32(s, madd_avx2(b, u + i + 16));
+		s = _mm256_add_epi32(s, madd_avx2(_mm_loadu_si128((const __m128i *) (code + i)), u + i));
+		s = _mm256_add_epi32(s, madd_avx2(_mm_loadu_si128((const __m128i *) (code + i + 16)),
+										  u + i + 16));
 	}
 	h = _mm_add_epi32(_mm256_castsi256_si128(s), _mm256_extracti128_si256(s, 1));
 	h = _mm_add_epi32(h, _mm_shuffle_epi32(h, _MM_SHUFFLE(1, 0, 3, 2)));
 	h = _mm_add_epi32(h, _mm_shuffle_epi32(h, _MM_SHUFFLE(2, 3, 0, 1)));
-	return _mm_cvtsi128_si32(h) + code_dot_tail(u, code, i, n, bits);
+	return _mm_cvtsi128_si32(h) + code_dot_tail(u, code, i, n);
 }
 
 __attribute__((target("avx512f,avx512bw")))
 static inline int32
-code_dot_avx512(const FannIntQuery *q, const uint8 *code, int n, int bits)
+code_dot_avx512(const FannIntQuery *q, const uint8 *code, int n)
 {
 	const int16 *u = q->u;
 	__m512i		s = _mm512_setzero_si512();
 	int			i = 0;
 
 	for (; i + 32 <= n; i += 32)
-	{
-		__m256i		c;
-
-		if (bits == 8)
-			c = _mm256_loadu_si256((const __m256i *) (code + i));
-		else
-		{
-			__m128i		a,
-						b;
-
-			code_block(code, i, bits, &a, &b);
-			c = _mm256_inserti128_si256(_mm256_castsi128_si256(a), b, 1);
-		}
-		s = _mm512_add_epi32(s, _mm512_madd_epi16(_mm512_cvtepu8_epi16(c),
+		s = _mm512_add_epi32(s, _mm512_madd_epi16(_mm512_cvtepu8_epi16(_mm256_loadu_si256((const __m256i *) (code + i))),
 												  _mm512_loadu_si512(u + i)));
-	}
-	return _mm512_reduce_add_epi32(s) + code_dot_tail(u, code, i, n, bits);
+	return _mm512_reduce_add_epi32(s) + code_dot_tail(u, code, i, n);
 }
 
 /*
  * With VNNI, 64 bytes of codes at a time times the query's bytes, summed in
  * fours into 32 bits (vpdpbusd): <u, c> = 128 <uh, c> + <ul, c>, no
- * widening.  A 4-bit code's 64 bytes hold 128 dimensions, four blocks of 32
- * (distance.c's layout above): its low and high halves, interleaved a block
- * at a time, are dimensions [0, 64) and [64, 128) in order.  The last load
- * is masked to the code's end; the query is zero beyond its dimensions.
+ * widening.  The last load is masked to the code's end; the query is zero
+ * beyond its dimensions.
  */
 __attribute__((target("avx512f,avx512bw,avx512vnni")))
 static inline __m512i
-code_dot_avx512vnni(const FannIntQuery *q, const uint8 *code, int n, int bits)
+code_dot_avx512vnni(const FannIntQuery *q, const uint8 *code, int n)
 {
-	int			nbytes = bits == 8 ? n : FANN_NIBBLE_BYTES(n);
 	__m512i		h = _mm512_setzero_si512();
 	__m512i		l = _mm512_setzero_si512();
-	__m512i		first = _mm512_setr_epi64(0, 1, 8, 9, 2, 3, 10, 11);
-	__m512i		second = _mm512_setr_epi64(4, 5, 12, 13, 6, 7, 14, 15);
 
-	for (int b = 0; b < nbytes; b += 64)
+	for (int b = 0; b < n; b += 64)
 	{
-		__mmask64	m = nbytes - b >= 64 ? ~(__mmask64) 0 :
-			((__mmask64) 1 << (nbytes - b)) - 1;
+		__mmask64	m = n - b >= 64 ? ~(__mmask64) 0 : ((__mmask64) 1 << (n - b)) - 1;
 		__m512i		v = _mm512_maskz_loadu_epi8(m, code + b);
 
-		if (bits == 8)
-		{
-			h = _mm512_dpbusd_epi32(h, v, _mm512_loadu_si512(q->uh + b));
-			l = _mm512_dpbusd_epi32(l, v, _mm512_loadu_si512(q->ul + b));
-		}
-		else
-		{
-			__m512i		lo = _mm512_and_si512(v, _mm512_set1_epi8(15));
-			__m512i		hi = _mm512_and_si512(_mm512_srli_epi16(v, 4), _mm512_set1_epi8(15));
-			__m512i		c0 = _mm512_permutex2var_epi64(lo, first, hi);
-			__m512i		c1 = _mm512_permutex2var_epi64(lo, second, hi);
-
-			h = _mm512_dpbusd_epi32(h, c0, _mm512_loadu_si512(q->uh + 2 * b));
-			l = _mm512_dpbusd_epi32(l, c0, _mm512_loadu_si512(q->ul + 2 * b));
-			h = _mm512_dpbusd_epi32(h, c1, _mm512_loadu_si512(q->uh + 2 * b + 64));
-			l = _mm512_dpbusd_epi32(l, c1, _mm512_loadu_si512(q->ul + 2 * b + 64));
-		}
+		h = _mm512_dpbusd_epi32(h, v, _mm512_loadu_si512(q->uh + b));
+		l = _mm512_dpbusd_epi32(l, v, _mm512_loadu_si512(q->ul + b));
 	}
 	/* wrapping sums: exact, as the total fits */
 	return _mm512_add_epi32(_mm512_slli_epi32(h, 7), l);
@@ -450,36 +380,30 @@ reduce4_avx512(__m512i a, __m512i b, __m512i c, __m512i d)
 #endif							/* FANN_X86 */
 
 /*
- * The code kernels of an instruction set over many rows, for 8- and 4-bit
- * codes: the rows lie scattered over shared buffers, each a cache miss, so
- * the rows a few ahead are asked for while one is computed
+ * The code kernels of an instruction set over many rows: the rows lie
+ * scattered over shared buffers, each a cache miss, so the rows a few ahead
+ * are asked for while one is computed
  */
 #define CODE_PREFETCH_AHEAD		4
 
 static inline void
-prefetch_row(const FannCodeData *const *rows, int i, int n, int dim, int bits)
+prefetch_row(const FannCodeData *const *rows, int i, int n, int dim)
 {
-	Size		size = offsetof(FannCodeData, code) +
-		(bits == 8 ? dim : FANN_NIBBLE_BYTES(dim));
-
 	if (i < n)
-		for (Size off = 0; off < size; off += 64)
+		for (Size off = 0; off < FANN_CODE_SIZE(dim); off += 64)
 			__builtin_prefetch((const char *) rows[i] + off);
 }
 
-#define CODE_KERNELS_BITS(isa, target, bits) \
+#define CODE_KERNELS(isa, target) \
 target static void \
-code_dot_##isa##_##bits(const FannIntQuery *q, const FannCodeData *const *rows, int n, int dim, int32 *out) \
+code_dots_##isa(const FannIntQuery *q, const FannCodeData *const *rows, int n, int dim, int32 *out) \
 { \
 	for (int i = 0; i < n; i++) \
 	{ \
-		prefetch_row(rows, i + CODE_PREFETCH_AHEAD, n, dim, bits); \
-		out[i] = code_dot_##isa(q, rows[i]->code, dim, bits); \
+		prefetch_row(rows, i + CODE_PREFETCH_AHEAD, n, dim); \
+		out[i] = code_dot_##isa(q, rows[i]->code, dim); \
 	} \
 }
-#define CODE_KERNELS(isa, target) \
-CODE_KERNELS_BITS(isa, target, 8) \
-CODE_KERNELS_BITS(isa, target, 4)
 
 CODE_KERNELS(generic,)
 #ifdef FANN_X86
@@ -490,28 +414,143 @@ CODE_KERNELS(avx512, __attribute__((target("avx512f,avx512bw"))))
  * With VNNI the horizontal sum of a row's lanes would cost as much as its
  * products: four rows are summed together
  */
-#define CODE_KERNELS_VNNI(bits) \
-__attribute__((target("avx512f,avx512bw,avx512vnni"))) static void \
-code_dot_avx512vnni_##bits(const FannIntQuery *q, const FannCodeData *const *rows, int n, int dim, int32 *out) \
-{ \
-	int			i = 0; \
-\
-	for (; i + 4 <= n; i += 4) \
-	{ \
-		__m512i		s[4]; \
-\
-		for (int j = 0; j < 4; j++) \
-		{ \
-			prefetch_row(rows, i + j + CODE_PREFETCH_AHEAD, n, dim, bits); \
-			s[j] = code_dot_avx512vnni(q, rows[i + j]->code, dim, bits); \
-		} \
-		_mm_storeu_si128((__m128i *) (out + i), reduce4_avx512(s[0], s[1], s[2], s[3])); \
-	} \
-	for (; i < n; i++) \
-		out[i] = _mm512_reduce_add_epi32(code_dot_avx512vnni(q, rows[i]->code, dim, bits)); \
+__attribute__((target("avx512f,avx512bw,avx512vnni")))
+static void
+code_dots_avx512vnni(const FannIntQuery *q, const FannCodeData *const *rows, int n, int dim,
+					 int32 *out)
+{
+	int			i = 0;
+
+	for (; i + 4 <= n; i += 4)
+	{
+		__m512i		s[4];
+
+		for (int j = 0; j < 4; j++)
+		{
+			prefetch_row(rows, i + j + CODE_PREFETCH_AHEAD, n, dim);
+			s[j] = code_dot_avx512vnni(q, rows[i + j]->code, dim);
+		}
+		_mm_storeu_si128((__m128i *) (out + i), reduce4_avx512(s[0], s[1], s[2], s[3]));
+	}
+	for (; i < n; i++)
+		out[i] = _mm512_reduce_add_epi32(code_dot_avx512vnni(q, rows[i]->code, dim));
 }
-CODE_KERNELS_VNNI(8)
-CODE_KERNELS_VNNI(4)
+#endif
+
+/*
+ * Fast scan (faiss's 4-bit fast-scan kernels): the table sums of a block's
+ * 32 rows over npairs pairs of dimensions, added to sums: row r gets
+ * lo[32 p + its first level] + hi[32 p + its second level] of each pair p,
+ * its levels the halves of byte codes[32 p + r] (fann.h, partition pages;
+ * quant.c, the tables).  The SIMD kernels look the bytes up 32 (AVX2) or 64
+ * (AVX-512, two pairs) at a time with one byte shuffle, and add them in
+ * 16-bit lanes, each holding an even row's byte plus 256 times the next
+ * row's, the odd rows also alone: the even rows' sums are the difference.
+ * 16-bit sums of up to FANN_FAST_SCAN_RUN pairs are exact.
+ */
+#define FANN_FAST_SCAN_RUN		128 /* 2 * 255 * 128 < 65536 */
+
+static void
+fast_scan_generic(const uint8 *lo, const uint8 *hi, const uint8 *codes, int npairs,
+				  uint32 *sums)
+{
+	for (int p = 0; p < npairs; p++)
+		for (int r = 0; r < FANN_BLOCK_ROWS; r++)
+		{
+			uint8		c = codes[p * FANN_BLOCK_ROWS + r];
+
+			sums[r] += lo[p * 32 + (c & 15)] + hi[p * 32 + (c >> 4)];
+		}
+}
+
+#ifdef FANN_X86
+/* Add a run's 16-bit sums (all: even + 256 odd rows; odd) to sums */
+__attribute__((target("avx2")))
+static inline void
+fast_scan_add(__m256i all, __m256i odd, uint32 *sums)
+{
+	uint16		even16[16],
+				odd16[16];
+
+	_mm256_storeu_si256((__m256i *) even16, _mm256_sub_epi16(all, _mm256_slli_epi16(odd, 8)));
+	_mm256_storeu_si256((__m256i *) odd16, odd);
+	for (int i = 0; i < 16; i++)
+	{
+		sums[2 * i] += even16[i];
+		sums[2 * i + 1] += odd16[i];
+	}
+}
+
+/* One pair of 32 rows into the 16-bit sums */
+__attribute__((target("avx2")))
+static inline void
+fast_scan_pair_avx2(const uint8 *lo, const uint8 *hi, const uint8 *codes,
+					__m256i *all, __m256i *odd)
+{
+	__m256i		mask = _mm256_set1_epi8(15);
+	__m256i		c = _mm256_loadu_si256((const __m256i *) codes);
+	__m256i		a = _mm256_shuffle_epi8(_mm256_loadu_si256((const __m256i *) lo),
+										_mm256_and_si256(c, mask));
+	__m256i		b = _mm256_shuffle_epi8(_mm256_loadu_si256((const __m256i *) hi),
+										_mm256_and_si256(_mm256_srli_epi16(c, 4), mask));
+
+	*all = _mm256_add_epi16(*all, _mm256_add_epi16(a, b));
+	*odd = _mm256_add_epi16(*odd, _mm256_add_epi16(_mm256_srli_epi16(a, 8),
+												   _mm256_srli_epi16(b, 8)));
+}
+
+__attribute__((target("avx2")))
+static void
+fast_scan_avx2(const uint8 *lo, const uint8 *hi, const uint8 *codes, int npairs,
+			   uint32 *sums)
+{
+	for (int from = 0; from < npairs; from += FANN_FAST_SCAN_RUN)
+	{
+		__m256i		all = _mm256_setzero_si256(),
+					odd = _mm256_setzero_si256();
+
+		for (int p = from; p < Min(npairs, from + FANN_FAST_SCAN_RUN); p++)
+			fast_scan_pair_avx2(lo + p * 32, hi + p * 32, codes + p * FANN_BLOCK_ROWS, &all, &odd);
+		fast_scan_add(all, odd, sums);
+	}
+}
+
+__attribute__((target("avx2,avx512f,avx512bw")))
+static void
+fast_scan_avx512(const uint8 *lo, const uint8 *hi, const uint8 *codes, int npairs,
+				 uint32 *sums)
+{
+	__m512i		mask = _mm512_set1_epi8(15);
+
+	for (int from = 0; from < npairs; from += FANN_FAST_SCAN_RUN)
+	{
+		int			to = Min(npairs, from + FANN_FAST_SCAN_RUN);
+		__m512i		all2 = _mm512_setzero_si512(),
+					odd2 = _mm512_setzero_si512();
+		__m256i		all,
+					odd;
+		int			p = from;
+
+		for (; p + 2 <= to; p += 2)
+		{
+			__m512i		c = _mm512_loadu_si512(codes + p * FANN_BLOCK_ROWS);
+			__m512i		a = _mm512_shuffle_epi8(_mm512_loadu_si512(lo + p * 32),
+												_mm512_and_si512(c, mask));
+			__m512i		b = _mm512_shuffle_epi8(_mm512_loadu_si512(hi + p * 32),
+												_mm512_and_si512(_mm512_srli_epi16(c, 4), mask));
+
+			all2 = _mm512_add_epi16(all2, _mm512_add_epi16(a, b));
+			odd2 = _mm512_add_epi16(odd2, _mm512_add_epi16(_mm512_srli_epi16(a, 8),
+														   _mm512_srli_epi16(b, 8)));
+		}
+		/* the two pairs' halves are the same rows */
+		all = _mm256_add_epi16(_mm512_castsi512_si256(all2), _mm512_extracti64x4_epi64(all2, 1));
+		odd = _mm256_add_epi16(_mm512_castsi512_si256(odd2), _mm512_extracti64x4_epi64(odd2, 1));
+		if (p < to)
+			fast_scan_pair_avx2(lo + p * 32, hi + p * 32, codes + p * FANN_BLOCK_ROWS, &all, &odd);
+		fast_scan_add(all, odd, sums);
+	}
+}
 #endif
 
 static bool
@@ -541,29 +580,26 @@ set_kernels(int simd)
 	l2sq_impl = l2sq_generic;
 	dot_impl = dot_generic;
 	cosine_impl = cosine_generic;
-	code_dot_impl[0] = code_dot_generic_8;
-	code_dot_impl[1] = code_dot_generic_4;
+	code_dot_impl = code_dots_generic;
+	fast_scan_impl = fast_scan_generic;
 #ifdef FANN_X86
 	if (simd == FANN_SIMD_AVX512 || simd == FANN_SIMD_AVX512VNNI)
 	{
 		l2sq_impl = l2sq_avx512;
 		dot_impl = dot_avx512;
 		cosine_impl = cosine_avx512;
-		code_dot_impl[0] = code_dot_avx512_8;
-		code_dot_impl[1] = code_dot_avx512_4;
+		code_dot_impl = code_dots_avx512;
+		fast_scan_impl = fast_scan_avx512;
 		if (simd == FANN_SIMD_AVX512VNNI)
-		{
-			code_dot_impl[0] = code_dot_avx512vnni_8;
-			code_dot_impl[1] = code_dot_avx512vnni_4;
-		}
+			code_dot_impl = code_dots_avx512vnni;
 	}
 	else if (simd == FANN_SIMD_AVX2)
 	{
 		l2sq_impl = l2sq_avx2;
 		dot_impl = dot_avx2;
 		cosine_impl = cosine_avx2;
-		code_dot_impl[0] = code_dot_avx2_8;
-		code_dot_impl[1] = code_dot_avx2_4;
+		code_dot_impl = code_dots_avx2;
+		fast_scan_impl = fast_scan_avx2;
 	}
 #endif
 }
@@ -596,14 +632,22 @@ FannDefineSimdGuc(void)
 }
 
 /*
- * The integer dot products of a quantised query with the codes (8 or 4
- * bits per dimension) of n rows, for quant.c
+ * The integer dot products of a quantised query with the 8-bit codes of n
+ * rows, for quant.c
  */
 void
 FannCodeDotRows(const FannIntQuery *q, const FannCodeData *const *rows, int n,
-				int dim, int bits, int32 *out)
+				int dim, int32 *out)
 {
-	code_dot_impl[bits == 4] (q, rows, n, dim, out);
+	code_dot_impl(q, rows, n, dim, out);
+}
+
+/* The fast-scan kernel (see fast_scan_generic), for the ivf search */
+void
+FannFastScanSums(const uint8 *lo, const uint8 *hi, const uint8 *codes, int npairs,
+				 uint32 *sums)
+{
+	fast_scan_impl(lo, hi, codes, npairs, sums);
 }
 
 /* The metric functions: final ORDER BY values, as float8 */

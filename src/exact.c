@@ -92,7 +92,7 @@ offer_taken(ExactSearch *es, int n, FannPrefetch *pf)
 
 		FannPrefetchStep(pf);
 		if (es->query)
-			FannCodeBounds(&es->cq, es->rows + i, m, 8, NULL, es->lower + i);
+			FannCodeBounds(&es->cq, es->rows + i, m, NULL, es->lower + i);
 		for (int k = i; k < i + m; k++)
 		{
 			es->taken[k].distance = es->query ? es->lower[k] : 0;

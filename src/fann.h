@@ -56,18 +56,21 @@
  *	partition directory pages
  *					one FannPartitionData per IVF partition, a raw array
  *					over a block range: the partition's page chain and size.
- *	partition pages the rows listed in a partition, two raw arrays: their
- *					keys (FannListKey: element id and group, what a probe
- *					filters on), then from a fixed offset their entries
- *					(FannCodeEntryData: heap TID, element id, group, the
- *					element's code at 4 bits a dimension) in the same order;
- *					pd_lower ends the entries.  A probe reads 8 bytes of a
- *					row it skips and the 4-bit codes of the rows it takes,
- *					sequentially, and the 8-bit codes of the element pages
- *					only for the few rows whose 4-bit bound is in reach.
- *					Rows the model also places elsewhere are listed twice
- *					(learned redundancy).  Chained through opaque->next; the
- *					build writes each partition's pages contiguously.
+ *	partition pages the rows listed in a partition, in blocks of 32 rows
+ *					(FannBlockData) from the page's contents to pd_lower:
+ *					their elements, groups, heap TIDs and the factors of
+ *					their 4-bit codes column by column, then the codes
+ *					transposed for fast scans (faiss's 4-bit layout): a probe
+ *					bounds 32 rows at once with byte-shuffle table lookups
+ *					and touches only the rows whose bound is in reach, and
+ *					reads the 8-bit codes of the element pages only for the
+ *					few whose 4-bit bound is lowest.  Rows the model also
+ *					places elsewhere are listed twice (learned redundancy).
+ *					Chained through opaque->next; the build writes each
+ *					partition's pages contiguously.
+ *	block code pages
+ *					a block's codes that do not fit its page (more than
+ *					about 430 dimensions), named by the block.
  *
  * Element and group ids are computed from their location, so no map is kept:
  *	element id = blkno * elements_per_page + (offnum - 1)
@@ -119,7 +122,7 @@
 #include "utils/relcache.h"
 
 #define FANN_MAGIC				0x46414E4E	/* "FANN" */
-#define FANN_VERSION			6
+#define FANN_VERSION			7
 #define FANN_METAPAGE_BLKNO		0
 #define FANN_UPDATE_LOCK		0	/* heavyweight page lock tag (see above) */
 #define FANN_MAX_DIMENSIONS		2000
@@ -260,6 +263,7 @@ typedef struct FannOptions
 #define FANN_PAGE_MODEL			7
 #define FANN_PAGE_PARTDIR		8
 #define FANN_PAGE_PARTITION		9
+#define FANN_PAGE_BLOCK_CODES	10	/* a block's continuation page */
 #define FANN_PAGE_ID			0xFA22	/* identifies fann pages for tools */
 
 /* 16 bytes, so that page_id is the special space's last two bytes */
@@ -355,13 +359,10 @@ typedef FannCodeData *FannCode;
 #define FANN_CODE_SIZE(dim)		(offsetof(FannCodeData, code) + (dim))
 
 /*
- * The 4-bit code of partition entries, a FannCodeData too: the element's
- * code with each level's low four bits dropped (quant.c), x^ = lo + step *
- * code over 16 levels, two dimensions a byte: byte 16 b + t holds dimension
- * 32 b + t in its low half and 32 b + 16 + t in its high half (distance.c)
+ * The 4-bit code of partition rows, a FannCodeData too: the element's code
+ * with each level's low four bits dropped (quant.c), x^ = lo + step * code
+ * over 16 levels, a level a byte here (partition pages pack them: blocks)
  */
-#define FANN_NIBBLE_BYTES(dim)	((dim) / 32 * 16 + Min((dim) % 32, 16))
-#define FANN_CODE4_SIZE(dim)	(offsetof(FannCodeData, code) + FANN_NIBBLE_BYTES(dim))
 
 /* Element flags */
 #define FANN_ELEMENT_DEAD		0x0001	/* heap row is gone (VACUUM) */
@@ -462,20 +463,54 @@ typedef struct FannPartitionData
 
 #define FANN_PARTITIONS_PER_PAGE	(FANN_PAGE_USABLE / sizeof(FannPartitionData))
 
-/* A row listed in a partition: its element and 4-bit code */
-typedef struct FannCodeEntryData
+/*
+ * Partition pages hold their rows in blocks of FANN_BLOCK_ROWS, laid out for
+ * fast scans (faiss's 4-bit fast-scan layout): per row its element, group,
+ * heap TID and the factors of its 4-bit code (quant.h), each an array over
+ * the block's rows, then the codes transposed: per pair of dimensions 32
+ * bytes, byte r holding row r's level of the pair's first dimension in its
+ * low half and of the second in its high half, so that one byte shuffle
+ * looks up 32 rows' partial distances in a query's table (distance.c).
+ * Blocks lie one after another from the page's contents to pd_lower.  A
+ * block too large for one page keeps the pairs that do not fit on
+ * continuation pages (more[]), each as many pairs as a page holds.  Rows are
+ * only appended (nrows grows); VACUUM sets a dead row's id to InvalidFannId
+ * and leaves its slot.
+ */
+#define FANN_BLOCK_ROWS			32
+#define FANN_BLOCK_MAX_MORE		4	/* continuation pages of 2,000 dimensions */
+
+typedef struct FannBlockData
 {
-	ItemPointerData heaptid;
-	uint16		unused;			/* padding after the TID, 0 */
-	uint32		id;				/* its element */
-	uint32		group;
-	FannCodeData c;				/* 4 bits a dimension; last: variable length */
-} FannCodeEntryData;
+	uint16		nrows;			/* slots used */
+	uint16		unused;
+	BlockNumber more[FANN_BLOCK_MAX_MORE];	/* continuation pages, in order */
+	uint32		ids[FANN_BLOCK_ROWS];	/* elements; InvalidFannId: removed */
+	uint32		groups[FANN_BLOCK_ROWS];
+	float4		lo[FANN_BLOCK_ROWS];	/* the 4-bit codes' FannCodeData fields */
+	float4		step[FANN_BLOCK_ROWS];
+	float4		eps[FANN_BLOCK_ROWS];
+	float4		norm[FANN_BLOCK_ROWS];
+	uint32		sum[FANN_BLOCK_ROWS];
+	uint32		sumsq[FANN_BLOCK_ROWS];
+	ItemPointerData tids[FANN_BLOCK_ROWS];
+	uint8		codes[FLEXIBLE_ARRAY_MEMBER];	/* the pairs on this page */
+} FannBlockData;
 
-typedef FannCodeEntryData *FannCodeEntry;
+typedef FannBlockData *FannBlock;
 
-#define FANN_CODE_ENTRY_SIZE(dim) \
-	MAXALIGN(offsetof(FannCodeEntryData, c) + FANN_CODE4_SIZE(dim))
+/* Where a block's pairs of dimensions are, for an index's dimensions */
+typedef struct FannBlockLayout
+{
+	int			pairs;			/* (dimensions + 1) / 2 */
+	int			head_pairs;		/* on the block's own page */
+	int			npages;			/* 1 + continuation pages */
+	int			per_page;		/* blocks a page holds */
+	Size		size;			/* a block's bytes on its own page */
+} FannBlockLayout;
+
+#define FANN_BLOCK_PAIR_BYTES	FANN_BLOCK_ROWS
+#define FANN_BLOCK_MORE_PAIRS	(FANN_PAGE_USABLE / FANN_BLOCK_PAIR_BYTES)
 
 /* The calibration point of a recall target: the one at or above it */
 static inline int
@@ -520,45 +555,20 @@ FannPageGetGroup(Page page, OffsetNumber off)
 	return (FannGroup) PageGetItem(page, PageGetItemId(page, off));
 }
 
-/*
- * Partition pages: the keys of the rows listed, then their entries of size
- * esize from a fixed offset; pd_lower ends the entries
- */
-typedef struct FannListKey
-{
-	uint32		id;
-	uint32		group;
-} FannListKey;
-
-#define FANN_LIST_PER_PAGE(esize) \
-	(FANN_PAGE_USABLE / (sizeof(FannListKey) + (esize)))
-
-static inline FannListKey *
-FannListKeys(Page page)
-{
-	return (FannListKey *) PageGetContents(page);
-}
-
-static inline char *
-FannListEntries(Page page, Size esize)
-{
-	return PageGetContents(page) + MAXALIGN(FANN_LIST_PER_PAGE(esize) * sizeof(FannListKey));
-}
-
-static inline FannCodeEntry
-FannListEntry(Page page, int i, Size esize)
-{
-	return (FannCodeEntry) (FannListEntries(page, esize) + (Size) i * esize);
-}
-
-/* Rows listed on a partition page (none on a damaged one) */
+/* Blocks begun on a partition page (none on a damaged one) */
 static inline int
-FannListCount(Page page, Size esize)
+FannBlockCount(Page page, const FannBlockLayout *l)
 {
 	int			used = (int) ((PageHeader) page)->pd_lower -
-		(int) (FannListEntries(page, esize) - (char *) page);
+		(int) (PageGetContents(page) - (char *) page);
 
-	return used <= 0 ? 0 : Min(used / (int) esize, (int) FANN_LIST_PER_PAGE(esize));
+	return used <= 0 ? 0 : Min(used / (int) l->size, l->per_page);
+}
+
+static inline FannBlock
+FannPageGetBlock(Page page, const FannBlockLayout *l, int b)
+{
+	return (FannBlock) (PageGetContents(page) + (Size) b * l->size);
 }
 
 /*
@@ -807,13 +817,23 @@ typedef struct FannIntQuery
 extern void FannDefineSimdGuc(void);
 extern FannDistanceFunction FannGetDistance(FannMetric metric);
 extern void FannCodeDotRows(const FannIntQuery *q, const FannCodeData *const *rows,
-							int n, int dim, int bits, int32 *out);
+							int n, int dim, int32 *out);
+extern void FannFastScanSums(const uint8 *lo, const uint8 *hi, const uint8 *codes,
+							 int npairs, uint32 *sums);
 
 /* page.c */
 extern Buffer FannNewBuffer(Relation index, ForkNumber fork);
 extern void FannInitPage(Page page, uint16 type);
-extern void FannListInitPage(Page page, Size esize);
-extern bool FannListAdd(Page page, FannCodeEntry entry, Size esize);
+extern void FannBlockLayoutFor(int dim, FannBlockLayout *l);
+extern void FannBlockInitPage(Page page);
+extern void FannBlockInitCodesPage(Page page, const FannBlockLayout *l, int k);
+extern FannBlock FannBlockBegin(Page page, const FannBlockLayout *l);
+extern int	FannBlockSegmentPairs(const FannBlockLayout *l, int k);
+extern void FannBlockSetRow(FannBlock b, uint8 *const *segs, const FannBlockLayout *l,
+							int r, uint32 id, uint32 gid, ItemPointer tid,
+							const FannCodeData *c4, int dim);
+extern void FannBlockGetRow(const FannBlockData *b, uint8 *const *segs,
+							const FannBlockLayout *l, int r, int dim, FannCode c4);
 extern void FannInitMetaPage(Page page, Relation index, int dimensions);
 extern void FannSetDimensions(FannMetaPage meta, int dimensions);
 extern void FannNeighborSlot(Page elempage, OffsetNumber off, BlockNumber *blkno,

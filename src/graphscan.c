@@ -232,7 +232,7 @@ discover(GraphSearch *gs, const uint32 *ids, int n, int beam)
 			continue;
 		}
 		code = &e->c;
-		FannCodeBounds(&gs->cq, &code, 1, 8, &c.distance, &lower);
+		FannCodeBounds(&gs->cq, &code, 1, &c.distance, &lower);
 		c.id = todo[i];
 		c.tid = e->heaptid;
 		FannNeighborSlot(page, off, &c.list_block, &slot);
@@ -344,7 +344,7 @@ seed_from_partition(GraphSearch *gs, const FannSearchInput *in,
 					const uint32 *entered, const int *beams, int n)
 {
 	const FannMetaPageData *meta = gs->meta;
-	Size		esize = FANN_CODE_ENTRY_SIZE(meta->dimensions);
+	FannBlockLayout l;
 	uint32		seeds[FANN_MAX_BEAMS][FANN_PARTITION_SEEDS];
 	int			nseeds[FANN_MAX_BEAMS] = {0};
 	FannModel	m;
@@ -353,6 +353,7 @@ seed_from_partition(GraphSearch *gs, const FannSearchInput *in,
 	if (meta->partitions == 0 || n == 0)
 		return;
 	FannModelCached(gs->index, meta, &m);
+	FannBlockLayoutFor(meta->dimensions, &l);
 	blkno = FannPartitionFirstBlock(gs->index, meta,
 									FannNearestCentroid(in->query, m.centroids, m.partitions,
 														m.dim, in->distance));
@@ -360,22 +361,25 @@ seed_from_partition(GraphSearch *gs, const FannSearchInput *in,
 	{
 		Buffer		buf = FannReadBuffer(gs->index, blkno);
 		Page		page;
-		const FannListKey *keys;
-		int			rows;
+		int			nblocks;
 
 		LockBuffer(buf, BUFFER_LOCK_SHARE);
 		page = BufferGetPage(buf);
 		FannCheckPage(page, FANN_PAGE_PARTITION, gs->index, blkno);
-		keys = FannListKeys(page);
-		rows = FannListCount(page, esize);
-		gs->stats->elements_visited += rows;
-		for (int i = 0; i < rows; i++)
+		nblocks = FannBlockCount(page, &l);
+		for (int i = 0; i < nblocks; i++)
 		{
-			int			at = FannIdLowerBound(entered, n, keys[i].group);
+			const FannBlockData *b = FannPageGetBlock(page, &l, i);
 
-			if (at < n && entered[at] == keys[i].group &&
-				nseeds[beams[at]] < FANN_PARTITION_SEEDS)
-				seeds[beams[at]][nseeds[beams[at]]++] = keys[i].id;
+			gs->stats->elements_visited += b->nrows;
+			for (int r = 0; r < Min(b->nrows, FANN_BLOCK_ROWS); r++)
+			{
+				int			at = FannIdLowerBound(entered, n, b->groups[r]);
+
+				if (b->ids[r] != InvalidFannId && at < n && entered[at] == b->groups[r] &&
+					nseeds[beams[at]] < FANN_PARTITION_SEEDS)
+					seeds[beams[at]][nseeds[beams[at]]++] = b->ids[r];
+			}
 		}
 		blkno = FannPageGetOpaque(page)->next;
 		UnlockReleaseBuffer(buf);

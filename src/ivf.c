@@ -456,19 +456,10 @@ calibrate(FannMetaPage meta, const FannModel *m, const float *vectors, int64 nro
 	pfree(scratch);
 }
 
-/* A partition entry for the row tid of element id in group gid */
-static void
-fill_entry(FannCodeEntry entry, ItemPointer tid, uint32 id, uint32 gid)
-{
-	entry->heaptid = *tid;
-	entry->unused = 0;
-	entry->id = id;
-	entry->group = gid;
-}
-
 /*
  * Write the partition lists after the directory (whose pages say where each
- * list is), each list on pages of its own, chained.
+ * list is), each list on pages of its own, chained: blocks of 32 rows, a
+ * block too large for a page followed by its continuation pages
  */
 static void
 write_partitions(Relation index, FannMetaPage meta, const float *vectors, const uint32 *ids, const uint32 *groups,
@@ -476,23 +467,25 @@ write_partitions(Relation index, FannMetaPage meta, const float *vectors, const 
 {
 	int			P = meta->partitions,
 				dim = meta->dimensions;
-	Size		esize = FANN_CODE_ENTRY_SIZE(dim);
-	int			per_page = FANN_LIST_PER_PAGE(esize);
+	FannBlockLayout l;
+	int			per_page;
 	FannPartitionData *dir = palloc0(sizeof(FannPartitionData) * P);
-	FannCodeEntry entry = palloc0(esize);
 	FannCode	code = palloc(FANN_CODE_SIZE(dim));
+	FannCode	c4 = palloc(FANN_CODE_SIZE(dim));
 	BlockNumber next;
 
+	FannBlockLayoutFor(dim, &l);
+	per_page = l.per_page * FANN_BLOCK_ROWS;
 	next = RelationGetNumberOfBlocks(index) + (P + FANN_PARTITIONS_PER_PAGE - 1) / FANN_PARTITIONS_PER_PAGE;
 	for (int c = 0; c < P; c++)
 	{
 		int64		n = offsets[c + 1] - offsets[c];
-		BlockNumber npages = (n + per_page - 1) / per_page;
+		BlockNumber nheads = (n + per_page - 1) / per_page;
 
-		dir[c].first = npages > 0 ? next : InvalidBlockNumber;
-		dir[c].last = npages > 0 ? next + npages - 1 : InvalidBlockNumber;
+		dir[c].first = nheads > 0 ? next : InvalidBlockNumber;
+		dir[c].last = nheads > 0 ? next + (nheads - 1) * l.npages : InvalidBlockNumber;
 		dir[c].nentries = n;
-		next += npages;
+		next += nheads * l.npages;
 	}
 	meta->partdir_start = RelationGetNumberOfBlocks(index);
 	FannWriteArrayPages(index, FANN_PAGE_PARTDIR, dir, P, sizeof(FannPartitionData));
@@ -501,30 +494,50 @@ write_partitions(Relation index, FannMetaPage meta, const float *vectors, const 
 		for (int64 k = offsets[c]; k < offsets[c + 1]; k += per_page)
 		{
 			Buffer		buf = FannNewBuffer(index, MAIN_FORKNUM);
+			Buffer		more[FANN_BLOCK_MAX_MORE];
 			Page		page = BufferGetPage(buf);
+			uint8	   *segs[1 + FANN_BLOCK_MAX_MORE];
 
 			CHECK_FOR_INTERRUPTS();
 			Assert(BufferGetBlockNumber(buf) >= dir[c].first &&
 				   BufferGetBlockNumber(buf) <= dir[c].last);
-			FannListInitPage(page, esize);
+			FannBlockInitPage(page);
 			if (k + per_page < offsets[c + 1])
-				FannPageGetOpaque(page)->next = BufferGetBlockNumber(buf) + 1;
-			for (int64 j = k; j < Min(k + per_page, offsets[c + 1]); j++)
+				FannPageGetOpaque(page)->next = BufferGetBlockNumber(buf) + l.npages;
+			for (int m = 0; m < l.npages - 1; m++)
 			{
-				int64		r = members[j];
+				more[m] = FannNewBuffer(index, MAIN_FORKNUM);
+				FannBlockInitCodesPage(BufferGetPage(more[m]), &l, 1 + m);
+				segs[1 + m] = (uint8 *) PageGetContents(BufferGetPage(more[m]));
+			}
+			for (int64 j = k; j < Min(k + per_page, offsets[c + 1]); j += FANN_BLOCK_ROWS)
+			{
+				FannBlock	b = FannBlockBegin(page, &l);
 
-				fill_entry(entry, (ItemPointer) &tids[r], ids[r], groups[r]);
-				FannEncode(vectors + (Size) r * dim, dim, code);
-				FannCodeNibbles(code, dim, &entry->c);
-				if (!FannListAdd(page, entry, esize))
-					elog(ERROR, "failed to add fann partition entry to page");
+				segs[0] = b->codes;
+				for (int m = 0; m < l.npages - 1; m++)
+					b->more[m] = BufferGetBlockNumber(more[m]);
+				for (int64 i = j; i < Min(j + FANN_BLOCK_ROWS, offsets[c + 1]); i++)
+				{
+					int64		r = members[i];
+
+					FannEncode(vectors + (Size) r * dim, dim, code);
+					FannCodeNibbles(code, dim, c4);
+					FannBlockSetRow(b, segs, &l, b->nrows++, ids[r], groups[r],
+									(ItemPointer) &tids[r], c4, dim);
+				}
+			}
+			for (int m = 0; m < l.npages - 1; m++)
+			{
+				MarkBufferDirty(more[m]);
+				UnlockReleaseBuffer(more[m]);
 			}
 			MarkBufferDirty(buf);
 			UnlockReleaseBuffer(buf);
 		}
 	pfree(dir);
-	pfree(entry);
 	pfree(code);
+	pfree(c4);
 }
 
 /*
@@ -629,18 +642,59 @@ FannIvfBuild(Relation index, FannMetaPage meta, const float *vectors, int64 nrow
 	pfree(members);
 }
 
-/* Append one entry to partition c's list (directory, then list pages locked) */
+/*
+ * Write row r's codes on a block's continuation pages more[] (init: new
+ * pages, initialised here), a record per MAX_GENERIC_XLOG_PAGES pages
+ */
 static void
-append_entry(Relation index, FannMetaPage meta, int c, FannCodeEntry entry, Size esize)
+write_more_codes(Relation index, const Buffer *more, const FannBlockLayout *l, bool init,
+				 int r, const FannCodeData *c4, int dim)
 {
+	for (int from = 0; from < l->npages - 1; from += MAX_GENERIC_XLOG_PAGES)
+	{
+		GenericXLogState *state = GenericXLogStart(index);
+		uint8	   *segs[1 + FANN_BLOCK_MAX_MORE] = {NULL};
+
+		for (int m = from; m < Min(l->npages - 1, from + MAX_GENERIC_XLOG_PAGES); m++)
+		{
+			Page		page = GenericXLogRegisterBuffer(state, more[m],
+														 init ? GENERIC_XLOG_FULL_IMAGE : 0);
+
+			if (init)
+				FannBlockInitCodesPage(page, l, 1 + m);
+			segs[1 + m] = (uint8 *) PageGetContents(page);
+		}
+		FannBlockSetRow(NULL, segs, l, r, InvalidFannId, InvalidFannId, NULL, c4, dim);
+		GenericXLogFinish(state);
+	}
+}
+
+/*
+ * Append a row to partition c's list: into its last block, a new block on
+ * its last page, or a new page (the directory page, the last page, then
+ * continuation pages locked).  The codes on continuation pages are written
+ * first, in records of their own; the row counts once the block's page
+ * records it, so a crash between them leaves only an unused slot written.
+ */
+static void
+append_row(Relation index, FannMetaPage meta, int c, uint32 id, uint32 gid,
+		   ItemPointer tid, const FannCodeData *c4)
+{
+	int			dim = meta->dimensions;
 	BlockNumber dirblk = meta->partdir_start + c / FANN_PARTITIONS_PER_PAGE;
 	Buffer		dirbuf = ReadBuffer(index, dirblk);
 	Buffer		buf = InvalidBuffer;
 	Buffer		newbuf = InvalidBuffer;
+	Buffer		more[FANN_BLOCK_MAX_MORE];
+	FannBlockLayout l;
 	GenericXLogState *state;
 	FannPartitionData *part;
+	FannBlock	b = NULL;
 	Page		page;
+	uint8	   *segs[1 + FANN_BLOCK_MAX_MORE] = {NULL};
+	int			nblocks = 0;
 
+	FannBlockLayoutFor(dim, &l);
 	LockBuffer(dirbuf, BUFFER_LOCK_EXCLUSIVE);
 	FannCheckPage(BufferGetPage(dirbuf), FANN_PAGE_PARTDIR, index, dirblk);
 	part = (FannPartitionData *) PageGetContents(BufferGetPage(dirbuf)) + c % FANN_PARTITIONS_PER_PAGE;
@@ -649,32 +703,68 @@ append_entry(Relation index, FannMetaPage meta, int c, FannCodeEntry entry, Size
 		buf = ReadBuffer(index, part->last);
 		LockBuffer(buf, BUFFER_LOCK_EXCLUSIVE);
 		FannCheckPage(BufferGetPage(buf), FANN_PAGE_PARTITION, index, part->last);
+		nblocks = FannBlockCount(BufferGetPage(buf), &l);
+		if (nblocks > 0)
+			b = FannPageGetBlock(BufferGetPage(buf), &l, nblocks - 1);
 	}
-	if (!BufferIsValid(buf) ||
-		FannListCount(BufferGetPage(buf), esize) >= FANN_LIST_PER_PAGE(esize))
-		newbuf = FannNewBuffer(index, MAIN_FORKNUM);
 
-	state = GenericXLogStart(index);
+	if (b != NULL && b->nrows < FANN_BLOCK_ROWS)
+	{
+		/* into the last block: its continuation pages first */
+		int			r = b->nrows;
+
+		for (int m = 0; m < l.npages - 1; m++)
+		{
+			more[m] = ReadBuffer(index, b->more[m]);
+			LockBuffer(more[m], BUFFER_LOCK_EXCLUSIVE);
+			FannCheckPage(BufferGetPage(more[m]), FANN_PAGE_BLOCK_CODES, index, b->more[m]);
+		}
+		write_more_codes(index, more, &l, false, r, c4, dim);
+		state = GenericXLogStart(index);
+		page = GenericXLogRegisterBuffer(state, buf, 0);
+		b = FannPageGetBlock(page, &l, nblocks - 1);
+	}
+	else if (BufferIsValid(buf) && nblocks < l.per_page)
+	{
+		/* a new block on the last page: no continuation pages */
+		state = GenericXLogStart(index);
+		page = GenericXLogRegisterBuffer(state, buf, 0);
+		b = FannBlockBegin(page, &l);
+	}
+	else
+	{
+		/* a new page, and its continuation pages */
+		newbuf = FannNewBuffer(index, MAIN_FORKNUM);
+		for (int m = 0; m < l.npages - 1; m++)
+			more[m] = FannNewBuffer(index, MAIN_FORKNUM);
+		write_more_codes(index, more, &l, true, 0, c4, dim);
+		state = GenericXLogStart(index);
+		page = GenericXLogRegisterBuffer(state, newbuf, GENERIC_XLOG_FULL_IMAGE);
+		FannBlockInitPage(page);
+		b = FannBlockBegin(page, &l);
+		for (int m = 0; m < l.npages - 1; m++)
+			b->more[m] = BufferGetBlockNumber(more[m]);
+		if (BufferIsValid(buf))
+			FannPageGetOpaque(GenericXLogRegisterBuffer(state, buf, 0))->next =
+				BufferGetBlockNumber(newbuf);
+	}
 	part = (FannPartitionData *) PageGetContents(GenericXLogRegisterBuffer(state, dirbuf, 0)) +
 		c % FANN_PARTITIONS_PER_PAGE;
 	if (BufferIsValid(newbuf))
 	{
-		page = GenericXLogRegisterBuffer(state, newbuf, GENERIC_XLOG_FULL_IMAGE);
-		FannListInitPage(page, esize);
-		if (BufferIsValid(buf))
-			FannPageGetOpaque(GenericXLogRegisterBuffer(state, buf, 0))->next =
-				BufferGetBlockNumber(newbuf);
-		else
+		if (part->first == InvalidBlockNumber)
 			part->first = BufferGetBlockNumber(newbuf);
 		part->last = BufferGetBlockNumber(newbuf);
 	}
-	else
-		page = GenericXLogRegisterBuffer(state, buf, 0);
-	if (!FannListAdd(page, entry, esize))
-		elog(ERROR, "failed to add fann partition entry to page");
+	segs[0] = b->codes;
+	FannBlockSetRow(b, segs, &l, b->nrows, id, gid, tid, c4, dim);
+	b->nrows++;
 	part->nentries++;
 	GenericXLogFinish(state);
 
+	/* (a new block on the last page has no continuation pages) */
+	for (int m = 0; m < l.npages - 1; m++)
+		UnlockReleaseBuffer(more[m]);
 	if (BufferIsValid(newbuf))
 		UnlockReleaseBuffer(newbuf);
 	if (BufferIsValid(buf))
@@ -695,8 +785,7 @@ FannIvfInsert(Relation index, FannMetaPage meta, const FannModel *model,
 {
 	FannModel	m;
 	int			P = meta->partitions;
-	Size		esize = FANN_CODE_ENTRY_SIZE(meta->dimensions);
-	FannCodeEntry entry;
+	FannCode	c4;
 	int32		own,
 				second;
 
@@ -708,43 +797,48 @@ FannIvfInsert(Relation index, FannMetaPage meta, const FannModel *model,
 		FannModelCached(index, meta, &m);
 	assign_rows(&m, vec, 1, FannGetDistance((FannMetric) meta->metric),
 				meta->redundancy, 1, &own, &second);
-	entry = palloc0(esize);
-	fill_entry(entry, tid, id, gid);
-	FannCodeNibbles(code, meta->dimensions, &entry->c);
-	append_entry(index, meta, own, entry, esize);
+	c4 = palloc(FANN_CODE_SIZE(meta->dimensions));
+	FannCodeNibbles(code, meta->dimensions, c4);
+	append_row(index, meta, own, id, gid, tid, c4);
 	if (second >= 0)
-		append_entry(index, meta, second, entry, esize);
+		append_row(index, meta, second, id, gid, tid, c4);
+	pfree(c4);
 }
 
 /*
- * VACUUM of one partition page, locked exclusively: drop the entries of dead
- * heap rows, moving the later ones down.  Runs in the same pass that marks
- * their elements dead, before any slot is freed, so no entry outlives its
- * element.
+ * VACUUM of one partition page, locked exclusively: the rows of dead heap
+ * rows lose their element (InvalidFannId), their slots stay.  Runs in the
+ * same pass that marks their elements dead, before any slot is freed, so no
+ * row outlives its element.
  */
 void
-FannIvfVacuumPage(Relation index, Buffer buf, Size esize,
+FannIvfVacuumPage(Relation index, Buffer buf, int dim,
 				  IndexBulkDeleteCallback callback, void *callback_state)
 {
+	FannBlockLayout l;
+	GenericXLogState *state = NULL;
 	Page		page = BufferGetPage(buf);
-	int			n = FannListCount(page, esize);
-	int			kept = 0;
-	GenericXLogState *state;
+	int			nblocks;
 
-	while (kept < n && !callback(&FannListEntry(page, kept, esize)->heaptid, callback_state))
-		kept++;
-	if (kept == n)
-		return;
-	state = GenericXLogStart(index);
-	page = GenericXLogRegisterBuffer(state, buf, 0);
-	for (int i = kept + 1; i < n; i++)
+	FannBlockLayoutFor(dim, &l);
+	nblocks = FannBlockCount(page, &l);
+	for (int i = 0; i < nblocks; i++)
 	{
-		if (callback(&FannListEntry(page, i, esize)->heaptid, callback_state))
-			continue;
-		FannListKeys(page)[kept] = FannListKeys(page)[i];
-		memcpy(FannListEntry(page, kept, esize), FannListEntry(page, i, esize), esize);
-		kept++;
+		FannBlock	b = FannPageGetBlock(page, &l, i);
+
+		for (int r = 0; r < Min(b->nrows, FANN_BLOCK_ROWS); r++)
+		{
+			if (b->ids[r] == InvalidFannId || !callback(&b->tids[r], callback_state))
+				continue;
+			if (state == NULL)
+			{
+				state = GenericXLogStart(index);
+				page = GenericXLogRegisterBuffer(state, buf, 0);
+				b = FannPageGetBlock(page, &l, i);
+			}
+			b->ids[r] = InvalidFannId;
+		}
 	}
-	((PageHeader) page)->pd_lower -= (n - kept) * esize;
-	GenericXLogFinish(state);
+	if (state)
+		GenericXLogFinish(state);
 }

@@ -20,7 +20,7 @@ extern int	FannIvfMinRows(Relation index, int64 table_rows);
 extern void FannIvfInsert(Relation index, FannMetaPage meta, const FannModel *model,
 						  uint32 id, uint32 gid, ItemPointer tid, const float *vec,
 						  const FannCodeData *code);
-extern void FannIvfVacuumPage(Relation index, Buffer buf, Size esize,
+extern void FannIvfVacuumPage(Relation index, Buffer buf, int dim,
 							  IndexBulkDeleteCallback callback, void *callback_state);
 
 #endif							/* FANN_IVF_H */

@@ -10,8 +10,13 @@
  * else the threshold that reached fann.target_recall on the index's own rows
  * when it was built (ivf.c, calibrate); with nearest, the
  * fann.max_probes partitions with the nearest centroids (plain IVF, for
- * comparison).  The lists hold 4-bit codes (quant.h): each row's distance
- * is known as an interval, wide; the rows whose interval begins lowest
+ * comparison).  The lists hold 4-bit codes (quant.h) in blocks of 32 rows
+ * laid out for fast scans (faiss's 4-bit fast scan, fann.h): a byte-shuffle
+ * table lookup bounds a block's rows at once, each row's distance known as
+ * an interval, wide.  The first batch of partitions keeps only the rows
+ * whose interval begins within the 32nd lowest upper end seen so far (the
+ * cut); the rows beyond it are taken by probing those partitions again,
+ * only if the search gets that far.  The rows whose interval begins lowest
  * (found by FannCandidateLowest, a batch at a time) are bounded again from
  * their elements' 8-bit codes, a few at a time, until the lowest bound is a
  * narrow one.  Rows are handed out by that lower end and the executor ranks
@@ -48,9 +53,18 @@ typedef struct IvfSearch
 	int			next_batch;		/* partitions the next probe takes */
 
 	FannCodeQuery cq;			/* the query's bounds on codes */
-	FannCodeEntry rows[MaxIndexTuplesPerPage];	/* a page's rows to bound, */
-	const FannCodeData *codes[MaxIndexTuplesPerPage];	/* their codes */
-	double		lower[MaxIndexTuplesPerPage];	/* and their bounds */
+	FannCodeLut lut;			/* its fast-scan table */
+	FannBlockLayout layout;
+
+	/*
+	 * The first probe defers the rows whose lower bound is beyond the cut,
+	 * the FANN_IVF_CUT_ROWS-th lowest upper bound seen (uppers: a max-heap of
+	 * them); they are probed again (reprobe) before a row beyond the cut
+	 * would be handed out.  Infinite once no rows are deferred.
+	 */
+	double		cut;
+	FannCandidateHeap uppers;
+	int			ndeferred;		/* partitions order[0, ndeferred) */
 
 	/*
 	 * Rows bounded by their 4-bit codes, an array: [0, next) handed on,
@@ -72,7 +86,7 @@ typedef struct IvfSearch
  */
 #define IVF_SORT_BATCH		128
 #define IVF_FINE_BATCH		8
-#define IVF_CHUNK			16	/* rows bounded between prefetches */
+#define FANN_IVF_CUT_ROWS	32	/* a LIMIT 10 and rows listed twice */
 
 /*
  * Put the first n partitions of the probing order in place: a query
@@ -98,83 +112,184 @@ order_partitions(IvfSearch *is, int n)
 }
 
 /*
- * Collect the matching rows of partition c: a page's keys first, then the
- * codes of the rows taken, a chunk at a time, while the CPU fetches the
- * next page of the partition (pinned, not yet locked): its keys first
+ * Which rows of a partition a probe takes: the first batch's not beyond the
+ * cut, lowering it; later batches' all; the first batch's again, beyond it
+ */
+typedef enum ProbeRows
+{
+	PROBE_FIRST,
+	PROBE_ALL,
+	PROBE_DEFERRED
+} ProbeRows;
+
+/* Is distance d beyond the cut (NaN beyond every number)? */
+static inline bool
+beyond_cut(double cut, double d)
+{
+	return FannDistanceLess(cut, d);
+}
+
+/* Lower the cut by an upper bound, once FANN_IVF_CUT_ROWS are known */
+static void
+lower_cut(IvfSearch *is, double upper, uint32 id)
+{
+	FannCandidate c = {.distance = upper,.id = id};
+
+	if (isnan(upper))
+		return;
+	if (is->uppers.n < FANN_IVF_CUT_ROWS)
+		FannHeapPush(&is->uppers, &c);
+	else if (FannCandidateCompare(&c, &is->uppers.items[0]) < 0)
+	{
+		is->uppers.items[0] = c;
+		FannHeapSiftDown(&is->uppers, 0);
+	}
+	if (is->uppers.n == FANN_IVF_CUT_ROWS)
+		is->cut = is->uppers.items[0].distance;
+}
+
+/*
+ * Bound the rows of a block that match the predicate (fast scan, quant.h)
+ * and collect those the probe takes (ProbeRows).  more[] are the block's
+ * continuation pages.
  */
 static void
-probe(IvfSearch *is, int c)
+probe_block(IvfSearch *is, const FannBlockData *b, Page *more, ProbeRows take)
 {
-	Size		esize = FANN_CODE_ENTRY_SIZE(is->meta->dimensions);
+	const FannBlockLayout *l = &is->layout;
+	uint32		sums[FANN_BLOCK_ROWS] = {0};
+	double		lower[FANN_BLOCK_ROWS],
+				upper[FANN_BLOCK_ROWS];
+	bool		match[FANN_BLOCK_ROWS];
+	int			nmatch = 0,
+				nrows = Min(b->nrows, FANN_BLOCK_ROWS),
+				pair = 0;
+
+	for (int r = 0; r < nrows; r++)
+	{
+		match[r] = b->ids[r] != InvalidFannId &&
+			FannGroupSetContains(is->groups, is->meta, b->groups[r]);
+		nmatch += match[r];
+	}
+	is->stats->elements_visited += nrows;
+	if (nmatch == 0)
+		return;
+	for (int k = 0; k < l->npages; k++)
+	{
+		int			npairs = FannBlockSegmentPairs(l, k);
+
+		FannFastScanSums(is->lut.lo + pair * FANN_BLOCK_PAIR_BYTES,
+						 is->lut.hi + pair * FANN_BLOCK_PAIR_BYTES,
+						 k == 0 ? b->codes : (const uint8 *) PageGetContents(more[k - 1]),
+						 npairs, sums);
+		pair += npairs;
+	}
+	FannBlockBounds(&is->cq, &is->lut, b, sums, lower, upper);
+	is->stats->distance_computations += nmatch;
+	for (int r = 0; r < nrows; r++)
+	{
+		FannCandidate cand;
+
+		if (!match[r] ||
+			(take != PROBE_ALL && beyond_cut(is->cut, lower[r]) != (take == PROBE_DEFERRED)))
+			continue;
+		if (take == PROBE_FIRST)
+			lower_cut(is, upper[r], b->ids[r]);
+		cand.distance = lower[r];
+		cand.id = b->ids[r];
+		cand.tid = b->tids[r];
+		FannHeapAppend(&is->coarse, &cand);
+	}
+}
+
+/*
+ * Collect the matching rows of partition c, a page at a time, while the CPU
+ * fetches the next page of the partition (pinned, not yet locked); the
+ * continuation pages of a block are read under its page's lock, as
+ * appends write them
+ */
+static void
+probe(IvfSearch *is, int c, ProbeRows take)
+{
+	const FannBlockLayout *l = &is->layout;
 	BlockNumber blkno = FannPartitionFirstBlock(is->index, is->meta, c);
 	Buffer		buf;
 
-	is->stats->partitions_probed++;
+	if (take != PROBE_DEFERRED)
+		is->stats->partitions_probed++;
 	buf = blkno != InvalidBlockNumber ? FannReadBuffer(is->index, blkno) : InvalidBuffer;
 	while (BufferIsValid(buf))
 	{
 		Page		page;
-		const FannListKey *keys;
-		int			n;
-		int			nrows = 0;
 		Buffer		next = InvalidBuffer;
 		FannPrefetch pf;
+		int			nblocks;
 
 		CHECK_FOR_INTERRUPTS();
 		LockBuffer(buf, BUFFER_LOCK_SHARE);
 		page = BufferGetPage(buf);
 		FannCheckPage(page, FANN_PAGE_PARTITION, is->index, blkno);
-		keys = FannListKeys(page);
-		n = FannListCount(page, esize);
-		is->stats->elements_visited += n;
+		nblocks = FannBlockCount(page, l);
 		blkno = FannPageGetOpaque(page)->next;
 		if (blkno != InvalidBlockNumber)
 			next = FannReadBuffer(is->index, blkno);
-		for (int i = 0; i < n; i++)
-		{
-			if (!FannGroupSetContains(is->groups, is->meta, keys[i].group))
-				continue;
-			is->rows[nrows] = FannListEntry(page, i, esize);
-			is->codes[nrows] = &is->rows[nrows]->c;
-			nrows++;
-		}
 		FannPrefetchStart(&pf, BufferIsValid(next) ? BufferGetPage(next) : NULL, BLCKSZ,
-						  (nrows + IVF_CHUNK - 1) / IVF_CHUNK);
-		for (int from = 0; from < nrows; from += IVF_CHUNK)
+						  nblocks);
+		for (int i = 0; i < nblocks; i++)
 		{
-			int			m = Min(IVF_CHUNK, nrows - from);
+			const FannBlockData *b = FannPageGetBlock(page, l, i);
+			Buffer		more[FANN_BLOCK_MAX_MORE];
+			Page		morepages[FANN_BLOCK_MAX_MORE];
 
 			FannPrefetchStep(&pf);
-			FannCodeBounds(&is->cq, is->codes + from, m, 4, NULL, is->lower + from);
+			for (int m = 0; m < l->npages - 1; m++)
+			{
+				more[m] = FannReadBuffer(is->index, b->more[m]);
+				LockBuffer(more[m], BUFFER_LOCK_SHARE);
+				morepages[m] = BufferGetPage(more[m]);
+				FannCheckPage(morepages[m], FANN_PAGE_BLOCK_CODES, is->index, b->more[m]);
+			}
+			probe_block(is, b, morepages, take);
+			for (int m = 0; m < l->npages - 1; m++)
+				UnlockReleaseBuffer(more[m]);
 		}
 		FannPrefetchRest(&pf);
-		for (int i = 0; i < nrows; i++)
-		{
-			FannCandidate cand;
-
-			cand.distance = is->lower[i];
-			cand.id = is->rows[i]->id;
-			cand.tid = is->rows[i]->heaptid;
-			FannHeapAppend(&is->coarse, &cand);
-		}
-		is->stats->distance_computations += nrows;
 		UnlockReleaseBuffer(buf);
 		buf = next;
 	}
 }
 
 /*
- * Probe the next batch of partitions; false if none is left or memory is.
- * The coarse rows not handed on move to the front, out of order again.
+ * The rows the first batch deferred: its partitions again, for the rows
+ * beyond the cut, which then goes.  The coarse rows left are none beyond
+ * it, so that the array's order holds.
+ */
+static void
+reprobe(IvfSearch *is)
+{
+	Assert(is->next == is->coarse.n);
+	for (int i = 0; i < is->ndeferred; i++)
+		probe(is, is->order[i].id, PROBE_DEFERRED);
+	is->ndeferred = 0;
+	is->cut = INFINITY;
+}
+
+/*
+ * Probe the next batch of partitions, or first the rows the first batch
+ * deferred; false if none is left or memory is.  The coarse rows not
+ * handed on move to the front, out of order again.  After the first batch
+ * the rows it took beyond the final cut (taken while the cut was higher)
+ * go: they come back with the deferred ones.
  */
 static bool
 probe_more(IvfSearch *is)
 {
 	int			end = Min(is->meta->partitions, is->nprobed + is->next_batch);
+	bool		first = is->nprobed == 0;
 
-	if (is->nprobed == end || is->coarse.n - is->next + is->fine.n >= is->max_candidates)
+	if ((is->nprobed == end && is->ndeferred == 0) ||
+		is->coarse.n - is->next + is->fine.n >= is->max_candidates)
 		return false;
-	order_partitions(is, end);
 	if (is->next > 0)
 	{
 		memmove(is->coarse.items, is->coarse.items + is->next,
@@ -183,9 +298,25 @@ probe_more(IvfSearch *is)
 	}
 	is->next = is->sorted = 0;
 	is->batch = IVF_SORT_BATCH;
+	if (is->ndeferred > 0)
+	{
+		reprobe(is);
+		return true;
+	}
+	order_partitions(is, end);
 	while (is->nprobed < end)
-		probe(is, is->order[is->nprobed++].id);
+		probe(is, is->order[is->nprobed++].id, first ? PROBE_FIRST : PROBE_ALL);
 	is->next_batch = is->nprobed;
+	if (first && !isinf(is->cut))
+	{
+		int64		kept = 0;
+
+		for (int64 i = 0; i < is->coarse.n; i++)
+			if (!beyond_cut(is->cut, is->coarse.items[i].distance))
+				is->coarse.items[kept++] = is->coarse.items[i];
+		is->coarse.n = kept;
+		is->ndeferred = is->nprobed;
+	}
 	return true;
 }
 
@@ -255,7 +386,7 @@ refine(IvfSearch *is)
 
 			if (!(e->flags & FANN_ELEMENT_FREE) && ItemPointerEquals(&e->heaptid, &c[i].tid))
 			{
-				FannCodeBounds(&is->cq, &code, 1, 8, NULL, &lower);
+				FannCodeBounds(&is->cq, &code, 1, NULL, &lower);
 				if (FannDistanceLess(c[i].distance, lower))
 					c[i].distance = lower;
 				is->stats->distance_computations++;
@@ -289,6 +420,11 @@ ivf_begin(const FannSearchInput *in)
 	is->stats = in->stats;
 	is->max_candidates = Max(1024, (int64) work_mem * 1024 / sizeof(FannCandidate));
 	FannCodeQueryInit(&is->cq, (FannMetric) meta->metric, in->query, meta->dimensions);
+	FannCodeLutInit(&is->lut, in->query, meta->dimensions,
+					palloc(FannCodeLutBytes(meta->dimensions)));
+	FannBlockLayoutFor(meta->dimensions, &is->layout);
+	is->cut = INFINITY;
+	is->uppers.max = true;
 	/* refine reads elements through the cache; before the model is read from it */
 	FannRecentBuffersReserve(in->index, in->nblocks);
 
@@ -358,6 +494,8 @@ ivf_next(FannSearch *search, FannCandidate *row)
 		else if (first != NULL &&
 				 (is->fine.n == 0 || FannCandidateCompare(first, &is->fine.items[0]) < 0))
 			refine(is);
+		else if (is->ndeferred > 0 && beyond_cut(is->cut, is->fine.items[0].distance))
+			reprobe(is);
 		else
 		{
 			*row = FannHeapPop(&is->fine);
@@ -373,6 +511,8 @@ ivf_end(FannSearch *search)
 
 	FannHeapFree(&is->coarse);
 	FannHeapFree(&is->fine);
+	FannHeapFree(&is->uppers);
+	pfree(is->lut.lo);
 	pfree(is->order);
 	pfree(is);
 }

@@ -42,27 +42,140 @@ FannInitPage(Page page, uint16 type)
 	opaque->unused = 0;
 }
 
-/* An empty partition page for entries of size esize */
+/* The block layout of partition pages for dim dimensions (fann.h) */
 void
-FannListInitPage(Page page, Size esize)
+FannBlockLayoutFor(int dim, FannBlockLayout *l)
 {
-	FannInitPage(page, FANN_PAGE_PARTITION);
-	((PageHeader) page)->pd_lower = FannListEntries(page, esize) - (char *) page;
+	Size		head = MAXALIGN(offsetof(FannBlockData, codes));
+
+	StaticAssertStmt(FANN_PAGE_USABLE / FANN_BLOCK_PAIR_BYTES * FANN_BLOCK_MAX_MORE +
+					 (FANN_PAGE_USABLE - MAXALIGN(offsetof(FannBlockData, codes))) /
+					 FANN_BLOCK_PAIR_BYTES >= (FANN_MAX_DIMENSIONS + 1) / 2,
+					 "a block's continuation pages must hold every dimension");
+	l->pairs = (dim + 1) / 2;
+	if (head + (Size) l->pairs * FANN_BLOCK_PAIR_BYTES <= FANN_PAGE_USABLE)
+	{
+		l->head_pairs = l->pairs;
+		l->npages = 1;
+		l->size = MAXALIGN(head + (Size) l->pairs * FANN_BLOCK_PAIR_BYTES);
+		l->per_page = FANN_PAGE_USABLE / l->size;
+	}
+	else
+	{
+		l->head_pairs = (FANN_PAGE_USABLE - head) / FANN_BLOCK_PAIR_BYTES;
+		l->npages = 1 + (l->pairs - l->head_pairs + FANN_BLOCK_MORE_PAIRS - 1) /
+			FANN_BLOCK_MORE_PAIRS;
+		l->size = head + (Size) l->head_pairs * FANN_BLOCK_PAIR_BYTES;
+		l->per_page = 1;
+	}
 }
 
-/* List a row on a partition page: its key and its entry; false if full */
-bool
-FannListAdd(Page page, FannCodeEntry entry, Size esize)
+/* An empty partition page */
+void
+FannBlockInitPage(Page page)
 {
-	int			n = FannListCount(page, esize);
+	FannInitPage(page, FANN_PAGE_PARTITION);
+	((PageHeader) page)->pd_lower = PageGetContents(page) - (char *) page;
+}
 
-	if (n >= FANN_LIST_PER_PAGE(esize))
-		return false;
-	FannListKeys(page)[n].id = entry->id;
-	FannListKeys(page)[n].group = entry->group;
-	memcpy(FannListEntry(page, n, esize), entry, esize);
-	((PageHeader) page)->pd_lower += esize;
-	return true;
+/*
+ * A block's continuation page k (from 1), its pairs' bytes up to pd_lower:
+ * generic WAL records and full-page images keep only what lies below
+ * pd_lower and above pd_upper
+ */
+void
+FannBlockInitCodesPage(Page page, const FannBlockLayout *l, int k)
+{
+	FannInitPage(page, FANN_PAGE_BLOCK_CODES);
+	((PageHeader) page)->pd_lower +=
+		MAXALIGN((Size) FannBlockSegmentPairs(l, k) * FANN_BLOCK_PAIR_BYTES);
+}
+
+/* Begin a block on a partition page with room for one; returns it */
+FannBlock
+FannBlockBegin(Page page, const FannBlockLayout *l)
+{
+	FannBlock	b = FannPageGetBlock(page, l, FannBlockCount(page, l));
+
+	Assert(FannBlockCount(page, l) < l->per_page);
+	memset(b, 0, l->size);
+	for (int k = 0; k < FANN_BLOCK_MAX_MORE; k++)
+		b->more[k] = InvalidBlockNumber;
+	((PageHeader) page)->pd_lower += l->size;
+	return b;
+}
+
+/*
+ * The pairs of dimensions of segment k of a block: 0 on its own page
+ * (codes), k > 0 on continuation page k - 1 (from its contents)
+ */
+int
+FannBlockSegmentPairs(const FannBlockLayout *l, int k)
+{
+	if (k == 0)
+		return l->head_pairs;
+	return Min(FANN_BLOCK_MORE_PAIRS,
+			   l->pairs - l->head_pairs - (k - 1) * FANN_BLOCK_MORE_PAIRS);
+}
+
+/* The byte of row r in pair p, segs[k] the block's segment k */
+static inline uint8 *
+block_byte(uint8 *const *segs, const FannBlockLayout *l, int p, int r)
+{
+	int			k = 0;
+
+	if (p >= l->head_pairs)
+	{
+		k = 1 + (p - l->head_pairs) / FANN_BLOCK_MORE_PAIRS;
+		p = (p - l->head_pairs) % FANN_BLOCK_MORE_PAIRS;
+	}
+	return segs[k] ? segs[k] + (Size) p * FANN_BLOCK_PAIR_BYTES + r : NULL;
+}
+
+/*
+ * Write row r of a block: with b, its element id, group, TID and factors
+ * (the caller counts it in nrows once every segment is written), and its
+ * 4-bit code c4 (quant.h) into the segments segs[] that are not NULL
+ */
+void
+FannBlockSetRow(FannBlock b, uint8 *const *segs, const FannBlockLayout *l, int r,
+				uint32 id, uint32 gid, ItemPointer tid, const FannCodeData *c4, int dim)
+{
+	if (b)
+	{
+		b->ids[r] = id;
+		b->groups[r] = gid;
+		b->tids[r] = *tid;
+		b->lo[r] = c4->lo;
+		b->step[r] = c4->step;
+		b->eps[r] = c4->eps;
+		b->norm[r] = c4->norm;
+		b->sum[r] = c4->sum;
+		b->sumsq[r] = c4->sumsq;
+	}
+	for (int j = 0; j < dim; j++)
+	{
+		uint8	   *byte = block_byte(segs, l, j / 2, r);
+		int			shift = j % 2 ? 4 : 0;
+
+		if (byte)
+			*byte = (*byte & ~(15 << shift)) | c4->code[j] << shift;
+	}
+}
+
+/* Row r's 4-bit code (quant.h) from a block and its segments */
+void
+FannBlockGetRow(const FannBlockData *b, uint8 *const *segs, const FannBlockLayout *l,
+				int r, int dim, FannCode c4)
+{
+	c4->lo = b->lo[r];
+	c4->step = b->step[r];
+	c4->eps = b->eps[r];
+	c4->norm = b->norm[r];
+	c4->sum = b->sum[r];
+	c4->sumsq = b->sumsq[r];
+	for (int j = 0; j < dim; j++)
+		c4->code[j] = (*block_byte(segs, l, j / 2, r) >> (j % 2 ? 4 : 0)) & 15;
 }
 
 /*

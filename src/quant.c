@@ -75,7 +75,7 @@ FannEncode(const float *x, int dim, FannCode c)
 }
 
 /*
- * The 4-bit code of a vector from its 8-bit code c8 (a partition entry's,
+ * The 4-bit code of a vector from its 8-bit code c8 (a partition row's,
  * fann.h): each level's top four bits, decoded to the middle of the 16
  * levels they span, and eps grown by |x^8 - x^4|, so the bound holds for
  * the same x.  A function of c8 alone, so that fann_verify can check it.
@@ -89,14 +89,13 @@ FannCodeNibbles(const FannCodeData *c8, int dim, FannCode c4)
 	c4->lo = c8->lo + 7.5 * (double) c8->step;
 	c4->step = 16 * c8->step;
 	c4->sum = c4->sumsq = 0;
-	memset(c4->code, 0, FANN_NIBBLE_BYTES(dim));
 	for (int j = 0; j < dim; j++)
 	{
 		int			l = c8->code[j] >> 4;
 		double		d = (c8->lo + (double) c8->step * c8->code[j]) -
 			(c4->lo + (double) c4->step * l);
 
-		c4->code[(j / 32) * 16 + j % 16] |= l << (j % 32 >= 16 ? 4 : 0);
+		c4->code[j] = l;
 		c4->sum += l;
 		c4->sumsq += l * l;
 		err += d * d;
@@ -168,8 +167,7 @@ FannCodeQueryInit(FannCodeQuery *cq, FannMetric metric, const float *q, int dim)
 	}
 	/* |r| as computed, and the double rounding of each r */
 	rr = sqrt(rr) * (1 + 1e-12) + 1e-15 * cq->qnorm;
-	cq->rerr[0] = rr * FANN_CODE_LEVELS * sqrt(dim);
-	cq->rerr[1] = rr * 15 * sqrt(dim);
+	cq->rerr = rr * FANN_CODE_LEVELS * sqrt(dim);
 	/* float sums over n terms err by about n units in the last place */
 	cq->slack = 1.2e-7 * (dim + 64);
 	/* and by one subnormal step per product, when they underflow */
@@ -183,23 +181,7 @@ float_safe(double square)
 }
 
 /*
- * The metric's distance (as the exact kernel computes it) between the query
- * and each of n rows by their codes of bits (8 or 4) per dimension: its
- * estimate from x^ (if estimate is not NULL) and a lower bound; NaN where
- * that distance is NaN (cosine with a zero vector).  The upper ends of the
- * intervals are the same expressions with the width added; no search needs
- * them.  The distances come from one integer dot product per row (the
- * kernel, exact) and the code's stored sums: |q - x^|^2 expanded, or
- * <q, x^> = lo sum(q) + step <q, code>, in double.  The width covers eps,
- * the query's rounding r, the double rounding of the terms' magnitudes, and
- * the exact kernel's float rounding (slack) and subnormal products (tiny).
- * Where the exact kernel may overflow or underflow beyond that (an inner
- * product of vectors whose norms multiply past FANN_FLOAT_SAFE_MAX, a cosine
- * with a vector outside the safe range), the bound is the lowest value: true
- * whatever the kernel computes.
- */
-/*
- * The L2 bounds of m rows from their integer dot products with the query:
+ * The L2 bounds of m rows from <q, code> (qc, each within rerr):
  * |q - x^|^2 = |q - lo|^2 - 2 step <q - lo, code> + step^2 |code|^2, within
  * 2 |step| rerr and the double rounding of its terms' magnitudes.  Over
  * arrays without branches, so that the compiler vectorises it, square roots
@@ -207,16 +189,15 @@ float_safe(double square)
  */
 __attribute__((target_clones("avx512f", "avx2", "default")))
 static void
-l2_bounds(const FannCodeQuery *cq, double rerr, int m, const int32 *restrict dots,
+l2_bounds(const FannCodeQuery *cq, double rerr, int m, const double *restrict qcs,
 		  const double *restrict lo, const double *restrict step,
 		  const double *restrict sum, const double *restrict sumsq,
 		  const double *restrict eps, const double *restrict norm,
-		  double *restrict estimate, double *restrict lower)
+		  double *restrict estimate, double *restrict lower, double *restrict upper)
 {
 	double		dim = cq->dim,
 				qq = cq->qq,
 				qsum = cq->qsum,
-				scale = cq->scale,
 				qmag = fabs(cq->qsum) + sqrt(dim) * cq->qnorm,
 				slack = 2 * cq->slack,
 				qnorm = cq->qnorm,
@@ -224,30 +205,106 @@ l2_bounds(const FannCodeQuery *cq, double rerr, int m, const int32 *restrict dot
 
 	for (int i = 0; i < m; i++)
 	{
-		double		qc = scale * dots[i];	/* <q, code> within rerr */
+		double		qc = qcs[i];
 		double		d2 = qq - 2 * lo[i] * qsum + dim * lo[i] * lo[i] -
 			2 * step[i] * (qc - lo[i] * sum[i]) + step[i] * step[i] * sumsq[i];
 		double		mag = qq + 2 * fabs(lo[i]) * qmag + dim * lo[i] * lo[i] +
 			2 * fabs(step[i]) * (fabs(qc) + fabs(lo[i]) * sum[i]) +
 			step[i] * step[i] * sumsq[i];
-		double		low = sqrt(Max(d2 - 2 * fabs(step[i]) * rerr - 1e-11 * mag, 0)) -
-			eps[i] - slack * (qnorm + norm[i] + eps[i]) - tiny;
+		double		width2 = 2 * fabs(step[i]) * rerr + 1e-11 * mag;
+		double		width = eps[i] + slack * (qnorm + norm[i] + eps[i]) + tiny;
 
 		if (estimate)
 			estimate[i] = sqrt(Max(d2, 0));
-		lower[i] = true_bound(low);
+		lower[i] = true_bound(sqrt(Max(d2 - width2, 0)) - width);
+		if (upper)
+			upper[i] = sqrt(Max(d2 + width2, 0)) + width;
 	}
 }
 
+/*
+ * The bounds of m rows under the metric from <q, code> (qc, each within
+ * rerr) and their codes' fields: estimate (if not NULL), lower and upper (if
+ * not NULL) ends of each row's distance interval; NaN where that distance
+ * is NaN (cosine with a zero vector)
+ */
+static void
+bounds(const FannCodeQuery *cq, double rerr, int m, const double *qc,
+	   const double *lo, const double *step, const double *sum, const double *sumsq,
+	   const double *eps, const double *norm,
+	   double *estimate, double *lower, double *upper)
+{
+	double		sqrtdim = sqrt(cq->dim);
+
+	if (cq->metric == FANN_METRIC_L2)
+	{
+		l2_bounds(cq, rerr, m, qc, lo, step, sum, sumsq, eps, norm, estimate, lower, upper);
+		return;
+	}
+	for (int k = 0; k < m; k++)
+	{
+		double		dot = lo[k] * cq->qsum + step[k] * qc[k];
+		double		width = cq->qnorm * eps[k] + fabs(step[k]) * rerr +
+			1e-11 * (fabs(lo[k]) * (fabs(cq->qsum) + sqrtdim * cq->qnorm) + fabs(step[k] * qc[k])) +
+			cq->slack * 2 * cq->qnorm * (norm[k] + eps[k] + fabs(lo[k]) * sqrtdim) + cq->tiny;
+
+		if (cq->metric == FANN_METRIC_IP)
+		{
+			bool		safe = cq->qnorm * norm[k] <= FANN_FLOAT_SAFE_MAX;
+
+			if (estimate)
+				estimate[k] = -dot;
+			lower[k] = safe ? true_bound(-dot - width) : -INFINITY;
+			if (upper)
+				upper[k] = safe && isfinite(-dot + width) ? -dot + width : INFINITY;
+		}
+		else if (norm[k] == 0 || cq->qnorm == 0)
+		{
+			if (estimate)
+				estimate[k] = NAN;
+			lower[k] = NAN;
+			if (upper)
+				upper[k] = NAN;
+		}
+		else
+		{
+			/* cosine: 1 - similarity, clamped to [0, 2] as the kernel does */
+			double		qx = cq->qnorm * norm[k];
+			bool		safe = float_safe(norm[k] * norm[k]) &&
+				float_safe(cq->qnorm * cq->qnorm);
+			double		low = 1 - dot / qx - width / qx - 2 * cq->slack;
+			double		high = 1 - dot / qx + width / qx + 2 * cq->slack;
+
+			if (estimate)
+				estimate[k] = Min(Max(1 - dot / qx, 0), 2);
+			lower[k] = isfinite(low) && safe ? Min(Max(low, 0), 2) : 0;
+			if (upper)
+				upper[k] = isfinite(high) && safe ? Min(Max(high, 0), 2) : 2;
+		}
+	}
+}
+
+/*
+ * The metric's distance (as the exact kernel computes it) between the query
+ * and each of n rows by their 8-bit codes: its
+ * estimate from x^ (if estimate is not NULL) and a lower bound; NaN where
+ * that distance is NaN (cosine with a zero vector).  The distances come
+ * from one integer dot product per row (the kernel, exact) and the code's
+ * stored sums: |q - x^|^2 expanded, or <q, x^> = lo sum(q) + step <q, code>,
+ * in double.  The width covers eps, the query's rounding r, the double
+ * rounding of the terms' magnitudes, and the exact kernel's float rounding
+ * (slack) and subnormal products (tiny).  Where the exact kernel may
+ * overflow or underflow beyond that (an inner product of vectors whose norms
+ * multiply past FANN_FLOAT_SAFE_MAX, a cosine with a vector outside the safe
+ * range), the bound is the lowest value: true whatever the kernel computes.
+ */
 void
 FannCodeBounds(const FannCodeQuery *cq, const FannCodeData *const *rows, int n,
-			   int bits, double *estimate, double *lower)
+			   double *estimate, double *lower)
 {
-	int			dim = cq->dim;
-	double		sqrtdim = sqrt(dim);
-	double		rerr = cq->rerr[bits == 4];
 	int32		dots[FANN_CODE_BOUNDS_CHUNK];
-	double		lo[FANN_CODE_BOUNDS_CHUNK],
+	double		qc[FANN_CODE_BOUNDS_CHUNK],
+				lo[FANN_CODE_BOUNDS_CHUNK],
 				step[FANN_CODE_BOUNDS_CHUNK],
 				sum[FANN_CODE_BOUNDS_CHUNK],
 				sumsq[FANN_CODE_BOUNDS_CHUNK],
@@ -258,55 +315,106 @@ FannCodeBounds(const FannCodeQuery *cq, const FannCodeData *const *rows, int n,
 	{
 		int			m = Min(n - from, FANN_CODE_BOUNDS_CHUNK);
 
-		FannCodeDotRows(&cq->iq, rows + from, m, dim, bits, dots);
+		FannCodeDotRows(&cq->iq, rows + from, m, cq->dim, dots);
 		for (int k = 0; k < m; k++)
 		{
-			lo[k] = rows[from + k]->lo;
-			step[k] = rows[from + k]->step;
-			sum[k] = rows[from + k]->sum;
-			sumsq[k] = rows[from + k]->sumsq;
-			eps[k] = rows[from + k]->eps;
-			norm[k] = rows[from + k]->norm;
-		}
-		if (cq->metric == FANN_METRIC_L2)
-		{
-			l2_bounds(cq, rerr, m, dots, lo, step, sum, sumsq, eps, norm,
-					  estimate ? estimate + from : NULL, lower + from);
-			continue;
-		}
-		for (int k = 0; k < m; k++)
-		{
-			int			i = from + k;
-			double		qc = cq->scale * dots[k];	/* <q, code> within rerr */
-			double		dot = lo[k] * cq->qsum + step[k] * qc;
-			double		width = cq->qnorm * eps[k] + fabs(step[k]) * rerr +
-				1e-11 * (fabs(lo[k]) * (fabs(cq->qsum) + sqrtdim * cq->qnorm) + fabs(step[k] * qc)) +
-				cq->slack * 2 * cq->qnorm * (norm[k] + eps[k] + fabs(lo[k]) * sqrtdim) + cq->tiny;
+			const FannCodeData *c = rows[from + k];
 
-			if (cq->metric == FANN_METRIC_IP)
-			{
-				if (estimate)
-					estimate[i] = -dot;
-				lower[i] = cq->qnorm * norm[k] <= FANN_FLOAT_SAFE_MAX ?
-					true_bound(-dot - width) : -INFINITY;
-			}
-			else if (norm[k] == 0 || cq->qnorm == 0)
-			{
-				if (estimate)
-					estimate[i] = NAN;
-				lower[i] = NAN;
-			}
-			else
-			{
-				/* cosine: 1 - similarity, clamped to [0, 2] as the kernel does */
-				double		qx = cq->qnorm * norm[k];
-
-				if (estimate)
-					estimate[i] = Min(Max(1 - dot / qx, 0), 2);
-				lower[i] = 1 - dot / qx - width / qx - 2 * cq->slack;
-				lower[i] = isfinite(lower[i]) && float_safe(norm[k] * norm[k]) &&
-					float_safe(cq->qnorm * cq->qnorm) ? Min(Max(lower[i], 0), 2) : 0;
-			}
+			qc[k] = cq->scale * dots[k];
+			lo[k] = c->lo;
+			step[k] = c->step;
+			sum[k] = c->sum;
+			sumsq[k] = c->sumsq;
+			eps[k] = c->eps;
+			norm[k] = c->norm;
 		}
+		bounds(cq, cq->rerr, m, qc, lo, step, sum, sumsq, eps, norm,
+			   estimate ? estimate + from : NULL, lower + from, NULL);
 	}
+}
+
+/*
+ * A query's table for fast scans of 4-bit codes (faiss's fast scan): per
+ * dimension j the 16 values q_j c (c a level), as bytes of a common step:
+ * t_j[c] = rint((q_j c - a_j) / step), a_j = min(0, 15 q_j), so that
+ * <q, code> = step sum_j t_j[code_j] + sum_j a_j within the rounding summed
+ * over the dimensions (err, added to the bounds' width).  Each dimension's
+ * 16 bytes twice (both 128-bit lanes of a shuffle), first dimensions of
+ * pairs in lo, second ones in hi, 32 bytes a pair each; mem holds
+ * FannCodeLutBytes(dim).
+ */
+Size
+FannCodeLutBytes(int dim)
+{
+	return (Size) (dim + 1) / 2 * FANN_BLOCK_PAIR_BYTES * 2;
+}
+
+void
+FannCodeLutInit(FannCodeLut *lut, const float *q, int dim, uint8 *mem)
+{
+	int			pairs = (dim + 1) / 2;
+	double		maxabs = 0,
+				step,
+				err = 0,
+				offset = 0;
+
+	for (int j = 0; j < dim; j++)
+		maxabs = Max(maxabs, fabs(q[j]));
+	step = 15 * maxabs / 255;
+	lut->lo = mem;
+	lut->hi = mem + (Size) pairs * FANN_BLOCK_PAIR_BYTES;
+	memset(mem, 0, FannCodeLutBytes(dim));
+	for (int j = 0; j < dim; j++)
+	{
+		double		a = Min(0, 15 * (double) q[j]);
+		uint8	   *t = (j % 2 ? lut->hi : lut->lo) + (Size) (j / 2) * FANN_BLOCK_PAIR_BYTES;
+		double		e = 0;
+
+		offset += a;
+		for (int c = 0; c < 16; c++)
+		{
+			double		v = (double) q[j] * c - a;
+			double		l = step > 0 ? Min(Max(rint(v / step), 0), 255) : 0;
+
+			t[c] = t[c + 16] = (uint8) l;
+			e = Max(e, fabs(v - step * l));
+		}
+		err += e;
+	}
+	lut->step = step;
+	lut->offset = offset;
+	/* and the double rounding of the terms and of the sums */
+	lut->err = err * (1 + 1e-12) + 1e-12 * (16 * maxabs * dim + fabs(offset));
+}
+
+/*
+ * The bounds of the 32 rows of a block from their table sums (sums, the
+ * fast-scan kernel's): lower and upper ends of each row's distance interval,
+ * as FannCodeBounds gives them for their 4-bit codes, wider by the table's
+ * rounding
+ */
+void
+FannBlockBounds(const FannCodeQuery *cq, const FannCodeLut *lut, const FannBlockData *b,
+				const uint32 *sums, double *lower, double *upper)
+{
+	double		qc[FANN_BLOCK_ROWS],
+				lo[FANN_BLOCK_ROWS],
+				step[FANN_BLOCK_ROWS],
+				sum[FANN_BLOCK_ROWS],
+				sumsq[FANN_BLOCK_ROWS],
+				eps[FANN_BLOCK_ROWS],
+				norm[FANN_BLOCK_ROWS];
+
+	for (int r = 0; r < FANN_BLOCK_ROWS; r++)
+	{
+		qc[r] = lut->step * sums[r] + lut->offset;
+		lo[r] = b->lo[r];
+		step[r] = b->step[r];
+		sum[r] = b->sum[r];
+		sumsq[r] = b->sumsq[r];
+		eps[r] = b->eps[r];
+		norm[r] = b->norm[r];
+	}
+	bounds(cq, lut->err, FANN_BLOCK_ROWS, qc, lo, step, sum, sumsq,
+		   eps, norm, NULL, lower, upper);
 }

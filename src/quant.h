@@ -16,11 +16,21 @@ typedef struct FannCodeQuery
 	double		qq;				/* |q|^2 */
 	double		qnorm;
 	double		scale;			/* q = scale u + r */
-	double		rerr[2];		/* |<r, code>| at most, 8- and 4-bit codes */
+	double		rerr;			/* |<r, code>| at most */
 	double		slack;			/* rounding, relative */
 	double		tiny;			/* rounding of subnormal products, absolute */
 	FannIntQuery iq;			/* u */
 } FannCodeQuery;
+
+/* A query's table for fast scans of 4-bit codes (quant.c) */
+typedef struct FannCodeLut
+{
+	double		step;			/* <q, code> = step sum + offset, */
+	double		offset;
+	double		err;			/* within err */
+	uint8	   *lo;				/* pairs' first dimensions: 32 bytes a pair */
+	uint8	   *hi;				/* their second ones */
+} FannCodeLut;
 
 extern void FannEncode(const float *x, int dim, FannCode c);
 extern void FannDecode(const FannCodeData *c, int dim, float *x);
@@ -28,6 +38,11 @@ extern void FannCodeNibbles(const FannCodeData *c8, int dim, FannCode c4);
 extern void FannCodeQueryInit(FannCodeQuery *cq, FannMetric metric, const float *q,
 							  int dim);
 extern void FannCodeBounds(const FannCodeQuery *cq, const FannCodeData *const *rows,
-						   int n, int bits, double *estimate, double *lower);
+						   int n, double *estimate, double *lower);
+extern Size FannCodeLutBytes(int dim);
+extern void FannCodeLutInit(FannCodeLut *lut, const float *q, int dim, uint8 *mem);
+extern void FannBlockBounds(const FannCodeQuery *cq, const FannCodeLut *lut,
+							const FannBlockData *b, const uint32 *sums,
+							double *lower, double *upper);
 
 #endif							/* FANN_QUANT_H */

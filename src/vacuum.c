@@ -53,7 +53,6 @@ mark_dead(IndexVacuumInfo *info, IndexBulkDeleteResult *stats,
 	Relation	index = info->index;
 	BlockNumber nblocks = RelationGetNumberOfBlocks(index);
 	int			per_page = meta->elements_per_page;
-	Size		csize = FANN_CODE_ENTRY_SIZE(meta->dimensions);
 
 	for (BlockNumber blkno = 1; blkno < nblocks; blkno++)
 	{
@@ -67,7 +66,7 @@ mark_dead(IndexVacuumInfo *info, IndexBulkDeleteResult *stats,
 		LockBuffer(buf, callback ? BUFFER_LOCK_EXCLUSIVE : BUFFER_LOCK_SHARE);
 		page = BufferGetPage(buf);
 		if (FannPageType(page) == FANN_PAGE_PARTITION && callback)
-			FannIvfVacuumPage(index, buf, csize, callback, callback_state);
+			FannIvfVacuumPage(index, buf, meta->dimensions, callback, callback_state);
 		if (FannPageType(page) != FANN_PAGE_ELEMENT)
 		{
 			UnlockReleaseBuffer(buf);

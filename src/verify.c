@@ -190,40 +190,74 @@ code_is_sane(const FannCodeData *c, int dim)
 static uint64
 code_hash(const FannCodeData *c, int dim)
 {
-	return hash_bytes_extended((const unsigned char *) c, FANN_CODE4_SIZE(dim), 0);
+	return hash_bytes_extended((const unsigned char *) c, FANN_CODE_SIZE(dim), 0);
 }
 
 /*
- * A partition page's keys name its entries' rows, which exist and have the
- * entries' TIDs and codes
+ * A partition page's blocks name rows that exist, with their TIDs and codes
+ * (the block's continuation pages read under the page's lock, as scans do)
  */
 static void
-check_list_page(VerifyState *vs, Page page, BlockNumber blkno)
+check_list_page(VerifyState *vs, Page page, BlockNumber blkno, BlockNumber nblocks)
 {
-	Size		esize = FANN_CODE_ENTRY_SIZE(vs->meta.dimensions);
-	int			n = FannListCount(page, esize);
+	int			dim = vs->meta.dimensions;
+	FannBlockLayout l;
+	int			n;
 
-	if (((PageHeader) page)->pd_lower != (char *) FannListEntry(page, n, esize) - (char *) page)
-		problem(vs, "partition", "block %u ends its entries at %u, not at an entry's end",
+	FannBlockLayoutFor(dim, &l);
+	n = FannBlockCount(page, &l);
+	if (((PageHeader) page)->pd_lower != (char *) FannPageGetBlock(page, &l, n) - (char *) page)
+		problem(vs, "partition", "block %u ends its row blocks at %u, not at a block's end",
 				blkno, ((PageHeader) page)->pd_lower);
 	for (int i = 0; i < n; i++)
 	{
-		FannCodeEntry e = FannListEntry(page, i, esize);
-		FannListKey *key = &FannListKeys(page)[i];
+		FannBlock	b = FannPageGetBlock(page, &l, i);
+		Buffer		more[FANN_BLOCK_MAX_MORE];
+		uint8	   *segs[1 + FANN_BLOCK_MAX_MORE] = {b->codes};
+		int			nmore = 0;
 
-		if (key->id != e->id || key->group != e->group)
-			problem(vs, "partition", "block %u key %d (element %u, group %u) is not its entry's (%u, %u)",
-					blkno, i, key->id, key->group, e->id, e->group);
-		else if (e->id >= vs->nids)
-			problem(vs, "partition", "block %u entry %d names element %u beyond the index",
-					blkno, i, e->id);
-		else if (vs->state[e->id] == 1 &&
-				 (!ItemPointerEquals(&e->heaptid, &vs->tids[e->id]) ||
-				  code_hash(&e->c, vs->meta.dimensions) != vs->codehash[e->id]))
-			problem(vs, "partition", "block %u entry %d differs from element %u's TID or code",
-					blkno, i, e->id);
-		else if (vs->listed[e->id] < 255)
-			vs->listed[e->id]++;
+		if (b->nrows > FANN_BLOCK_ROWS)
+		{
+			problem(vs, "partition", "block %u row block %d holds %u rows", blkno, i, b->nrows);
+			continue;
+		}
+		for (; nmore < l.npages - 1; nmore++)
+		{
+			if (b->more[nmore] >= nblocks)
+				break;
+			more[nmore] = ReadBuffer(vs->index, b->more[nmore]);
+			LockBuffer(more[nmore], BUFFER_LOCK_SHARE);
+			segs[1 + nmore] = (uint8 *) PageGetContents(BufferGetPage(more[nmore]));
+			if (FannPageType(BufferGetPage(more[nmore])) != FANN_PAGE_BLOCK_CODES)
+			{
+				UnlockReleaseBuffer(more[nmore]);
+				break;
+			}
+		}
+		if (nmore < l.npages - 1)
+			problem(vs, "partition", "block %u row block %d names continuation page %u, not one",
+					blkno, i, b->more[nmore]);
+		for (int r = 0; r < b->nrows && nmore == l.npages - 1; r++)
+		{
+			uint32		id = b->ids[r];
+
+			if (id == InvalidFannId)
+				continue;		/* removed by VACUUM */
+			FannBlockGetRow(b, segs, &l, r, dim, vs->nibbles);
+			if (id >= vs->nids)
+				problem(vs, "partition", "block %u row %d names element %u beyond the index",
+						blkno, i * FANN_BLOCK_ROWS + r, id);
+			else if (vs->state[id] == 1 &&
+					 (!ItemPointerEquals(&b->tids[r], &vs->tids[id]) ||
+					  b->groups[r] != vs->groups[id] ||
+					  code_hash(vs->nibbles, dim) != vs->codehash[id]))
+				problem(vs, "partition", "block %u row %d differs from element %u's TID, group or code",
+						blkno, i * FANN_BLOCK_ROWS + r, id);
+			else if (vs->listed[id] < 255)
+				vs->listed[id]++;
+		}
+		for (int m = 0; m < nmore; m++)
+			UnlockReleaseBuffer(more[m]);
 	}
 }
 
@@ -251,7 +285,7 @@ read_pages(VerifyState *vs, BlockNumber nblocks)
 		opaque = FannPageGetOpaque(page);
 		if (PageGetSpecialSize(page) != MAXALIGN(sizeof(FannPageOpaqueData)) ||
 			opaque->page_id != FANN_PAGE_ID || opaque->type < FANN_PAGE_ELEMENT ||
-			opaque->type > FANN_PAGE_PARTITION)
+			opaque->type > FANN_PAGE_BLOCK_CODES)
 			problem(vs, "page", "block %u is not a fann page", blkno);
 		else if (opaque->type == FANN_PAGE_ELEMENT)
 		{
@@ -280,7 +314,7 @@ read_pages(VerifyState *vs, BlockNumber nblocks)
 
 /* Pass 1b: the partition pages pass 1 found, once every element is known */
 static void
-read_lists(VerifyState *vs)
+read_lists(VerifyState *vs, BlockNumber nblocks)
 {
 	for (BlockNumber i = 0; i < vs->nlistpages; i++)
 	{
@@ -292,7 +326,7 @@ read_lists(VerifyState *vs)
 		page = BufferGetPage(buf);
 		/* a page keeps its type once written; checked all the same */
 		if (FannPageType(page) == FANN_PAGE_PARTITION)
-			check_list_page(vs, page, vs->listpages[i]);
+			check_list_page(vs, page, vs->listpages[i], nblocks);
 		UnlockReleaseBuffer(buf);
 	}
 }
@@ -516,13 +550,13 @@ fann_verify(PG_FUNCTION_ARGS)
 		vs.state = palloc_extended(vs.nids, MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
 		vs.listed = palloc_extended(vs.nids, MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
 		vs.codehash = palloc_extended(sizeof(uint64) * vs.nids, MCXT_ALLOC_HUGE);
-		vs.nibbles = palloc(FANN_CODE4_SIZE(vs.meta.dimensions));
+		vs.nibbles = palloc(FANN_CODE_SIZE(vs.meta.dimensions));
 		vs.listpages = palloc_extended(sizeof(BlockNumber) * nblocks, MCXT_ALLOC_HUGE);
 		vs.nlistpages = 0;
 		vs.pairs = FannReadAllPairs(vs.index, &vs.meta, &vs.npairs);
 		qsort(vs.pairs, vs.npairs, sizeof(FannPair), cmp_pair_by_group);
 		read_pages(&vs, nblocks);
-		read_lists(&vs);
+		read_lists(&vs, nblocks);
 		check_elements(&vs);
 		check_groups(&vs);
 		check_heap(&vs, heap);
