@@ -46,6 +46,7 @@ typedef struct IvfSearch
 	const FannMetaPageData *meta;
 	FannGroupSet *groups;
 	FannScanStats *stats;
+	BlockNumber nblocks;		/* the index's size as the scan began */
 
 	FannCandidate *order;		/* partitions (id) by probing key (distance) */
 	int			nordered;		/* order[0, nordered) is sorted, the rest after */
@@ -366,6 +367,12 @@ refine(IvfSearch *is)
 		is->last_id = c[n].id;
 		blks[n] = FannIdBlock(c[n].id, per_page);
 		offs[n] = FannIdOffset(c[n].id, per_page);
+		if (blks[n] >= is->nblocks)
+		{
+			/* no element of a row the scan can see: a damaged id */
+			FannHeapPush(&is->fine, &c[n]);
+			continue;
+		}
 		FannPrefetchElement(is->index, blks[n], offs[n], esize);
 		n++;
 	}
@@ -418,6 +425,7 @@ ivf_begin(const FannSearchInput *in)
 	is->meta = meta;
 	is->groups = in->groups;
 	is->stats = in->stats;
+	is->nblocks = in->nblocks;
 	is->max_candidates = Max(1024, (int64) work_mem * 1024 / sizeof(FannCandidate));
 	FannCodeQueryInit(&is->cq, (FannMetric) meta->metric, in->query, meta->dimensions);
 	FannCodeLutInit(&is->lut, in->query, meta->dimensions,

@@ -78,15 +78,16 @@ my $rows = $node->safe_psql('postgres', q{
 		ORDER BY embedding <-> '{0.5,0.5,0.5,0.5}' LIMIT 50) s});
 is($rows, '50', 'the graph search steps over the broken edge');
 
-# 1b. a partition page's first key naming another element than its entry
+# 1b. a partition page's first row naming an element beyond the index (its
+# first block's ids after nrows, unused and more[4]: offset 24 + 20)
 $node->stop;
 my $listpage = first_block_of_type(9);    # FANN_PAGE_PARTITION
-overwrite($listpage * $blcksz + 24, pack('V', 0x7FFFFFF0));
+overwrite($listpage * $blcksz + 44, pack('V', 0x7FFFFFF0));
 $node->start;
 $report = $node->safe_psql('postgres',
 	q{SELECT string_agg(check_name || ': ' || detail, E'\n') FROM fann_verify('items_idx')});
-like($report, qr/partition: block $listpage key 0 \(element 2147483632, group \d+\) is not its entry's/,
-	'a partition key that disagrees with its entry is reported');
+like($report, qr/partition: block $listpage row 0 names element 2147483632 beyond the index/,
+	'a partition row naming no element is reported');
 $rows = $node->safe_psql('postgres', q{
 	SET fann.strategy = ivf; SET enable_seqscan = off;
 	SELECT count(*) FROM (SELECT id FROM items WHERE labels @> '{1}'
@@ -106,8 +107,8 @@ $report = $node->safe_psql('postgres',
 	q{SELECT string_agg(check_name || ': ' || detail, E'\n') FROM fann_verify('items_idx')});
 like($report, qr/code: element \d+'s code cannot encode a vector/,
 	'a code with a negative error bound is reported');
-like($report, qr/partition: block \d+ entry \d+ differs from element \d+'s TID or code/,
-	'and so is its partition entry');
+like($report, qr/partition: block \d+ row \d+ differs from element \d+'s TID, group or code/,
+	'and so is its partition row');
 
 # 1d. the second element's sum of levels (offset 36, after eps and norm),
 # which the bounds trust, no longer its code's
