@@ -88,6 +88,7 @@ typedef struct IvfSearch
 #define IVF_SORT_BATCH		128
 #define IVF_FINE_BATCH		8
 #define FANN_IVF_CUT_ROWS	32	/* a LIMIT 10 and rows listed twice */
+#define IVF_PREFETCH_STEPS	3	/* prefetches spread over a block's work */
 
 /*
  * Put the first n partitions of the probing order in place: a query
@@ -155,7 +156,8 @@ lower_cut(IvfSearch *is, double upper, uint32 id)
  * continuation pages.
  */
 static void
-probe_block(IvfSearch *is, const FannBlockData *b, Page *more, ProbeRows take)
+probe_block(IvfSearch *is, const FannBlockData *b, Page *more, ProbeRows take,
+			FannPrefetch *pf)
 {
 	const FannBlockLayout *l = &is->layout;
 	uint32		sums[FANN_BLOCK_ROWS] = {0};
@@ -173,6 +175,7 @@ probe_block(IvfSearch *is, const FannBlockData *b, Page *more, ProbeRows take)
 		nmatch += match[r];
 	}
 	is->stats->elements_visited += nrows;
+	FannPrefetchStep(pf);
 	if (nmatch == 0)
 		return;
 	for (int k = 0; k < l->npages; k++)
@@ -185,7 +188,9 @@ probe_block(IvfSearch *is, const FannBlockData *b, Page *more, ProbeRows take)
 						 npairs, sums);
 		pair += npairs;
 	}
+	FannPrefetchStep(pf);
 	FannBlockBounds(&is->cq, &is->lut, b, sums, lower, upper);
+	FannPrefetchStep(pf);
 	is->stats->distance_computations += nmatch;
 	for (int r = 0; r < nrows; r++)
 	{
@@ -234,15 +239,16 @@ probe(IvfSearch *is, int c, ProbeRows take)
 		blkno = FannPageGetOpaque(page)->next;
 		if (blkno != InvalidBlockNumber)
 			next = FannReadBuffer(is->index, blkno);
-		FannPrefetchStart(&pf, BufferIsValid(next) ? BufferGetPage(next) : NULL, BLCKSZ,
-						  nblocks);
+		/* the next page's blocks, a share at a few steps of each block */
+		FannPrefetchStart(&pf, BufferIsValid(next) ? BufferGetPage(next) : NULL,
+						  MAXALIGN(SizeOfPageHeaderData) + l->per_page * l->size,
+						  IVF_PREFETCH_STEPS * nblocks);
 		for (int i = 0; i < nblocks; i++)
 		{
 			const FannBlockData *b = FannPageGetBlock(page, l, i);
 			Buffer		more[FANN_BLOCK_MAX_MORE];
 			Page		morepages[FANN_BLOCK_MAX_MORE];
 
-			FannPrefetchStep(&pf);
 			for (int m = 0; m < l->npages - 1; m++)
 			{
 				more[m] = FannReadBuffer(is->index, b->more[m]);
@@ -250,7 +256,7 @@ probe(IvfSearch *is, int c, ProbeRows take)
 				morepages[m] = BufferGetPage(more[m]);
 				FannCheckPage(morepages[m], FANN_PAGE_BLOCK_CODES, is->index, b->more[m]);
 			}
-			probe_block(is, b, morepages, take);
+			probe_block(is, b, morepages, take, &pf);
 			for (int m = 0; m < l->npages - 1; m++)
 				UnlockReleaseBuffer(more[m]);
 		}
