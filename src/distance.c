@@ -464,20 +464,29 @@ fast_scan_generic(const uint8 *lo, const uint8 *hi, const uint8 *codes, int npai
 }
 
 #ifdef FANN_X86
-/* Add a run's 16-bit sums (all: even + 256 odd rows; odd) to sums */
+/*
+ * Add a run's 16-bit sums (all: even + 256 odd rows; odd) to sums: lane i
+ * of each 128-bit half holds rows 2 i and 2 i + 1 of its 16
+ */
 __attribute__((target("avx2")))
 static inline void
 fast_scan_add(__m256i all, __m256i odd, uint32 *sums)
 {
-	uint16		even16[16],
-				odd16[16];
+	__m256i		even = _mm256_sub_epi16(all, _mm256_slli_epi16(odd, 8));
+	__m256i		lo = _mm256_unpacklo_epi16(even, odd);	/* rows 0-7, 16-23 */
+	__m256i		hi = _mm256_unpackhi_epi16(even, odd);	/* rows 8-15, 24-31 */
+	__m256i		rows[4] = {
+		_mm256_cvtepu16_epi32(_mm256_castsi256_si128(lo)),
+		_mm256_cvtepu16_epi32(_mm256_castsi256_si128(hi)),
+		_mm256_cvtepu16_epi32(_mm256_extracti128_si256(lo, 1)),
+		_mm256_cvtepu16_epi32(_mm256_extracti128_si256(hi, 1))
+	};
 
-	_mm256_storeu_si256((__m256i *) even16, _mm256_sub_epi16(all, _mm256_slli_epi16(odd, 8)));
-	_mm256_storeu_si256((__m256i *) odd16, odd);
-	for (int i = 0; i < 16; i++)
+	for (int i = 0; i < 4; i++)
 	{
-		sums[2 * i] += even16[i];
-		sums[2 * i + 1] += odd16[i];
+		__m256i    *s = (__m256i *) (sums + 8 * i);
+
+		_mm256_storeu_si256(s, _mm256_add_epi32(_mm256_loadu_si256(s), rows[i]));
 	}
 }
 

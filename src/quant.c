@@ -355,12 +355,15 @@ FannCodeLutInit(FannCodeLut *lut, const float *q, int dim, uint8 *mem)
 	int			pairs = (dim + 1) / 2;
 	double		maxabs = 0,
 				step,
+				inv,
 				err = 0,
 				offset = 0;
 
 	for (int j = 0; j < dim; j++)
 		maxabs = Max(maxabs, fabs(q[j]));
 	step = 15 * maxabs / 255;
+	/* any level is exact enough: the error is measured from the one taken */
+	inv = step > 0 ? 1 / step : 0;
 	lut->lo = mem;
 	lut->hi = mem + (Size) pairs * FANN_BLOCK_PAIR_BYTES;
 	memset(mem, 0, FannCodeLutBytes(dim));
@@ -374,7 +377,7 @@ FannCodeLutInit(FannCodeLut *lut, const float *q, int dim, uint8 *mem)
 		for (int c = 0; c < 16; c++)
 		{
 			double		v = (double) q[j] * c - a;
-			double		l = step > 0 ? Min(Max(rint(v / step), 0), 255) : 0;
+			double		l = Min(Max(rint(v * inv), 0), 255);
 
 			t[c] = t[c + 16] = (uint8) l;
 			e = Max(e, fabs(v - step * l));
