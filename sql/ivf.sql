@@ -213,6 +213,27 @@ SELECT d, (SELECT count(*) FROM fann_verify(format('packed%s_l2', d))) AS proble
   FROM (VALUES (40), (101), (500), (2000)) w(d);
 DROP TABLE packed40, packed101, packed500, packed2000;
 
+-- Rows whose codes are tight (each row's coordinates within 0.002 of 5, so
+-- its 4-bit error bound is about 1e-4) far from the query (distance 19): the
+-- first batch's cut, the 32nd lowest upper bound, lies among rows whose
+-- distances differ by a few parts in 100,000.  LIMIT 40 and 100 go past it,
+-- so the rows it deferred are probed again: none lost, none twice.
+SELECT setseed(0.23);
+CREATE TABLE tight AS SELECT i AS id,
+	   ARRAY(SELECT (5 + 0.002 * random())::real FROM generate_series(1, 16) WHERE i > 0) AS embedding
+  FROM generate_series(1, 2000) i;
+CREATE INDEX tight_l2 ON tight USING fann (embedding) WITH (partitions = 4);
+SET fann.strategy = ivf;
+SET fann.probing = nearest;
+SET fann.max_probes = 16384;
+SELECT fann_each_kernel($q$
+	SELECT bool_and(fann_check(format('SELECT id FROM tight ORDER BY embedding <-> %L::real[] LIMIT %s',
+									  array_prepend(1::real, array_fill(0::real, ARRAY[15])), k), 'tight_l2') = k)
+	  FROM (VALUES (10), (40), (100)) n(k)
+$q$) >= 2 AS tight_rows_rank_exactly;
+RESET ALL;
+DROP TABLE tight;
+
 -- The fast scan's table holds q_j c in bytes of one step, set by the
 -- largest coordinate: beside a coordinate of 1000 (a step of 58.8), values
 -- of 1.9 c (c a level, at most 15) all round to 0.  The rounding widens every
