@@ -59,7 +59,7 @@ typedef struct IvfSearch
 
 	/*
 	 * The first probe defers the rows whose lower bound is beyond the cut,
-	 * the FANN_IVF_CUT_ROWS-th lowest upper bound seen (uppers: a max-heap of
+	 * the IVF_CUT_ROWS-th lowest upper bound seen (uppers: a max-heap of
 	 * them); they are probed again (reprobe) before a row beyond the cut
 	 * would be handed out.  Infinite once no rows are deferred.
 	 */
@@ -87,7 +87,7 @@ typedef struct IvfSearch
  */
 #define IVF_SORT_BATCH		128
 #define IVF_FINE_BATCH		8
-#define FANN_IVF_CUT_ROWS	32	/* a LIMIT 10 and rows listed twice */
+#define IVF_CUT_ROWS	32	/* a LIMIT 10 and rows listed twice */
 #define IVF_PREFETCH_STEPS	3	/* prefetches spread over a block's work */
 
 /*
@@ -131,7 +131,7 @@ beyond_cut(double cut, double d)
 	return FannDistanceLess(cut, d);
 }
 
-/* Lower the cut by an upper bound, once FANN_IVF_CUT_ROWS are known */
+/* Lower the cut by an upper bound, once IVF_CUT_ROWS are known */
 static void
 lower_cut(IvfSearch *is, double upper, uint32 id)
 {
@@ -139,26 +139,27 @@ lower_cut(IvfSearch *is, double upper, uint32 id)
 
 	if (isnan(upper))
 		return;
-	if (is->uppers.n < FANN_IVF_CUT_ROWS)
+	if (is->uppers.n < IVF_CUT_ROWS)
 		FannHeapPush(&is->uppers, &c);
 	else if (FannCandidateCompare(&c, &is->uppers.items[0]) < 0)
 	{
 		is->uppers.items[0] = c;
 		FannHeapSiftDown(&is->uppers, 0);
 	}
-	if (is->uppers.n == FANN_IVF_CUT_ROWS)
+	if (is->uppers.n == IVF_CUT_ROWS)
 		is->cut = is->uppers.items[0].distance;
 }
 
 /*
  * Bound the rows of a block that match the predicate (fast scan, quant.h)
- * and collect those the probe takes (ProbeRows).  more[] are the block's
- * continuation pages.
+ * and collect those the probe takes (ProbeRows).  The block's continuation
+ * pages, if it has rows to bound, are read under its page's lock, as
+ * appends write them.
  */
 static void
-probe_block(IvfSearch *is, const FannBlockData *b, Page *more, ProbeRows take,
-			FannPrefetch *pf)
+probe_block(IvfSearch *is, const FannBlockData *b, ProbeRows take, FannPrefetch *pf)
 {
+	Buffer		more[FANN_BLOCK_MAX_MORE];
 	const FannBlockLayout *l = &is->layout;
 	uint32		sums[FANN_BLOCK_ROWS] = {0};
 	double		lower[FANN_BLOCK_ROWS],
@@ -181,13 +182,22 @@ probe_block(IvfSearch *is, const FannBlockData *b, Page *more, ProbeRows take,
 	for (int k = 0; k < l->npages; k++)
 	{
 		int			npairs = FannBlockSegmentPairs(l, k);
+		const uint8 *codes = b->codes;
 
+		if (k > 0)
+		{
+			more[k - 1] = FannReadBuffer(is->index, b->more[k - 1]);
+			LockBuffer(more[k - 1], BUFFER_LOCK_SHARE);
+			FannCheckPage(BufferGetPage(more[k - 1]), FANN_PAGE_BLOCK_CODES, is->index,
+						  b->more[k - 1]);
+			codes = (const uint8 *) PageGetContents(BufferGetPage(more[k - 1]));
+		}
 		FannFastScanSums(is->lut.lo + pair * FANN_BLOCK_PAIR_BYTES,
-						 is->lut.hi + pair * FANN_BLOCK_PAIR_BYTES,
-						 k == 0 ? b->codes : (const uint8 *) PageGetContents(more[k - 1]),
-						 npairs, sums);
+						 is->lut.hi + pair * FANN_BLOCK_PAIR_BYTES, codes, npairs, sums);
 		pair += npairs;
 	}
+	for (int m = 0; m < l->npages - 1; m++)
+		UnlockReleaseBuffer(more[m]);
 	FannPrefetchStep(pf);
 	FannBlockBounds(&is->cq, &is->lut, b, sums, lower, upper);
 	FannPrefetchStep(pf);
@@ -210,9 +220,7 @@ probe_block(IvfSearch *is, const FannBlockData *b, Page *more, ProbeRows take,
 
 /*
  * Collect the matching rows of partition c, a page at a time, while the CPU
- * fetches the next page of the partition (pinned, not yet locked); the
- * continuation pages of a block are read under its page's lock, as
- * appends write them
+ * fetches the next page of the partition (pinned, not yet locked)
  */
 static void
 probe(IvfSearch *is, int c, ProbeRows take)
@@ -244,22 +252,7 @@ probe(IvfSearch *is, int c, ProbeRows take)
 						  MAXALIGN(SizeOfPageHeaderData) + l->per_page * l->size,
 						  IVF_PREFETCH_STEPS * nblocks);
 		for (int i = 0; i < nblocks; i++)
-		{
-			const FannBlockData *b = FannPageGetBlock(page, l, i);
-			Buffer		more[FANN_BLOCK_MAX_MORE];
-			Page		morepages[FANN_BLOCK_MAX_MORE];
-
-			for (int m = 0; m < l->npages - 1; m++)
-			{
-				more[m] = FannReadBuffer(is->index, b->more[m]);
-				LockBuffer(more[m], BUFFER_LOCK_SHARE);
-				morepages[m] = BufferGetPage(more[m]);
-				FannCheckPage(morepages[m], FANN_PAGE_BLOCK_CODES, is->index, b->more[m]);
-			}
-			probe_block(is, b, morepages, take, &pf);
-			for (int m = 0; m < l->npages - 1; m++)
-				UnlockReleaseBuffer(more[m]);
-		}
+			probe_block(is, FannPageGetBlock(page, l, i), take, &pf);
 		FannPrefetchRest(&pf);
 		UnlockReleaseBuffer(buf);
 		buf = next;
