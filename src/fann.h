@@ -89,7 +89,8 @@
  * too); it then links the row into the graph and the IVF partitions beside
  * other inserts and VACUUM: adjacency lists change by compare-and-write under
  * their neighbour page's lock (graph.c), partition lists under their
- * directory page's (ivf.c).  Heavyweight locks: an insert holds
+ * directory page's (ivf.c), a block's code pages after its partition page
+ * (by appends and scans alike).  Heavyweight locks: an insert holds
  * FANN_UPDATE_LOCK shared throughout, and VACUUM takes it exclusively once,
  * between marking rows DEAD and repairing the graph around them, to wait out
  * the inserts that may have seen those rows live (graph.c); rows linked into
