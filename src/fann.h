@@ -828,6 +828,8 @@ extern void FannInitPage(Page page, uint16 type);
 extern void FannBlockLayoutFor(int dim, FannBlockLayout *l);
 extern void FannBlockInitPage(Page page);
 extern void FannBlockInitCodesPage(Page page, const FannBlockLayout *l, int k);
+extern void FannBlockLockMore(Relation index, const FannBlockData *b,
+							  const FannBlockLayout *l, int mode, Buffer *more);
 extern FannBlock FannBlockBegin(Page page, const FannBlockLayout *l);
 extern int	FannBlockSegmentPairs(const FannBlockLayout *l, int k);
 extern void FannBlockSetRow(FannBlock b, uint8 *const *segs, const FannBlockLayout *l,

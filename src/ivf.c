@@ -713,12 +713,7 @@ append_row(Relation index, FannMetaPage meta, int c, uint32 id, uint32 gid,
 		/* into the last block: its continuation pages first */
 		int			r = b->nrows;
 
-		for (int m = 0; m < l.npages - 1; m++)
-		{
-			more[m] = ReadBuffer(index, b->more[m]);
-			LockBuffer(more[m], BUFFER_LOCK_EXCLUSIVE);
-			FannCheckPage(BufferGetPage(more[m]), FANN_PAGE_BLOCK_CODES, index, b->more[m]);
-		}
+		FannBlockLockMore(index, b, &l, BUFFER_LOCK_EXCLUSIVE, more);
 		write_more_codes(index, more, &l, false, r, c4, dim);
 		state = GenericXLogStart(index);
 		page = GenericXLogRegisterBuffer(state, buf, 0);

@@ -179,21 +179,15 @@ probe_block(IvfSearch *is, const FannBlockData *b, ProbeRows take, FannPrefetch 
 	FannPrefetchStep(pf);
 	if (nmatch == 0)
 		return;
+	FannBlockLockMore(is->index, b, l, BUFFER_LOCK_SHARE, more);
 	for (int k = 0; k < l->npages; k++)
 	{
 		int			npairs = FannBlockSegmentPairs(l, k);
-		const uint8 *codes = b->codes;
 
-		if (k > 0)
-		{
-			more[k - 1] = FannReadBuffer(is->index, b->more[k - 1]);
-			LockBuffer(more[k - 1], BUFFER_LOCK_SHARE);
-			FannCheckPage(BufferGetPage(more[k - 1]), FANN_PAGE_BLOCK_CODES, is->index,
-						  b->more[k - 1]);
-			codes = (const uint8 *) PageGetContents(BufferGetPage(more[k - 1]));
-		}
 		FannFastScanSums(is->lut.lo + pair * FANN_BLOCK_PAIR_BYTES,
-						 is->lut.hi + pair * FANN_BLOCK_PAIR_BYTES, codes, npairs, sums);
+						 is->lut.hi + pair * FANN_BLOCK_PAIR_BYTES,
+						 k == 0 ? b->codes : (const uint8 *) PageGetContents(BufferGetPage(more[k - 1])),
+						 npairs, sums);
 		pair += npairs;
 	}
 	for (int m = 0; m < l->npages - 1; m++)

@@ -91,6 +91,23 @@ FannBlockInitCodesPage(Page page, const FannBlockLayout *l, int k)
 		MAXALIGN((Size) FannBlockSegmentPairs(l, k) * FANN_BLOCK_PAIR_BYTES);
 }
 
+/*
+ * Lock a block's continuation pages into more[] (mode: share or exclusive),
+ * each checked to be one; the block's own page is locked already (fann.h's
+ * lock order)
+ */
+void
+FannBlockLockMore(Relation index, const FannBlockData *b, const FannBlockLayout *l,
+				  int mode, Buffer *more)
+{
+	for (int m = 0; m < l->npages - 1; m++)
+	{
+		more[m] = FannReadBuffer(index, b->more[m]);
+		LockBuffer(more[m], mode);
+		FannCheckPage(BufferGetPage(more[m]), FANN_PAGE_BLOCK_CODES, index, b->more[m]);
+	}
+}
+
 /* Begin a block on a partition page with room for one; returns it */
 FannBlock
 FannBlockBegin(Page page, const FannBlockLayout *l)
