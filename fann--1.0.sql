@@ -175,10 +175,14 @@ CREATE FUNCTION fann_label_sets(index regclass, OUT label_sets bigint,
 
 -- The probe threshold the ivf path and the ef_search the graph path use for
 -- each fann.target_recall, as CREATE INDEX measured them on sample rows of
--- the table
+-- the table, and the work they took (auto's costs): the share of the rows
+-- probed unfiltered, the distances the graph computed
 CREATE FUNCTION fann_calibration(index regclass, OUT target_recall float8,
-								 OUT probe_threshold float8, OUT sample_queries integer,
+								 OUT probe_threshold float8, OUT probed_share float8,
+								 OUT sample_queries integer,
 								 OUT graph_ef_equality integer, OUT graph_ef integer,
+								 OUT graph_distances_equality float8,
+								 OUT graph_distances float8,
 								 OUT graph_sample_queries integer)
 	RETURNS SETOF record
 	AS 'MODULE_PATHNAME' LANGUAGE C STRICT PARALLEL RESTRICTED;

@@ -111,9 +111,14 @@ CREATE INDEX calib_idx ON calib USING fann (embedding);
 CREATE TEMP TABLE calib_queries AS SELECT q, near_centre(q % 40) AS v FROM generate_series(1, 40) q;
 ALTER TABLE calib_queries ADD truth int[];
 UPDATE calib_queries SET truth = ARRAY(SELECT id FROM calib ORDER BY l2_distance(embedding, v) LIMIT 10);
+-- and the share of the rows each threshold probes (auto's cost of the ivf
+-- path), which rises with the target
 SELECT count(*) AS points, min(sample_queries) AS sample_queries,
-	   bool_and(prev IS NULL OR probe_threshold <= prev) AS falls_as_recall_rises
-  FROM (SELECT *, lag(probe_threshold) OVER (ORDER BY target_recall) AS prev
+	   bool_and(prev IS NULL OR probe_threshold <= prev) AS falls_as_recall_rises,
+	   bool_and(probed_share > 0 AND probed_share <= 2 AND
+				(prev_share IS NULL OR probed_share >= prev_share)) AS share_rises
+  FROM (SELECT *, lag(probe_threshold) OVER (ORDER BY target_recall) AS prev,
+			   lag(probed_share) OVER (ORDER BY target_recall) AS prev_share
 		  FROM fann_calibration('calib_idx')) c;
 CREATE FUNCTION calib_recall(target float8, OUT recall float8, OUT probed float8) AS $$
 DECLARE
@@ -147,7 +152,8 @@ CREATE TABLE gcalib AS SELECT id, embedding, ARRAY[id % 3, 5 + id % 2] AS labels
 CREATE INDEX gcalib_idx ON gcalib USING fann (embedding, labels);
 ANALYZE gcalib;
 SELECT count(*) AS points, min(graph_sample_queries) AS sample_queries,
-	   bool_and(prev_eq IS NULL OR (graph_ef_equality >= prev_eq AND graph_ef >= prev)) AS rises_with_recall
+	   bool_and(prev_eq IS NULL OR (graph_ef_equality >= prev_eq AND graph_ef >= prev)) AS rises_with_recall,
+	   bool_and(graph_distances_equality > 0 AND graph_distances > 0) AS counts_work
   FROM (SELECT *, lag(graph_ef_equality) OVER (ORDER BY target_recall) AS prev_eq,
 			   lag(graph_ef) OVER (ORDER BY target_recall) AS prev
 		  FROM fann_calibration('gcalib_idx')) c;
@@ -185,6 +191,11 @@ SELECT filter, target, recall >= target - 0.02 AS reaches_target,
 	   target = 0.99 OR distances < (SELECT distances FROM gr r WHERE r.filter = gr.filter AND r.target = 0.99)
 	   AS visits_fewer
   FROM gr ORDER BY filter, target;
+-- the distances the calibration counted at each target are those new
+-- queries compute, within a factor of two
+SELECT gr.target, c.graph_distances / gr.distances BETWEEN 0.5 AND 2 AS work_as_measured
+  FROM gr JOIN fann_calibration('gcalib_idx') c ON abs(c.target_recall - gr.target) < 1e-9
+ WHERE gr.filter = 'labels @> ''{1}''' ORDER BY gr.target;
 SELECT (gcalib_recall(0.99, 'labels @> ''{1}''', 8)).distances <
 	   (SELECT distances FROM gr WHERE target = 0.99 AND filter = 'labels @> ''{1}''') AS ef_overrides;
 DROP TABLE calib, gcalib;

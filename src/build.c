@@ -647,6 +647,7 @@ fannbuild(Relation heap, Relation index, IndexInfo *indexInfo)
 	meta->ivf_end = ivfmeta.ivf_end;
 	meta->calibration_queries = ivfmeta.calibration_queries;
 	memcpy(meta->probe_thresholds, ivfmeta.probe_thresholds, sizeof(meta->probe_thresholds));
+	memcpy(meta->ivf_share, ivfmeta.ivf_share, sizeof(meta->ivf_share));
 	MarkBufferDirty(metabuf);
 	if (!bs.streamed && nbuilt > 0)
 	{
@@ -660,6 +661,7 @@ fannbuild(Relation heap, Relation index, IndexInfo *indexInfo)
 		LockBuffer(metabuf, BUFFER_LOCK_EXCLUSIVE);
 		meta->graph_calibration_queries = graphmeta.graph_calibration_queries;
 		memcpy(meta->graph_ef, graphmeta.graph_ef, sizeof(meta->graph_ef));
+		memcpy(meta->graph_work, graphmeta.graph_work, sizeof(meta->graph_work));
 		MarkBufferDirty(metabuf);
 	}
 	if (bs.nrows > 0)

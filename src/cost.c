@@ -1,21 +1,22 @@
 /*
  * cost.c
- *	  The planner's cost of a fann index scan.
+ *	  What each search path would cost a query, which auto's choice (scan.c)
+ *	  weighs, and the planner's cost of a fann index scan, which costs the
+ *	  path auto would take.
  *
- * The exact path reads the code of every row of the matching groups
- * (sequentially: the build lays each group out contiguously) and computes one
- * SIMD bound each before it returns the first row; later rows cost a heap
- * pop and, for the few whose bounds overlap, a vector's distance.  So the
- * whole work is startup cost, and a LIMIT hardly lowers it -- which lets a
- * plain index on another column win when its condition is selective.
- *
- * The graph path, taken when the label predicate matches more rows than
- * fann.exact_threshold, visits about FANN_VISITS_PER_EF * ef_search elements
- * (measured on SIFT), each a random page access and a distance.
- *
- * The ivf path, taken without a label predicate or with one matching at
- * least fann.ivf_fraction of the rows, reads a few partitions (see
- * FANN_TYPICAL_PROBES) sequentially, a distance per matching entry.
+ * A path's cost is its work to reach fann.target_recall times what a unit
+ * of that work costs (FannPathCosts).  The exact path reads the code of
+ * every row of the matching groups (sequentially: the build lays each group
+ * out contiguously) and computes one SIMD bound each before it returns the
+ * first row; later rows cost a heap pop and, for the few whose bounds
+ * overlap, a vector's distance.  So the whole work is startup cost, and a
+ * LIMIT hardly lowers it -- which lets a plain index on another column win
+ * when its condition is selective.  The graph path computes the distances
+ * its calibration counted at the ef it takes (graphcal.c), each a random
+ * element read.  The ivf path runs the prober (lira.h) and bounds every row
+ * of the partitions it probes, the share of the rows that its calibration
+ * counted at the query's threshold (ivf.c): a threshold lowered for a
+ * filter's selectivity probes more.
  *
  * An index that fits in effective_cache_size (the planner's idea of what
  * stays cached) has its pages costed as a tuple's CPU each instead of a
@@ -27,6 +28,8 @@
  */
 #include "postgres.h"
 
+#include <math.h>
+
 #include "access/relation.h"
 #include "fann.h"
 #include "optimizer/cost.h"
@@ -35,15 +38,108 @@
 
 /* A SIMD distance over this many dimensions costs about one operator */
 #define FANN_DIMS_PER_OPERATOR	128
-/* Elements a graph search visits per unit of ef_search */
+/* Distances a graph search computes per unit of ef_search (uncalibrated) */
 #define FANN_VISITS_PER_EF		12
 /*
  * Partitions learned probing takes, which depends on the query: 4-16 at the
- * default threshold on SIFT
+ * default threshold on SIFT (uncalibrated)
  */
 #define FANN_TYPICAL_PROBES		16
 /* A visit's buffer lookup, pin and lock, in operators */
 #define FANN_VISIT_OPERATORS	4
+
+/*
+ * Auto's costs (FannPathCosts), ns a unit of work at 128 dimensions, fitted
+ * by least squares to the in-server times of 1,300 SIFT queries against
+ * their work as fann_last_scan() counts it (docs/performance.md, "Auto by
+ * cost"); half of each grows with the dimensions (the distance), the rest
+ * is memory and bookkeeping.  The ivf path's start (the prober, the query's
+ * table, the first batch's pages) is what it costs beyond the others'.
+ */
+#define FANN_COST_REFERENCE_DIMS	128.0
+#define FANN_COST_DIM_SHARE			0.5
+#define FANN_COST_EXACT_ROW			45.0	/* a matching row's bound */
+#define FANN_COST_GRAPH_VISIT		350.0	/* a distance: a random element */
+#define FANN_COST_GRAPH_GROUP		400.0	/* a matching label set's entry */
+#define FANN_COST_IVF_START			150000.0
+#define FANN_COST_IVF_ROW			12.5	/* a probed row's 4-bit bound */
+#define FANN_COST_IVF_MATCH			47.0	/* a probed row that matches */
+
+/*
+ * The share of the rows that probe threshold t probes, from the index's
+ * calibration (ivf_share: thresholds 10^(-i/4)), interpolated in log t
+ */
+double
+FannIvfShare(const FannMetaPageData *meta, double t)
+{
+	double		x = -4 * log10(Max(t, 1e-12));
+	int			i = (int) floor(x);
+
+	if (meta->calibration_queries == 0 || meta->ivf_share[FANN_PROBE_LADDER - 1] <= 0)
+		return Min(1.0, (double) FANN_TYPICAL_PROBES / Max(meta->partitions, 1) *
+				   (meta->redundancy ? 2 : 1));
+	if (i < 0)
+		return meta->ivf_share[0];
+	if (i >= FANN_PROBE_LADDER - 1)
+		return meta->ivf_share[FANN_PROBE_LADDER - 1];
+	return meta->ivf_share[i] + (x - i) * (meta->ivf_share[i + 1] - meta->ivf_share[i]);
+}
+
+/* A unit of work at the index's dimensions, from its cost at 128 */
+static double
+at_dimensions(const FannMetaPageData *meta, double ns)
+{
+	return ns * (1 - FANN_COST_DIM_SHARE +
+				 FANN_COST_DIM_SHARE * meta->dimensions / FANN_COST_REFERENCE_DIMS);
+}
+
+/*
+ * What each search path would cost a query (ns) to reach fann.target_recall
+ * over matching of table_rows rows in groups label sets (an equality with
+ * equality; with label_filter false, no label predicate): its work as the
+ * index's calibration measured it, times a unit's cost.  exact covers every
+ * row; graph is infinite where the graph is no choice (no label predicate,
+ * or label sets of fewer than FANN_GRAPH_MIN_GROUP_ROWS rows on average,
+ * where a graph per set has nothing to navigate); ivf infinite without
+ * partitions.  Auto takes the cheapest (scan.c); the planner costs it.
+ */
+void
+FannPathCosts(const FannMetaPageData *meta, double table_rows, double matching,
+			  double groups, bool label_filter, bool equality, FannPathCost *cost)
+{
+	double		selectivity = table_rows > 0 ? Min(1.0, matching / table_rows) : 1.0;
+
+	cost->exact = matching * at_dimensions(meta, FANN_COST_EXACT_ROW);
+
+	cost->graph = cost->ivf = INFINITY;
+	cost->graph_visits = cost->ivf_rows = 0;
+	if (label_filter && groups > 0 && matching >= FANN_GRAPH_MIN_GROUP_ROWS * groups)
+	{
+		double		work = 0;
+
+		if (fann_ef_search == 0 && meta->graph_calibration_queries > 0)
+			work = meta->graph_work[equality ? 0 : 1][FannCalibrationPoint(fann_target_recall)];
+		if (work <= 0)
+			work = (double) FANN_VISITS_PER_EF *
+				(fann_ef_search > 0 ? fann_ef_search :
+				 FannGraphEfFor(meta, fann_target_recall, equality));
+		cost->graph_visits = Min(work, matching);
+		cost->graph = cost->graph_visits * at_dimensions(meta, FANN_COST_GRAPH_VISIT) +
+			groups * FANN_COST_GRAPH_GROUP;
+	}
+
+	if (meta->partitions > 0)
+	{
+		double		t = fann_probing == FANN_PROBING_NEAREST ? 0 :
+			(fann_probe_threshold > 0 ? fann_probe_threshold :
+			 FannProbeThresholdFor(meta, fann_target_recall)) * selectivity;
+		cost->ivf_rows = t > 0 ? FannIvfShare(meta, t) * table_rows :
+			table_rows * Min(1.0, (double) fann_max_probes / meta->partitions);
+		cost->ivf = FANN_COST_IVF_START + cost->ivf_rows *
+			(at_dimensions(meta, FANN_COST_IVF_ROW) +
+			 selectivity * at_dimensions(meta, FANN_COST_IVF_MATCH));
+	}
+}
 
 void
 fanncostestimate(PlannerInfo *root, IndexPath *path, double loop_count,
@@ -57,6 +153,9 @@ fanncostestimate(PlannerInfo *root, IndexPath *path, double loop_count,
 	double		rows;
 	double		pages;
 	double		per_row;
+	FannPathCost cost;
+	bool		ivf = false;
+	bool		graph = false;
 
 	MemSet(&costs, 0, sizeof(costs));
 	/* selectivity of the label predicate from the column's statistics */
@@ -87,25 +186,34 @@ fanncostestimate(PlannerInfo *root, IndexPath *path, double loop_count,
 		per_row += cpu_operator_cost *
 			Max(1.0, (double) meta.dimensions / FANN_DIMS_PER_OPERATOR);
 
-	if (path->indexorderbys != NIL && meta.partitions > 0 &&
-		(fann_strategy == FANN_STRATEGY_IVF ||
-		 (fann_strategy == FANN_STRATEGY_AUTO && rows > fann_exact_threshold &&
-		  (path->indexclauses == NIL || costs.indexSelectivity >= fann_ivf_fraction))))
+	/* the path a scan would take: auto's choice (scan.c) by the same costs */
+	if (path->indexorderbys != NIL)
 	{
-		double		listed = path->indexinfo->rel->tuples * (meta.redundancy ? 2 : 1);
-		double		probes = fann_probing == FANN_PROBING_NEAREST ? fann_max_probes :
-			Min(fann_max_probes, FANN_TYPICAL_PROBES);
-		double		entries = Min(listed, listed * probes / meta.partitions);
+		bool		filter = path->indexclauses != NIL;
+
+		FannPathCosts(&meta, path->indexinfo->rel->tuples, rows, 1, filter, false, &cost);
+		ivf = meta.partitions > 0 &&
+			(fann_strategy == FANN_STRATEGY_IVF ||
+			 (fann_strategy == FANN_STRATEGY_AUTO && rows > fann_exact_threshold &&
+			  cost.ivf < cost.exact && cost.ivf <= cost.graph));
+		graph = !ivf && filter && fann_strategy != FANN_STRATEGY_EXACT &&
+			(fann_strategy == FANN_STRATEGY_GRAPH ||
+			 (rows > fann_exact_threshold && cost.graph < cost.exact));
+	}
+	if (ivf)
+	{
+		double		entries = Min(cost.ivf_rows, path->indexinfo->rel->tuples *
+								  (meta.redundancy ? 2 : 1));
 		FannBlockLayout l;
 
 		FannBlockLayoutFor(meta.dimensions, &l);
 		pages = Min(pages, entries / (l.per_page * FANN_BLOCK_ROWS) * l.npages);
 		rows = entries;
 	}
-	else if (path->indexorderbys != NIL && path->indexclauses != NIL &&
-			 fann_strategy != FANN_STRATEGY_EXACT && rows > fann_exact_threshold)
+	else if (graph)
 	{
-		double		visits = Min(rows, (double) FANN_VISITS_PER_EF * fann_ef_search);
+		double		visits = Min(rows, cost.graph_visits > 0 ? cost.graph_visits :
+								 (double) FANN_VISITS_PER_EF * fann_ef_search);
 
 		pages = Min(pages, visits);
 		per_row += FANN_VISIT_OPERATORS * cpu_operator_cost;

@@ -176,7 +176,7 @@ typedef enum FannMetric
 #define FANN_MIN_EF_SEARCH			0
 #define FANN_MAX_EF_SEARCH			10000
 #define FANN_UNCALIBRATED_EF_SEARCH 64	/* of indexes without one */
-#define FANN_DEFAULT_EXACT_THRESHOLD	20000
+#define FANN_DEFAULT_EXACT_THRESHOLD	2000
 #define FANN_MIN_EXACT_THRESHOLD	0
 #define FANN_MAX_EXACT_THRESHOLD	INT_MAX
 #define FANN_MIN_BUILD_THREADS		1	/* default: the CPU cores */
@@ -191,9 +191,6 @@ typedef enum FannMetric
 #define FANN_DEFAULT_MAX_PROBES		64
 #define FANN_MIN_MAX_PROBES			1
 #define FANN_MAX_MAX_PROBES			FANN_MAX_PARTITIONS
-#define FANN_DEFAULT_IVF_FRACTION	0.05
-#define FANN_MIN_IVF_FRACTION		0.0
-#define FANN_MAX_IVF_FRACTION		1.0
 
 /*
  * CREATE INDEX measures which probe threshold reaches each recall target
@@ -201,6 +198,8 @@ typedef enum FannMetric
  */
 #define FANN_CALIBRATION_STEPS	100
 #define FANN_CALIBRATION_POINTS 51	/* (MAX - MIN) * STEPS + 1 */
+/* Probe thresholds whose probes the calibration counts: 1 to 10^-6 */
+#define FANN_PROBE_LADDER		25
 
 /* Adjacency slots of an element, at the reloptions' maxima */
 #define FANN_MAX_NEIGHBORS		(FANN_MAX_GRAPH_DEGREE + FANN_MAX_CROSS_EDGES)
@@ -334,6 +333,10 @@ typedef struct FannMetaPageData
 	/* the graph's ef_search that reached them: equality, other predicates */
 	uint32		graph_calibration_queries;	/* 0 on indexes built before */
 	uint16		graph_ef[2][FANN_CALIBRATION_POINTS];
+	/* the distances those searches computed, on average (auto's costs) */
+	float4		graph_work[2][FANN_CALIBRATION_POINTS];
+	/* the share of the rows that probe threshold 10^(-i/4) probes */
+	float4		ivf_share[FANN_PROBE_LADDER];
 } FannMetaPageData;
 
 typedef FannMetaPageData *FannMetaPage;
@@ -772,7 +775,6 @@ extern int	fann_probing;
 extern double fann_probe_threshold;
 extern double fann_target_recall;
 extern int	fann_max_probes;
-extern double fann_ivf_fraction;
 
 /* options.c */
 extern void FannDefineOptions(void);
@@ -895,6 +897,23 @@ extern IndexBulkDeleteResult *fannbulkdelete(IndexVacuumInfo *info,
 											 void *callback_state);
 extern IndexBulkDeleteResult *fannvacuumcleanup(IndexVacuumInfo *info,
 												IndexBulkDeleteResult *stats);
+/* cost.c: what each search path would cost a query, in ns */
+typedef struct FannPathCost
+{
+	double		exact;
+	double		graph;			/* INFINITY: not a choice */
+	double		ivf;			/* INFINITY: no partitions */
+	double		graph_visits;	/* the work behind them */
+	double		ivf_rows;
+} FannPathCost;
+
+/* Mean rows a matching label set needs for the graph to be a choice */
+#define FANN_GRAPH_MIN_GROUP_ROWS	8
+
+extern double FannIvfShare(const FannMetaPageData *meta, double t);
+extern void FannPathCosts(const FannMetaPageData *meta, double table_rows,
+						  double matching, double groups, bool label_filter,
+						  bool equality, FannPathCost *cost);
 extern void fanncostestimate(PlannerInfo *root, IndexPath *path,
 							 double loop_count, Cost *indexStartupCost,
 							 Cost *indexTotalCost, Selectivity *indexSelectivity,

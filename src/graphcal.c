@@ -119,7 +119,7 @@ row_of(const Calibration *cal, uint32 id)
  */
 static double
 search_recall(Calibration *cal, FannGroupSet *set, int64 q, int ef,
-			  const FannNear *truth, int ntruth)
+			  const FannNear *truth, int ntruth, double *work)
 {
 	FannSearchInput in;
 	FannScanStats stats;
@@ -193,6 +193,7 @@ search_recall(Calibration *cal, FannGroupSet *set, int64 q, int ef,
 	}
 	FannSearchEnd(search);
 	FannIdHashFree(&self);
+	*work = stats.distance_computations;
 	return (double) Min(hits, k) / k;
 }
 
@@ -288,6 +289,7 @@ FannGraphCalibrate(Relation index, FannMetaPage meta, const float *vectors,
 	MemoryContext setcxt;
 	int64		min_rows;
 	double		sum[FANN_KINDS][FANN_EF_LADDER] = {{0}};
+	double		work_sum[FANN_KINDS][FANN_EF_LADDER] = {{0}};
 	int			nmeasured[FANN_KINDS] = {0};
 
 	meta->graph_calibration_queries = 0;
@@ -381,6 +383,7 @@ FannGraphCalibrate(Relation index, FannMetaPage meta, const float *vectors,
 			FannGroupSet set;
 			int			nsel = 0;
 			double		recall = 0;
+			double		work = 0;
 			MemoryContext oldcxt;
 
 			if (ntruth[i * FANN_KINDS + kind] == 0)
@@ -390,15 +393,22 @@ FannGraphCalibrate(Relation index, FannMetaPage meta, const float *vectors,
 					sel[nsel++] = gidlist[g];
 			oldcxt = MemoryContextSwitchTo(setcxt);
 			FannGroupSetFromList(index, &cal.meta, sel, nsel, kind == FANN_KIND_EQUAL, &set);
-			/* recall only grows with ef: once every neighbour is found, stop */
-			for (int e = 0; e < (int) FANN_EF_LADDER; e++)
+			/*
+			 * recall only grows with ef: once every neighbour is found,
+			 * stop, and take the work as growing with ef from there
+			 */
+			for (int e = 0, last = 0; e < (int) FANN_EF_LADDER; e++)
 			{
 				CHECK_FOR_INTERRUPTS();
 				if (recall < 1)
+				{
 					recall = search_recall(&cal, &set, queries[i], ef_ladder[e],
 										   truth + ((Size) i * FANN_KINDS + kind) * K,
-										   ntruth[i * FANN_KINDS + kind]);
+										   ntruth[i * FANN_KINDS + kind], &work);
+					last = e;
+				}
 				sum[kind][e] += recall;
+				work_sum[kind][e] += work * ef_ladder[e] / ef_ladder[last];
 			}
 			MemoryContextSwitchTo(oldcxt);
 			MemoryContextReset(setcxt);
@@ -408,8 +418,9 @@ FannGraphCalibrate(Relation index, FannMetaPage meta, const float *vectors,
 
 	/*
 	 * Point i: the smallest ef whose mean recall reaches the target, with
-	 * the sample's error; other predicates take the larger of the two
-	 * containment shapes' (either may be the workload)
+	 * the sample's error, and the distances its searches computed on
+	 * average (auto's cost, cost.c); other predicates take the larger of
+	 * the two containment shapes' (either may be the workload)
 	 */
 	for (int kind = 0; kind < FANN_KINDS; kind++)
 		for (int i = 0; i < FANN_CALIBRATION_POINTS; i++)
@@ -424,7 +435,10 @@ FannGraphCalibrate(Relation index, FannMetaPage meta, const float *vectors,
 				   sum[kind][e] < (Min(target + margin, 1) - 1e-9) * nmeasured[kind])
 				e++;
 			if (kind != FANN_KIND_CONTAINS2 || ef_ladder[e] > meta->graph_ef[curve][i])
+			{
 				meta->graph_ef[curve][i] = ef_ladder[e];
+				meta->graph_work[curve][i] = work_sum[kind][e] / Max(nmeasured[kind], 1);
+			}
 		}
 	meta->graph_calibration_queries = nmeasured[FANN_KIND_EQUAL];
 	pfree(cal.by_id);

@@ -321,11 +321,43 @@ cmp_float_desc(const void *a, const void *b)
 }
 
 /*
+ * Add a query's share of the rows probed at each threshold of the ladder
+ * (fann.h) to meta's: the rows listed in the partitions whose logits pass
+ * the threshold's cut, the first always, none beyond fann.max_probes, as a
+ * search probes them (auto's cost of the ivf path, cost.c); order is
+ * scratch for P partitions
+ */
+static void
+probed_shares(FannMetaPage meta, const float *logits, const int64 *sizes, int P,
+			  int64 nrows, FannCandidate *order)
+{
+	int64		rows = 0;
+	int			n = 0;
+
+	for (int c = 0; c < P; c++)
+	{
+		order[c].distance = -logits[c];
+		order[c].id = c;
+	}
+	FannCandidateSort(order, P);
+	for (int l = 0; l < FANN_PROBE_LADDER; l++)
+	{
+		double		t = pow(10, -l / 4.0);
+		float		cut = t >= 1 ? INFINITY : (float) log(t / (1 - t));
+
+		while (n < Min(P, fann_max_probes) && (n == 0 || -order[n].distance > cut))
+			rows += sizes[order[n++].id];
+		meta->ivf_share[l] += (double) rows / nrows;
+	}
+}
+
+/*
  * Measure which probe threshold reaches each recall target (fann.h), on
  * sample rows that did not train the model (trained), used as queries: the
  * FANN_LIRA_TARGET_K nearest other rows of each, by a full scan, and for
  * each of those the largest logit among its partitions, which the query's
- * cut must stay below to probe one of them.  The ivf path ranks the rows it
+ * cut must stay below to probe one of them, the logits computed by the
+ * prober (lira.h), as searches compute them.  The ivf path ranks the rows it
  * probes exactly, so its recall is the fraction of these logits above its
  * cut: point i gets the threshold whose cut keeps the fraction i stands
  * for, plus the sample's error (FANN_CALIBRATION_Z standard errors of a
@@ -334,21 +366,26 @@ cmp_float_desc(const void *a, const void *b)
  * first is always probed, none ranked beyond fann.max_probes.
  */
 static void
-calibrate(FannMetaPage meta, const FannModel *m, const float *vectors, int64 nrows,
+calibrate(FannMetaPage meta, const FannProber *p, const float *vectors, int64 nrows,
 		  const uint64 *trained, const int32 *own, const int32 *second,
 		  FannDistanceFunction distance, int nthreads, uint64 seed)
 {
-	int			P = m->partitions,
-				dim = m->dim,
+	int			P = p->partitions,
+				dim = p->dim,
 				K = FANN_LIRA_TARGET_K;
-	int			nact = FannModelActivations(m);
+	FannMetric	metric = (FannMetric) meta->metric;
+	FannCodeQuery *cq;
+	float	   *dists;
+	float	   *logits;
+	void	   *scratch;
 	int			nq = (int) Min(FANN_CALIBRATION_QUERIES, nrows / 4);
 	int			nkeys = 0;
 	int64	   *queries;
 	FannNear   *near;
 	int		   *nnear;
 	float	   *keys;
-	float	   *scratch;
+	int64	   *sizes;			/* rows listed in each partition */
+	FannCandidate *order;
 
 	meta->calibration_queries = 0;
 	if (nq < 10 || P < 2)
@@ -382,56 +419,53 @@ calibrate(FannMetaPage meta, const FannModel *m, const float *vectors, int64 nro
 		}
 	}
 
-	/* the queries' logits, and the key of each nearest row */
+	/* the queries' logits, as searches compute them, and each nearest row's key */
 	keys = palloc(sizeof(float) * nq * K);
-	scratch = palloc(sizeof(float) * FANN_LIRA_BLOCK * (2 * P + dim + nact));
-	for (int q0 = 0; q0 < nq; q0 += FANN_LIRA_BLOCK)
+	sizes = palloc0(sizeof(int64) * P);
+	order = palloc(sizeof(FannCandidate) * P);
+	for (int64 r = 0; r < nrows; r++)
 	{
-		int			nb = Min(FANN_LIRA_BLOCK, nq - q0);
-		float	   *dists = scratch;
-		float	   *in_d = dists + (Size) FANN_LIRA_BLOCK * P;
-		float	   *in_v = in_d + (Size) FANN_LIRA_BLOCK * P;
-		float	   *act = in_v + (Size) FANN_LIRA_BLOCK * dim;
+		sizes[own[r]]++;
+		if (second[r] >= 0)
+			sizes[second[r]]++;
+	}
+	MemSet(meta->ivf_share, 0, sizeof(meta->ivf_share));
+	cq = palloc(sizeof(FannCodeQuery));
+	scratch = palloc(FannProberScratchBytes(p));
+	dists = palloc(sizeof(float) * P);
+	logits = palloc(sizeof(float) * P);
+	for (int q = 0; q < nq; q++)
+	{
+		const float *qv = vectors + (Size) queries[q] * dim;
+		int			top = 0;
 
-		for (int s = 0; s < nb; s++)
+		CHECK_FOR_INTERRUPTS();
+		FannCodeQueryInit(cq, metric, qv, dim);
+		FannProberLogits(p, cq, qv, scratch, dists, logits);
+		for (int c = 1; c < P; c++)
+			if (logits[c] > logits[top])
+				top = c;
+		probed_shares(meta, logits, sizes, P, nrows, order);
+		for (int i = 0; i < nnear[q]; i++)
 		{
-			const float *qv = vectors + (Size) queries[q0 + s] * dim;
+			uint32		r = near[(Size) q * K + i].id;
+			int32		parts[2] = {own[r], second[r]};
+			float		key = -INFINITY;
 
-			FannCentroidDistances(qv, m->centroids, P, dim, distance, dists + (Size) s * P);
-			FannModelInputs(m, qv, dists + (Size) s * P, in_d + (Size) s * P,
-							in_v + (Size) s * dim);
-		}
-		FannModelForward(m, nb, in_d, in_v, act);
-		for (int s = 0; s < nb; s++)
-		{
-			const float *logits = FannModelLogits(m, act + (Size) s * nact);
-			int			q = q0 + s;
-			int			top = 0;
-
-			for (int c = 1; c < P; c++)
-				if (logits[c] > logits[top])
-					top = c;
-			for (int i = 0; i < nnear[q]; i++)
+			for (int j = 0; j < 2; j++)
 			{
-				uint32		r = near[(Size) q * K + i].id;
-				int32		parts[2] = {own[r], second[r]};
-				float		key = -INFINITY;
+				int			rank = 0;
 
-				for (int j = 0; j < 2; j++)
-				{
-					int			rank = 0;
-
-					if (parts[j] < 0)
-						continue;
-					if (parts[j] == top)
-						key = INFINITY;
-					for (int c = 0; c < P; c++)
-						rank += logits[c] > logits[parts[j]];
-					if (rank < fann_max_probes)
-						key = Max(key, logits[parts[j]]);
-				}
-				keys[nkeys++] = key;
+				if (parts[j] < 0)
+					continue;
+				if (parts[j] == top)
+					key = INFINITY;
+				for (int c = 0; c < P; c++)
+					rank += logits[c] > logits[parts[j]];
+				if (rank < fann_max_probes)
+					key = Max(key, logits[parts[j]]);
 			}
+			keys[nkeys++] = key;
 		}
 	}
 
@@ -448,12 +482,19 @@ calibrate(FannMetaPage meta, const FannModel *m, const float *vectors, int64 nro
 			key == -INFINITY ? FANN_MIN_PROBE_THRESHOLD :
 			1 / (1 + exp(-(key - 1e-3)));
 	}
+	for (int l = 0; l < FANN_PROBE_LADDER; l++)
+		meta->ivf_share[l] /= nq;
 	meta->calibration_queries = nq;
+	pfree(sizes);
+	pfree(order);
 	pfree(queries);
 	pfree(near);
 	pfree(nnear);
 	pfree(keys);
+	pfree(cq);
 	pfree(scratch);
+	pfree(dists);
+	pfree(logits);
 }
 
 /*
@@ -560,7 +601,9 @@ FannIvfBuild(Relation index, FannMetaPage meta, const float *vectors, int64 nrow
 	int64		nsamples = Min(nrows, FANN_LIRA_SAMPLES);
 	uint64		seed = FANN_IVF_SEED;
 	char	   *bytes;
+	char	   *pbytes;
 	FannModel	m;
+	FannProber	prober;
 	int64	   *offsets;
 	int64	   *members;
 	int64	   *sample;
@@ -618,8 +661,12 @@ FannIvfBuild(Relation index, FannMetaPage meta, const float *vectors, int64 nrow
 
 	if (redundancy)
 		assign_rows(&m, vectors, nrows, distance, true, nthreads, own, second);
-	calibrate(meta, &m, vectors, nrows, in_training, own, second, distance, nthreads, seed);
+	pbytes = palloc(FannProberBytes(P, dim));
+	FannProberBind(&prober, pbytes, P, dim);
+	FannProberFrom(&prober, &m);
+	calibrate(meta, &prober, vectors, nrows, in_training, own, second, distance, nthreads, seed);
 	pfree(in_training);
+	pfree(pbytes);
 	group_by_partition(P, nrows, own, redundancy ? second : NULL, offsets, members);
 
 	meta->partitions = P;

@@ -407,8 +407,9 @@ ivf_begin(const FannSearchInput *in)
 	IvfSearch  *is = palloc0(sizeof(IvfSearch));
 	const FannMetaPageData *meta = in->meta;
 	int			P = meta->partitions;
-	FannModel	m;
+	FannProber	p;
 	float	   *dists = palloc(sizeof(float) * P);
+	float	   *logits = palloc(sizeof(float) * P);
 	const float *keys = dists;
 	bool		descending = false;
 
@@ -426,17 +427,14 @@ ivf_begin(const FannSearchInput *in)
 	FannBlockLayoutFor(meta->dimensions, &is->layout);
 	is->cut = INFINITY;
 	is->uppers.max = true;
-	/* refine reads elements through the cache; before the model is read from it */
+	/* refine reads elements through the cache; before the prober is read from it */
 	FannRecentBuffersReserve(in->index, in->nblocks);
 
-	FannModelCached(in->index, meta, &m);
-	FannCentroidDistances(in->query, m.centroids, P, m.dim, in->distance, dists);
+	FannProberCached(in->index, meta, &p);
+	FannProberLogits(&p, &is->cq, in->query, palloc(FannProberScratchBytes(&p)), dists,
+					 fann_probing == FANN_PROBING_LEARNED ? logits : NULL);
 	if (fann_probing == FANN_PROBING_LEARNED)
 	{
-		float	   *in_d = palloc(sizeof(float) * P);
-		float	   *in_v = palloc(sizeof(float) * m.dim);
-		float	   *act = palloc(sizeof(float) * FannModelActivations(&m));
-
 		/*
 		 * sigmoid(logit) > threshold.  The model predicts where the k nearest
 		 * rows are; under a filter matching a fraction s of the rows, the k
@@ -450,9 +448,7 @@ ivf_begin(const FannSearchInput *in)
 		t = Min(Max(t, 1e-9), 1 - 1e-9);
 		cut = log(t / (1 - t));
 
-		FannModelInputs(&m, in->query, dists, in_d, in_v);
-		FannModelForward(&m, 1, in_d, in_v, act);
-		keys = FannModelLogits(&m, act);
+		keys = logits;
 		descending = true;
 		for (int c = 0; c < P; c++)
 			if (keys[c] > cut)

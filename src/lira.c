@@ -168,15 +168,24 @@ FannCentroidDistances(const float *vec, const float *centroids, int k, int dim,
 		out[c] = distance(vec, centroids + (Size) c * dim, dim);
 }
 
-/* The standardised inputs of a query vector and its centroid distances */
+/* The standardised inputs of a vector and its centroid distances */
+static void
+standardise(int partitions, int dim, const float *dist_mean, const float *dist_std,
+			const float *vec_mean, const float *vec_std, const float *vec,
+			const float *dists, float *in_d, float *in_v)
+{
+	for (int c = 0; c < partitions; c++)
+		in_d[c] = (dists[c] - dist_mean[c]) / dist_std[c];
+	for (int d = 0; d < dim; d++)
+		in_v[d] = (vec[d] - vec_mean[d]) / vec_std[d];
+}
+
 void
 FannModelInputs(const FannModel *m, const float *vec, const float *dists,
 				float *in_d, float *in_v)
 {
-	for (int c = 0; c < m->partitions; c++)
-		in_d[c] = (dists[c] - m->dist_mean[c]) / m->dist_std[c];
-	for (int d = 0; d < m->dim; d++)
-		in_v[d] = (vec[d] - m->vec_mean[d]) / m->vec_std[d];
+	standardise(m->partitions, m->dim, m->dist_mean, m->dist_std, m->vec_mean,
+				m->vec_std, vec, dists, in_d, in_v);
 }
 
 /*
@@ -197,9 +206,11 @@ FannModelInputs(const FannModel *m, const float *vec, const float *dists,
  */
 FANN_WIDE_CLONES
 static void
-dense_forward(const FannDense *l, int nb, const float *x, int xstride, float *y,
+dense_forward(const void *layer, int nb, const float *x, int xstride, float *y,
 			  int ystride, bool relu)
 {
+	const FannDense *l = layer;
+
 	for (int s = 0; s < nb; s++)
 		memcpy(y + (Size) s * ystride, l->b, sizeof(float) * l->nout);
 	for (int i = 0; i < l->nin; i++)
@@ -225,27 +236,205 @@ dense_forward(const FannDense *l, int nb, const float *x, int xstride, float *y,
 }
 
 /*
- * Forward passes for nb samples (inputs at s * partitions and s * dim) into
- * act (FannModelActivations floats per sample)
+ * The same with the prober's int8 weights: y = b + scale (x W8), so that
+ * the weights are read at a byte each and widened in registers
  */
+FANN_WIDE_CLONES
+static void
+dense8_forward(const void *layer, int nb, const float *x, int xstride, float *y,
+			   int ystride, bool relu)
+{
+	const FannDense8 *l = layer;
+
+	for (int s = 0; s < nb; s++)
+		memset(y + (Size) s * ystride, 0, sizeof(float) * l->nout);
+	for (int i = 0; i < l->nin; i++)
+	{
+		const int8 *w = l->w + (Size) i * l->nout;
+
+		for (int s = 0; s < nb; s++)
+		{
+			float		xi = x[(Size) s * xstride + i];
+			float	   *ys = y + (Size) s * ystride;
+
+			if (xi == 0)
+				continue;
+#pragma omp simd
+			for (int o = 0; o < l->nout; o++)
+				ys[o] += xi * (float) w[o];
+		}
+	}
+	for (int s = 0; s < nb; s++)
+	{
+		float	   *ys = y + (Size) s * ystride;
+
+		for (int o = 0; o < l->nout; o++)
+		{
+			float		v = l->b[o] + l->scale[o] * ys[o];
+
+			ys[o] = relu ? Max(v, 0.0f) : v;
+		}
+	}
+}
+
+/* One layer of either form of the model */
+typedef void (*DenseForward) (const void *layer, int nb, const float *x, int xstride,
+							  float *y, int ystride, bool relu);
+
+/*
+ * The network (lira.h) over nb samples (inputs at s * partitions and s *
+ * dim) into act (FannModelActivations floats per sample): layer l is
+ * layers + l * layer_size, run by dense
+ */
+static void
+forward(DenseForward dense, const char *layers, Size layer_size, const float *skip,
+		int P, int dim, int nb, const float *in_d, const float *in_v, float *act)
+{
+	int			n = ACT_LOGITS + P;
+
+#define LAYER(l) (layers + (l) * layer_size)
+	dense(LAYER(FANN_LAYER_DIST1), nb, in_d, P, act + ACT_DIST1, n, true);
+	dense(LAYER(FANN_LAYER_DIST2), nb, act + ACT_DIST1, n, act + ACT_CONCAT, n, true);
+	dense(LAYER(FANN_LAYER_VEC1), nb, in_v, dim, act + ACT_VEC1, n, true);
+	dense(LAYER(FANN_LAYER_VEC2), nb, act + ACT_VEC1, n,
+		  act + ACT_CONCAT + FANN_LIRA_HIDDEN2, n, true);
+	dense(LAYER(FANN_LAYER_JOINT), nb, act + ACT_CONCAT, n, act + ACT_JOINT, n, true);
+	dense(LAYER(FANN_LAYER_OUT), nb, act + ACT_JOINT, n, act + ACT_LOGITS, n, false);
+#undef LAYER
+	for (int s = 0; s < nb; s++)
+		for (int c = 0; c < P; c++)
+			act[(Size) s * n + ACT_LOGITS + c] += skip[c] * in_d[(Size) s * P + c];
+}
+
+/* Forward passes of the stored model, as training runs them */
 void
 FannModelForward(const FannModel *m, int nb, const float *in_d, const float *in_v,
 				 float *act)
 {
-	const FannDense *l = m->layers;
-	int			P = m->partitions;
-	int			n = FannModelActivations(m);
+	forward(dense_forward, (const char *) m->layers, sizeof(FannDense),
+			m->skip, m->partitions, m->dim, nb, in_d, in_v, act);
+}
 
-	dense_forward(&l[FANN_LAYER_DIST1], nb, in_d, P, act + ACT_DIST1, n, true);
-	dense_forward(&l[FANN_LAYER_DIST2], nb, act + ACT_DIST1, n, act + ACT_CONCAT, n, true);
-	dense_forward(&l[FANN_LAYER_VEC1], nb, in_v, m->dim, act + ACT_VEC1, n, true);
-	dense_forward(&l[FANN_LAYER_VEC2], nb, act + ACT_VEC1, n,
-				  act + ACT_CONCAT + FANN_LIRA_HIDDEN2, n, true);
-	dense_forward(&l[FANN_LAYER_JOINT], nb, act + ACT_CONCAT, n, act + ACT_JOINT, n, true);
-	dense_forward(&l[FANN_LAYER_OUT], nb, act + ACT_JOINT, n, act + ACT_LOGITS, n, false);
-	for (int s = 0; s < nb; s++)
-		for (int c = 0; c < P; c++)
-			act[(Size) s * n + ACT_LOGITS + c] += m->skip[c] * in_d[(Size) s * P + c];
+/* Carve n bytes at *at from bytes (NULL: only count them) */
+static char *
+take(char *bytes, Size *at, Size n)
+{
+	char	   *p = bytes ? bytes + *at : NULL;
+
+	*at += MAXALIGN(n);
+	return p;
+}
+
+/* Point p's arrays into bytes (NULL: only size them); returns the size */
+static Size
+prober_layout(FannProber *p, char *bytes, int partitions, int dim)
+{
+	Size		at = 0;
+
+	p->partitions = partitions;
+	p->dim = dim;
+	p->code_size = TYPEALIGN(sizeof(float4), FANN_CODE_SIZE(dim));
+	p->centroids = take(bytes, &at, p->code_size * partitions);
+	p->dist_mean = (float *) take(bytes, &at, sizeof(float) * partitions);
+	p->dist_std = (float *) take(bytes, &at, sizeof(float) * partitions);
+	p->vec_mean = (float *) take(bytes, &at, sizeof(float) * dim);
+	p->vec_std = (float *) take(bytes, &at, sizeof(float) * dim);
+	p->skip = (float *) take(bytes, &at, sizeof(float) * partitions);
+	for (int l = 0; l < FANN_NUM_LAYERS; l++)
+	{
+		FannDense8 *d = &p->layers[l];
+
+		layer_shape(partitions, dim, l, &d->nin, &d->nout);
+		d->scale = (float *) take(bytes, &at, sizeof(float) * d->nout);
+		d->b = (float *) take(bytes, &at, sizeof(float) * d->nout);
+		d->w = (int8 *) take(bytes, &at, (Size) d->nin * d->nout);
+	}
+	return at;
+}
+
+Size
+FannProberBytes(int partitions, int dim)
+{
+	FannProber	p;
+
+	return prober_layout(&p, NULL, partitions, dim);
+}
+
+void
+FannProberBind(FannProber *p, char *bytes, int partitions, int dim)
+{
+	prober_layout(p, bytes, partitions, dim);
+}
+
+/* Fill the bound prober p from the model m of its shape */
+void
+FannProberFrom(FannProber *p, const FannModel *m)
+{
+	for (int c = 0; c < m->partitions; c++)
+		FannEncode(m->centroids + (Size) c * m->dim, m->dim,
+				   (FannCode) (p->centroids + p->code_size * c));
+	memcpy(p->dist_mean, m->dist_mean, sizeof(float) * m->partitions);
+	memcpy(p->dist_std, m->dist_std, sizeof(float) * m->partitions);
+	memcpy(p->vec_mean, m->vec_mean, sizeof(float) * m->dim);
+	memcpy(p->vec_std, m->vec_std, sizeof(float) * m->dim);
+	memcpy(p->skip, m->skip, sizeof(float) * m->partitions);
+	for (int l = 0; l < FANN_NUM_LAYERS; l++)
+	{
+		const FannDense *d = &m->layers[l];
+		FannDense8 *q = &p->layers[l];
+
+		memcpy(q->b, d->b, sizeof(float) * d->nout);
+		for (int o = 0; o < d->nout; o++)
+		{
+			float		top = 0;
+
+			for (int i = 0; i < d->nin; i++)
+				top = Max(top, fabsf(d->w[(Size) i * d->nout + o]));
+			q->scale[o] = top / 127;
+			for (int i = 0; i < d->nin; i++)
+				q->w[(Size) i * d->nout + o] = top > 0 ?
+					(int8) rint(d->w[(Size) i * d->nout + o] / q->scale[o]) : 0;
+		}
+	}
+}
+
+/* Bytes of scratch memory that FannProberLogits needs */
+Size
+FannProberScratchBytes(const FannProber *p)
+{
+	return (sizeof(FannCodeData *) + 2 * sizeof(double) + sizeof(float)) * p->partitions +
+		sizeof(float) * (p->dim + ACT_LOGITS + p->partitions);
+}
+
+/*
+ * A query's distances to the centroids, estimated from their codes (dists,
+ * partitions floats), and its logits per partition (logits, unless NULL),
+ * through the prober; cq is the query's (quant.h)
+ */
+void
+FannProberLogits(const FannProber *p, const FannCodeQuery *cq, const float *vec,
+				 void *scratch, float *dists, float *logits)
+{
+	int			P = p->partitions;
+	const FannCodeData **rows = scratch;
+	double	   *estimate = (double *) (rows + P);
+	double	   *lower = estimate + P;
+	float	   *in_d = (float *) (lower + P);
+	float	   *in_v = in_d + P;
+	float	   *act = in_v + p->dim;
+
+	for (int c = 0; c < P; c++)
+		rows[c] = (const FannCodeData *) (p->centroids + p->code_size * c);
+	FannCodeBounds(cq, rows, P, estimate, lower);
+	for (int c = 0; c < P; c++)
+		dists[c] = estimate[c];
+	if (logits == NULL)
+		return;
+	standardise(P, p->dim, p->dist_mean, p->dist_std, p->vec_mean, p->vec_std, vec,
+				dists, in_d, in_v);
+	forward(dense8_forward, (const char *) p->layers, sizeof(FannDense8),
+			p->skip, P, p->dim, 1, in_d, in_v, act);
+	memcpy(logits, act + ACT_LOGITS, sizeof(float) * P);
 }
 
 /*

@@ -27,6 +27,7 @@
 #define FANN_LIRA_H
 
 #include "fann.h"
+#include "quant.h"
 
 #define FANN_LIRA_HIDDEN1	128
 #define FANN_LIRA_HIDDEN2	64
@@ -54,6 +55,19 @@ typedef struct FannDense
 	float	   *b;				/* nout */
 } FannDense;
 
+/*
+ * A layer as the prober holds it: int8 weights, input-major, each output's
+ * column scaled by its own factor (its largest weight over 127)
+ */
+typedef struct FannDense8
+{
+	int			nin;
+	int			nout;
+	int8	   *w;				/* nin x nout */
+	float	   *scale;			/* nout */
+	float	   *b;				/* nout */
+} FannDense8;
+
 typedef struct FannModel
 {
 	int			partitions;
@@ -70,6 +84,29 @@ typedef struct FannModel
 	float	   *weights;		/* where the trained part starts */
 	Size		nweights;
 } FannModel;
+
+/*
+ * The model as searches run it (FannProberFrom): the centroids as 8-bit
+ * codes (quant.h) and the layers in int8, about a quarter of the stored
+ * floats' bytes, so that a query's pass reads its weights from the CPU's
+ * cache rather than memory (LIRA's model is most of an ivf query's fixed
+ * cost).  Calibration uses it too, so that the probe thresholds hold for
+ * the logits searches compute.  Laid out in one allocation
+ * (FannProberBytes), bound like the model.
+ */
+typedef struct FannProber
+{
+	int			partitions;
+	int			dim;
+	Size		code_size;		/* a centroid code's stride */
+	char	   *centroids;		/* partitions codes */
+	float	   *dist_mean;
+	float	   *dist_std;
+	float	   *vec_mean;
+	float	   *vec_std;
+	float	   *skip;
+	FannDense8	layers[FANN_NUM_LAYERS];
+} FannProber;
 
 /* kmeans.c */
 extern void FannKmeans(const float *vectors, int64 n, int dim,
@@ -94,8 +131,17 @@ extern void FannModelTrain(FannModel *m, const float *in_d, const float *in_v,
 						   const uint8 *targets, int64 nsamples, int epochs,
 						   int nthreads, uint64 seed);
 
+extern Size FannProberBytes(int partitions, int dim);
+extern void FannProberBind(FannProber *p, char *bytes, int partitions, int dim);
+extern void FannProberFrom(FannProber *p, const FannModel *m);
+extern Size FannProberScratchBytes(const FannProber *p);
+extern void FannProberLogits(const FannProber *p, const FannCodeQuery *cq,
+							 const float *vec, void *scratch, float *dists,
+							 float *logits);
+
 /* page.c: the stored model */
 extern void FannModelLoad(Relation index, const FannMetaPageData *meta, FannModel *m);
 extern void FannModelCached(Relation index, const FannMetaPageData *meta, FannModel *m);
+extern void FannProberCached(Relation index, const FannMetaPageData *meta, FannProber *p);
 
 #endif							/* FANN_LIRA_H */

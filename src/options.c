@@ -21,7 +21,6 @@ int			fann_probing = FANN_PROBING_LEARNED;
 double		fann_probe_threshold = FANN_DEFAULT_PROBE_THRESHOLD;
 double		fann_target_recall = FANN_DEFAULT_TARGET_RECALL;
 int			fann_max_probes = FANN_DEFAULT_MAX_PROBES;
-double		fann_ivf_fraction = FANN_DEFAULT_IVF_FRACTION;
 
 static relopt_kind fann_relopt_kind;
 
@@ -85,7 +84,7 @@ FannDefineOptions(void)
 							FANN_MIN_EF_SEARCH, FANN_MAX_EF_SEARCH,
 							PGC_USERSET, 0, NULL, NULL, NULL);
 	DefineCustomIntVariable("fann.exact_threshold",
-							"Filters matching at most this many rows are answered by the exact path.",
+							"Filters matching at most this many rows are answered by the exact path, larger ones by the path auto rates cheapest.",
 							NULL, &fann_exact_threshold, FANN_DEFAULT_EXACT_THRESHOLD,
 							FANN_MIN_EXACT_THRESHOLD, FANN_MAX_EXACT_THRESHOLD,
 							PGC_USERSET, 0, NULL, NULL, NULL);
@@ -117,11 +116,6 @@ FannDefineOptions(void)
 							NULL, &fann_max_probes, FANN_DEFAULT_MAX_PROBES,
 							FANN_MIN_MAX_PROBES, FANN_MAX_MAX_PROBES,
 							PGC_USERSET, 0, NULL, NULL, NULL);
-	DefineCustomRealVariable("fann.ivf_fraction",
-							 "Filters matching at least this fraction of the rows are answered by the ivf path.",
-							 NULL, &fann_ivf_fraction, FANN_DEFAULT_IVF_FRACTION,
-							 FANN_MIN_IVF_FRACTION, FANN_MAX_IVF_FRACTION,
-							 PGC_USERSET, 0, NULL, NULL, NULL);
 }
 
 bytea *

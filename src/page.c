@@ -268,14 +268,15 @@ FannInitMetaPage(Page page, Relation index, int dimensions)
  * hash lookup, which cost a sixth of a search.
  *
  * The probing model, read once instead of by every ivf scan (1.2 MB for 638
- * partitions of 128-d: a tenth of an unfiltered ivf query).  It never
- * changes after the build.
+ * partitions of 128-d: a tenth of an unfiltered ivf query), and the prober
+ * made from it, which searches run.  Neither changes after the build.
  */
 typedef struct FannRelCache
 {
 	BlockNumber nblocks;		/* buffers of the blocks below this */
-	Size		model_bytes;	/* the model's, 0 until read */
-	char	   *model;			/* in this allocation, after the buffers */
+	Size		model_bytes;	/* the model's and prober's, 0 until read */
+	char	   *model;			/* in this allocation, after the buffers:
+								 * the model, then its prober */
 	Buffer		buffers[FLEXIBLE_ARRAY_MEMBER];
 } FannRelCache;
 
@@ -592,21 +593,49 @@ FannModelLoad(Relation index, const FannMetaPageData *meta, FannModel *m)
 }
 
 /*
- * The probing model from the relcache entry's cache, read on first use.
- * Valid until the next FannRecentBuffersReserve or relcache invalidation:
- * not to be held across a search or a lock acquisition.
+ * The relcache entry's cache of the probing model (read on first use) and
+ * of its prober after it (lira.h); the cache's model bytes
+ */
+static FannRelCache *
+model_cached(Relation index, const FannMetaPageData *meta)
+{
+	Size		nbytes = FannModelBytes(meta->partitions, meta->dimensions);
+	Size		pbytes = FannProberBytes(meta->partitions, meta->dimensions);
+	FannRelCache *cache = index->rd_amcache;
+
+	if (cache == NULL || cache->model_bytes != MAXALIGN(nbytes) + pbytes)
+	{
+		FannModel	m;
+		FannProber	p;
+
+		cache = cache_resize(index, cache ? cache->nblocks : 0, MAXALIGN(nbytes) + pbytes);
+		read_model(index, meta, cache->model, nbytes);
+		FannModelBind(&m, cache->model, meta->partitions, meta->dimensions);
+		FannProberBind(&p, cache->model + MAXALIGN(nbytes), meta->partitions,
+					   meta->dimensions);
+		FannProberFrom(&p, &m);
+		cache->model_bytes = MAXALIGN(nbytes) + pbytes;
+	}
+	return cache;
+}
+
+/*
+ * The probing model, and its prober, from the relcache entry's cache.  Valid
+ * until the next FannRecentBuffersReserve or relcache invalidation: not to
+ * be held across a search or a lock acquisition.
  */
 void
 FannModelCached(Relation index, const FannMetaPageData *meta, FannModel *m)
 {
-	Size		nbytes = FannModelBytes(meta->partitions, meta->dimensions);
-	FannRelCache *cache = index->rd_amcache;
+	FannModelBind(m, model_cached(index, meta)->model, meta->partitions, meta->dimensions);
+}
 
-	if (cache == NULL || cache->model_bytes != nbytes)
-	{
-		cache = cache_resize(index, cache ? cache->nblocks : 0, nbytes);
-		read_model(index, meta, cache->model, nbytes);
-		cache->model_bytes = nbytes;
-	}
-	FannModelBind(m, cache->model, meta->partitions, meta->dimensions);
+void
+FannProberCached(Relation index, const FannMetaPageData *meta, FannProber *p)
+{
+	FannRelCache *cache = model_cached(index, meta);
+
+	FannProberBind(p, cache->model + MAXALIGN(FannModelBytes(meta->partitions,
+															 meta->dimensions)),
+				   meta->partitions, meta->dimensions);
 }

@@ -35,9 +35,6 @@
 #include "utils/memutils.h"
 #include "utils/snapmgr.h"
 
-/* Mean rows a matching group needs for auto to take the graph (choose_path) */
-#define FANN_GRAPH_MIN_GROUP_ROWS	8
-
 typedef enum FannScanPhase
 {
 	FANN_SCAN_APPROX,
@@ -130,24 +127,14 @@ table_rows(IndexScanDesc scan)
 }
 
 /*
- * The per-query choice, from measurements on SIFT (docs/performance.md,
- * "Path choice on SIFT").  Exact when the predicate matches at most
- * fann.exact_threshold rows.  The graph when the matching rows form one group (an equality, or a containment
- * only one label set satisfies): the group's own Vamana graph finds them
- * best.  Without a label predicate, or with one that matches at least
- * fann.ivf_fraction of the table over several groups, the ivf path: the
- * graph would start from the LNG roots or from many groups, which serves
- * broad queries poorly (UNG section 7), while probing partitions costs the
- * same under any predicate.  Also the ivf path when the matching groups hold
- * fewer than FANN_GRAPH_MIN_GROUP_ROWS rows on average: a graph per label set
- * has nothing to navigate when sets are nearly one per row (several filter
- * columns), and the partitions, whose rows the ivf path checks one by one,
- * serve as the coarser structure (bench/run tenants on 100,000 SIFT rows,
- * tenant filters matching 1-5 %: ivf 800 QPS at recall 0.99, the graph 390).
- * Otherwise the graph.  The table's row count comes from the planner's
- * statistics.
+ * The per-query choice.  Without a query vector, or with fann.strategy
+ * naming a path, that path (exact where there is no IVF).  Auto: the exact
+ * path when the predicate matches at most fann.exact_threshold rows (any
+ * other path's start costs about as much as reading them), else the path
+ * that FannPathCosts (cost.c) rates cheapest for reaching
+ * fann.target_recall, from the rows and label sets that match, the table's
+ * row count (the planner's statistics) and the index's calibration.
  */
-
 static const FannSearchMethods *
 choose_path(IndexScanDesc scan)
 {
@@ -155,13 +142,21 @@ choose_path(IndexScanDesc scan)
 	FannGroupSet *set = &so->groups;
 	double		rows = table_rows(scan);
 	bool		has_ivf = so->meta.partitions > 0;
+	bool		label_filter = set->selection == FANN_SELECT_LIST;
+	FannPathCost cost;
 
 	if (fann_strategy == FANN_STRATEGY_EXACT ||
 		(fann_strategy == FANN_STRATEGY_IVF && !has_ivf))
 		return &FannExactSearch;
-	if (set->selection != FANN_SELECT_LIST && fann_strategy != FANN_STRATEGY_GRAPH)
-		return has_ivf && (fann_strategy == FANN_STRATEGY_IVF || rows > fann_exact_threshold) ?
-			&FannIvfSearch : &FannExactSearch;
+	if (!label_filter && fann_strategy != FANN_STRATEGY_GRAPH)
+	{
+		if (fann_strategy == FANN_STRATEGY_IVF)
+			return &FannIvfSearch;
+		if (!has_ivf || rows <= fann_exact_threshold)
+			return &FannExactSearch;
+		FannPathCosts(&so->meta, rows, rows, 0, false, false, &cost);
+		return cost.ivf < cost.exact ? &FannIvfSearch : &FannExactSearch;
+	}
 
 	/* the matching groups' rows decide (the paths load what they need) */
 	if (set->nlive < 0)
@@ -169,22 +164,17 @@ choose_path(IndexScanDesc scan)
 		FannGroupSetCount(scan->indexRelation, &so->meta, set);
 		so->stats.groups_matched = set->ngroups;
 	}
-	switch (fann_strategy)
-	{
-		case FANN_STRATEGY_GRAPH:
-			return &FannGraphSearch;
-		case FANN_STRATEGY_IVF:
-			return &FannIvfSearch;
-		default:
-			break;
-	}
+	if (fann_strategy == FANN_STRATEGY_GRAPH)
+		return &FannGraphSearch;
+	if (fann_strategy == FANN_STRATEGY_IVF)
+		return &FannIvfSearch;
 	if (set->nlive <= fann_exact_threshold)
 		return &FannExactSearch;
-	if (has_ivf && set->ngroups > 1 &&
-		(set->nlive >= fann_ivf_fraction * rows ||
-		 set->nlive < (int64) FANN_GRAPH_MIN_GROUP_ROWS * set->ngroups))
+	FannPathCosts(&so->meta, Max(rows, set->nlive), set->nlive, set->ngroups, true,
+				  set->equality, &cost);
+	if (cost.ivf < cost.exact && cost.ivf <= cost.graph)
 		return &FannIvfSearch;
-	return &FannGraphSearch;
+	return cost.graph < cost.exact ? &FannGraphSearch : &FannExactSearch;
 }
 
 /* A search of the scan's rows, for the current phase */

@@ -573,10 +573,11 @@ fann_verify(PG_FUNCTION_ARGS)
 
 /*
  * fann_calibration(regclass): the probe threshold the ivf path uses for
- * each fann.target_recall, as CREATE INDEX measured it (ivf.c), and the
- * ef_search of the graph path for equality and for other predicates
- * (graphcal.c), each with the number of sample rows measured (NULL where the
- * index has no calibration); no rows if it has neither
+ * each fann.target_recall, as CREATE INDEX measured it (ivf.c), with the
+ * share of the rows it probes unfiltered, and the ef_search of the graph
+ * path for equality and for other predicates (graphcal.c) with the
+ * distances it computed, each with the number of sample rows measured
+ * (NULL where the index has no calibration); no rows if it has neither
  */
 PG_FUNCTION_INFO_V1(fann_calibration);
 Datum
@@ -593,19 +594,22 @@ fann_calibration(PG_FUNCTION_ARGS)
 	for (int i = 0; i < FANN_CALIBRATION_POINTS &&
 		 (meta.calibration_queries > 0 || meta.graph_calibration_queries > 0); i++)
 	{
-		Datum		values[6];
-		bool		nulls[6] = {false};
+		Datum		values[9];
+		bool		nulls[9] = {false};
 		bool		ivf = meta.calibration_queries > 0;
 		bool		graph = meta.graph_calibration_queries > 0;
 
 		values[0] = Float8GetDatum(FANN_MIN_TARGET_RECALL + (double) i / FANN_CALIBRATION_STEPS);
 		values[1] = Float8GetDatum(meta.probe_thresholds[i]);
-		values[2] = Int32GetDatum(meta.calibration_queries);
-		nulls[1] = nulls[2] = !ivf;
-		values[3] = Int32GetDatum(meta.graph_ef[0][i]);
-		values[4] = Int32GetDatum(meta.graph_ef[1][i]);
-		values[5] = Int32GetDatum(meta.graph_calibration_queries);
-		nulls[3] = nulls[4] = nulls[5] = !graph;
+		values[2] = Float8GetDatum(FannIvfShare(&meta, meta.probe_thresholds[i]));
+		values[3] = Int32GetDatum(meta.calibration_queries);
+		nulls[1] = nulls[2] = nulls[3] = !ivf;
+		values[4] = Int32GetDatum(meta.graph_ef[0][i]);
+		values[5] = Int32GetDatum(meta.graph_ef[1][i]);
+		values[6] = Float8GetDatum(meta.graph_work[0][i]);
+		values[7] = Float8GetDatum(meta.graph_work[1][i]);
+		values[8] = Int32GetDatum(meta.graph_calibration_queries);
+		nulls[4] = nulls[5] = nulls[6] = nulls[7] = nulls[8] = !graph;
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}
 	index_close(index, AccessShareLock);
