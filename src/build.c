@@ -648,6 +648,8 @@ fannbuild(Relation heap, Relation index, IndexInfo *indexInfo)
 	meta->calibration_queries = ivfmeta.calibration_queries;
 	memcpy(meta->probe_thresholds, ivfmeta.probe_thresholds, sizeof(meta->probe_thresholds));
 	memcpy(meta->ivf_share, ivfmeta.ivf_share, sizeof(meta->ivf_share));
+	memcpy(meta->filtered_thresholds, ivfmeta.filtered_thresholds,
+		   sizeof(meta->filtered_thresholds));
 	MarkBufferDirty(metabuf);
 	if (!bs.streamed && nbuilt > 0)
 	{

@@ -85,6 +85,19 @@ FannIvfShare(const FannMetaPageData *meta, double t)
 	return meta->ivf_share[i] + (x - i) * (meta->ivf_share[i + 1] - meta->ivf_share[i]);
 }
 
+/*
+ * The probe threshold of the ivf path under a filter matching a share
+ * selectivity of the rows: fann.probe_threshold scaled by it, or (0) the
+ * calibrated one for fann.target_recall (fann.h)
+ */
+double
+FannIvfThreshold(const FannMetaPageData *meta, double selectivity)
+{
+	if (fann_probe_threshold > 0)
+		return fann_probe_threshold * selectivity;
+	return FannProbeThresholdFor(meta, fann_target_recall, selectivity);
+}
+
 /* A unit of work at the index's dimensions, from its cost at 128 */
 static double
 at_dimensions(const FannMetaPageData *meta, double ns)
@@ -131,8 +144,7 @@ FannPathCosts(const FannMetaPageData *meta, double table_rows, double matching,
 	if (meta->partitions > 0)
 	{
 		double		t = fann_probing == FANN_PROBING_NEAREST ? 0 :
-			(fann_probe_threshold > 0 ? fann_probe_threshold :
-			 FannProbeThresholdFor(meta, fann_target_recall)) * selectivity;
+			FannIvfThreshold(meta, selectivity);
 		cost->ivf_rows = t > 0 ? FannIvfShare(meta, t) * table_rows :
 			table_rows * Min(1.0, (double) fann_max_probes / meta->partitions);
 		cost->ivf = FANN_COST_IVF_START + cost->ivf_rows *

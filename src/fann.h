@@ -200,6 +200,8 @@ typedef enum FannMetric
 #define FANN_CALIBRATION_POINTS 51	/* (MAX - MIN) * STEPS + 1 */
 /* Probe thresholds whose probes the calibration counts: 1 to 10^-6 */
 #define FANN_PROBE_LADDER		25
+/* Filter selectivities the calibration measures: 1, 1/2, ... 1/64 */
+#define FANN_SELECTIVITY_LEVELS 7
 
 /* Adjacency slots of an element, at the reloptions' maxima */
 #define FANN_MAX_NEIGHBORS		(FANN_MAX_GRAPH_DEGREE + FANN_MAX_CROSS_EDGES)
@@ -337,6 +339,8 @@ typedef struct FannMetaPageData
 	float4		graph_work[2][FANN_CALIBRATION_POINTS];
 	/* the share of the rows that probe threshold 10^(-i/4) probes */
 	float4		ivf_share[FANN_PROBE_LADDER];
+	/* probe_thresholds under filters keeping 2^-(l + 1) of the rows */
+	float4		filtered_thresholds[FANN_SELECTIVITY_LEVELS - 1][FANN_CALIBRATION_POINTS];
 } FannMetaPageData;
 
 typedef FannMetaPageData *FannMetaPage;
@@ -526,15 +530,35 @@ FannCalibrationPoint(double recall)
 }
 
 /*
- * The probe threshold that reached recall in the index's calibration
- * (thresholds fall as recall rises)
+ * The probe threshold that reached recall in the index's calibration under
+ * a filter that keeps a share selectivity of the rows (thresholds fall as
+ * recall rises and as the filter narrows): interpolated in log selectivity
+ * between the calibrated levels; below the narrowest, and on an index
+ * without filtered calibrations, scaled by the selectivity (the k nearest
+ * matching rows are about the k / s nearest rows).
  */
 static inline double
-FannProbeThresholdFor(const FannMetaPageData *meta, double recall)
+FannProbeThresholdFor(const FannMetaPageData *meta, double recall, double selectivity)
 {
+	int			p = FannCalibrationPoint(recall);
+	double		x = -log2(Min(Max(selectivity, 1e-12), 1.0));
+	int			l = (int) x;
+	double		lo,
+				hi;
+
 	if (meta->calibration_queries == 0)
-		return FANN_UNCALIBRATED_PROBE_THRESHOLD;
-	return meta->probe_thresholds[FannCalibrationPoint(recall)];
+		return FANN_UNCALIBRATED_PROBE_THRESHOLD * Min(selectivity, 1.0);
+	if (meta->filtered_thresholds[0][p] <= 0 || l >= FANN_SELECTIVITY_LEVELS - 1)
+	{
+		double		last = meta->filtered_thresholds[0][p] <= 0 ? 0 : FANN_SELECTIVITY_LEVELS - 1;
+		double		t = last == 0 ? meta->probe_thresholds[p] :
+			meta->filtered_thresholds[FANN_SELECTIVITY_LEVELS - 2][p];
+
+		return t * Min(selectivity * exp2(last), 1.0);
+	}
+	lo = Max(l == 0 ? meta->probe_thresholds[p] : meta->filtered_thresholds[l - 1][p], 1e-12);
+	hi = Max(meta->filtered_thresholds[l][p], 1e-12);
+	return exp(log(lo) + (x - l) * (log(hi) - log(lo)));
 }
 
 /* The graph's ef_search that reached recall in the index's calibration */
@@ -911,6 +935,7 @@ typedef struct FannPathCost
 #define FANN_GRAPH_MIN_GROUP_ROWS	8
 
 extern double FannIvfShare(const FannMetaPageData *meta, double t);
+extern double FannIvfThreshold(const FannMetaPageData *meta, double selectivity);
 extern void FannPathCosts(const FannMetaPageData *meta, double table_rows,
 						  double matching, double groups, bool label_filter,
 						  bool equality, FannPathCost *cost);

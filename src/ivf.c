@@ -22,6 +22,7 @@
 
 #include "access/generic_xlog.h"
 #include "candidates.h"
+#include "common/hashfn.h"
 #include "ivf.h"
 #include "miscadmin.h"
 #include "portability/instr_time.h"
@@ -352,18 +353,45 @@ probed_shares(FannMetaPage meta, const float *logits, const int64 *sizes, int P,
 }
 
 /*
+ * The probe threshold of each recall target (fann.h) from the keys of the
+ * true neighbours (nkeys of them, in any order; sorted here): point i gets
+ * the threshold whose cut keeps the fraction i stands for, plus the
+ * sample's error (FANN_CALIBRATION_Z standard errors of a fraction of this
+ * many neighbours), so that new queries reach the target rather than
+ * straddle it
+ */
+static void
+thresholds_from_keys(float *keys, int nkeys, float4 *thresholds)
+{
+	qsort(keys, nkeys, sizeof(float), cmp_float_desc);
+	for (int i = 0; i < FANN_CALIBRATION_POINTS; i++)
+	{
+		double		recall = FANN_MIN_TARGET_RECALL + (double) i / FANN_CALIBRATION_STEPS;
+		double		margin = FANN_CALIBRATION_Z * sqrt(recall * (1 - recall) / Max(nkeys, 1));
+		int			need = (int) Min(nkeys, ceil((recall + margin) * nkeys - 1e-9));
+		float		key = need > 0 ? keys[need - 1] : INFINITY;
+
+		/* just below the key's probability: the cut must stay under it */
+		thresholds[i] = key == INFINITY ? FANN_MAX_PROBE_THRESHOLD :
+			key == -INFINITY ? FANN_MIN_PROBE_THRESHOLD :
+			1 / (1 + exp(-(key - 1e-3)));
+	}
+}
+
+/*
  * Measure which probe threshold reaches each recall target (fann.h), on
  * sample rows that did not train the model (trained), used as queries: the
- * FANN_LIRA_TARGET_K nearest other rows of each, by a full scan, and for
- * each of those the largest logit among its partitions, which the query's
- * cut must stay below to probe one of them, the logits computed by the
- * prober (lira.h), as searches compute them.  The ivf path ranks the rows it
- * probes exactly, so its recall is the fraction of these logits above its
- * cut: point i gets the threshold whose cut keeps the fraction i stands
- * for, plus the sample's error (FANN_CALIBRATION_Z standard errors of a
- * fraction of this many neighbours), so that new queries reach the target
- * rather than straddle it.  As at query time, the partition the model rates
- * first is always probed, none ranked beyond fann.max_probes.
+ * nearest other rows of each, by a full scan, and for each of those the
+ * largest logit among its partitions, which the query's cut must stay below
+ * to probe one of them, the logits computed by the prober (lira.h), as
+ * searches compute them.  The ivf path ranks the rows it probes exactly, so
+ * its recall is the fraction of the FANN_LIRA_TARGET_K nearest rows' logits
+ * above its cut (thresholds_from_keys).  The same for filters of
+ * selectivity 2^-l, l < FANN_SELECTIVITY_LEVELS: the nearest rows a fixed
+ * pseudo-random subset of that share of the rows keeps, as a filter that
+ * says nothing of the query keeps them (filtered_thresholds).  As at query
+ * time, the partition the model rates first is always probed, none ranked
+ * beyond fann.max_probes.
  */
 static void
 calibrate(FannMetaPage meta, const FannProber *p, const float *vectors, int64 nrows,
@@ -372,14 +400,14 @@ calibrate(FannMetaPage meta, const FannProber *p, const float *vectors, int64 nr
 {
 	int			P = p->partitions,
 				dim = p->dim,
-				K = FANN_LIRA_TARGET_K;
+				K = FANN_LIRA_TARGET_K << (FANN_SELECTIVITY_LEVELS - 1);
 	FannMetric	metric = (FannMetric) meta->metric;
 	FannCodeQuery *cq;
 	float	   *dists;
 	float	   *logits;
 	void	   *scratch;
 	int			nq = (int) Min(FANN_CALIBRATION_QUERIES, nrows / 4);
-	int			nkeys = 0;
+	int		   *nkeys;
 	int64	   *queries;
 	FannNear   *near;
 	int		   *nnear;
@@ -420,7 +448,8 @@ calibrate(FannMetaPage meta, const FannProber *p, const float *vectors, int64 nr
 	}
 
 	/* the queries' logits, as searches compute them, and each nearest row's key */
-	keys = palloc(sizeof(float) * nq * K);
+	keys = palloc(sizeof(float) * nq * FANN_LIRA_TARGET_K * FANN_SELECTIVITY_LEVELS);
+	nkeys = palloc0(sizeof(int) * FANN_SELECTIVITY_LEVELS);
 	sizes = palloc0(sizeof(int64) * P);
 	order = palloc(sizeof(FannCandidate) * P);
 	for (int64 r = 0; r < nrows; r++)
@@ -446,11 +475,12 @@ calibrate(FannMetaPage meta, const FannProber *p, const float *vectors, int64 nr
 			if (logits[c] > logits[top])
 				top = c;
 		probed_shares(meta, logits, sizes, P, nrows, order);
-		for (int i = 0; i < nnear[q]; i++)
+		for (int i = 0, kept[FANN_SELECTIVITY_LEVELS] = {0}; i < nnear[q]; i++)
 		{
 			uint32		r = near[(Size) q * K + i].id;
 			int32		parts[2] = {own[r], second[r]};
 			float		key = -INFINITY;
+			uint32		h = murmurhash32(r);
 
 			for (int j = 0; j < 2; j++)
 			{
@@ -465,23 +495,20 @@ calibrate(FannMetaPage meta, const FannProber *p, const float *vectors, int64 nr
 				if (rank < fann_max_probes)
 					key = Max(key, logits[parts[j]]);
 			}
-			keys[nkeys++] = key;
+			/* level l's filter keeps a row whose hash has l low zero bits */
+			for (int l = 0; l < FANN_SELECTIVITY_LEVELS; l++)
+				if ((h & ((1u << l) - 1)) == 0 && kept[l] < FANN_LIRA_TARGET_K)
+				{
+					keys[(Size) l * nq * FANN_LIRA_TARGET_K + nkeys[l]++] = key;
+					kept[l]++;
+				}
 		}
 	}
 
-	qsort(keys, nkeys, sizeof(float), cmp_float_desc);
-	for (int i = 0; i < FANN_CALIBRATION_POINTS; i++)
-	{
-		double		recall = FANN_MIN_TARGET_RECALL + (double) i / FANN_CALIBRATION_STEPS;
-		double		margin = FANN_CALIBRATION_Z * sqrt(recall * (1 - recall) / Max(nkeys, 1));
-		int			need = (int) Min(nkeys, ceil((recall + margin) * nkeys - 1e-9));
-		float		key = need > 0 ? keys[need - 1] : INFINITY;
-
-		/* just below the key's probability: the cut must stay under it */
-		meta->probe_thresholds[i] = key == INFINITY ? FANN_MAX_PROBE_THRESHOLD :
-			key == -INFINITY ? FANN_MIN_PROBE_THRESHOLD :
-			1 / (1 + exp(-(key - 1e-3)));
-	}
+	thresholds_from_keys(keys, nkeys[0], meta->probe_thresholds);
+	for (int l = 1; l < FANN_SELECTIVITY_LEVELS; l++)
+		thresholds_from_keys(keys + (Size) l * nq * FANN_LIRA_TARGET_K, nkeys[l],
+							 meta->filtered_thresholds[l - 1]);
 	for (int l = 0; l < FANN_PROBE_LADDER; l++)
 		meta->ivf_share[l] /= nq;
 	meta->calibration_queries = nq;
@@ -491,6 +518,7 @@ calibrate(FannMetaPage meta, const FannProber *p, const float *vectors, int64 nr
 	pfree(near);
 	pfree(nnear);
 	pfree(keys);
+	pfree(nkeys);
 	pfree(cq);
 	pfree(scratch);
 	pfree(dists);
@@ -680,7 +708,7 @@ FannIvfBuild(Relation index, FannMetaPage meta, const float *vectors, int64 nrow
 			(errmsg("fann: %d partitions, %lld rows listed (%lld copies), k-means %.1f s, model training %.1f s, probe threshold %g for recall %g",
 					P, (long long) offsets[P], (long long) (offsets[P] - nrows),
 					INSTR_TIME_GET_DOUBLE(clustered), INSTR_TIME_GET_DOUBLE(trained),
-					FannProbeThresholdFor(meta, FANN_DEFAULT_TARGET_RECALL),
+					FannProbeThresholdFor(meta, FANN_DEFAULT_TARGET_RECALL, 1.0),
 					FANN_DEFAULT_TARGET_RECALL)));
 	pfree(bytes);
 	pfree(own);

@@ -436,13 +436,12 @@ ivf_begin(const FannSearchInput *in)
 	if (fann_probing == FANN_PROBING_LEARNED)
 	{
 		/*
-		 * sigmoid(logit) > threshold.  The model predicts where the k nearest
-		 * rows are; under a filter matching a fraction s of the rows, the k
-		 * nearest matching rows are about the k / s nearest rows, spread over
-		 * more partitions: the threshold scales with s.
+		 * sigmoid(logit) > threshold, the threshold for the filter's
+		 * selectivity: under a filter matching a fraction s of the rows, the
+		 * k nearest matching rows are about the k / s nearest rows, spread
+		 * over more partitions (cost.c)
 		 */
-		double		t = (fann_probe_threshold > 0 ? fann_probe_threshold :
-						 FannProbeThresholdFor(meta, fann_target_recall)) * in->selectivity;
+		double		t = FannIvfThreshold(meta, in->selectivity);
 		float		cut;
 
 		t = Min(Max(t, 1e-9), 1 - 1e-9);
