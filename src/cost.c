@@ -202,15 +202,18 @@ fanncostestimate(PlannerInfo *root, IndexPath *path, double loop_count,
 	if (path->indexorderbys != NIL)
 	{
 		bool		filter = path->indexclauses != NIL;
+		bool		choice;
 
 		FannPathCosts(&meta, path->indexinfo->rel->tuples, rows, 1, filter, false, &cost);
+		choice = fann_strategy == FANN_STRATEGY_AUTO &&
+			rows > fann_exact_threshold &&
+			path->indexinfo->rel->tuples > FANN_EXACT_TABLE_ROWS;
+
 		ivf = meta.partitions > 0 &&
 			(fann_strategy == FANN_STRATEGY_IVF ||
-			 (fann_strategy == FANN_STRATEGY_AUTO && rows > fann_exact_threshold &&
-			  cost.ivf < cost.exact && cost.ivf <= cost.graph));
-		graph = !ivf && filter && fann_strategy != FANN_STRATEGY_EXACT &&
-			(fann_strategy == FANN_STRATEGY_GRAPH ||
-			 (rows > fann_exact_threshold && cost.graph < cost.exact));
+			 (choice && cost.ivf < cost.exact && cost.ivf <= cost.graph));
+		graph = !ivf && filter &&
+			(fann_strategy == FANN_STRATEGY_GRAPH || (choice && cost.graph < cost.exact));
 	}
 	if (ivf)
 	{

@@ -129,11 +129,11 @@ table_rows(IndexScanDesc scan)
 /*
  * The per-query choice.  Without a query vector, or with fann.strategy
  * naming a path, that path (exact where there is no IVF).  Auto: the exact
- * path when the predicate matches at most fann.exact_threshold rows (any
- * other path's start costs about as much as reading them), else the path
- * that FannPathCosts (cost.c) rates cheapest for reaching
- * fann.target_recall, from the rows and label sets that match, the table's
- * row count (the planner's statistics) and the index's calibration.
+ * path on a table of at most FANN_EXACT_TABLE_ROWS rows (the planner's
+ * statistics) or when the predicate matches at most fann.exact_threshold
+ * rows, else the path that FannPathCosts (cost.c) rates cheapest for
+ * reaching fann.target_recall, from the rows and label sets that match, the
+ * table's row count and the index's calibration.
  */
 static const FannSearchMethods *
 choose_path(IndexScanDesc scan)
@@ -148,11 +148,13 @@ choose_path(IndexScanDesc scan)
 	if (fann_strategy == FANN_STRATEGY_EXACT ||
 		(fann_strategy == FANN_STRATEGY_IVF && !has_ivf))
 		return &FannExactSearch;
+	if (fann_strategy == FANN_STRATEGY_AUTO && rows <= FANN_EXACT_TABLE_ROWS)
+		return &FannExactSearch;
 	if (!label_filter && fann_strategy != FANN_STRATEGY_GRAPH)
 	{
 		if (fann_strategy == FANN_STRATEGY_IVF)
 			return &FannIvfSearch;
-		if (!has_ivf || rows <= fann_exact_threshold)
+		if (!has_ivf)
 			return &FannExactSearch;
 		FannPathCosts(&so->meta, rows, rows, 0, false, false, &cost);
 		return cost.ivf < cost.exact ? &FannIvfSearch : &FannExactSearch;
