@@ -158,6 +158,7 @@ SELECT count(*) AS points, min(graph_sample_queries) AS sample_queries,
 			   lag(graph_ef) OVER (ORDER BY target_recall) AS prev
 		  FROM fann_calibration('gcalib_idx')) c;
 CREATE FUNCTION gcalib_recall(target float8, filter text, ef int DEFAULT 0,
+							  strategy text DEFAULT 'graph',
 							  OUT recall float8, OUT distances float8) AS $$
 DECLARE
 	hits bigint := 0;
@@ -168,12 +169,12 @@ DECLARE
 BEGIN
 	PERFORM set_config('fann.target_recall', target::text, true);
 	PERFORM set_config('fann.ef_search', ef::text, true);
-	PERFORM set_config('fann.strategy', 'graph', true);
+	PERFORM set_config('fann.strategy', strategy, true);
 	PERFORM set_config('enable_seqscan', 'off', true);
 	FOR qv IN SELECT v FROM calib_queries ORDER BY q LOOP
 		EXECUTE format('SELECT array_agg(id) FROM (SELECT id FROM gcalib WHERE %s
 						ORDER BY embedding <-> $1 LIMIT 10) a', filter) INTO got USING qv;
-		dists := dists + (SELECT distance_computations FROM fann_last_scan() WHERE path = 'graph');
+		dists := dists + (SELECT distance_computations FROM fann_last_scan() WHERE path = strategy);
 		EXECUTE format('SELECT count(*) FROM (SELECT id FROM gcalib WHERE %s
 						ORDER BY l2_distance(embedding, $1) LIMIT 10) t WHERE id = ANY ($2)', filter)
 		  INTO n USING qv, got;
@@ -201,28 +202,7 @@ SELECT (gcalib_recall(0.99, 'labels @> ''{1}''', 8)).distances <
 -- the ivf path under filters the vectors say nothing of (a third, a sixth
 -- of the rows): CREATE INDEX also measured the thresholds that reach each
 -- target under such filters, and new queries reach it with them
-CREATE FUNCTION fcalib_recall(target float8, filter text, OUT recall float8) AS $$
-DECLARE
-	hits bigint := 0;
-	n bigint;
-	qv real[];
-	got int[];
-BEGIN
-	PERFORM set_config('fann.target_recall', target::text, true);
-	PERFORM set_config('fann.strategy', 'ivf', true);
-	PERFORM set_config('enable_seqscan', 'off', true);
-	FOR qv IN SELECT v FROM calib_queries ORDER BY q LOOP
-		EXECUTE format('SELECT array_agg(id) FROM (SELECT id FROM gcalib WHERE %s
-						ORDER BY embedding <-> $1 LIMIT 10) a', filter) INTO got USING qv;
-		EXECUTE format('SELECT count(*) FROM (SELECT id FROM gcalib WHERE %s
-						ORDER BY l2_distance(embedding, $1) LIMIT 10) t WHERE id = ANY ($2)', filter)
-		  INTO n USING qv, got;
-		hits := hits + n;
-	END LOOP;
-	recall := hits / 400.0;
-END
-$$ LANGUAGE plpgsql;
-SELECT filter, target, fcalib_recall(target, filter) >= target - 0.02 AS reaches_target
+SELECT filter, target, (gcalib_recall(target, filter, 0, 'ivf')).recall >= target - 0.02 AS reaches_target
   FROM (VALUES (0.9), (0.95)) t(target),
 	   (VALUES ('labels @> ''{1}'''), ('labels = ''{0,5}''')) f(filter)
  ORDER BY filter, target;
