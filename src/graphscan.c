@@ -44,16 +44,9 @@
  * pending heap and a found list, with room to grow
  */
 #define FANN_VISIT_BYTES	128
-/* A finished search's memory is kept for the next one up to this size */
-#define FANN_KEPT_BYTES		(8 * 1024 * 1024)
-
-typedef struct SearchTicket SearchTicket;
-
 typedef struct GraphSearch
 {
-	FannSearch	base;
-	MemoryContext cxt;			/* holds this and all the search allocates */
-	SearchTicket *ticket;		/* in the caller's context: see take_state */
+	FannSearch	base;			/* base.cxt holds all the search allocates */
 	Relation	index;
 	const FannMetaPageData *meta;
 	FannCodeQuery cq;			/* the query's distances to codes */
@@ -78,78 +71,29 @@ typedef struct GraphSearch
 	int			ef;
 } GraphSearch;
 
-/*
- * The memory of a finished search, kept for the backend's next one.  A
- * search fills a few hundred kilobytes of heaps; freed, malloc handed them
- * back to the kernel and the next query took them again as page faults, a
- * sixth of its time (perf, SIFT containment at ef 256).  One state is kept,
- * in a context of its own under TopMemoryContext; a search that ends by an
- * error gives its state back through a reset callback on the context it was
- * started in (the ticket), so none is lost.
- */
-struct SearchTicket
-{
-	MemoryContextCallback callback;
-	GraphSearch *gs;			/* NULL once the search has ended */
-};
-
-static GraphSearch *kept = NULL;
-
-/* Keep gs for the next search, or free it */
+/* The visited set is sized for each search's ef: not kept */
 static void
-release_state(GraphSearch *gs)
+clear_state(FannSearch *state)
 {
-	FannIdHashFree(&gs->visited);
-	if (kept == NULL && MemoryContextMemAllocated(gs->cxt, true) <= FANN_KEPT_BYTES)
-		kept = gs;
-	else
-		MemoryContextDelete(gs->cxt);
+	FannIdHashFree(&((GraphSearch *) state)->visited);
 }
 
-static void
-release_on_reset(void *arg)
-{
-	SearchTicket *ticket = arg;
+static FannStateKeeper keeper = {"graph", sizeof(GraphSearch), clear_state};
 
-	if (ticket->gs != NULL)
-		release_state(ticket->gs);
-}
-
-/* A zeroed search state, its heaps' arrays kept from the last search */
+/* A zeroed search state, its heaps' arrays kept from the last search (keep.c) */
 static GraphSearch *
 take_state(void)
 {
-	GraphSearch *gs = kept;
 	GraphSearch last;
+	GraphSearch *gs = (GraphSearch *) FannStateTake(&keeper, &last.base);
 
-	if (gs != NULL)
-	{
-		kept = NULL;
-		last = *gs;
-	}
-	else
-	{
-		MemoryContext cxt = AllocSetContextCreate(TopMemoryContext, "fann graph search",
-												  ALLOCSET_DEFAULT_SIZES);
-
-		gs = MemoryContextAlloc(cxt, sizeof(GraphSearch));
-		memset(&last, 0, sizeof(last));
-		last.cxt = cxt;
-	}
-	memset(gs, 0, sizeof(GraphSearch));
-	gs->cxt = last.cxt;
 	for (int beam = 0; beam < FANN_MAX_BEAMS; beam++)
 	{
-		gs->frontier[beam] = (FannCandidateHeap) {last.frontier[beam].items, 0, last.frontier[beam].cap, false};
-		gs->best[beam] = (FannCandidateHeap) {last.best[beam].items, 0, last.best[beam].cap, true};
-		gs->found[beam] = (FannCandidateHeap) {last.found[beam].items, 0, last.found[beam].cap, false};
+		gs->frontier[beam] = FannHeapReuse(&last.frontier[beam], false);
+		gs->best[beam] = FannHeapReuse(&last.best[beam], true);
+		gs->found[beam] = FannHeapReuse(&last.found[beam], false);
 	}
-	gs->pending = (FannCandidateHeap) {last.pending.items, 0, last.pending.cap, false};
-	gs->ticket = palloc(sizeof(SearchTicket));
-	gs->ticket->gs = gs;
-	gs->ticket->callback.func = release_on_reset;
-	gs->ticket->callback.arg = gs->ticket;
-	MemoryContextRegisterResetCallback(CurrentMemoryContext, &gs->ticket->callback);
+	gs->pending = FannHeapReuse(&last.pending, false);
 	return gs;
 }
 
@@ -437,7 +381,7 @@ graph_begin(const FannSearchInput *in)
 	if (in->groups->data == NULL)
 		FannGroupSetLoad(in->index, meta, in->groups);
 	gs = take_state();
-	oldcxt = MemoryContextSwitchTo(gs->cxt);
+	oldcxt = MemoryContextSwitchTo(gs->base.cxt);
 	gs->base.methods = &FannGraphSearch;
 	gs->index = in->index;
 	gs->meta = meta;
@@ -509,7 +453,7 @@ graph_next(FannSearch *search_state, FannCandidate *row)
 		}
 		if (isnan(bound))
 			return false;
-		oldcxt = MemoryContextSwitchTo(gs->cxt);
+		oldcxt = MemoryContextSwitchTo(gs->base.cxt);
 		widen(gs);
 		search(gs);
 		MemoryContextSwitchTo(oldcxt);
@@ -519,10 +463,7 @@ graph_next(FannSearch *search_state, FannCandidate *row)
 static void
 graph_end(FannSearch *search_state)
 {
-	GraphSearch *gs = (GraphSearch *) search_state;
-
-	gs->ticket->gs = NULL;
-	release_state(gs);
+	FannStateRelease(search_state);
 }
 
 const FannSearchMethods FannGraphSearch = {

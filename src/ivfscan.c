@@ -36,12 +36,13 @@
 
 #include "lira.h"
 #include "miscadmin.h"
+#include "port/pg_bitutils.h"
 #include "quant.h"
 #include "search.h"
 
 typedef struct IvfSearch
 {
-	FannSearch	base;
+	FannSearch	base;			/* base.cxt holds the heaps */
 	Relation	index;
 	const FannMetaPageData *meta;
 	FannGroupSet *groups;
@@ -90,6 +91,9 @@ typedef struct IvfSearch
 #define IVF_CUT_ROWS	32	/* a LIMIT 10 and rows listed twice */
 #define IVF_PREFETCH_STEPS	3	/* prefetches spread over a block's work */
 
+/* Keeps the heaps' arrays for the backend's next search (keep.c) */
+static FannStateKeeper keeper = {"ivf", sizeof(IvfSearch), NULL};
+
 /*
  * Put the first n partitions of the probing order in place: a query
  * probes a few of its hundreds of partitions, so the first batch is
@@ -119,9 +123,9 @@ order_partitions(IvfSearch *is, int n)
  */
 typedef enum ProbeRows
 {
-	PROBE_FIRST,
-	PROBE_ALL,
-	PROBE_DEFERRED
+	PROBE_FIRST = FANN_TAKE_WITHIN,
+	PROBE_ALL = FANN_TAKE_ALL,
+	PROBE_DEFERRED = FANN_TAKE_BEYOND
 } ProbeRows;
 
 /* Is distance d beyond the cut (NaN beyond every number)? */
@@ -164,20 +168,19 @@ probe_block(IvfSearch *is, const FannBlockData *b, ProbeRows take, FannPrefetch 
 	uint32		sums[FANN_BLOCK_ROWS] = {0};
 	double		lower[FANN_BLOCK_ROWS],
 				upper[FANN_BLOCK_ROWS];
-	bool		match[FANN_BLOCK_ROWS];
-	int			nmatch = 0,
-				nrows = Min(b->nrows, FANN_BLOCK_ROWS),
+	uint32		match = 0,
+				taken;
+	int			nrows = Min(b->nrows, FANN_BLOCK_ROWS),
 				pair = 0;
 
+	StaticAssertStmt(FANN_BLOCK_ROWS == 32, "a block's rows are a uint32's bits");
 	for (int r = 0; r < nrows; r++)
-	{
-		match[r] = b->ids[r] != InvalidFannId &&
-			FannGroupSetContains(is->groups, is->meta, b->groups[r]);
-		nmatch += match[r];
-	}
+		if (b->ids[r] != InvalidFannId &&
+			FannGroupSetContains(is->groups, is->meta, b->groups[r]))
+			match |= (uint32) 1 << r;
 	is->stats->elements_visited += nrows;
 	FannPrefetchStep(pf);
-	if (nmatch == 0)
+	if (match == 0)
 		return;
 	FannBlockLockMore(is->index, b, l, BUFFER_LOCK_SHARE, more);
 	for (int k = 0; k < l->npages; k++)
@@ -193,16 +196,15 @@ probe_block(IvfSearch *is, const FannBlockData *b, ProbeRows take, FannPrefetch 
 	for (int m = 0; m < l->npages - 1; m++)
 		UnlockReleaseBuffer(more[m]);
 	FannPrefetchStep(pf);
-	FannBlockBounds(&is->cq, &is->lut, b, sums, lower, upper);
+	taken = FannBlockTake(&is->cq, &is->lut, b, sums, match, (FannTake) take, is->cut,
+						  lower, upper);
 	FannPrefetchStep(pf);
-	is->stats->distance_computations += nmatch;
-	for (int r = 0; r < nrows; r++)
+	is->stats->distance_computations += pg_popcount32(match);
+	for (; taken != 0; taken &= taken - 1)
 	{
+		int			r = pg_rightmost_one_pos32(taken);
 		FannCandidate cand;
 
-		if (!match[r] ||
-			(take != PROBE_ALL && beyond_cut(is->cut, lower[r]) != (take == PROBE_DEFERRED)))
-			continue;
 		if (take == PROBE_FIRST)
 			lower_cut(is, upper[r], b->ids[r]);
 		cand.distance = lower[r];
@@ -404,8 +406,10 @@ refine(IvfSearch *is)
 static FannSearch *
 ivf_begin(const FannSearchInput *in)
 {
-	IvfSearch  *is = palloc0(sizeof(IvfSearch));
+	IvfSearch	last;
+	IvfSearch  *is = (IvfSearch *) FannStateTake(&keeper, &last.base);
 	const FannMetaPageData *meta = in->meta;
+	MemoryContext oldcxt;
 	int			P = meta->partitions;
 	FannProber	p;
 	float	   *dists = palloc(sizeof(float) * P);
@@ -426,7 +430,9 @@ ivf_begin(const FannSearchInput *in)
 					palloc(FannCodeLutBytes(meta->dimensions)));
 	FannBlockLayoutFor(meta->dimensions, &is->layout);
 	is->cut = INFINITY;
-	is->uppers.max = true;
+	is->coarse = FannHeapReuse(&last.coarse, false);
+	is->fine = FannHeapReuse(&last.fine, false);
+	is->uppers = FannHeapReuse(&last.uppers, true);
 	/* refine reads elements through the cache; before the prober is read from it */
 	FannRecentBuffersReserve(in->index, in->nblocks);
 
@@ -464,7 +470,9 @@ ivf_begin(const FannSearchInput *in)
 		is->order[c].id = c;
 	}
 
+	oldcxt = MemoryContextSwitchTo(is->base.cxt);
 	probe_more(is);
+	MemoryContextSwitchTo(oldcxt);
 	return &is->base;
 }
 
@@ -477,6 +485,8 @@ static bool
 ivf_next(FannSearch *search, FannCandidate *row)
 {
 	IvfSearch  *is = (IvfSearch *) search;
+	MemoryContext oldcxt = MemoryContextSwitchTo(is->base.cxt);
+	bool		found = true;
 
 	for (;;)
 	{
@@ -485,7 +495,10 @@ ivf_next(FannSearch *search, FannCandidate *row)
 		if (first == NULL && is->fine.n == 0)
 		{
 			if (!probe_more(is))
-				return false;
+			{
+				found = false;
+				break;
+			}
 		}
 		else if (first != NULL &&
 				 (is->fine.n == 0 || FannCandidateCompare(first, &is->fine.items[0]) < 0))
@@ -495,9 +508,11 @@ ivf_next(FannSearch *search, FannCandidate *row)
 		else
 		{
 			*row = FannHeapPop(&is->fine);
-			return true;
+			break;
 		}
 	}
+	MemoryContextSwitchTo(oldcxt);
+	return found;
 }
 
 static void
@@ -505,12 +520,9 @@ ivf_end(FannSearch *search)
 {
 	IvfSearch  *is = (IvfSearch *) search;
 
-	FannHeapFree(&is->coarse);
-	FannHeapFree(&is->fine);
-	FannHeapFree(&is->uppers);
 	pfree(is->lut.lo);
 	pfree(is->order);
-	pfree(is);
+	FannStateRelease(search);
 }
 
 const FannSearchMethods FannIvfSearch = {

@@ -24,6 +24,8 @@
 #include <float.h>
 #include <math.h>
 
+#include "candidates.h"
+#include "port/pg_bitutils.h"
 #include "quant.h"
 
 #define FANN_CODE_LEVELS	255
@@ -180,21 +182,37 @@ float_safe(double square)
 	return square >= FANN_FLOAT_SAFE_MIN && square <= FANN_FLOAT_SAFE_MAX;
 }
 
+/* The codes' fields of m rows as columns: a block's, or gathered from elements */
+typedef struct CodeColumns
+{
+	const float4 *lo;
+	const float4 *step;
+	const float4 *eps;
+	const float4 *norm;
+	const uint32 *sum;
+	const uint32 *sumsq;
+} CodeColumns;
+
 /*
- * The L2 bounds of m rows from <q, code> (qc, each within rerr):
- * |q - x^|^2 = |q - lo|^2 - 2 step <q - lo, code> + step^2 |code|^2, within
- * 2 |step| rerr and the double rounding of its terms' magnitudes.  Over
- * arrays without branches, so that the compiler vectorises it, square roots
- * included, for the widest instruction set the CPU has.
+ * The L2 intervals of m rows from <q, code> (qc, each within rerr), before
+ * square roots: |q - x^|^2 = |q - lo|^2 - 2 step <q - lo, code> + step^2
+ * |code|^2 is d2, within width2 (2 |step| rerr and the double rounding of
+ * its terms' magnitudes); |q - x| is then within width of |q - x^| (eps and
+ * the exact kernel's rounding).  Over arrays without branches, so that the
+ * compiler vectorises it for the widest instruction set the CPU has.
  */
 __attribute__((target_clones("avx512f", "avx2", "default")))
 static void
-l2_bounds(const FannCodeQuery *cq, double rerr, int m, const double *restrict qcs,
-		  const double *restrict lo, const double *restrict step,
-		  const double *restrict sum, const double *restrict sumsq,
-		  const double *restrict eps, const double *restrict norm,
-		  double *restrict estimate, double *restrict lower, double *restrict upper)
+l2_squares(const FannCodeQuery *cq, double rerr, int m, const double *restrict qcs,
+		   const CodeColumns *cols, double *restrict d2s, double *restrict width2s,
+		   double *restrict widths)
 {
+	const float4 *restrict los = cols->lo,
+			   *restrict steps = cols->step,
+			   *restrict epss = cols->eps,
+			   *restrict norms = cols->norm;
+	const uint32 *restrict sums = cols->sum,
+			   *restrict sumsqs = cols->sumsq;
 	double		dim = cq->dim,
 				qq = cq->qq,
 				qsum = cq->qsum,
@@ -205,20 +223,70 @@ l2_bounds(const FannCodeQuery *cq, double rerr, int m, const double *restrict qc
 
 	for (int i = 0; i < m; i++)
 	{
-		double		qc = qcs[i];
-		double		d2 = qq - 2 * lo[i] * qsum + dim * lo[i] * lo[i] -
-			2 * step[i] * (qc - lo[i] * sum[i]) + step[i] * step[i] * sumsq[i];
-		double		mag = qq + 2 * fabs(lo[i]) * qmag + dim * lo[i] * lo[i] +
-			2 * fabs(step[i]) * (fabs(qc) + fabs(lo[i]) * sum[i]) +
-			step[i] * step[i] * sumsq[i];
-		double		width2 = 2 * fabs(step[i]) * rerr + 1e-11 * mag;
-		double		width = eps[i] + slack * (qnorm + norm[i] + eps[i]) + tiny;
+		double		qc = qcs[i],
+					lo = los[i],
+					step = steps[i],
+					sum = sums[i],
+					sumsq = sumsqs[i],
+					eps = epss[i];
+		double		mag = qq + 2 * fabs(lo) * qmag + dim * lo * lo +
+			2 * fabs(step) * (fabs(qc) + fabs(lo) * sum) + step * step * sumsq;
 
+		d2s[i] = qq - 2 * lo * qsum + dim * lo * lo -
+			2 * step * (qc - lo * sum) + step * step * sumsq;
+		width2s[i] = 2 * fabs(step) * rerr + 1e-11 * mag;
+		widths[i] = eps + slack * (qnorm + norms[i] + eps) + tiny;
+	}
+}
+
+/*
+ * Which of m rows' L2 intervals (l2_squares) may begin within cut, a bit a
+ * row: not those where sqrt(d2 - width2) - width > cut by a margin far wider
+ * than the rounding of either side, known without a square root.  Branch
+ * free, so that the compiler vectorises the compares.
+ */
+__attribute__((target_clones("avx512f", "avx2", "default")))
+static uint32
+l2_within(int m, const double *restrict d2s, const double *restrict width2s,
+		  const double *restrict widths, double cut)
+{
+	int32		within[FANN_BLOCK_ROWS];
+	uint32		bits = 0;
+
+	Assert(m <= FANN_BLOCK_ROWS);
+	for (int i = 0; i < m; i++)
+	{
+		double		lo2 = d2s[i] - width2s[i],
+					c = cut + widths[i];
+
+		/* NaN and infinite squares may lie anywhere */
+		within[i] = !(lo2 > c * c * (1 + 1e-9) && lo2 < INFINITY);
+	}
+	for (int i = 0; i < m; i++)
+		bits |= (uint32) within[i] << i;
+	return bits;
+}
+
+/* The L2 bounds of m (at most FANN_CODE_BOUNDS_CHUNK) rows: see bounds */
+__attribute__((target_clones("avx512f", "avx2", "default")))
+static void
+l2_bounds(const FannCodeQuery *cq, double rerr, int m, const double *qcs,
+		  const CodeColumns *cols, double *restrict estimate,
+		  double *restrict lower, double *restrict upper)
+{
+	double		d2[FANN_CODE_BOUNDS_CHUNK],
+				width2[FANN_CODE_BOUNDS_CHUNK],
+				width[FANN_CODE_BOUNDS_CHUNK];
+
+	Assert(m <= FANN_CODE_BOUNDS_CHUNK);
+	l2_squares(cq, rerr, m, qcs, cols, d2, width2, width);
+	for (int i = 0; i < m; i++)
+	{
 		if (estimate)
-			estimate[i] = sqrt(Max(d2, 0));
-		lower[i] = true_bound(sqrt(Max(d2 - width2, 0)) - width);
+			estimate[i] = sqrt(Max(d2[i], 0));
+		lower[i] = true_bound(sqrt(Max(d2[i] - width2[i], 0)) - width[i]);
 		if (upper)
-			upper[i] = sqrt(Max(d2 + width2, 0)) + width;
+			upper[i] = sqrt(Max(d2[i] + width2[i], 0)) + width[i];
 	}
 }
 
@@ -230,27 +298,29 @@ l2_bounds(const FannCodeQuery *cq, double rerr, int m, const double *restrict qc
  */
 static void
 bounds(const FannCodeQuery *cq, double rerr, int m, const double *qc,
-	   const double *lo, const double *step, const double *sum, const double *sumsq,
-	   const double *eps, const double *norm,
-	   double *estimate, double *lower, double *upper)
+	   const CodeColumns *cols, double *estimate, double *lower, double *upper)
 {
 	double		sqrtdim = sqrt(cq->dim);
 
 	if (cq->metric == FANN_METRIC_L2)
 	{
-		l2_bounds(cq, rerr, m, qc, lo, step, sum, sumsq, eps, norm, estimate, lower, upper);
+		l2_bounds(cq, rerr, m, qc, cols, estimate, lower, upper);
 		return;
 	}
 	for (int k = 0; k < m; k++)
 	{
-		double		dot = lo[k] * cq->qsum + step[k] * qc[k];
-		double		width = cq->qnorm * eps[k] + fabs(step[k]) * rerr +
-			1e-11 * (fabs(lo[k]) * (fabs(cq->qsum) + sqrtdim * cq->qnorm) + fabs(step[k] * qc[k])) +
-			cq->slack * 2 * cq->qnorm * (norm[k] + eps[k] + fabs(lo[k]) * sqrtdim) + cq->tiny;
+		double		lo = cols->lo[k],
+					step = cols->step[k],
+					eps = cols->eps[k],
+					norm = cols->norm[k];
+		double		dot = lo * cq->qsum + step * qc[k];
+		double		width = cq->qnorm * eps + fabs(step) * rerr +
+			1e-11 * (fabs(lo) * (fabs(cq->qsum) + sqrtdim * cq->qnorm) + fabs(step * qc[k])) +
+			cq->slack * 2 * cq->qnorm * (norm + eps + fabs(lo) * sqrtdim) + cq->tiny;
 
 		if (cq->metric == FANN_METRIC_IP)
 		{
-			bool		safe = cq->qnorm * norm[k] <= FANN_FLOAT_SAFE_MAX;
+			bool		safe = cq->qnorm * norm <= FANN_FLOAT_SAFE_MAX;
 
 			if (estimate)
 				estimate[k] = -dot;
@@ -258,7 +328,7 @@ bounds(const FannCodeQuery *cq, double rerr, int m, const double *qc,
 			if (upper)
 				upper[k] = safe && isfinite(-dot + width) ? -dot + width : INFINITY;
 		}
-		else if (norm[k] == 0 || cq->qnorm == 0)
+		else if (norm == 0 || cq->qnorm == 0)
 		{
 			if (estimate)
 				estimate[k] = NAN;
@@ -269,8 +339,8 @@ bounds(const FannCodeQuery *cq, double rerr, int m, const double *qc,
 		else
 		{
 			/* cosine: 1 - similarity, clamped to [0, 2] as the kernel does */
-			double		qx = cq->qnorm * norm[k];
-			bool		safe = float_safe(norm[k] * norm[k]) &&
+			double		qx = cq->qnorm * norm;
+			bool		safe = float_safe((double) norm * norm) &&
 				float_safe(cq->qnorm * cq->qnorm);
 			double		low = 1 - dot / qx - width / qx - 2 * cq->slack;
 			double		high = 1 - dot / qx + width / qx + 2 * cq->slack;
@@ -303,13 +373,14 @@ FannCodeBounds(const FannCodeQuery *cq, const FannCodeData *const *rows, int n,
 			   double *estimate, double *lower)
 {
 	int32		dots[FANN_CODE_BOUNDS_CHUNK];
-	double		qc[FANN_CODE_BOUNDS_CHUNK],
-				lo[FANN_CODE_BOUNDS_CHUNK],
+	double		qc[FANN_CODE_BOUNDS_CHUNK];
+	float4		lo[FANN_CODE_BOUNDS_CHUNK],
 				step[FANN_CODE_BOUNDS_CHUNK],
-				sum[FANN_CODE_BOUNDS_CHUNK],
-				sumsq[FANN_CODE_BOUNDS_CHUNK],
 				eps[FANN_CODE_BOUNDS_CHUNK],
 				norm[FANN_CODE_BOUNDS_CHUNK];
+	uint32		sum[FANN_CODE_BOUNDS_CHUNK],
+				sumsq[FANN_CODE_BOUNDS_CHUNK];
+	CodeColumns cols = {lo, step, eps, norm, sum, sumsq};
 
 	for (int from = 0; from < n; from += FANN_CODE_BOUNDS_CHUNK)
 	{
@@ -328,8 +399,8 @@ FannCodeBounds(const FannCodeQuery *cq, const FannCodeData *const *rows, int n,
 			eps[k] = c->eps;
 			norm[k] = c->norm;
 		}
-		bounds(cq, cq->rerr, m, qc, lo, step, sum, sumsq, eps, norm,
-			   estimate ? estimate + from : NULL, lower + from, NULL);
+		bounds(cq, cq->rerr, m, qc, &cols, estimate ? estimate + from : NULL,
+			   lower + from, NULL);
 	}
 }
 
@@ -391,33 +462,49 @@ FannCodeLutInit(FannCodeLut *lut, const float *q, int dim, uint8 *mem)
 }
 
 /*
- * The bounds of the 32 rows of a block from their table sums (sums, the
- * fast-scan kernel's): lower and upper ends of each row's distance interval,
- * as FannCodeBounds gives them for their 4-bit codes, wider by the table's
- * rounding
+ * The rows of a block that a probe takes (match, a bit a row) and their
+ * bounds, from their table sums (sums, the fast-scan kernel's): the rows
+ * whose lower bound is not beyond cut (FANN_TAKE_WITHIN), is beyond it
+ * (FANN_TAKE_BEYOND), or all (FANN_TAKE_ALL), as bits; lower and upper,
+ * indexed by row, the ends of the taken rows' distance intervals as
+ * FannCodeBounds gives them for their 4-bit codes, wider by the table's
+ * rounding.  Most rows of a probe lie beyond its cut: under L2 those are
+ * known from the squares, without a square root (l2_squares).
  */
-void
-FannBlockBounds(const FannCodeQuery *cq, const FannCodeLut *lut, const FannBlockData *b,
-				const uint32 *sums, double *lower, double *upper)
+uint32
+FannBlockTake(const FannCodeQuery *cq, const FannCodeLut *lut, const FannBlockData *b,
+			  const uint32 *sums, uint32 match, FannTake take, double cut,
+			  double *lower, double *upper)
 {
+	CodeColumns cols = {b->lo, b->step, b->eps, b->norm, b->sum, b->sumsq};
 	double		qc[FANN_BLOCK_ROWS],
-				lo[FANN_BLOCK_ROWS],
-				step[FANN_BLOCK_ROWS],
-				sum[FANN_BLOCK_ROWS],
-				sumsq[FANN_BLOCK_ROWS],
-				eps[FANN_BLOCK_ROWS],
-				norm[FANN_BLOCK_ROWS];
+				d2[FANN_BLOCK_ROWS],
+				width2[FANN_BLOCK_ROWS],
+				width[FANN_BLOCK_ROWS];
+	uint32		taken = 0;
 
 	for (int r = 0; r < FANN_BLOCK_ROWS; r++)
-	{
 		qc[r] = lut->step * sums[r] + lut->offset;
-		lo[r] = b->lo[r];
-		step[r] = b->step[r];
-		sum[r] = b->sum[r];
-		sumsq[r] = b->sumsq[r];
-		eps[r] = b->eps[r];
-		norm[r] = b->norm[r];
+	if (cq->metric != FANN_METRIC_L2)
+		bounds(cq, lut->err, FANN_BLOCK_ROWS, qc, &cols, NULL, lower, upper);
+	else
+	{
+		l2_squares(cq, lut->err, FANN_BLOCK_ROWS, qc, &cols, d2, width2, width);
+		if (take == FANN_TAKE_WITHIN && isfinite(cut) && cut >= 0)
+			match &= l2_within(FANN_BLOCK_ROWS, d2, width2, width, cut);
 	}
-	bounds(cq, lut->err, FANN_BLOCK_ROWS, qc, lo, step, sum, sumsq,
-		   eps, norm, NULL, lower, upper);
+	for (uint32 m = match; m != 0; m &= m - 1)
+	{
+		int			r = pg_rightmost_one_pos32(m);
+
+		if (cq->metric == FANN_METRIC_L2)
+		{
+			lower[r] = true_bound(sqrt(Max(d2[r] - width2[r], 0)) - width[r]);
+			upper[r] = sqrt(Max(d2[r] + width2[r], 0)) + width[r];
+		}
+		if (take == FANN_TAKE_ALL ||
+			FannDistanceLess(cut, lower[r]) == (take == FANN_TAKE_BEYOND))
+			taken |= (uint32) 1 << r;
+	}
+	return taken;
 }

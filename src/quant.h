@@ -32,6 +32,14 @@ typedef struct FannCodeLut
 	uint8	   *hi;				/* their second ones */
 } FannCodeLut;
 
+/* Which rows of a block a probe takes, by their lower bounds (FannBlockTake) */
+typedef enum FannTake
+{
+	FANN_TAKE_ALL,
+	FANN_TAKE_WITHIN,			/* not beyond the cut */
+	FANN_TAKE_BEYOND
+} FannTake;
+
 extern void FannEncode(const float *x, int dim, FannCode c);
 extern void FannDecode(const FannCodeData *c, int dim, float *x);
 extern void FannCodeNibbles(const FannCodeData *c8, int dim, FannCode c4);
@@ -41,8 +49,8 @@ extern void FannCodeBounds(const FannCodeQuery *cq, const FannCodeData *const *r
 						   int n, double *estimate, double *lower);
 extern Size FannCodeLutBytes(int dim);
 extern void FannCodeLutInit(FannCodeLut *lut, const float *q, int dim, uint8 *mem);
-extern void FannBlockBounds(const FannCodeQuery *cq, const FannCodeLut *lut,
-							const FannBlockData *b, const uint32 *sums,
-							double *lower, double *upper);
+extern uint32 FannBlockTake(const FannCodeQuery *cq, const FannCodeLut *lut,
+							const FannBlockData *b, const uint32 *sums, uint32 match,
+							FannTake take, double cut, double *lower, double *upper);
 
 #endif							/* FANN_QUANT_H */

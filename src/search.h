@@ -67,6 +67,20 @@ typedef struct FannSearchInput
 } FannSearchInput;
 
 typedef struct FannSearch FannSearch;
+typedef struct FannStateTicket FannStateTicket;
+
+/*
+ * What a kind of search keeps for the backend's next one (keep.c): a
+ * finished state, whose heaps' arrays lie in its context.  clear frees
+ * what is not to be kept (NULL: nothing).
+ */
+typedef struct FannStateKeeper
+{
+	const char *name;			/* its states' contexts' identifier */
+	Size		size;			/* of a state, which starts with FannSearch */
+	void		(*clear) (FannSearch *state);
+	FannSearch *kept;			/* for the next search, or NULL */
+} FannStateKeeper;
 
 typedef struct FannSearchMethods
 {
@@ -80,7 +94,21 @@ typedef struct FannSearchMethods
 struct FannSearch
 {
 	const FannSearchMethods *methods;
+	/* a state FannStateTake made; else NULL */
+	FannStateKeeper *keeper;
+	MemoryContext cxt;			/* holds the state and its heaps */
+	FannStateTicket *ticket;	/* in the context the search began in */
 };
+
+extern FannSearch *FannStateTake(FannStateKeeper *keeper, FannSearch *last);
+extern void FannStateRelease(FannSearch *state);
+
+/* An empty heap over the array of a kept state's heap */
+static inline FannCandidateHeap
+FannHeapReuse(const FannCandidateHeap *last, bool max)
+{
+	return (FannCandidateHeap) {last->items, 0, last->cap, max};
+}
 
 extern const FannSearchMethods FannExactSearch;
 extern const FannSearchMethods FannGraphSearch;
