@@ -259,8 +259,8 @@ l2_within(int m, const double *restrict d2s, const double *restrict width2s,
 		double		lo2 = d2s[i] - width2s[i],
 					c = cut + widths[i];
 
-		/* NaN and infinite squares may lie anywhere */
-		within[i] = !(lo2 > c * c * (1 + 1e-9) && lo2 < INFINITY);
+		/* NaN and infinite squares may lie anywhere; & keeps it branch free */
+		within[i] = !((lo2 > c * c * (1 + 1e-9)) & (lo2 < INFINITY));
 	}
 	for (int i = 0; i < m; i++)
 		bits |= (uint32) within[i] << i;
