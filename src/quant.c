@@ -267,6 +267,19 @@ l2_within(int m, const double *restrict d2s, const double *restrict width2s,
 	return bits;
 }
 
+/* The ends of a row's L2 interval from l2_squares' terms: one formula for every caller */
+static inline double
+l2_lower(double d2, double width2, double width)
+{
+	return true_bound(sqrt(Max(d2 - width2, 0)) - width);
+}
+
+static inline double
+l2_upper(double d2, double width2, double width)
+{
+	return sqrt(Max(d2 + width2, 0)) + width;
+}
+
 /* The L2 bounds of m (at most FANN_CODE_BOUNDS_CHUNK) rows: see bounds */
 __attribute__((target_clones("avx512f", "avx2", "default")))
 static void
@@ -284,9 +297,9 @@ l2_bounds(const FannCodeQuery *cq, double rerr, int m, const double *qcs,
 	{
 		if (estimate)
 			estimate[i] = sqrt(Max(d2[i], 0));
-		lower[i] = true_bound(sqrt(Max(d2[i] - width2[i], 0)) - width[i]);
+		lower[i] = l2_lower(d2[i], width2[i], width[i]);
 		if (upper)
-			upper[i] = sqrt(Max(d2[i] + width2[i], 0)) + width[i];
+			upper[i] = l2_upper(d2[i], width2[i], width[i]);
 	}
 }
 
@@ -469,7 +482,7 @@ FannCodeLutInit(FannCodeLut *lut, const float *q, int dim, uint8 *mem)
  * indexed by row, the ends of the taken rows' distance intervals as
  * FannCodeBounds gives them for their 4-bit codes, wider by the table's
  * rounding.  Most rows of a probe lie beyond its cut: under L2 those are
- * known from the squares, without a square root (l2_squares).
+ * known from the squares, without a square root (l2_within).
  */
 uint32
 FannBlockTake(const FannCodeQuery *cq, const FannCodeLut *lut, const FannBlockData *b,
@@ -499,8 +512,8 @@ FannBlockTake(const FannCodeQuery *cq, const FannCodeLut *lut, const FannBlockDa
 
 		if (cq->metric == FANN_METRIC_L2)
 		{
-			lower[r] = true_bound(sqrt(Max(d2[r] - width2[r], 0)) - width[r]);
-			upper[r] = sqrt(Max(d2[r] + width2[r], 0)) + width[r];
+			lower[r] = l2_lower(d2[r], width2[r], width[r]);
+			upper[r] = l2_upper(d2[r], width2[r], width[r]);
 		}
 		if (take == FANN_TAKE_ALL ||
 			FannDistanceLess(cut, lower[r]) == (take == FANN_TAKE_BEYOND))
