@@ -39,7 +39,7 @@
 #define FANN_IVF_CHUNK			4096
 #define FANN_IVF_SEED			UINT64CONST(0x4C495241)
 /* Sample rows the probe thresholds are measured on */
-#define FANN_CALIBRATION_QUERIES	200
+#define FANN_CALIBRATION_QUERIES	500
 #define FANN_CALIBRATION_Z		1.64	/* one-sided 95 % */
 
 /*
@@ -644,7 +644,9 @@ FannIvfBuild(Relation index, FannMetaPage meta, const float *vectors, int64 nrow
 	double		positives = 0;
 	instr_time	start,
 				clustered,
-				trained;
+				trained,
+				calibrating,
+				calibrated;
 
 	if (P <= 0 || dim == 0)
 		return;
@@ -692,7 +694,10 @@ FannIvfBuild(Relation index, FannMetaPage meta, const float *vectors, int64 nrow
 	pbytes = palloc(FannProberBytes(P, dim));
 	FannProberBind(&prober, pbytes, P, dim);
 	FannProberFrom(&prober, &m);
+	INSTR_TIME_SET_CURRENT(calibrating);
 	calibrate(meta, &prober, vectors, nrows, in_training, own, second, distance, nthreads, seed);
+	INSTR_TIME_SET_CURRENT(calibrated);
+	INSTR_TIME_SUBTRACT(calibrated, calibrating);
 	pfree(in_training);
 	pfree(pbytes);
 	group_by_partition(P, nrows, own, redundancy ? second : NULL, offsets, members);
@@ -705,9 +710,10 @@ FannIvfBuild(Relation index, FannMetaPage meta, const float *vectors, int64 nrow
 	write_partitions(index, meta, vectors, ids, groups, tids, offsets, members);
 	meta->ivf_end = RelationGetNumberOfBlocks(index);
 	ereport(DEBUG1,
-			(errmsg("fann: %d partitions, %lld rows listed (%lld copies), k-means %.1f s, model training %.1f s, probe threshold %g for recall %g",
+			(errmsg("fann: %d partitions, %lld rows listed (%lld copies), k-means %.1f s, model training %.1f s, calibration %.1f s, probe threshold %g for recall %g",
 					P, (long long) offsets[P], (long long) (offsets[P] - nrows),
 					INSTR_TIME_GET_DOUBLE(clustered), INSTR_TIME_GET_DOUBLE(trained),
+					INSTR_TIME_GET_DOUBLE(calibrated),
 					FannProbeThresholdFor(meta, FANN_DEFAULT_TARGET_RECALL, 1.0),
 					FANN_DEFAULT_TARGET_RECALL)));
 	pfree(bytes);
