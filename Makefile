@@ -1,4 +1,4 @@
-EXTENSION = fann fann_vector
+EXTENSION = fann fann_vector fann_shards
 EXTVERSION = 1.0
 
 MODULE_big = fann
@@ -9,7 +9,7 @@ OBJS = src/fann.o src/options.o src/values.o src/filters.o src/distance.o src/qu
 	src/cost.o src/planner.o src/validate.o src/verify.o
 HEADERS = src/fann.h
 
-DATA = fann--1.0.sql fann_vector--1.0.sql
+DATA = fann--1.0.sql fann_vector--1.0.sql fann_shards--1.0.sql
 
 TESTS = $(sort $(wildcard sql/*.sql))
 REGRESS = $(patsubst sql/%.sql,%,$(TESTS))

@@ -4,7 +4,9 @@
 # coordinator ship the label predicate and the ORDER BY to every shard
 # (EXPLAIN VERBOSE shows it) and, with every shard searching exactly, equal
 # the top k of one table holding all the rows; a shard that is down is an
-# error, never a short answer.
+# error, never a short answer.  The same through fann_shards'
+# fann_shard_search(), which also sends the coordinator's settings and
+# searches the shards at once.
 use strict;
 use warnings;
 use PostgreSQL::Test::Cluster;
@@ -124,12 +126,127 @@ like($shards[0]->safe_psql('postgres', "EXPLAIN (COSTS OFF) DECLARE c CURSOR FOR
 	qr/Index Scan using items_l2 on items\s+Index Cond: \(labels \@> '\{3\}'::integer\[\]\)\s+Order By: \(embedding <-> /,
 	'a shard answers the remote query with its fann index');
 
+# fann_shards: the same queries through fann_shard_search(), every shard's
+# statement sent before any answer is read.  The coordinator's settings
+# travel with each query (here: every path exact, as the shards' own
+# configuration above, which they override).
+$coord->safe_psql('postgres', 'CREATE EXTENSION fann_shards CASCADE');
+my $exact = 'SET fann.ef_search = 10000; SET fann.probing = nearest; SET fann.max_probes = 16384;';
+my @filters = ([undef, 'true'], ['labels @> $2', q{labels @> '{3}'}, '{3}'],
+	['labels @> $2', q{labels @> '{2,11}'}, '{2,11}'], ['labels && $2', q{labels && '{1,12}'}, '{1,12}'],
+	['labels = $2', q{labels = '{4,11}'}, '{4,11}'], ['labels = $2', q{labels = '{}'}, '{}']);
+my $qv = q{'{0.3,0.9,0.1,0.5,0.7,0.2}'::real[]};
+for my $strategy ('exact', 'graph', 'ivf', 'auto')
+{
+	for my $op (sort keys %metric)
+	{
+		for my $f (@filters)
+		{
+			my ($filter, $pred, $param) = @$f;
+			my $args = defined $filter ? ", '$filter', ARRAY['$param']" : '';
+			# the whole rows come back: the distance is recomputed from them
+			my $fanout = "SELECT string_agg(d::text, ',' ORDER BY d, id), string_agg(id::text, ',' ORDER BY id)
+				FROM (SELECT id, embedding $op $qv AS d
+						FROM fann_shard_search(NULL::items, 'embedding $op \$1', $qv, 25$args)) s";
+			my $all = "SELECT string_agg(d::text, ',' ORDER BY d, id), string_agg(id::text, ',' ORDER BY id)
+				FROM (SELECT id, embedding $op $qv AS d FROM items_all
+					  WHERE $pred ORDER BY embedding $op $qv LIMIT 25) s";
+			is($coord->safe_psql('postgres', "$exact SET fann.strategy = $strategy; $fanout"),
+				$coord->safe_psql('postgres', $all),
+				"fann_shard_search, $strategy, $metric{$op}, $pred: the exact top 25");
+		}
+	}
+}
+# the coordinator's path is the shards' (fann_last_scan() on the same
+# connection), and columns limits what the shards send
+for my $strategy ('exact', 'graph', 'ivf')
+{
+	like($coord->safe_psql('postgres', qq{$exact SET fann.strategy = $strategy;
+			SELECT count(*) FROM fann_shard_search(NULL::items, 'embedding <-> \$1', $qv, 5, 'labels @> \$2', ARRAY['{3}']);
+			SELECT path FROM dblink('fann:shard1', 'SELECT path FROM fann_last_scan()') AS t(path text)}),
+		qr/^5\n$strategy(\+exact)?$/, "fann.strategy = $strategy reaches the shards");
+}
+is($coord->safe_psql('postgres', q{SELECT string_agg(coalesce(id::text, '-') || ':' || (embedding IS NULL) || (labels IS NULL), ',')
+		FROM fann_shard_search(NULL::items, 'embedding <=> $1', '{1,0,0,0,0,0}'::real[], 2, columns => '{id}')}),
+	$coord->safe_psql('postgres', q{SELECT string_agg(id || ':truetrue', ',' ORDER BY embedding <=> '{1,0,0,0,0,0}', id)
+		FROM (SELECT * FROM items_all ORDER BY embedding <=> '{1,0,0,0,0,0}' LIMIT 2) s}),
+	'columns: the others come back NULL');
+
+# Bad calls: clear errors
+for my $bad (
+	[q{NULL::items_all, 'embedding <-> $1', '{1,0,0,0,0,0}'::real[], 5}, qr/items_all is not a partitioned table/],
+	[q{NULL::items, 'embedding <-> $1', '{1,0,0,0,0,0}'::real[], 0}, qr/k must be at least 1/],
+	[q{NULL::items, 'embedding <-> $1', '{1,0,0,0,0,0}'::real[], 5, 'labels @> $3', ARRAY['{3}']}, qr/\$3 has no value/],
+	[q{NULL::items, 'embedding <-> $1', '{1,0,0,0,0,0}'::real[], 5, columns => '{id,title}'}, qr/items has no column title/],
+	[q{NULL::items, 'embedding <-> $1', '{1,0,0}'::real[], 5}, qr/dimension/])
+{
+	my ($ret, $out, $err) = $coord->psql('postgres', "SELECT id FROM fann_shard_search($bad->[0])");
+	like($err, $bad->[1], "fann_shard_search($bad->[0]): an error");
+}
+
+# Concurrency: each shard records when it began; the first shard pauses
+# 3 s.  Through fann_shard_search the others begin with it; PostgreSQL's
+# Merge Append over the same foreign partitions begins them after it.
+$coord->safe_psql('postgres',
+	'CREATE TABLE items_slow (id int, embedding real[], labels int4[]) PARTITION BY HASH (id)');
+for my $i (0 .. $nshards - 1)
+{
+	my $pause = $i == 0 ? 3 : 0;
+	$shards[$i]->safe_psql('postgres', qq{
+		CREATE TABLE began (at float8);
+		CREATE FUNCTION begin_search() RETURNS bool LANGUAGE plpgsql AS \$\$
+		BEGIN
+			INSERT INTO public.began VALUES (extract(epoch FROM clock_timestamp()));
+			PERFORM pg_sleep($pause);
+			RETURN true;
+		END \$\$;
+		CREATE VIEW items_slow AS SELECT * FROM items WHERE (SELECT public.begin_search());
+	});
+	$coord->safe_psql('postgres', qq{
+		CREATE FOREIGN TABLE items_slow_$i PARTITION OF items_slow
+			FOR VALUES WITH (MODULUS $nshards, REMAINDER $i) SERVER shard$i OPTIONS (table_name 'items_slow');
+	});
+}
+# (postgres_fdw's ANALYZE reads the views too)
+$coord->safe_psql('postgres', 'ANALYZE items_slow');
+$_->safe_psql('postgres', 'TRUNCATE began') for @shards;
+sub began_spread
+{
+	my @at = map { split /\n/, $_->safe_psql('postgres', 'SELECT at FROM began; TRUNCATE began') } @shards;
+	die "no search began" unless @at;
+	my @sorted = sort { $a <=> $b } @at;
+	return $sorted[-1] - $sorted[0];
+}
+is($coord->safe_psql('postgres', qq{$exact SELECT string_agg(id::text, ',') FROM
+		fann_shard_search(NULL::items_slow, 'embedding <-> \$1', $qv, 10, 'labels @> \$2', ARRAY['{3}'], '{id}')}),
+	$coord->safe_psql('postgres', qq{SELECT string_agg(id::text, ',') FROM
+		(SELECT id FROM items_all WHERE labels @> '{3}' ORDER BY embedding <-> $qv LIMIT 10) s}),
+	'a slow shard: the same answer');
+cmp_ok(began_spread(), '<', 1.5, 'fann_shard_search: the other shards begin while the slow one pauses');
+$coord->safe_psql('postgres', qq{SELECT id FROM items_slow WHERE labels @> '{3}' ORDER BY embedding <-> $qv LIMIT 10});
+cmp_ok(began_spread(), '>=', 2.5, 'a Merge Append begins them after it (the measurement can tell)');
+
+# A kept connection whose shard backend has gone (as after a restart):
+# opened again, the query answered
+is($coord->safe_psql('postgres', qq{
+	SELECT count(*) FROM fann_shard_search(NULL::items, 'embedding <-> \$1', $qv, 10);
+	SELECT ok FROM dblink('shard1', 'SELECT pg_terminate_backend('
+		|| (SELECT pid FROM dblink('fann:shard1', 'SELECT pg_backend_pid()') AS t(pid int)) || ')') AS t(ok bool);
+	SELECT pg_sleep(0.5);
+	SELECT count(*) FROM fann_shard_search(NULL::items, 'embedding <-> \$1', $qv, 10);}),
+	"10\nt\n\n10", 'fann_shard_search: a connection that has gone is opened again');
+
 # A shard that is down: an error naming the connection, not fewer rows
 $shards[2]->stop;
 $coord->safe_psql('postgres', 'SELECT postgres_fdw_disconnect_all()');
 my ($ret, $out, $err) = $coord->psql('postgres', $q);
 isnt($ret, 0, 'a query with a shard down fails');
 like($err, qr/could not connect to server "shard2"/, 'and names the shard');
+is($out, '', 'and returns no rows');
+($ret, $out, $err) = $coord->psql('postgres',
+	"SELECT id FROM fann_shard_search(NULL::items, 'embedding <-> \$1', $qv, 10)");
+isnt($ret, 0, 'fann_shard_search with a shard down fails');
+like($err, qr/shard shard2 \(partition items_2\) cannot be reached/, 'and names the shard');
 is($out, '', 'and returns no rows');
 
 $coord->stop;

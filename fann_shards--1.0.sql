@@ -1,0 +1,219 @@
+/* fann_shards--1.0.sql */
+
+-- complain if script is sourced in psql, rather than via CREATE EXTENSION
+\echo Use "CREATE EXTENSION fann_shards CASCADE" to load this file. \quit
+
+-- The merged top k of a table partitioned over postgres_fdw shards, the
+-- shards searched at once.  PostgreSQL's own plan for such a query, a Merge
+-- Append of the shards' ordered streams, reads them one after another (only
+-- Append runs foreign scans asynchronously, and no release sends the LIMIT
+-- through a Merge Append).  Here each shard gets its own statement through a
+-- dblink connection of its foreign server: the coordinator's search settings,
+-- then the filtered, ordered, limited query; every statement is sent before
+-- any answer is read, so the shards search concurrently, and the k nearest of
+-- their k each are the k nearest of all rows (each shard's answer is exact
+-- ranked and never short).  docs/sharding.md has the recipe.
+
+-- A shard's part of a search: the partition, its server, the dblink
+-- connection this session keeps to it and the statement that answers there
+CREATE TYPE fann_shard_statement AS (partition regclass, server name, conn text, statement text);
+-- A row a shard sent: its distance and its columns
+CREATE TYPE fann_shard_hit AS (distance float8, hit jsonb);
+
+-- fann's settings a search reads, in the order they are sent
+CREATE FUNCTION fann_shard_settings() RETURNS text[]
+	LANGUAGE sql IMMUTABLE PARALLEL SAFE
+	AS $$ SELECT '{fann.strategy,fann.target_recall,fann.ef_search,fann.probe_threshold,fann.probing,fann.max_probes,fann.exact_threshold}'::text[] $$;
+
+-- sql with each $n replaced by literals[n], in one pass (a literal that
+-- holds "$2" stays as it is); a $n without a literal is an error
+CREATE FUNCTION fann_shard_bind(sql text, literals text[]) RETURNS text
+	LANGUAGE plpgsql IMMUTABLE STRICT PARALLEL SAFE
+	AS $$
+DECLARE
+	bound text := '';
+	m text[];
+BEGIN
+	FOR m IN SELECT regexp_matches(sql, '(\$[0-9]+)|([^$]+|\$)', 'g') LOOP
+		IF m[1] IS NULL THEN
+			bound := bound || m[2];
+		ELSIF substr(m[1], 2)::int BETWEEN 1 AND coalesce(array_length(literals, 1), 0) THEN
+			bound := bound || literals[substr(m[1], 2)::int];
+		ELSE
+			RAISE EXCEPTION 'fann_shard_search: % has no value', m[1]
+				USING ERRCODE = 'undefined_parameter',
+					  HINT = '$1 is the query vector, $2 and on the elements of params.';
+		END IF;
+	END LOOP;
+	RETURN bound;
+END
+$$;
+
+-- Each foreign partition of parent and the statement that answers the
+-- query there: the coordinator's settings, then the search ($1... bound);
+-- an error for a partition that is not foreign
+CREATE FUNCTION fann_shard_statements(parent regclass, order_by text, filter text, k integer,
+									  literals text[], columns text[])
+	RETURNS SETOF fann_shard_statement
+	LANGUAGE plpgsql STABLE
+	AS $$
+DECLARE
+	settings text;
+	missing text;
+	s fann_shard_statement;
+BEGIN
+	IF (SELECT relkind FROM pg_class WHERE oid = parent) IS DISTINCT FROM 'p' THEN
+		RAISE EXCEPTION 'fann_shard_search: % is not a partitioned table', parent
+			USING ERRCODE = 'wrong_object_type';
+	END IF;
+	SELECT string_agg(c, ', ') INTO missing
+	  FROM unnest(columns) c
+	 WHERE NOT EXISTS (SELECT FROM pg_attribute a WHERE a.attrelid = parent AND a.attname = c
+						  AND a.attnum > 0 AND NOT a.attisdropped);
+	IF missing IS NOT NULL THEN
+		RAISE EXCEPTION 'fann_shard_search: % has no column %', parent, missing
+			USING ERRCODE = 'undefined_column';
+	END IF;
+	-- the coordinator's values, defaults included: the shards search as it
+	-- would (a call into fann's library defines its settings here)
+	PERFORM l2_distance('{0}'::real[], '{0}'::real[]);
+	SELECT 'SELECT count(set_config(n, v, false)) FROM (VALUES '
+		   || string_agg(format('(%L, %L)', g, current_setting(g)), ', ' ORDER BY o)
+		   || ') s(n, v)'
+	  INTO settings
+	  FROM unnest(fann_shard_settings()) WITH ORDINALITY u(g, o);
+	-- ORDER BY 1: the shard's planner sees the index's ordering operator
+	FOR s.partition, s.server, s.statement IN
+		SELECT t.relid, fs.srvname,
+			   format('SELECT %s, %s FROM %I.%I WHERE %s ORDER BY 1 LIMIT %s',
+					  fann_shard_bind(order_by, literals), cols.json,
+					  coalesce(o.schema_name, n.nspname), coalesce(o.table_name, c.relname),
+					  coalesce(fann_shard_bind(filter, literals), 'true'), k)
+		  FROM pg_partition_tree(parent) t
+		  JOIN pg_class c ON c.oid = t.relid
+		  JOIN pg_namespace n ON n.oid = c.relnamespace
+		  LEFT JOIN pg_foreign_table f ON f.ftrelid = t.relid
+		  LEFT JOIN pg_foreign_server fs ON fs.oid = f.ftserver
+		  LEFT JOIN LATERAL (
+			  SELECT max(option_value) FILTER (WHERE option_name = 'schema_name') AS schema_name,
+					 max(option_value) FILTER (WHERE option_name = 'table_name') AS table_name
+				FROM pg_options_to_table(f.ftoptions)) o ON true
+		  -- the row as jsonb, its columns under their names here (their
+		  -- names there may differ: column_name), 50 a call
+		  LEFT JOIN LATERAL (
+			  SELECT string_agg(part, ' || ' ORDER BY g) AS json
+				FROM (SELECT a.g, 'jsonb_build_object(' || string_agg(a.pair, ', ' ORDER BY a.attnum) || ')' AS part
+						FROM (SELECT a.attnum, (row_number() OVER (ORDER BY a.attnum) - 1) / 50 AS g,
+									 format('%L, %I', a.attname,
+											coalesce((SELECT option_value FROM pg_options_to_table(a.attfdwoptions)
+													   WHERE option_name = 'column_name'), a.attname)) AS pair
+								FROM pg_attribute a
+							   WHERE a.attrelid = t.relid AND a.attnum > 0 AND NOT a.attisdropped
+								 AND (columns IS NULL OR a.attname = ANY (columns))) a
+					   GROUP BY a.g) parts) cols ON true
+		 WHERE t.isleaf
+		 ORDER BY t.relid::regclass::text
+	LOOP
+		IF s.server IS NULL THEN
+			RAISE EXCEPTION 'fann_shard_search: partition % of % is not a foreign table', s.partition, parent
+				USING ERRCODE = 'feature_not_supported',
+					  HINT = 'Every partition must be a postgres_fdw foreign table: a shard.';
+		END IF;
+		s.conn := 'fann:' || s.server;
+		s.statement := settings || '; ' || s.statement;
+		RETURN NEXT s;
+	END LOOP;
+	IF NOT FOUND THEN
+		RAISE EXCEPTION 'fann_shard_search: % has no partitions', parent
+			USING ERRCODE = 'undefined_object';
+	END IF;
+END
+$$;
+
+-- The k rows of parent's type (pass NULL::table) nearest by order_by (an
+-- ORDER BY expression of the shards' table, $1 the query vector) among those
+-- that satisfy filter ($2, $3, ... the elements of params, as literals), in
+-- order; columns limits the columns the shards send (the others are NULL)
+CREATE FUNCTION fann_shard_search(parent anyelement, order_by text, query anycompatible,
+								  k integer, filter text DEFAULT NULL, params text[] DEFAULT NULL,
+								  columns text[] DEFAULT NULL)
+	RETURNS SETOF anyelement
+	LANGUAGE plpgsql VOLATILE
+	AS $$
+DECLARE
+	rel regclass := (SELECT typrelid FROM pg_type WHERE oid = pg_typeof(parent));
+	shards fann_shard_statement[];
+	shard fann_shard_statement;
+	hits fann_shard_hit[];
+	open text[];
+	sent text[];
+	state text;
+	detail text;
+BEGIN
+	IF rel IS NULL OR rel = 0 THEN
+		RAISE EXCEPTION 'fann_shard_search: parent must be a row of a partitioned table, such as NULL::items'
+			USING ERRCODE = 'wrong_object_type';
+	END IF;
+	IF k IS NULL OR k < 1 THEN
+		RAISE EXCEPTION 'fann_shard_search: k must be at least 1'
+			USING ERRCODE = 'invalid_parameter_value';
+	END IF;
+	IF query IS NULL THEN
+		RAISE EXCEPTION 'fann_shard_search: the query vector is NULL'
+			USING ERRCODE = 'null_value_not_allowed';
+	END IF;
+	shards := ARRAY(SELECT s FROM fann_shard_statements(rel, order_by, filter, k,
+		format('%L::%s', query, pg_typeof(query)) || ARRAY(SELECT quote_nullable(p) FROM unnest(params) p),
+		columns) s);
+	-- a second attempt when a connection this session kept has gone (a
+	-- shard restarted): the first answer of a new one is an error
+	FOR attempt IN 1 .. 2 LOOP
+		open := coalesce(dblink_get_connections(), '{}');
+		hits := '{}';
+		sent := '{}';
+		BEGIN
+			-- every shard's statement out before any answer is read
+			FOREACH shard IN ARRAY shards LOOP
+				IF NOT shard.conn = ANY (open) THEN
+					BEGIN
+						PERFORM dblink_connect(shard.conn, shard.server);
+					EXCEPTION WHEN OTHERS THEN
+						GET STACKED DIAGNOSTICS detail = MESSAGE_TEXT;
+						RAISE EXCEPTION 'fann_shard_search: shard % (partition %) cannot be reached',
+							shard.server, shard.partition
+							USING ERRCODE = 'sqlclient_unable_to_establish_sqlconnection', DETAIL = detail;
+					END;
+				END IF;
+				sent := sent || shard.conn;
+				IF dblink_send_query(shard.conn, shard.statement) <> 1 THEN
+					RAISE EXCEPTION 'fann_shard_search: the query could not be sent to shard % (partition %)',
+						shard.server, shard.partition
+						USING ERRCODE = 'connection_failure';
+				END IF;
+			END LOOP;
+			-- the settings' count, the rows, the end of the answer
+			FOREACH shard IN ARRAY shards LOOP
+				PERFORM FROM dblink_get_result(shard.conn) AS s(n bigint);
+				hits := hits || ARRAY(SELECT ROW(h.distance, h.hit)::fann_shard_hit
+										FROM dblink_get_result(shard.conn) AS h(distance float8, hit jsonb));
+				PERFORM FROM dblink_get_result(shard.conn) AS s(n bigint);
+			END LOOP;
+			EXIT;
+		EXCEPTION WHEN OTHERS OR query_canceled THEN
+			-- a connection left with answers unread cannot take the next
+			-- query: close them (the next call opens them again)
+			PERFORM dblink_disconnect(c) FROM unnest(sent) c
+			  WHERE c = ANY (coalesce(dblink_get_connections(), '{}'));
+			GET STACKED DIAGNOSTICS state = RETURNED_SQLSTATE;
+			-- 08: the connection failed; 57P01, 57P02: the shard's backend
+			-- was ended (a shutdown) after the last query
+			IF attempt = 2 OR NOT (state LIKE '08%' OR state IN ('57P01', '57P02'))
+				OR NOT (sent && open) THEN
+				RAISE;
+			END IF;
+		END;
+	END LOOP;
+	RETURN QUERY SELECT r.* FROM unnest(hits) h, jsonb_populate_record(parent, h.hit) r
+				   ORDER BY h.distance LIMIT k;
+END
+$$;
