@@ -7,12 +7,13 @@
 -- shards searched at once.  PostgreSQL's own plan for such a query, a Merge
 -- Append of the shards' ordered streams, reads them one after another (only
 -- Append runs foreign scans asynchronously, and no release sends the LIMIT
--- through a Merge Append).  Here each shard gets its own statement through a
--- dblink connection of its foreign server: the coordinator's search settings,
--- then the filtered, ordered, limited query; every statement is sent before
--- any answer is read, so the shards search concurrently, and the k nearest of
--- their k each are the k nearest of all rows (each shard's answer is exact
--- ranked and never short).  docs/sharding.md has the recipe.
+-- through a Merge Append).  Here each shard gets one string through a
+-- dblink connection of its foreign server: the coordinator's search
+-- settings, then the filtered, ordered, limited query (one transaction
+-- there, which the settings do not outlive).  Every string is sent before
+-- any answer is read, so the shards search concurrently, and the k nearest
+-- of their k each are the k nearest of all rows (each shard's answer is
+-- exactly ranked and never short).  docs/sharding.md has the recipe.
 
 -- A shard's part of a search: the partition, its server, the dblink
 -- connection this session keeps to it and the statement that answers there
@@ -56,6 +57,8 @@ CREATE FUNCTION fann_shard_statements(parent regclass, order_by text, filter tex
 									  literals text[], columns text[])
 	RETURNS SETOF fann_shard_statement
 	LANGUAGE plpgsql STABLE
+	-- its catalog queries planned once per session, not once per call
+	SET plan_cache_mode = force_generic_plan
 	AS $$
 DECLARE
 	settings text;
@@ -75,9 +78,11 @@ BEGIN
 			USING ERRCODE = 'undefined_column';
 	END IF;
 	-- the coordinator's values, defaults included: the shards search as it
-	-- would (a call into fann's library defines its settings here)
+	-- would (a call into fann's library defines its settings here); local
+	-- to the transaction the statements of one string make on the shard, so
+	-- that nothing stays set on the connection
 	PERFORM l2_distance('{0}'::real[], '{0}'::real[]);
-	SELECT 'SELECT count(set_config(n, v, false)) FROM (VALUES '
+	SELECT 'SELECT count(set_config(n, v, true)) FROM (VALUES '
 		   || string_agg(format('(%L, %L)', g, current_setting(g)), ', ' ORDER BY o)
 		   || ') s(n, v)'
 	  INTO settings
@@ -139,6 +144,7 @@ CREATE FUNCTION fann_shard_search(parent anyelement, order_by text, query anycom
 								  columns text[] DEFAULT NULL)
 	RETURNS SETOF anyelement
 	LANGUAGE plpgsql VOLATILE
+	SET plan_cache_mode = force_generic_plan
 	AS $$
 DECLARE
 	rel regclass := (SELECT typrelid FROM pg_type WHERE oid = pg_typeof(parent));

@@ -166,6 +166,12 @@ for my $strategy ('exact', 'graph', 'ivf')
 			SELECT path FROM dblink('fann:shard1', 'SELECT path FROM fann_last_scan()') AS t(path text)}),
 		qr/^5\n$strategy(\+exact)?$/, "fann.strategy = $strategy reaches the shards");
 }
+# and set for that query only: the connection keeps its own (the server's
+# options above give it ivf)
+is($coord->safe_psql('postgres', qq{SET fann.strategy = graph;
+		SELECT count(*) FROM fann_shard_search(NULL::items, 'embedding <-> \$1', $qv, 5);
+		SELECT s FROM dblink('fann:shard1', 'SHOW fann.strategy') AS t(s text)}),
+	"5\nivf", 'the settings do not stay on the connection');
 is($coord->safe_psql('postgres', q{SELECT string_agg(coalesce(id::text, '-') || ':' || (embedding IS NULL) || (labels IS NULL), ',')
 		FROM fann_shard_search(NULL::items, 'embedding <=> $1', '{1,0,0,0,0,0}'::real[], 2, columns => '{id}')}),
 	$coord->safe_psql('postgres', q{SELECT string_agg(id || ':truetrue', ',' ORDER BY embedding <=> '{1,0,0,0,0,0}', id)
