@@ -42,9 +42,16 @@ use_pg() {
 # so that the machine's package lists stay bookworm's), built with the TAP
 # test modules and the contrib modules the tests use
 ensure_pg18() {
-	[ -x "$PG18_PREFIX/bin/pg_config" ] && return 0
-	local apt="$PG18_SRC/apt" tarball build
-	local contrib="contrib/postgres_fdw contrib/pg_prewarm contrib/amcheck"
+	local apt="$PG18_SRC/apt" tarball build m missing=""
+	local contrib="contrib/postgres_fdw contrib/dblink contrib/pg_prewarm contrib/amcheck"
+	if [ -x "$PG18_PREFIX/bin/pg_config" ]; then
+		# a build from before a module joined the list is built again
+		for m in $contrib; do
+			[ -f "$("$PG18_PREFIX/bin/pg_config" --sharedir)/extension/${m#contrib/}.control" ] || missing="$missing ${m#contrib/}"
+		done
+		[ -z "$missing" ] && return 0
+		echo "== PostgreSQL 18 in $PG18_PREFIX lacks$missing"
+	fi
 	echo "== building PostgreSQL 18 into $PG18_PREFIX (once per machine)"
 	as_root apt-get install -y -qq --no-install-recommends bison flex zlib1g-dev \
 		libicu-dev pkg-config libipc-run-perl perl make gcc >/dev/null

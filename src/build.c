@@ -23,6 +23,7 @@
 #include "common/hashfn.h"
 #include "miscadmin.h"
 #include "pgstat.h"
+#include "portability/instr_time.h"
 #include "storage/smgr.h"
 #include "utils/memutils.h"
 #include "build.h"
@@ -30,6 +31,18 @@
 #include "ivf.h"
 #include "parallel.h"
 #include "quant.h"
+
+/* Seconds since *clock, which is then set to now */
+static double
+lap(instr_time *clock)
+{
+	instr_time	now;
+
+	INSTR_TIME_SET_CURRENT(now);
+	INSTR_TIME_SUBTRACT(now, *clock);
+	INSTR_TIME_ADD(*clock, now);
+	return INSTR_TIME_GET_DOUBLE(now);
+}
 
 static FannBuildGroup **
 find_slot(FannBuildState *bs, uint32 hash, const int32 *labels, int n)
@@ -531,6 +544,8 @@ fannbuild(Relation heap, Relation index, IndexInfo *indexInfo)
 	int64		pos = 0;
 	int64		nbuilt = 0;		/* rows in bs.vectors after the IVF build */
 	FannMetaPageData ivfmeta;	/* what the IVF build records */
+	instr_time	clock;
+	double		seconds[5] = {0};	/* the phases' (DEBUG1) */
 	FannMetaPageData linkmeta;	/* the finished metapage, for linking */
 
 	if (RelationGetNumberOfBlocks(index) != 0)
@@ -547,6 +562,7 @@ fannbuild(Relation heap, Relation index, IndexInfo *indexInfo)
 	bs.tmpctx = AllocSetContextCreate(CurrentMemoryContext, "fann build row",
 									  ALLOCSET_DEFAULT_SIZES);
 
+	INSTR_TIME_SET_CURRENT(clock);
 	/* Metapage first, so that it is block 0; filled in at the end */
 	metabuf = FannNewBuffer(index, MAIN_FORKNUM);
 	Assert(BufferGetBlockNumber(metabuf) == FANN_METAPAGE_BLKNO);
@@ -630,11 +646,14 @@ fannbuild(Relation heap, Relation index, IndexInfo *indexInfo)
 			bs.positions = palloc_extended(sizeof(int64) * bs.nsample, MCXT_ALLOC_HUGE);
 		table_index_build_scan(heap, index, indexInfo, true, true,
 							   build_callback, &bs, NULL);
+		seconds[0] = lap(&clock);
 		/* the graph, k-means and the model's training run on these threads */
 		FannStartThreads();
 		if (!bs.streamed)
 			build_graph(&bs, meta, 1 + nelempages);
+		seconds[1] = lap(&clock);
 		nbuilt = build_ivf(&bs, &ivfmeta);
+		seconds[2] = lap(&clock);
 	}
 
 	LockBuffer(metabuf, BUFFER_LOCK_EXCLUSIVE);
@@ -665,6 +684,7 @@ fannbuild(Relation heap, Relation index, IndexInfo *indexInfo)
 		memcpy(meta->graph_ef, graphmeta.graph_ef, sizeof(meta->graph_ef));
 		memcpy(meta->graph_work, graphmeta.graph_work, sizeof(meta->graph_work));
 		MarkBufferDirty(metabuf);
+		seconds[3] = lap(&clock);
 	}
 	if (bs.nrows > 0)
 	{
@@ -682,6 +702,11 @@ fannbuild(Relation heap, Relation index, IndexInfo *indexInfo)
 	/* after the bulk WAL-logging: linking logs its own changes */
 	if (bs.streamed)
 		FannStreamLink(&bs, &linkmeta);
+	seconds[4] = lap(&clock);
+	ereport(DEBUG1,
+			(errmsg("fann: %lld rows%s: both passes %.1f s, graph %.1f s, IVF %.1f s, graph calibration %.1f s, WAL%s %.1f s",
+					(long long) bs.nrows, bs.streamed ? " (streamed)" : "", seconds[0], seconds[1],
+					seconds[2], seconds[3], bs.streamed ? " and linking" : "", seconds[4])));
 
 	result = palloc(sizeof(IndexBuildResult));
 	result->heap_tuples = bs.nrows;
