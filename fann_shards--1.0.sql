@@ -168,8 +168,12 @@ BEGIN
 		RAISE EXCEPTION 'fann_shard_search: the query vector is NULL'
 			USING ERRCODE = 'null_value_not_allowed';
 	END IF;
+	-- the query vector with its type; a text one (an untyped literal) is
+	-- sent untyped, for the shard to read as its column's type
 	shards := ARRAY(SELECT s FROM fann_shard_statements(rel, order_by, filter, k,
-		format('%L::%s', query, pg_typeof(query)) || ARRAY(SELECT quote_nullable(p) FROM unnest(params) p),
+		CASE WHEN pg_typeof(query) IN ('text'::regtype, 'unknown'::regtype) THEN quote_literal(query)
+			 ELSE format('%L::%s', query, pg_typeof(query)) END
+		|| ARRAY(SELECT quote_nullable(p) FROM unnest(params) p),
 		columns) s);
 	-- a second attempt when a connection this session kept has gone (a
 	-- shard restarted): the first answer of a new one is an error

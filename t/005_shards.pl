@@ -178,6 +178,13 @@ is($coord->safe_psql('postgres', q{SELECT string_agg(coalesce(id::text, '-') || 
 		FROM (SELECT * FROM items_all ORDER BY embedding <=> '{1,0,0,0,0,0}' LIMIT 2) s}),
 	'columns: the others come back NULL');
 
+# a query vector given as an untyped literal: read as the column's type
+is($coord->safe_psql('postgres', q{SELECT string_agg(id::text, ',')
+		FROM fann_shard_search(NULL::items, 'embedding <-> $1', '{1,0,0,0,0,0}', 3, columns => '{id}')}),
+	$coord->safe_psql('postgres', q{SELECT string_agg(id::text, ',' ORDER BY embedding <-> '{1,0,0,0,0,0}', id)
+		FROM (SELECT * FROM items_all ORDER BY embedding <-> '{1,0,0,0,0,0}' LIMIT 3) s}),
+	'an untyped query vector');
+
 # Bad calls: clear errors
 for my $bad (
 	[q{NULL::items_all, 'embedding <-> $1', '{1,0,0,0,0,0}'::real[], 5}, qr/items_all is not a partitioned table/],
