@@ -63,6 +63,8 @@ CREATE FUNCTION fann_shard_statements(parent regclass, order_by text, filter tex
 DECLARE
 	settings text;
 	missing text;
+	bound_order text := fann_shard_bind(order_by, literals);
+	bound_filter text := coalesce(fann_shard_bind(filter, literals), 'true');
 	s fann_shard_statement;
 BEGIN
 	IF (SELECT relkind FROM pg_class WHERE oid = parent) IS DISTINCT FROM 'p' THEN
@@ -91,9 +93,9 @@ BEGIN
 	FOR s.partition, s.server, s.statement IN
 		SELECT t.relid, fs.srvname,
 			   format('SELECT %s, %s FROM %I.%I WHERE %s ORDER BY 1 LIMIT %s',
-					  fann_shard_bind(order_by, literals), cols.json,
+					  bound_order, cols.json,
 					  coalesce(o.schema_name, n.nspname), coalesce(o.table_name, c.relname),
-					  coalesce(fann_shard_bind(filter, literals), 'true'), k)
+					  bound_filter, k)
 		  FROM pg_partition_tree(parent) t
 		  JOIN pg_class c ON c.oid = t.relid
 		  JOIN pg_namespace n ON n.oid = c.relnamespace
