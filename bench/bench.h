@@ -159,4 +159,8 @@ extern int	apply_setting(struct pg_conn *conn, const char *setting, char *error,
 extern void format_vector(char *out, const float *v, int d);
 extern int	bind_params(const QueryParams *p, int64_t q, const char **out);
 
+/* soak.c */
+extern int	run_soak(const char *conninfo, const char *log, int nclients, int dim,
+					 double seconds, int64_t load, uint64_t seed);
+
 #endif

@@ -19,6 +19,8 @@
  *			[--sql STATEMENT [--params F] --shape NAME] [--plans F] --set S ...
  *	codes	--base F --queries F [--limit N] [--nqueries Q] --k K
  *			--codes sq8,rq4,...
+ *	soak	--conninfo C --log PREFIX [--clients N] [--dim D] [--seconds S]
+ *			[--load N] [--seed S]  (soak.c)
  *
  * A STATEMENT takes the query vector as $1 (text of a real[]) and a
  * --params file's values as $2, $3, ... (one line per query, tab-separated,
@@ -288,6 +290,13 @@ cmd_codes(void)
 	return codes_report(&base, &q, num("--k", NULL), opt("--codes", NULL));
 }
 
+static int
+cmd_soak(void)
+{
+	return run_soak(opt("--conninfo", NULL), opt("--log", NULL), num("--clients", "8"),
+					num("--dim", "24"), num("--seconds", "60"), num("--load", "0"), num("--seed", "1"));
+}
+
 int
 main(int argc, char **argv)
 {
@@ -295,7 +304,7 @@ main(int argc, char **argv)
 	g_argv = argv;
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	if (argc < 2)
-		die("usage: fannbench synth|load|labels|queries|gt|gt-sql|sweep|codes [--option value ...]");
+		die("usage: fannbench synth|load|labels|queries|gt|gt-sql|sweep|codes|soak [--option value ...]");
 	if (strcmp(argv[1], "synth") == 0)
 		cmd_synth();
 	else if (strcmp(argv[1], "load") == 0)
@@ -312,6 +321,8 @@ main(int argc, char **argv)
 		return cmd_sweep();
 	else if (strcmp(argv[1], "codes") == 0)
 		return cmd_codes();
+	else if (strcmp(argv[1], "soak") == 0)
+		return cmd_soak();
 	else
 		die("unknown subcommand \"%s\"", argv[1]);
 	return 0;

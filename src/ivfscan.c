@@ -15,21 +15,24 @@
  * table lookup bounds a block's rows at once, each row's distance known as
  * an interval, wide.  The first batch of partitions keeps only the rows
  * whose interval begins within the 32nd lowest upper end seen so far (the
- * cut); the rows beyond it are taken by probing those partitions again,
+ * cut), probing more partitions, doubling, while fewer rows than that
+ * match; the rows beyond it are taken by probing those partitions again,
  * only if the search gets that far.  The rows whose interval begins lowest
  * (found by FannCandidateLowest, a batch at a time) are bounded again from
  * their elements' 8-bit codes, a few at a time, until the lowest bound is a
  * narrow one.  Rows are handed out by that lower end and the executor ranks
  * them from the table (scan.c), so the rows of the probed partitions come
  * out in exact distance order, few of them read in full.
- * When the executor wants more, the next partitions in the same order are
- * probed, as many again as so far; rows they hold that come before the last
- * one returned are left to scan.c's final exact search.  A row listed twice
+ * When the executor wants rows beyond the cut (a filter above the scan,
+ * dead rows, a large LIMIT), every other partition is probed with them, so
+ * that only a row the first batch missed within its cut (the approximation
+ * the probe threshold buys) can come before the last one returned: those
+ * are left to scan.c's final exact search.  A row listed twice
  * (learned redundancy) has the same entry twice, so its copies come out of
  * the coarse order one after the other, and the second is dropped there (or
  * by scan.c, as a row not after the last one returned): no set of the rows
  * seen, which would cost more than the few copies do.  When every partition
- * has been probed, or the candidates would exceed work_mem, scan.c's exact
+ * has been probed, or the rest's rows would exceed work_mem, scan.c's exact
  * searches return the rest.
  */
 #include "postgres.h"
@@ -52,7 +55,8 @@ typedef struct IvfSearch
 	FannCandidate *order;		/* partitions (id) by probing key (distance) */
 	int			nordered;		/* order[0, nordered) is sorted, the rest after */
 	int			nprobed;
-	int			next_batch;		/* partitions the next probe takes */
+	int			next_batch;		/* partitions the first probe takes */
+	int64		matched;		/* rows matching in the partitions probed */
 
 	FannCodeQuery cq;			/* the query's bounds on codes */
 	FannCodeLut lut;			/* its fast-scan table */
@@ -180,6 +184,8 @@ probe_block(IvfSearch *is, const FannBlockData *b, ProbeRows take, FannPrefetch 
 			match |= (uint32) 1 << r;
 	is->stats->elements_visited += nrows;
 	FannPrefetchStep(pf);
+	if (take != PROBE_DEFERRED)
+		is->matched += pg_popcount32(match);
 	if (match == 0)
 		return;
 	FannBlockLockMore(is->index, b, l, BUFFER_LOCK_SHARE, more);
@@ -256,54 +262,27 @@ probe(IvfSearch *is, int c, ProbeRows take)
 }
 
 /*
- * The rows the first batch deferred: its partitions again, for the rows
- * beyond the cut, which then goes.  The coarse rows left are none beyond
- * it, so that the array's order holds.
+ * The first batch: the partitions the probing order puts first, and more,
+ * doubling, while they hold fewer than IVF_CUT_ROWS matching rows (no cut
+ * yet).  The rows beyond the cut go (the first probe took those it met
+ * while the cut was higher) and wait for probe_rest.
  */
 static void
-reprobe(IvfSearch *is)
+probe_first(IvfSearch *is)
 {
-	Assert(is->next == is->coarse.n);
-	for (int i = 0; i < is->ndeferred; i++)
-		probe(is, is->order[i].id, PROBE_DEFERRED);
-	is->ndeferred = 0;
-	is->cut = INFINITY;
-}
+	int			P = is->meta->partitions;
+	int			end = Min(P, is->next_batch);
 
-/*
- * Probe the next batch of partitions, or first the rows the first batch
- * deferred; false if none is left or memory is.  The coarse rows not
- * handed on move to the front, out of order again.  After the first batch
- * the rows it took beyond the final cut (taken while the cut was higher)
- * go: they come back with the deferred ones.
- */
-static bool
-probe_more(IvfSearch *is)
-{
-	int			end = Min(is->meta->partitions, is->nprobed + is->next_batch);
-	bool		first = is->nprobed == 0;
-
-	if ((is->nprobed == end && is->ndeferred == 0) ||
-		is->coarse.n - is->next + is->fine.n >= is->max_candidates)
-		return false;
-	if (is->next > 0)
+	for (;;)
 	{
-		memmove(is->coarse.items, is->coarse.items + is->next,
-				sizeof(FannCandidate) * (is->coarse.n - is->next));
-		is->coarse.n -= is->next;
+		order_partitions(is, end);
+		while (is->nprobed < end)
+			probe(is, is->order[is->nprobed++].id, PROBE_FIRST);
+		if (!isinf(is->cut) || end == P)
+			break;
+		end = Min(P, 2 * end);
 	}
-	is->next = is->sorted = 0;
-	is->batch = IVF_SORT_BATCH;
-	if (is->ndeferred > 0)
-	{
-		reprobe(is);
-		return true;
-	}
-	order_partitions(is, end);
-	while (is->nprobed < end)
-		probe(is, is->order[is->nprobed++].id, first ? PROBE_FIRST : PROBE_ALL);
-	is->next_batch = is->nprobed;
-	if (first && !isinf(is->cut))
+	if (!isinf(is->cut))
 	{
 		int64		kept = 0;
 
@@ -313,7 +292,59 @@ probe_more(IvfSearch *is)
 		is->coarse.n = kept;
 		is->ndeferred = is->nprobed;
 	}
+}
+
+/*
+ * Past the first batch's cut: its partitions again for the rows beyond it,
+ * and every other partition, at once, so that no row of a partition not
+ * yet probed can come before the rows handed out from here on (probing "as
+ * many again" handed out a batch's farthest rows before the next batch's
+ * nearer ones, and those came last, out of order).  False, probing
+ * nothing, when the rows they hold (guessed from the first batch's) would
+ * not fit in work_mem: scan.c's exact searches go on from the last row.
+ */
+static bool
+probe_rest(IvfSearch *is)
+{
+	int			P = is->meta->partitions;
+	double		expect = (double) is->matched / Max(is->nprobed, 1) * (P - is->nprobed);
+
+	Assert(is->next == is->coarse.n);
+	if (is->ndeferred == 0 && is->nprobed == P)
+		return false;
+	if (is->coarse.n - is->next + is->fine.n + is->matched + expect >= is->max_candidates)
+		return false;
+	for (int i = 0; i < is->ndeferred; i++)
+		probe(is, is->order[i].id, PROBE_DEFERRED);
+	is->ndeferred = 0;
+	is->cut = INFINITY;
+	order_partitions(is, P);
+	while (is->nprobed < P)
+		probe(is, is->order[is->nprobed++].id, PROBE_ALL);
 	return true;
+}
+
+/*
+ * Probe the first batch, or the rest; false if none is left or memory is.
+ * The coarse rows not handed on move to the front, out of order again.
+ */
+static bool
+probe_more(IvfSearch *is)
+{
+	if (is->next > 0)
+	{
+		memmove(is->coarse.items, is->coarse.items + is->next,
+				sizeof(FannCandidate) * (is->coarse.n - is->next));
+		is->coarse.n -= is->next;
+	}
+	is->next = is->sorted = 0;
+	is->batch = IVF_SORT_BATCH;
+	if (is->nprobed == 0)
+	{
+		probe_first(is);
+		return true;
+	}
+	return probe_rest(is);
 }
 
 /* The coarse row with the lowest bound not handed on yet, or NULL */
@@ -504,7 +535,13 @@ ivf_next(FannSearch *search, FannCandidate *row)
 				 (is->fine.n == 0 || FannCandidateCompare(first, &is->fine.items[0]) < 0))
 			refine(is);
 		else if (is->ndeferred > 0 && beyond_cut(is->cut, is->fine.items[0].distance))
-			reprobe(is);
+		{
+			if (!probe_rest(is))
+			{
+				found = false;
+				break;
+			}
+		}
 		else
 		{
 			*row = FannHeapPop(&is->fine);
