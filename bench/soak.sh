@@ -141,7 +141,7 @@ cmd_soak() {
 	trap soak_stop EXIT
 	SOAK_P=$(start_server soak-primary /tmp "$SOAK_PORT")
 	local pconn="host=$SOAK_P port=$SOAK_PORT user=postgres dbname=postgres"
-	soak_sql "$SOAK_P" "$SOAK_PORT" <<SQL
+	soak_sql "$SOAK_P" "$SOAK_PORT" >/dev/null <<SQL
 ALTER SYSTEM SET autovacuum_naptime = '10s';
 SELECT pg_reload_conf();
 CREATE EXTENSION fann;
