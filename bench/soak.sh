@@ -119,7 +119,7 @@ soak_stop() {
 }
 
 cmd_soak() {
-	local minutes=60 cycle=240 clients=8 rows=20000 dim=24 pg=$PG_MAJOR
+	local minutes=60 cycle=240 clients=8 rows=50000 dim=24 pg=$PG_MAJOR
 	SOAK_OUT=$BENCH/out/soak SOAK_PORT=5530
 	while [ $# -gt 0 ]; do
 		case $1 in
