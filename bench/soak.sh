@@ -89,12 +89,15 @@ soak_check() {
 	local vp vr acked lost risen fp fr fpbad frbad
 	vp=$(soak_sql "$SOAK_P" "$SOAK_PORT" -c "SELECT count(*) FROM fann_verify('soak_idx')")
 	read -r acked lost risen < <(soak_sql "$SOAK_P" "$SOAK_PORT" -F ' ' <<SQL
+SET work_mem = '256MB';
 CREATE TEMP TABLE acked (op text, id bigint);
 \\copy acked FROM PROGRAM 'cat $SOAK_OUT/acked-*' WITH (DELIMITER ' ')
-SELECT (SELECT count(*) FROM acked WHERE op = 'i'),
-	   (SELECT count(*) FROM acked a WHERE op = 'i' AND a.id NOT IN (SELECT id FROM acked WHERE op <> 'i')
-		AND NOT EXISTS (SELECT FROM soak s WHERE s.id = a.id)),
-	   (SELECT count(*) FROM acked a WHERE op = 'd' AND EXISTS (SELECT FROM soak s WHERE s.id = a.id));
+SELECT count(*) FILTER (WHERE inserted),
+	   count(*) FILTER (WHERE inserted AND NOT named AND s.id IS NULL),
+	   count(*) FILTER (WHERE deleted AND s.id IS NOT NULL)
+  FROM (SELECT id, bool_or(op = 'i') AS inserted, bool_or(op <> 'i') AS named,
+			   bool_or(op = 'd') AS deleted FROM acked GROUP BY id) a
+  LEFT JOIN soak s USING (id);
 SQL
 	)
 	soak_wait_replay
@@ -156,7 +159,7 @@ SQL
 	SOAK_R=$(mktemp -d /tmp/fann-soak-replica.XXXXXX)
 	chmod 755 "$SOAK_R"
 	[ "$(id -u)" = 0 ] && chown "$PG_USER" "$SOAK_R"
-	run_pg $PG_BIN/pg_basebackup -h "$SOAK_P" -p "$SOAK_PORT" -U postgres -D "$SOAK_R/data" -R -S replica -X stream
+	run_pg $PG_BIN/pg_basebackup -h "$SOAK_P" -p "$SOAK_PORT" -U postgres -D "$SOAK_R/data" -R -S replica -X stream -c fast
 	soak_ctl "$SOAK_R" $((SOAK_PORT + 1)) start
 
 	local n=0 end=$((SECONDS + minutes * 60)) len crash_at crashed rc t1 failed=0 counts checks
