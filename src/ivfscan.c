@@ -65,7 +65,7 @@ typedef struct IvfSearch
 	/*
 	 * The first probe defers the rows whose lower bound is beyond the cut,
 	 * the IVF_CUT_ROWS-th lowest upper bound seen (uppers: a max-heap of
-	 * them); they are probed again (reprobe) before a row beyond the cut
+	 * them); they are probed again (probe_rest) before a row beyond the cut
 	 * would be handed out.  Infinite once no rows are deferred.
 	 */
 	double		cut;
@@ -312,7 +312,7 @@ probe_rest(IvfSearch *is)
 	Assert(is->next == is->coarse.n);
 	if (is->ndeferred == 0 && is->nprobed == P)
 		return false;
-	if (is->coarse.n - is->next + is->fine.n + is->matched + expect >= is->max_candidates)
+	if (is->fine.n + is->matched + expect >= is->max_candidates)
 		return false;
 	for (int i = 0; i < is->ndeferred; i++)
 		probe(is, is->order[i].id, PROBE_DEFERRED);
