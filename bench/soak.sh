@@ -29,12 +29,6 @@ soak_sql() {
 	psql -X -q -A -t -v ON_ERROR_STOP=1 "host=$dir port=$port user=postgres dbname=postgres" "$@"
 }
 
-# soak_ctl DIR PORT start|stop [pg_ctl options]: as start_server starts it
-soak_ctl() {
-	run_pg $PG_BIN/pg_ctl -D "$1/data" -l "$1/log" -w "${@:3}" \
-		-o "-k $1 -c listen_addresses='' -p $2 -c shared_buffers=512MB -c max_wal_size=4GB" >/dev/null
-}
-
 # soak_wait_replay: the replica has replayed all the primary has written
 soak_wait_replay() {
 	local lsn i
@@ -156,11 +150,9 @@ SQL
 	soak_sql "$SOAK_P" "$SOAK_PORT" -c "CREATE INDEX soak_idx ON soak USING fann (embedding, labels, tenant)"
 	echo "== soak: $rows rows of $dim dimensions, index built in $((SECONDS - t0)) s"
 	soak_sql "$SOAK_P" "$SOAK_PORT" -c "SELECT pg_create_physical_replication_slot('replica')" >/dev/null
-	SOAK_R=$(mktemp -d /tmp/fann-soak-replica.XXXXXX)
-	chmod 755 "$SOAK_R"
-	[ "$(id -u)" = 0 ] && chown "$PG_USER" "$SOAK_R"
+	SOAK_R=$(server_dir soak-replica /tmp)
 	run_pg $PG_BIN/pg_basebackup -h "$SOAK_P" -p "$SOAK_PORT" -U postgres -D "$SOAK_R/data" -R -S replica -X stream -c fast
-	soak_ctl "$SOAK_R" $((SOAK_PORT + 1)) start
+	server_ctl "$SOAK_R" $((SOAK_PORT + 1)) start
 
 	local n=0 end=$((SECONDS + minutes * 60)) len crash_at crashed rc t1 failed=0 counts checks
 	while [ $SECONDS -lt $end ]; do
@@ -174,14 +166,14 @@ SQL
 		sleep "$crash_at"
 		crashed=primary
 		[ $((n % 3)) = 0 ] && crashed=both
-		[ $crashed = both ] && soak_ctl "$SOAK_R" $((SOAK_PORT + 1)) stop -m immediate
-		soak_ctl "$SOAK_P" "$SOAK_PORT" stop -m immediate
+		[ $crashed = both ] && server_ctl "$SOAK_R" $((SOAK_PORT + 1)) stop -m immediate
+		server_ctl "$SOAK_P" "$SOAK_PORT" stop -m immediate
 		sleep 1
 		t1=$(date +%s.%N)
-		soak_ctl "$SOAK_P" "$SOAK_PORT" start
+		server_ctl "$SOAK_P" "$SOAK_PORT" start
 		local restart_s
 		restart_s=$(awk -v a="$t1" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }')
-		[ $crashed = both ] && soak_ctl "$SOAK_R" $((SOAK_PORT + 1)) start
+		[ $crashed = both ] && server_ctl "$SOAK_R" $((SOAK_PORT + 1)) start
 		rc=0
 		wait $cpid || rc=$?
 		counts=$(tail -1 "$SOAK_OUT/cycle-$n.out")

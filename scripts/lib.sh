@@ -98,17 +98,31 @@ run_pg() {
 	if [ "$(id -u)" = 0 ]; then runuser -u "$PG_USER" -- "$@"; else "$@"; fi
 }
 
-# start_server NAME PARENT PORT: a new cluster in a directory of PARENT,
-# listening only on a unix socket there; prints the directory (the socket's)
-start_server() {
+# server_dir NAME PARENT: a new empty directory of PARENT for a cluster, its
+# socket and log, owned by the cluster user; prints it
+server_dir() {
 	local dir
 	mkdir -p "$2"
 	dir=$(mktemp -d "$2/fann-$1.XXXXXX")
 	chmod 755 "$dir"
 	[ "$(id -u)" = 0 ] && chown "$PG_USER" "$dir"
+	echo "$dir"
+}
+
+# server_ctl DIR PORT start|stop [pg_ctl options]: pg_ctl on the cluster in
+# DIR/data, listening only on a unix socket in DIR
+server_ctl() {
+	run_pg $PG_BIN/pg_ctl -D "$1/data" -l "$1/log" -w "${@:3}" \
+		-o "-k $1 -c listen_addresses='' -p $2 -c shared_buffers=512MB -c max_wal_size=4GB" >/dev/null
+}
+
+# start_server NAME PARENT PORT: a new cluster in a directory of PARENT,
+# listening only on a unix socket there; prints the directory (the socket's)
+start_server() {
+	local dir
+	dir=$(server_dir "$1" "$2")
 	run_pg $PG_BIN/initdb -D "$dir/data" -A trust -U postgres >/dev/null
-	run_pg $PG_BIN/pg_ctl -D "$dir/data" -l "$dir/log" -w start \
-		-o "-k $dir -c listen_addresses='' -p $3 -c shared_buffers=512MB -c max_wal_size=4GB" >/dev/null
+	server_ctl "$dir" "$3" start
 	echo "$dir"
 }
 
