@@ -32,18 +32,6 @@
 #include "parallel.h"
 #include "quant.h"
 
-/* Seconds since *clock, which is then set to now */
-static double
-lap(instr_time *clock)
-{
-	instr_time	now;
-
-	INSTR_TIME_SET_CURRENT(now);
-	INSTR_TIME_SUBTRACT(now, *clock);
-	INSTR_TIME_ADD(*clock, now);
-	return INSTR_TIME_GET_DOUBLE(now);
-}
-
 static FannBuildGroup **
 find_slot(FannBuildState *bs, uint32 hash, const int32 *labels, int n)
 {
@@ -403,17 +391,14 @@ build_graph(FannBuildState *bs, FannMetaPage meta, BlockNumber group_start)
 	for (int64 i = 0; i < (int64) sp.stride * bs->nrows; i++)
 		sp.adj[i] = InvalidFannId;
 
+	newpos = palloc_extended(sizeof(uint32) * Max(bs->nrows, 1), MCXT_ALLOC_HUGE);
+	oldpos = palloc_extended(sizeof(uint32) * Max(bs->nrows, 1), MCXT_ALLOC_HUGE);
 	pgstat_progress_update_param(PROGRESS_CREATEIDX_SUBPHASE, FANN_PHASE_GRAPH);
 	FannBuildGraph(&sp, bs->groups, bs->ngroups, bs->nrows, meta->build_list,
-				   meta->cross_edges);
+				   meta->cross_edges, newpos, oldpos);
 
 	/* rewrite every element at its place in locality order, with its edges */
 	pgstat_progress_update_param(PROGRESS_CREATEIDX_SUBPHASE, FANN_PHASE_WRITE);
-	newpos = palloc_extended(sizeof(uint32) * Max(bs->nrows, 1), MCXT_ALLOC_HUGE);
-	oldpos = palloc_extended(sizeof(uint32) * Max(bs->nrows, 1), MCXT_ALLOC_HUGE);
-	FannLocalityOrder(&sp, bs->groups, bs->ngroups, bs->nrows, newpos);
-	for (int64 p = 0; p < bs->nrows; p++)
-		oldpos[newpos[p]] = p;
 	for (int64 first = 0, gi = 0; first < bs->nrows; first += bs->per_page)
 	{
 		int64		end = Min(bs->nrows, first + bs->per_page);
@@ -646,14 +631,14 @@ fannbuild(Relation heap, Relation index, IndexInfo *indexInfo)
 			bs.positions = palloc_extended(sizeof(int64) * bs.nsample, MCXT_ALLOC_HUGE);
 		table_index_build_scan(heap, index, indexInfo, true, true,
 							   build_callback, &bs, NULL);
-		seconds[0] = lap(&clock);
+		seconds[0] = FannLap(&clock);
 		/* the graph, k-means and the model's training run on these threads */
 		FannStartThreads();
 		if (!bs.streamed)
 			build_graph(&bs, meta, 1 + nelempages);
-		seconds[1] = lap(&clock);
+		seconds[1] = FannLap(&clock);
 		nbuilt = build_ivf(&bs, &ivfmeta);
-		seconds[2] = lap(&clock);
+		seconds[2] = FannLap(&clock);
 	}
 
 	LockBuffer(metabuf, BUFFER_LOCK_EXCLUSIVE);
@@ -684,7 +669,7 @@ fannbuild(Relation heap, Relation index, IndexInfo *indexInfo)
 		memcpy(meta->graph_ef, graphmeta.graph_ef, sizeof(meta->graph_ef));
 		memcpy(meta->graph_work, graphmeta.graph_work, sizeof(meta->graph_work));
 		MarkBufferDirty(metabuf);
-		seconds[3] = lap(&clock);
+		seconds[3] = FannLap(&clock);
 	}
 	if (bs.nrows > 0)
 	{
@@ -702,7 +687,7 @@ fannbuild(Relation heap, Relation index, IndexInfo *indexInfo)
 	/* after the bulk WAL-logging: linking logs its own changes */
 	if (bs.streamed)
 		FannStreamLink(&bs, &linkmeta);
-	seconds[4] = lap(&clock);
+	seconds[4] = FannLap(&clock);
 	ereport(DEBUG1,
 			(errmsg("fann: %lld rows%s: both passes %.1f s, graph %.1f s, IVF %.1f s, graph calibration %.1f s, WAL%s %.1f s",
 					(long long) bs.nrows, bs.streamed ? " (streamed)" : "", seconds[0], seconds[1],

@@ -117,6 +117,7 @@
 #include "access/generic_xlog.h"
 #include "nodes/execnodes.h"
 #include "nodes/pathnodes.h"
+#include "portability/instr_time.h"
 #include "storage/bufmgr.h"
 #include "storage/bufpage.h"
 #include "utils/array.h"
@@ -705,6 +706,18 @@ static inline uint64
 FannRandom(uint64 *state)
 {
 	return FannMix64(*state += UINT64CONST(0x9E3779B97F4A7C15));
+}
+
+/* Seconds since *clock, which is then set to now (the builds' timings) */
+static inline double
+FannLap(instr_time *clock)
+{
+	instr_time	now;
+
+	INSTR_TIME_SET_CURRENT(now);
+	INSTR_TIME_SUBTRACT(now, *clock);
+	INSTR_TIME_ADD(*clock, now);
+	return INSTR_TIME_GET_DOUBLE(now);
 }
 
 /*

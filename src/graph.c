@@ -434,7 +434,7 @@ link_from_parents(Relation index, FannMetaPage meta, uint32 id, const FannGroupD
 
 		if (!FannReadGroups(index, &pgid, 1, &pg))
 			continue;
-		m = search_group(index, meta, pgid, &pg, vec, FannCrossList(meta->cross_edges),
+		m = search_group(index, meta, pgid, &pg, vec, FannCrossList(meta->cross_edges, false),
 						 FANN_PARENT_LINKS, id, near);
 		for (int i = 0; i < m; i++)
 			add_cross_edge(index, meta, near[i].id, id, vec, force);
@@ -505,7 +505,7 @@ FannGraphLink(Relation index, FannMetaPage meta, uint32 id, uint32 gid, const fl
 
 			if (!FannReadGroups(index, &cgid, 1, &cg))
 				continue;
-			m = search_group(index, meta, cgid, &cg, vec, FannCrossList(C), C, id, near);
+			m = search_group(index, meta, cgid, &cg, vec, FannCrossList(C, false), C, id, near);
 			for (int i = 0; i < m; i++)
 				if (FannNearInsert(best, &nbest, C, near[i].dist, near[i].id) == C)
 					break;

@@ -23,6 +23,8 @@
 #define FANN_MIN_COVERAGE		3
 /* Rows per chunk between interrupt checks of the cross-edge pass */
 #define FANN_CROSS_CHUNK		4096
+/* One row in this many finds its cross edges from the children's entry points */
+#define FANN_CROSS_SEED_STRIDE	8
 
 /*
  * A label's posting carries its group's signature (a bit per label, hashed
@@ -296,14 +298,50 @@ FannGraphBuildBytes(FannBuildGroup **groups, int ngroups, int degree, int build_
 		VamanaBuildBytes(maxcount, 1024, degree);
 }
 
+/*
+ * Where the cross-edge search of row p in child gc starts: with seeded, the
+ * cross edges into gc of p's graph neighbours that found theirs first (every
+ * FANN_CROSS_SEED_STRIDE-th row), which lie near p's answer as the
+ * neighbours lie near p; else, or if they have none there, gc's entry
+ * points.  From near its answer a search takes a few steps where one from
+ * the entry points walks across the group, longer as the group grows (UNG
+ * section 4.3 leaves the start open).
+ */
+static int
+cross_seeds(const VamanaSpace *sp, const FannBuildGroup *gc, uint32 p, int cross_edges,
+			bool seeded, uint32 *seeds)
+{
+	const uint32 *nbrs = sp->adj + (size_t) p * sp->stride;
+	int			n = 0;
+
+	for (int i = 0; seeded && i < sp->degree && n < FANN_ENTRY_POINTS; i++)
+	{
+		const uint32 *x;
+
+		if (nbrs[i] == InvalidFannId)
+			break;
+		if (nbrs[i] % FANN_CROSS_SEED_STRIDE != 0)
+			continue;
+		x = sp->adj + (size_t) nbrs[i] * sp->stride + sp->degree;
+		for (int j = 0; j < cross_edges && n < FANN_ENTRY_POINTS; j++)
+			if (x[j] >= gc->first && x[j] < gc->first + gc->count)
+				seeds[n++] = x[j];
+	}
+	if (n > 0)
+		return n;
+	memcpy(seeds, gc->entry_points, sizeof(uint32) * nentry_points(gc));
+	return nentry_points(gc);
+}
+
 /* Cross edges of the row at position p of group gh (UNG section 4.3) */
 static void
 cross_edges_of(VamanaSpace *sp, FannBuildGroup **groups, FannBuildGroup *gh,
-			   uint32 p, int cross_edges, int list_size, VamanaScratch *s,
-			   FannNear *best)
+			   uint32 p, int cross_edges, int list_size, bool seeded,
+			   VamanaScratch *s, FannNear *best)
 {
 	int			nbest = 0;
 	uint32	   *out = sp->adj + (size_t) p * sp->stride + sp->degree;
+	uint32		seeds[FANN_ENTRY_POINTS];
 
 	for (int c = 0; c < gh->nchildren; c++)
 	{
@@ -312,8 +350,9 @@ cross_edges_of(VamanaSpace *sp, FannBuildGroup **groups, FannBuildGroup *gh,
 
 		if (gc->count == 0)
 			continue;
-		n = VamanaSearch(sp, sp->vectors + (size_t) p * sp->dim, gc->first,
-						 gc->entry_points, nentry_points(gc), list_size, s);
+		n = VamanaSearch(sp, sp->vectors + (size_t) p * sp->dim, gc->first, seeds,
+						 cross_seeds(sp, gc, p, cross_edges, seeded, seeds),
+						 list_size, s);
 		/* merge into the best cross_edges found over all children */
 		for (int i = 0; i < n && i < cross_edges; i++)
 			if (FannNearInsert(best, &nbest, cross_edges, s->list[i].dist,
@@ -386,103 +425,14 @@ cover_lng_edges(VamanaSpace *sp, FannBuildGroup **groups, int ngroups,
 }
 
 /*
- * The whole graph in memory: entry points, every group's Vamana graph, cross
- * edges, LNG coverage.  sp->adj holds positions; the caller turns them into
- * element ids.  OpenMP threads run pure computation only; interrupts are
- * checked between batches and chunks.
- */
-void
-FannBuildGraph(VamanaSpace *sp, FannBuildGroup **groups, int ngroups,
-			   int64 nrows, int build_list, int cross_edges)
-{
-	int			nthreads = fann_build_threads;
-	int			list_size = Max(build_list, FannCrossList(cross_edges));
-	int64		maxcount = 1,
-				maxsmall = 1;
-	VamanaScratch *scratch = palloc(sizeof(VamanaScratch) * nthreads);
-	VamanaBuild *small = palloc(sizeof(VamanaBuild) * nthreads);
-	VamanaBuild large;
-	float	   *centroid = palloc(sizeof(float) * sp->dim);
-	uint32	   *owner = palloc_extended(sizeof(uint32) * Max(nrows, 1), MCXT_ALLOC_HUGE);
-	FannNear *best = palloc(sizeof(FannNear) * nthreads * Max(cross_edges, 1));
-	int		   *smallgroups = palloc(sizeof(int) * Max(ngroups, 1));
-	int			nsmall = 0;
-
-	for (int i = 0; i < ngroups; i++)
-	{
-		maxcount = Max(maxcount, groups[i]->count);
-		if (groups[i]->count <= FANN_PARALLEL_GROUP)
-			maxsmall = Max(maxsmall, groups[i]->count);
-		for (int64 p = groups[i]->first; p < groups[i]->first + groups[i]->count; p++)
-			owner[p] = i;
-		choose_entry_points(sp, groups[i], centroid);
-	}
-	for (int t = 0; t < nthreads; t++)
-	{
-		VamanaScratchInit(&scratch[t], maxcount, list_size, sp->degree + 1024);
-		VamanaBuildInit(&small[t], maxsmall, 1, sp->degree);
-	}
-	VamanaBuildInit(&large, maxcount, 1024, sp->degree);
-
-	/* large groups one at a time, each batch in parallel */
-	for (int i = 0; i < ngroups; i++)
-	{
-		if (groups[i]->count <= FANN_PARALLEL_GROUP)
-		{
-			if (groups[i]->count > 0)
-				smallgroups[nsmall++] = i;
-			continue;
-		}
-		VamanaBuildGroup(sp, groups[i]->first, groups[i]->count, groups[i]->entry_points[0],
-						 build_list, groups[i]->hash, true, &large, scratch, nthreads);
-	}
-
-	/* small groups in parallel, a chunk at a time */
-	for (int c = 0; c < nsmall; c += 256)
-	{
-		int			end = Min(nsmall, c + 256);
-
-		CHECK_FOR_INTERRUPTS();
-#pragma omp parallel for schedule(dynamic, 1) num_threads(nthreads)
-		for (int k = c; k < end; k++)
-		{
-			int			t = FannThreadNum();
-			FannBuildGroup *g = groups[smallgroups[k]];
-
-			VamanaBuildGroup(sp, g->first, g->count, g->entry_points[0], build_list,
-							 g->hash, false, &small[t], &scratch[t], 1);
-		}
-	}
-
-	/* cross edges, a chunk of rows at a time */
-	for (int64 c = 0; c < nrows && cross_edges > 0; c += FANN_CROSS_CHUNK)
-	{
-		int64		end = Min(nrows, c + FANN_CROSS_CHUNK);
-
-		CHECK_FOR_INTERRUPTS();
-#pragma omp parallel for schedule(dynamic, 16) num_threads(nthreads)
-		for (int64 p = c; p < end; p++)
-		{
-			int			t = FannThreadNum();
-
-			cross_edges_of(sp, groups, groups[owner[p]], p, cross_edges,
-						   FannCrossList(cross_edges), &scratch[t],
-						   &best[t * cross_edges]);
-		}
-	}
-	cover_lng_edges(sp, groups, ngroups, cross_edges,
-					FannCrossList(cross_edges), &scratch[0]);
-}
-
-/*
  * Lay each group out in breadth-first order of its graph from the medoid:
  * a row's neighbours then mostly share its page or the next ones, so a graph
  * search touches fewer pages (each page is a buffer lookup and cache misses).
  * Sets newpos[old position]; groups with unfilled slots keep their order.
  */
-void
-FannLocalityOrder(const VamanaSpace *sp, FannBuildGroup **groups, int ngroups,
-				  int64 nrows, uint32 *newpos)
+static void
+locality_order(const VamanaSpace *sp, FannBuildGroup **groups, int ngroups,
+			   int64 nrows, uint32 *newpos)
 {
 	uint32	   *queue = palloc_extended(sizeof(uint32) * Max(nrows, 1), MCXT_ALLOC_HUGE);
 
@@ -530,4 +480,125 @@ FannLocalityOrder(const VamanaSpace *sp, FannBuildGroup **groups, int ngroups,
 		}
 	}
 	pfree(queue);
+}
+
+/*
+ * The whole graph in memory: entry points, every group's Vamana graph, cross
+ * edges, LNG coverage.  sp->adj holds positions; the caller turns them into
+ * element ids, laid out in locality order: newpos[old position], oldpos its
+ * inverse.  OpenMP threads run pure computation only; interrupts are checked
+ * between batches and chunks.
+ */
+void
+FannBuildGraph(VamanaSpace *sp, FannBuildGroup **groups, int ngroups,
+			   int64 nrows, int build_list, int cross_edges, uint32 *newpos,
+			   uint32 *oldpos)
+{
+	int			nthreads = fann_build_threads;
+	int			list_size = Max(build_list, FannCrossList(cross_edges, false));
+	int64		maxcount = 1,
+				maxsmall = 1;
+	VamanaScratch *scratch = palloc(sizeof(VamanaScratch) * nthreads);
+	VamanaBuild *small = palloc(sizeof(VamanaBuild) * nthreads);
+	VamanaBuild large;
+	float	   *centroid = palloc(sizeof(float) * sp->dim);
+	uint32	   *owner = palloc_extended(sizeof(uint32) * Max(nrows, 1), MCXT_ALLOC_HUGE);
+	FannNear *best = palloc(sizeof(FannNear) * nthreads * Max(cross_edges, 1));
+	int		   *smallgroups = palloc(sizeof(int) * Max(ngroups, 1));
+	int			nsmall = 0,
+				nlarge = 0;
+	instr_time	clock;
+	double		seconds[5];
+
+	INSTR_TIME_SET_CURRENT(clock);
+
+	for (int i = 0; i < ngroups; i++)
+	{
+		maxcount = Max(maxcount, groups[i]->count);
+		if (groups[i]->count <= FANN_PARALLEL_GROUP)
+			maxsmall = Max(maxsmall, groups[i]->count);
+		for (int64 p = groups[i]->first; p < groups[i]->first + groups[i]->count; p++)
+			owner[p] = i;
+		choose_entry_points(sp, groups[i], centroid);
+	}
+	for (int t = 0; t < nthreads; t++)
+	{
+		VamanaScratchInit(&scratch[t], maxcount, list_size, sp->degree + 1024);
+		VamanaBuildInit(&small[t], maxsmall, 1, sp->degree);
+	}
+	VamanaBuildInit(&large, maxcount, 1024, sp->degree);
+	seconds[0] = FannLap(&clock);
+
+	/* large groups one at a time, each batch in parallel */
+	for (int i = 0; i < ngroups; i++)
+	{
+		if (groups[i]->count <= FANN_PARALLEL_GROUP)
+		{
+			if (groups[i]->count > 0)
+				smallgroups[nsmall++] = i;
+			continue;
+		}
+		VamanaBuildGroup(sp, groups[i]->first, groups[i]->count, groups[i]->entry_points[0],
+						 build_list, groups[i]->hash, true, &large, scratch, nthreads);
+		nlarge++;
+	}
+
+	seconds[1] = FannLap(&clock);
+
+	/* small groups in parallel, a chunk at a time */
+	for (int c = 0; c < nsmall; c += 256)
+	{
+		int			end = Min(nsmall, c + 256);
+
+		CHECK_FOR_INTERRUPTS();
+#pragma omp parallel for schedule(dynamic, 1) num_threads(nthreads)
+		for (int k = c; k < end; k++)
+		{
+			int			t = FannThreadNum();
+			FannBuildGroup *g = groups[smallgroups[k]];
+
+			VamanaBuildGroup(sp, g->first, g->count, g->entry_points[0], build_list,
+							 g->hash, false, &small[t], &scratch[t], 1);
+		}
+	}
+
+	seconds[2] = FannLap(&clock);
+
+	/*
+	 * Cross edges, a chunk of rows at a time in locality order, so that the
+	 * searches running together read the same parts of the children: first
+	 * every FANN_CROSS_SEED_STRIDE-th row from the children's entry points,
+	 * then the others from those rows' cross edges (two passes, so that the
+	 * result does not depend on the threads), all with the short list
+	 */
+	locality_order(sp, groups, ngroups, nrows, newpos);
+	for (int64 p = 0; p < nrows; p++)
+		oldpos[newpos[p]] = p;
+	for (int pass = 0; pass < 2 && cross_edges > 0; pass++)
+		for (int64 c = 0; c < nrows; c += FANN_CROSS_CHUNK)
+		{
+			int64		end = Min(nrows, c + FANN_CROSS_CHUNK);
+
+			CHECK_FOR_INTERRUPTS();
+#pragma omp parallel for schedule(dynamic, 16) num_threads(nthreads)
+			for (int64 i = c; i < end; i++)
+			{
+				int			t = FannThreadNum();
+				uint32		p = oldpos[i];
+
+				if ((p % FANN_CROSS_SEED_STRIDE == 0) != (pass == 0))
+					continue;
+				cross_edges_of(sp, groups, groups[owner[p]], p, cross_edges,
+							   FannCrossList(cross_edges, true), pass == 1, &scratch[t],
+							   &best[t * cross_edges]);
+			}
+		}
+	seconds[3] = FannLap(&clock);
+	cover_lng_edges(sp, groups, ngroups, cross_edges,
+					FannCrossList(cross_edges, false), &scratch[0]);
+	seconds[4] = FannLap(&clock);
+	ereport(DEBUG1,
+			(errmsg("fann: graph of %lld rows in %d groups (%d large): entry points %.1f s, large groups %.1f s, small groups %.1f s, cross edges %.1f s, LNG coverage %.1f s",
+					(long long) nrows, ngroups, nlarge, seconds[0], seconds[1],
+					seconds[2], seconds[3], seconds[4])));
 }
