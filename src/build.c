@@ -503,7 +503,8 @@ plan_memory(FannBuildState *bs, FannMetaPage meta)
 {
 	Size		budget = (Size) maintenance_work_mem * 1024;
 	Size		row = sizeof(float) * bs->dimensions + sizeof(ItemPointerData) + 2 * sizeof(uint32);
-	Size		graph = (Size) bs->nrows * (sizeof(uint32) * bs->nneighbors + 3 * sizeof(uint32)) +
+	/* per row: its list; its group, its place in locality order and back, a BFS queue slot */
+	Size		graph = (Size) bs->nrows * (sizeof(uint32) * bs->nneighbors + 4 * sizeof(uint32)) +
 		FannGraphBuildBytes(bs->groups, bs->ngroups, bs->nneighbors, meta->build_list);
 	Size		need = (Size) bs->nrows * row +
 		Max(graph, FannIvfBuildBytes(bs->index, bs->nrows, bs->nrows, bs->dimensions));
