@@ -298,6 +298,13 @@ FannGraphBuildBytes(FannBuildGroup **groups, int ngroups, int degree, int build_
 		VamanaBuildBytes(maxcount, 1024, degree);
 }
 
+/* The rows that find their cross edges first, from the entry points */
+static inline bool
+cross_seed_row(uint32 p)
+{
+	return p % FANN_CROSS_SEED_STRIDE == 0;
+}
+
 /*
  * Where the cross-edge search of row p in child gc starts: with seeded, the
  * cross edges into gc of p's graph neighbours that found theirs first (every
@@ -320,7 +327,7 @@ cross_seeds(const VamanaSpace *sp, const FannBuildGroup *gc, uint32 p, int cross
 
 		if (nbrs[i] == InvalidFannId)
 			break;
-		if (nbrs[i] % FANN_CROSS_SEED_STRIDE != 0)
+		if (!cross_seed_row(nbrs[i]))
 			continue;
 		x = sp->adj + (size_t) nbrs[i] * sp->stride + sp->degree;
 		for (int j = 0; j < cross_edges && n < FANN_ENTRY_POINTS; j++)
@@ -586,7 +593,7 @@ FannBuildGraph(VamanaSpace *sp, FannBuildGroup **groups, int ngroups,
 				int			t = FannThreadNum();
 				uint32		p = oldpos[i];
 
-				if ((p % FANN_CROSS_SEED_STRIDE == 0) != (pass == 0))
+				if (cross_seed_row(p) != (pass == 0))
 					continue;
 				cross_edges_of(sp, groups, groups[owner[p]], p, cross_edges,
 							   FannCrossList(cross_edges, true), pass == 1, &scratch[t],

@@ -31,14 +31,15 @@ typedef struct FannBuildGroup
 /*
  * Search list of the cross-edge searches in a child group.  A longer list
  * (build_list / 2) was measured on SIFT: no better recall, twice the build.
- * CREATE INDEX's searches mostly start next to their answer (cross_seeds in
- * ung.c) and need less: cross_edges measured the recall of 2 * cross_edges
- * on SIFT and the scale set, with a quarter less time in the cross edges.
+ * CREATE INDEX's cross-edge pass (build_pass) mostly starts next to the
+ * answer (cross_seeds in ung.c) and needs less: cross_edges measured the
+ * recall of 2 * cross_edges on SIFT and the scale set, with a quarter less
+ * time in the cross edges.
  */
 static inline int
-FannCrossList(int cross_edges, bool seeded)
+FannCrossList(int cross_edges, bool build_pass)
 {
-	return Max(16, seeded ? cross_edges : 2 * cross_edges);
+	return Max(16, build_pass ? cross_edges : 2 * cross_edges);
 }
 
 /* Build side (ung.c) */
