@@ -19,6 +19,8 @@
 
 /* A search records at most this many expanded nodes per unit of list size */
 #define EXPANDED_PER_LIST	2
+/* Cache line size assumed by the prefetches */
+#define CACHE_LINE			64
 
 Size
 VamanaScratchBytes(int max_points, int list_size, int pool_size)
@@ -73,6 +75,20 @@ cmp_cand(const void *a, const void *b)
 }
 
 /*
+ * Ask for a point's vector ahead of its distance: a search's points lie all
+ * over the group, so each is a cache miss, and a node's neighbours' misses
+ * then overlap instead of following one another
+ */
+static inline void
+prefetch_vector(const VamanaSpace *sp, uint32 id)
+{
+	const char *v = (const char *) VEC(sp, id);
+
+	for (Size off = 0; off < sizeof(float) * sp->dim; off += CACHE_LINE)
+		__builtin_prefetch(v + off);
+}
+
+/*
  * Greedy search (DiskANN Algorithm 1) over the intra-group edges of the
  * group whose points are [first, first + max_points of the scratch): the
  * list_size nearest points found, sorted, in s->list; returns how many.  The
@@ -85,11 +101,12 @@ VamanaSearch(const VamanaSpace *sp, const float *query, uint32 first,
 			 const uint32 *seeds, int nseeds, int list_size, VamanaScratch *s)
 {
 	FannNear *list = s->list;
+	uint32		fresh[FANN_MAX_GRAPH_DEGREE];
 	int			n = 0;
 	int			i = 0;
 
 	s->nexpanded = 0;
-	Assert(list_size <= s->list_size);
+	Assert(list_size <= s->list_size && sp->degree <= FANN_MAX_GRAPH_DEGREE);
 	if (++s->epoch == 0)
 	{
 		/* wrapped: clear the marks */
@@ -110,6 +127,7 @@ VamanaSearch(const VamanaSpace *sp, const float *query, uint32 first,
 	{
 		const uint32 *nb;
 		int			lowest = n;
+		int			nfresh = 0;
 
 		if (list[i].expanded)
 		{
@@ -123,13 +141,19 @@ VamanaSearch(const VamanaSpace *sp, const float *query, uint32 first,
 		for (int k = 0; k < sp->degree && nb[k] != InvalidFannId; k++)
 		{
 			uint32		idx = nb[k] - first;
-			int			pos;
 
 			if (s->stamp[idx] == s->epoch)
 				continue;
 			s->stamp[idx] = s->epoch;
-			pos = FannNearInsert(list, &n, list_size,
-							  sp->distance(query, VEC(sp, nb[k]), sp->dim), nb[k]);
+			fresh[nfresh++] = nb[k];
+			prefetch_vector(sp, nb[k]);
+		}
+		for (int k = 0; k < nfresh; k++)
+		{
+			int			pos = FannNearInsert(list, &n, list_size,
+											 sp->distance(query, VEC(sp, fresh[k]), sp->dim),
+											 fresh[k]);
+
 			lowest = Min(lowest, pos);
 		}
 		i = Min(i, lowest);
