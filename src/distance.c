@@ -390,8 +390,7 @@ static inline void
 prefetch_row(const FannCodeData *const *rows, int i, int n, int dim)
 {
 	if (i < n)
-		for (Size off = 0; off < FANN_CODE_SIZE(dim); off += 64)
-			__builtin_prefetch((const char *) rows[i] + off);
+		FannPrefetchRange(rows[i], FANN_CODE_SIZE(dim));
 }
 
 #define CODE_KERNELS(isa, target) \

@@ -607,6 +607,16 @@ FannPageGetBlock(Page page, const FannBlockLayout *l, int b)
 	return (FannBlock) (PageGetContents(page) + (Size) b * l->size);
 }
 
+#define FANN_CACHE_LINE		64
+
+/* Ask the CPU for [start, start + len), a cache line at a time */
+static inline void
+FannPrefetchRange(const void *start, Size len)
+{
+	for (Size b = 0; b < len; b += FANN_CACHE_LINE)
+		__builtin_prefetch((const char *) start + b);
+}
+
 /*
  * Fetching a region of memory (the next page's rows) a share at a time,
  * between chunks of work on the current page: asked for all at once, the
@@ -628,22 +638,25 @@ FannPrefetchStart(FannPrefetch *pf, const void *start, Size len, int steps)
 	pf->start = start;
 	pf->len = start ? len : 0;
 	pf->done = 0;
-	pf->share = (pf->len / (Max(steps, 0) + 1) + 63) & ~(Size) 63;
+	pf->share = (pf->len / (Max(steps, 0) + 1) + FANN_CACHE_LINE - 1) &
+		~(Size) (FANN_CACHE_LINE - 1);
 }
 
 static inline void
 FannPrefetchStep(FannPrefetch *pf)
 {
-	for (Size b = 0; b < pf->share && pf->done < pf->len; b += 64, pf->done += 64)
-		__builtin_prefetch(pf->start + pf->done);
+	Size		n = Min(pf->share, pf->len - pf->done);
+
+	FannPrefetchRange(pf->start + pf->done, n);
+	pf->done += n;
 }
 
 /* Whatever is left, at once */
 static inline void
 FannPrefetchRest(FannPrefetch *pf)
 {
-	for (; pf->done < pf->len; pf->done += 64)
-		__builtin_prefetch(pf->start + pf->done);
+	FannPrefetchRange(pf->start + pf->done, pf->len - pf->done);
+	pf->done = pf->len;
 }
 
 /* id <-> location */

@@ -349,8 +349,7 @@ FannPrefetchElement(Relation index, BlockNumber blkno, OffsetNumber off, Size es
 	__builtin_prefetch(page);
 	__builtin_prefetch(PageGetItemId((Page) page, off));
 	__builtin_prefetch(special);
-	for (Size b = 0; b < esize; b += 64)
-		__builtin_prefetch(special - off * esize + b);
+	FannPrefetchRange(special - off * esize, esize);
 }
 
 /* ReadBuffer for the scans, through the cache of recent buffers */

@@ -19,8 +19,6 @@
 
 /* A search records at most this many expanded nodes per unit of list size */
 #define EXPANDED_PER_LIST	2
-/* Cache line size assumed by the prefetches */
-#define CACHE_LINE			64
 
 Size
 VamanaScratchBytes(int max_points, int list_size, int pool_size)
@@ -72,20 +70,6 @@ cmp_cand(const void *a, const void *b)
 	if (x->dist != y->dist)
 		return x->dist < y->dist ? -1 : 1;
 	return (x->id > y->id) - (x->id < y->id);
-}
-
-/*
- * Ask for a point's vector ahead of its distance: a search's points lie all
- * over the group, so each is a cache miss, and a node's neighbours' misses
- * then overlap instead of following one another
- */
-static inline void
-prefetch_vector(const VamanaSpace *sp, uint32 id)
-{
-	const char *v = (const char *) VEC(sp, id);
-
-	for (Size off = 0; off < sizeof(float) * sp->dim; off += CACHE_LINE)
-		__builtin_prefetch(v + off);
 }
 
 /*
@@ -146,7 +130,12 @@ VamanaSearch(const VamanaSpace *sp, const float *query, uint32 first,
 				continue;
 			s->stamp[idx] = s->epoch;
 			fresh[nfresh++] = nb[k];
-			prefetch_vector(sp, nb[k]);
+
+			/*
+			 * the points lie all over the group, each a cache miss: asked
+			 * for together, the neighbours' misses overlap
+			 */
+			FannPrefetchRange(VEC(sp, nb[k]), sizeof(float) * sp->dim);
 		}
 		for (int k = 0; k < nfresh; k++)
 		{
