@@ -292,15 +292,18 @@ seed_from_partition(GraphSearch *gs, const FannSearchInput *in,
 	uint32		seeds[FANN_MAX_BEAMS][FANN_PARTITION_SEEDS];
 	int			nseeds[FANN_MAX_BEAMS] = {0};
 	FannModel	m;
+	float	   *work;
+	int			nearest;
 	BlockNumber blkno;
 
 	if (meta->partitions == 0 || n == 0)
 		return;
 	FannModelCached(gs->index, meta, &m);
 	FannBlockLayoutFor(meta->dimensions, &l);
-	blkno = FannPartitionFirstBlock(gs->index, meta,
-									FannNearestCentroid(in->query, m.centroids, m.partitions,
-														m.dim, in->distance));
+	work = palloc(FannCentroidWorkBytes(1, m.partitions, m.dim));
+	FannNearestCentroids(&m.table, 1, &in->query, work, &nearest);
+	pfree(work);
+	blkno = FannPartitionFirstBlock(gs->index, meta, nearest);
 	while (blkno != InvalidBlockNumber)
 	{
 		Buffer		buf = FannReadBuffer(gs->index, blkno);

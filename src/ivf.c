@@ -68,8 +68,9 @@ FannIvfBuildBytes(Relation index, int64 nrows, int64 table_rows, int dim)
 
 	return (Size) nrows * (2 * sizeof(int32) + 2 * sizeof(int64)) +
 		(Size) nsamples * (sizeof(float) * (partitions + dim) + partitions) +
-		FannModelBytes(partitions, dim) * 4 +
-		(Size) fann_build_threads * sizeof(float) * (partitions * 4 + dim + 1024);
+		FannModelBytes(partitions, dim) * 4 + FannCentroidTableBytes(partitions, dim) +
+		(Size) fann_build_threads * (sizeof(float) * (partitions * 4 + dim + 1024) +
+									 FannCentroidWorkBytes(FANN_LIRA_BLOCK, partitions, dim));
 }
 
 /*
@@ -106,12 +107,21 @@ training_data(FannModel *m, const float *vectors, int64 nrows, const int64 *samp
 	FannNear   *near = palloc_extended(sizeof(FannNear) * FANN_LIRA_TARGET_K * nsamples,
 									   MCXT_ALLOC_HUGE);
 	int		   *nnear = palloc_extended(sizeof(int) * nsamples, MCXT_ALLOC_HUGE);
+	Size		work_floats = FannCentroidWorkBytes(FANN_LIRA_BLOCK, P, dim) / sizeof(float);
+	float	   *work = palloc_extended(sizeof(float) * work_floats * nthreads, MCXT_ALLOC_HUGE);
 
 	/* centroid distances, then their mean and deviation, and per coordinate */
 #pragma omp parallel for schedule(static) num_threads(nthreads)
-	for (int64 s = 0; s < nsamples; s++)
-		FannCentroidDistances(vectors + (Size) sample[s] * dim, m->centroids, P, dim,
-							  distance, dists + (Size) s * P);
+	for (int64 s0 = 0; s0 < nsamples; s0 += FANN_LIRA_BLOCK)
+	{
+		const float *rows[FANN_LIRA_BLOCK];
+		int			nb = (int) Min(FANN_LIRA_BLOCK, nsamples - s0);
+
+		for (int s = 0; s < nb; s++)
+			rows[s] = vectors + (Size) sample[s0 + s] * dim;
+		FannCentroidDistances(&m->table, nb, rows, work + work_floats * FannThreadNum(),
+							  dists + (Size) s0 * P);
+	}
 	/*
 	 * One mean and deviation over all distances, not one per centroid: the
 	 * skip connections then start from the nearest-centroid order
@@ -223,6 +233,7 @@ training_data(FannModel *m, const float *vectors, int64 nrows, const int64 *samp
 	pfree(fill);
 	pfree(near);
 	pfree(nnear);
+	pfree(work);
 }
 
 /*
@@ -230,14 +241,14 @@ training_data(FannModel *m, const float *vectors, int64 nrows, const int64 *samp
  * -1 (second), from the trained model.
  */
 static void
-assign_rows(const FannModel *m, const float *vectors, int64 nrows,
-			FannDistanceFunction distance, bool redundancy, int nthreads,
-			int32 *own, int32 *second)
+assign_rows(const FannModel *m, const float *vectors, int64 nrows, bool redundancy,
+			int nthreads, int32 *own, int32 *second)
 {
 	int			P = m->partitions,
 				dim = m->dim;
 	int			nact = FannModelActivations(m);
-	Size		per_thread = (Size) FANN_LIRA_BLOCK * (P * 2 + dim + nact);
+	Size		work_floats = FannCentroidWorkBytes(FANN_LIRA_BLOCK, P, dim) / sizeof(float);
+	Size		per_thread = (Size) FANN_LIRA_BLOCK * (P * 2 + dim + nact) + work_floats;
 	float	   *scratch = palloc_extended(sizeof(float) * per_thread * nthreads, MCXT_ALLOC_HUGE);
 
 	for (int64 chunk = 0; chunk < nrows; chunk += FANN_IVF_CHUNK)
@@ -251,21 +262,24 @@ assign_rows(const FannModel *m, const float *vectors, int64 nrows,
 			float	   *in_d = dists + (Size) FANN_LIRA_BLOCK * P;
 			float	   *in_v = in_d + (Size) FANN_LIRA_BLOCK * P;
 			float	   *act = in_v + (Size) FANN_LIRA_BLOCK * dim;
+			float	   *work = act + (Size) FANN_LIRA_BLOCK * nact;
+			const float *rows[FANN_LIRA_BLOCK];
 
+			for (int s = 0; s < nb; s++)
+				rows[s] = vectors + (Size) (r0 + s) * dim;
+			FannCentroidDistances(&m->table, nb, rows, work, dists);
 			for (int s = 0; s < nb; s++)
 			{
 				const float *ds = dists + (Size) s * P;
 				int64		r = r0 + s;
 
-				FannCentroidDistances(vectors + (Size) r * dim, m->centroids, P, dim,
-									  distance, dists + (Size) s * P);
 				own[r] = 0;
 				for (int c = 1; c < P; c++)
 					if (ds[c] < ds[own[r]])
 						own[r] = c;
 				second[r] = -1;
 				if (redundancy && P > 1)
-					FannModelInputs(m, vectors + (Size) r * dim, ds, in_d + (Size) s * P,
+					FannModelInputs(m, rows[s], ds, in_d + (Size) s * P,
 									in_v + (Size) s * dim);
 			}
 			if (!redundancy || P < 2)
@@ -630,6 +644,7 @@ FannIvfBuild(Relation index, FannMetaPage meta, const float *vectors, int64 nrow
 	uint64		seed = FANN_IVF_SEED;
 	char	   *bytes;
 	char	   *pbytes;
+	char	   *table_bytes;
 	FannModel	m;
 	FannProber	prober;
 	int64	   *offsets;
@@ -645,7 +660,7 @@ FannIvfBuild(Relation index, FannMetaPage meta, const float *vectors, int64 nrow
 	instr_time	start,
 				clustered,
 				trained,
-				calibrating,
+				assigned,
 				calibrated;
 
 	if (P <= 0 || dim == 0)
@@ -653,7 +668,10 @@ FannIvfBuild(Relation index, FannMetaPage meta, const float *vectors, int64 nrow
 	INSTR_TIME_SET_CURRENT(start);
 	bytes = palloc0(FannModelBytes(P, dim));
 	FannModelBind(&m, bytes, P, dim);
-	FannKmeans(vectors, nrows, dim, distance, P, seed, nthreads, m.centroids);
+	FannKmeans(vectors, nrows, dim, (FannMetric) meta->metric, P, seed, nthreads,
+			   m.centroids);
+	table_bytes = palloc(FannCentroidTableBytes(P, dim));
+	FannModelBindTable(&m, table_bytes, (FannMetric) meta->metric, true);
 	INSTR_TIME_SET_CURRENT(clustered);
 
 	/* nearest-centroid partitions first: the training targets refer to them */
@@ -661,7 +679,7 @@ FannIvfBuild(Relation index, FannMetaPage meta, const float *vectors, int64 nrow
 	second = palloc_extended(sizeof(int32) * nrows, MCXT_ALLOC_HUGE);
 	offsets = palloc(sizeof(int64) * (P + 1));
 	members = palloc_extended(sizeof(int64) * nrows * 2, MCXT_ALLOC_HUGE);
-	assign_rows(&m, vectors, nrows, distance, false, nthreads, own, second);
+	assign_rows(&m, vectors, nrows, false, nthreads, own, second);
 	group_by_partition(P, nrows, own, NULL, offsets, members);
 
 	/* a seeded sample of rows as training queries */
@@ -686,18 +704,20 @@ FannIvfBuild(Relation index, FannMetaPage meta, const float *vectors, int64 nrow
 	pfree(targets);
 	pfree(sample);
 	INSTR_TIME_SET_CURRENT(trained);
-	INSTR_TIME_SUBTRACT(trained, clustered);
-	INSTR_TIME_SUBTRACT(clustered, start);
 
 	if (redundancy)
-		assign_rows(&m, vectors, nrows, distance, true, nthreads, own, second);
+		assign_rows(&m, vectors, nrows, true, nthreads, own, second);
 	pbytes = palloc(FannProberBytes(P, dim));
 	FannProberBind(&prober, pbytes, P, dim);
 	FannProberFrom(&prober, &m);
-	INSTR_TIME_SET_CURRENT(calibrating);
+	INSTR_TIME_SET_CURRENT(assigned);
 	calibrate(meta, &prober, vectors, nrows, in_training, own, second, distance, nthreads, seed);
 	INSTR_TIME_SET_CURRENT(calibrated);
-	INSTR_TIME_SUBTRACT(calibrated, calibrating);
+	/* each phase's seconds: from the time before it */
+	INSTR_TIME_SUBTRACT(calibrated, assigned);
+	INSTR_TIME_SUBTRACT(assigned, trained);
+	INSTR_TIME_SUBTRACT(trained, clustered);
+	INSTR_TIME_SUBTRACT(clustered, start);
 	pfree(in_training);
 	pfree(pbytes);
 	group_by_partition(P, nrows, own, redundancy ? second : NULL, offsets, members);
@@ -710,13 +730,14 @@ FannIvfBuild(Relation index, FannMetaPage meta, const float *vectors, int64 nrow
 	write_partitions(index, meta, vectors, ids, groups, tids, offsets, members);
 	meta->ivf_end = RelationGetNumberOfBlocks(index);
 	ereport(DEBUG1,
-			(errmsg("fann: %d partitions, %lld rows listed (%lld copies), k-means %.1f s, model training %.1f s, calibration %.1f s, probe threshold %g for recall %g",
+			(errmsg("fann: %d partitions, %lld rows listed (%lld copies), k-means %.1f s, model training %.1f s, assignment %.1f s, calibration %.1f s, probe threshold %g for recall %g",
 					P, (long long) offsets[P], (long long) (offsets[P] - nrows),
 					INSTR_TIME_GET_DOUBLE(clustered), INSTR_TIME_GET_DOUBLE(trained),
-					INSTR_TIME_GET_DOUBLE(calibrated),
+					INSTR_TIME_GET_DOUBLE(assigned), INSTR_TIME_GET_DOUBLE(calibrated),
 					FannProbeThresholdFor(meta, FANN_DEFAULT_TARGET_RECALL, 1.0),
 					FANN_DEFAULT_TARGET_RECALL)));
 	pfree(bytes);
+	pfree(table_bytes);
 	pfree(own);
 	pfree(second);
 	pfree(offsets);
@@ -871,8 +892,7 @@ FannIvfInsert(Relation index, FannMetaPage meta, const FannModel *model,
 		m = *model;
 	else
 		FannModelCached(index, meta, &m);
-	assign_rows(&m, vec, 1, FannGetDistance((FannMetric) meta->metric),
-				meta->redundancy, 1, &own, &second);
+	assign_rows(&m, vec, 1, meta->redundancy, 1, &own, &second);
 	c4 = palloc(FANN_CODE_SIZE(meta->dimensions));
 	FannCodeNibbles(code, meta->dimensions, c4);
 	append_row(index, meta, own, id, gid, tid, c4);

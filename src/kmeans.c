@@ -12,32 +12,12 @@
 
 #include "lira.h"
 #include "miscadmin.h"
+#include "parallel.h"
 
 /* Lloyd iterations on the sample: the assignment changes little after these */
 #define FANN_KMEANS_ITERATIONS	12
 /* sample rows per centroid */
 #define FANN_KMEANS_SAMPLE		48
-
-/* The nearest of k centroids to vec */
-int
-FannNearestCentroid(const float *vec, const float *centroids, int k, int dim,
-					FannDistanceFunction distance)
-{
-	int			best = 0;
-	double		bestd = 0;
-
-	for (int c = 0; c < k; c++)
-	{
-		double		d = distance(vec, centroids + (Size) c * dim, dim);
-
-		if (c == 0 || d < bestd)
-		{
-			bestd = d;
-			best = c;
-		}
-	}
-	return best;
-}
 
 /*
  * k centroids (k * dim floats, caller's memory) of the n row-major vectors,
@@ -45,10 +25,14 @@ FannNearestCentroid(const float *vec, const float *centroids, int k, int dim,
  * random sample point.
  */
 void
-FannKmeans(const float *vectors, int64 n, int dim, FannDistanceFunction distance,
+FannKmeans(const float *vectors, int64 n, int dim, FannMetric metric,
 		   int k, uint64 seed, int nthreads, float *centroids)
 {
 	int64		nsample = Min(n, (int64) k * FANN_KMEANS_SAMPLE);
+	FannCentroidTable table;
+	char	   *table_bytes = palloc_extended(FannCentroidTableBytes(k, dim), MCXT_ALLOC_HUGE);
+	Size		work_floats = FannCentroidWorkBytes(FANN_LIRA_BLOCK, k, dim) / sizeof(float);
+	float	   *work = palloc_extended(sizeof(float) * work_floats * nthreads, MCXT_ALLOC_HUGE);
 	int64	   *sample = palloc_extended(sizeof(int64) * Max(nsample, 1), MCXT_ALLOC_HUGE);
 	int		   *assign = palloc_extended(sizeof(int) * Max(nsample, 1), MCXT_ALLOC_HUGE);
 	double	   *sums = palloc_extended(sizeof(double) * k * dim, MCXT_ALLOC_HUGE);
@@ -85,10 +69,19 @@ FannKmeans(const float *vectors, int64 n, int dim, FannDistanceFunction distance
 	for (int iter = 0; iter < FANN_KMEANS_ITERATIONS; iter++)
 	{
 		CHECK_FOR_INTERRUPTS();
+		FannCentroidTableBind(&table, table_bytes, k, dim, metric);
+		FannCentroidTableFill(&table, centroids);
 #pragma omp parallel for schedule(static) num_threads(nthreads)
-		for (int64 i = 0; i < nsample; i++)
-			assign[i] = FannNearestCentroid(vectors + (Size) sample[i] * dim,
-											centroids, k, dim, distance);
+		for (int64 i0 = 0; i0 < nsample; i0 += FANN_LIRA_BLOCK)
+		{
+			const float *rows[FANN_LIRA_BLOCK];
+			int			nb = (int) Min(FANN_LIRA_BLOCK, nsample - i0);
+
+			for (int s = 0; s < nb; s++)
+				rows[s] = vectors + (Size) sample[i0 + s] * dim;
+			FannNearestCentroids(&table, nb, rows, work + work_floats * FannThreadNum(),
+								 assign + i0);
+		}
 
 		MemSet(sums, 0, sizeof(double) * k * dim);
 		MemSet(counts, 0, sizeof(int64) * k);
@@ -113,6 +106,8 @@ FannKmeans(const float *vectors, int64 n, int dim, FannDistanceFunction distance
 					centroid[d] = sums[(Size) c * dim + d] / counts[c];
 		}
 	}
+	pfree(table_bytes);
+	pfree(work);
 	pfree(sample);
 	pfree(assign);
 	pfree(sums);

@@ -108,6 +108,19 @@ FannModelBind(FannModel *m, char *bytes, int partitions, int dim)
 		f += d->nout;
 	}
 	m->skip = f;
+	m->table.t = NULL;
+}
+
+/*
+ * Bind m's centroid table to bytes (FannCentroidTableBytes), and with fill,
+ * compute it from m's centroids
+ */
+void
+FannModelBindTable(FannModel *m, char *bytes, FannMetric metric, bool fill)
+{
+	FannCentroidTableBind(&m->table, bytes, m->partitions, m->dim, metric);
+	if (fill)
+		FannCentroidTableFill(&m->table, m->centroids);
 }
 
 /*
@@ -159,15 +172,6 @@ FannModelLogits(const FannModel *m, const float *act)
 	return act + ACT_LOGITS;
 }
 
-/* Distances from vec to each of k centroids */
-void
-FannCentroidDistances(const float *vec, const float *centroids, int k, int dim,
-					  FannDistanceFunction distance, float *out)
-{
-	for (int c = 0; c < k; c++)
-		out[c] = distance(vec, centroids + (Size) c * dim, dim);
-}
-
 /* The standardised inputs of a vector and its centroid distances */
 static void
 standardise(int partitions, int dim, const float *dist_mean, const float *dist_std,
@@ -199,10 +203,111 @@ FannModelInputs(const FannModel *m, const float *vec, const float *dists,
 #define FANN_WIDE_CLONES
 #endif
 
+/* Sixteen lanes: a zmm, two ymm or four xmm registers, by the clone */
+typedef float v16f __attribute__((vector_size(64)));
+typedef float v16f_u __attribute__((vector_size(64), aligned(4)));
+typedef int8 v16b_u __attribute__((vector_size(16), aligned(1)));
+
+/*
+ * A layer's weights [at, at + 16), float or int8 (wide: float), into *v (not
+ * returned: a 64-byte return value would have an ABI of its own)
+ */
+static inline __attribute__((always_inline)) void
+weights16(const void *w, bool wide, Size at, v16f *v)
+{
+	if (wide)
+		*v = *(const v16f_u *) ((const float *) w + at);
+	else
+		*v = __builtin_convertvector(*(const v16b_u *) ((const int8 *) w + at), v16f);
+}
+
+/*
+ * Outputs [o, o + 16 nv) of ns samples (ns * nv <= 4), from init (or zero)
+ * plus x W, summed over the inputs in order.  The sums stay in registers
+ * through all the inputs and each weight vector serves the ns samples: the
+ * loop this replaced loaded and stored every output at every input, which
+ * held it to a multiply-add a cycle at best.
+ */
+static inline __attribute__((always_inline)) void
+dense_tile(const void *w, bool wide, const float *init, int nin, int nout, int o,
+		   int ns, int nv, const float *x, int xstride, float *y, int ystride)
+{
+	v16f		acc[4];
+
+	for (int s = 0; s < ns; s++)
+		for (int j = 0; j < nv; j++)
+			acc[s * nv + j] = init ? *(const v16f_u *) (init + o + 16 * j) : (v16f) {0};
+	for (int i = 0; i < nin; i++)
+	{
+		v16f		wv[4];
+
+		for (int j = 0; j < nv; j++)
+			weights16(w, wide, (Size) i * nout + o + 16 * j, &wv[j]);
+		for (int s = 0; s < ns; s++)
+		{
+			float		xs = x[(Size) s * xstride + i];
+
+			for (int j = 0; j < nv; j++)
+				acc[s * nv + j] += xs * wv[j];
+		}
+	}
+	for (int s = 0; s < ns; s++)
+		for (int j = 0; j < nv; j++)
+			*(v16f_u *) (y + (Size) s * ystride + o + 16 * j) = acc[s * nv + j];
+}
+
+/* The same for outputs [o, nout) one at a time: the last, fewer than 16 */
+static inline __attribute__((always_inline)) void
+dense_rest(const void *w, bool wide, const float *init, int nin, int nout, int o,
+		   int ns, const float *x, int xstride, float *y, int ystride)
+{
+	for (int s = 0; s < ns; s++)
+		for (int t = o; t < nout; t++)
+		{
+			float		sum = init ? init[t] : 0;
+
+			for (int i = 0; i < nin; i++)
+				sum += x[(Size) s * xstride + i] *
+					(wide ? ((const float *) w)[(Size) i * nout + t] :
+					 (float) ((const int8 *) w)[(Size) i * nout + t]);
+			y[(Size) s * ystride + t] = sum;
+		}
+}
+
+/*
+ * y = init + x W for nb samples (sample s at s * xstride and s * ystride):
+ * samples four at a time, each 16 outputs' weights read from the cache once
+ * for the four; a last sample or two alone, 64 outputs at a time so that
+ * four sums are in flight (a query's pass is one sample)
+ */
+static inline __attribute__((always_inline)) void
+dense_sums(const void *w, bool wide, const float *init, int nin, int nout, int nb,
+		   const float *x, int xstride, float *y, int ystride)
+{
+	int			s4 = nb - nb % 4;
+	int			o;
+
+	for (o = 0; o + 16 <= nout; o += 16)
+		for (int s = 0; s < s4; s += 4)
+			dense_tile(w, wide, init, nin, nout, o, 4, 1, x + (Size) s * xstride, xstride,
+					   y + (Size) s * ystride, ystride);
+	dense_rest(w, wide, init, nin, nout, o, s4, x, xstride, y, ystride);
+	for (int s = s4; s < nb; s++)
+	{
+		const float *xs = x + (Size) s * xstride;
+		float	   *ys = y + (Size) s * ystride;
+
+		for (o = 0; o + 64 <= nout; o += 64)
+			dense_tile(w, wide, init, nin, nout, o, 1, 4, xs, xstride, ys, ystride);
+		for (; o + 16 <= nout; o += 16)
+			dense_tile(w, wide, init, nin, nout, o, 1, 1, xs, xstride, ys, ystride);
+		dense_rest(w, wide, init, nin, nout, o, 1, xs, xstride, ys, ystride);
+	}
+}
+
 /*
  * y = x W + b for nb samples (sample s at s * xstride and s * ystride),
- * through a ReLU unless it is the output layer.  Each weight row serves all
- * the samples while it is in the CPU's cache.
+ * through a ReLU unless it is the output layer
  */
 FANN_WIDE_CLONES
 static void
@@ -211,24 +316,7 @@ dense_forward(const void *layer, int nb, const float *x, int xstride, float *y,
 {
 	const FannDense *l = layer;
 
-	for (int s = 0; s < nb; s++)
-		memcpy(y + (Size) s * ystride, l->b, sizeof(float) * l->nout);
-	for (int i = 0; i < l->nin; i++)
-	{
-		const float *w = l->w + (Size) i * l->nout;
-
-		for (int s = 0; s < nb; s++)
-		{
-			float		xi = x[(Size) s * xstride + i];
-			float	   *ys = y + (Size) s * ystride;
-
-			if (xi == 0)
-				continue;		/* ReLU outputs are often zero */
-#pragma omp simd
-			for (int o = 0; o < l->nout; o++)
-				ys[o] += xi * w[o];
-		}
-	}
+	dense_sums(l->w, true, l->b, l->nin, l->nout, nb, x, xstride, y, ystride);
 	if (relu)
 		for (int s = 0; s < nb; s++)
 			for (int o = 0; o < l->nout; o++)
@@ -246,24 +334,7 @@ dense8_forward(const void *layer, int nb, const float *x, int xstride, float *y,
 {
 	const FannDense8 *l = layer;
 
-	for (int s = 0; s < nb; s++)
-		memset(y + (Size) s * ystride, 0, sizeof(float) * l->nout);
-	for (int i = 0; i < l->nin; i++)
-	{
-		const int8 *w = l->w + (Size) i * l->nout;
-
-		for (int s = 0; s < nb; s++)
-		{
-			float		xi = x[(Size) s * xstride + i];
-			float	   *ys = y + (Size) s * ystride;
-
-			if (xi == 0)
-				continue;
-#pragma omp simd
-			for (int o = 0; o < l->nout; o++)
-				ys[o] += xi * (float) w[o];
-		}
-	}
+	dense_sums(l->w, false, NULL, l->nin, l->nout, nb, x, xstride, y, ystride);
 	for (int s = 0; s < nb; s++)
 	{
 		float	   *ys = y + (Size) s * ystride;
@@ -274,6 +345,140 @@ dense8_forward(const void *layer, int nb, const float *x, int xstride, float *y,
 
 			ys[o] = relu ? Max(v, 0.0f) : v;
 		}
+	}
+}
+
+/*
+ * Distances to the centroids (lira.h): the IVF's build computes N times P of
+ * them (k-means, each row's partition, the model's inputs), a third of its
+ * time when each was a call of the metric's kernel
+ */
+Size
+FannCentroidTableBytes(int k, int dim)
+{
+	return sizeof(float) * ((Size) k * dim + k + dim);
+}
+
+void
+FannCentroidTableBind(FannCentroidTable *ct, char *bytes, int k, int dim,
+					  FannMetric metric)
+{
+	ct->k = k;
+	ct->dim = dim;
+	ct->metric = metric;
+	ct->t = (float *) bytes;
+	ct->norms = ct->t + (Size) k * dim;
+	ct->mean = ct->norms + k;
+}
+
+/* The table of the k row-major centroids */
+void
+FannCentroidTableFill(FannCentroidTable *ct, const float *centroids)
+{
+	int			k = ct->k,
+				dim = ct->dim;
+
+	for (int d = 0; d < dim; d++)
+	{
+		double		sum = 0;
+
+		if (ct->metric == FANN_METRIC_L2)
+			for (int c = 0; c < k; c++)
+				sum += centroids[(Size) c * dim + d];
+		ct->mean[d] = sum / k;
+	}
+	for (int c = 0; c < k; c++)
+	{
+		float		norm = 0;
+
+		for (int d = 0; d < dim; d++)
+		{
+			float		v = centroids[(Size) c * dim + d] - ct->mean[d];
+
+			ct->t[(Size) d * k + c] = v;
+			norm += v * v;
+		}
+		ct->norms[c] = norm;
+	}
+}
+
+/* Scratch memory of FannCentroidDistances and FannNearestCentroids */
+Size
+FannCentroidWorkBytes(int nb, int k, int dim)
+{
+	return sizeof(float) * nb * ((Size) dim + 1 + k);
+}
+
+/*
+ * Distances under the table's metric, as distance.c's kernels define them,
+ * from nb rows to each centroid: out[s * k + c].  work: FannCentroidWorkBytes
+ * of nb rows.  No palloc: runs in parallel loops.
+ */
+FANN_WIDE_CLONES
+void
+FannCentroidDistances(const FannCentroidTable *ct, int nb, const float *const *rows,
+					  float *work, float *out)
+{
+	int			k = ct->k,
+				dim = ct->dim;
+	float	   *norms = work + (Size) nb * dim;
+
+	for (int s = 0; s < nb; s++)
+	{
+		float	   *x = work + (Size) s * dim;
+		float		norm = 0;
+
+		for (int d = 0; d < dim; d++)
+		{
+			x[d] = rows[s][d] - ct->mean[d];
+			norm += x[d] * x[d];
+		}
+		norms[s] = norm;
+	}
+	dense_sums(ct->t, true, NULL, dim, k, nb, work, dim, out, k);
+	for (int s = 0; s < nb; s++)
+	{
+		float	   *o = out + (Size) s * k;
+
+		switch (ct->metric)
+		{
+			case FANN_METRIC_L2:
+				for (int c = 0; c < k; c++)
+					o[c] = sqrtf(Max(norms[s] + ct->norms[c] - 2 * o[c], 0.0f));
+				break;
+			case FANN_METRIC_IP:
+				for (int c = 0; c < k; c++)
+					o[c] = -o[c];
+				break;
+			case FANN_METRIC_COSINE:
+				for (int c = 0; c < k; c++)
+				{
+					/* NaN for a zero vector, as cosine_distance gives */
+					double		sim = o[c] / sqrt((double) norms[s] * ct->norms[c]);
+
+					o[c] = isnan(sim) ? sim : 1.0 - Max(-1.0, Min(1.0, sim));
+				}
+				break;
+		}
+	}
+}
+
+/* Each row's nearest centroid, the first of equals (work: as above) */
+void
+FannNearestCentroids(const FannCentroidTable *ct, int nb, const float *const *rows,
+					 float *work, int *nearest)
+{
+	float	   *dists = work + (Size) nb * (ct->dim + 1);
+
+	FannCentroidDistances(ct, nb, rows, work, dists);
+	for (int s = 0; s < nb; s++)
+	{
+		const float *ds = dists + (Size) s * ct->k;
+
+		nearest[s] = 0;
+		for (int c = 1; c < ct->k; c++)
+			if (ds[c] < ds[nearest[s]])
+				nearest[s] = c;
 	}
 }
 

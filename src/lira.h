@@ -68,6 +68,24 @@ typedef struct FannDense8
 	float	   *b;				/* nout */
 } FannDense8;
 
+/*
+ * Centroids as the dense kernel takes them (FannCentroidDistances):
+ * transposed, so that one pass gives a block of rows' dot products with
+ * every centroid, and their squared norms.  Under L2 the rows and the
+ * centroids are centred on the centroids' mean first: ||x||^2 + ||c||^2 -
+ * 2 x.c then loses no precision to an offset that all the data shares.
+ * Memory of FannCentroidTableBytes, bound by FannCentroidTableBind.
+ */
+typedef struct FannCentroidTable
+{
+	int			k;
+	int			dim;
+	FannMetric	metric;
+	float	   *t;				/* dim x k: row d holds coordinate d of each */
+	float	   *norms;			/* k: squared norms, centred */
+	float	   *mean;			/* dim: zero unless L2 */
+} FannCentroidTable;
+
 typedef struct FannModel
 {
 	int			partitions;
@@ -79,6 +97,8 @@ typedef struct FannModel
 	float	   *vec_std;
 	FannDense	layers[FANN_NUM_LAYERS];
 	float	   *skip;			/* per partition: weight of its distance input */
+	FannCentroidTable table;	/* the centroids' distances: t NULL until
+								 * FannModelBindTable */
 	float	   *floats;			/* all of the above, contiguous */
 	Size		nfloats;
 	float	   *weights;		/* where the trained part starts */
@@ -109,17 +129,24 @@ typedef struct FannProber
 } FannProber;
 
 /* kmeans.c */
-extern void FannKmeans(const float *vectors, int64 n, int dim,
-					   FannDistanceFunction distance, int k, uint64 seed,
-					   int nthreads, float *centroids);
-extern int	FannNearestCentroid(const float *vec, const float *centroids, int k,
-								int dim, FannDistanceFunction distance);
+extern void FannKmeans(const float *vectors, int64 n, int dim, FannMetric metric,
+					   int k, uint64 seed, int nthreads, float *centroids);
+
+/* lira.c: distances to the centroids */
+extern Size FannCentroidTableBytes(int k, int dim);
+extern void FannCentroidTableBind(FannCentroidTable *ct, char *bytes, int k, int dim,
+								  FannMetric metric);
+extern void FannCentroidTableFill(FannCentroidTable *ct, const float *centroids);
+extern Size FannCentroidWorkBytes(int nb, int k, int dim);
+extern void FannCentroidDistances(const FannCentroidTable *ct, int nb,
+								  const float *const *rows, float *work, float *out);
+extern void FannNearestCentroids(const FannCentroidTable *ct, int nb,
+								 const float *const *rows, float *work, int *nearest);
 
 /* lira.c: the probing model */
 extern Size FannModelBytes(int partitions, int dim);
-extern void FannCentroidDistances(const float *vec, const float *centroids, int k,
-								  int dim, FannDistanceFunction distance, float *out);
 extern void FannModelBind(FannModel *m, char *bytes, int partitions, int dim);
+extern void FannModelBindTable(FannModel *m, char *bytes, FannMetric metric, bool fill);
 extern void FannModelInitWeights(FannModel *m, double positive_rate, uint64 seed);
 extern int	FannModelActivations(const FannModel *m);
 extern void FannModelInputs(const FannModel *m, const float *vec, const float *dists,

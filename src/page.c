@@ -580,53 +580,67 @@ read_model(Relation index, const FannMetaPageData *meta, char *bytes, Size nbyte
 				 errhint("Please REINDEX it.")));
 }
 
-/* The probing model, read into memory the caller owns (palloc'd) */
+/* The probing model and its centroid table, read into palloc'd memory */
 void
 FannModelLoad(Relation index, const FannMetaPageData *meta, FannModel *m)
 {
 	Size		nbytes = FannModelBytes(meta->partitions, meta->dimensions);
-	char	   *bytes = palloc_extended(nbytes, MCXT_ALLOC_HUGE);
+	char	   *bytes = palloc_extended(MAXALIGN(nbytes) +
+										FannCentroidTableBytes(meta->partitions,
+															   meta->dimensions),
+										MCXT_ALLOC_HUGE);
 
 	read_model(index, meta, bytes, nbytes);
 	FannModelBind(m, bytes, meta->partitions, meta->dimensions);
+	FannModelBindTable(m, bytes + MAXALIGN(nbytes), (FannMetric) meta->metric, true);
 }
 
 /*
- * The relcache entry's cache of the probing model (read on first use) and
- * of its prober after it (lira.h); the cache's model bytes
+ * The relcache entry's cache of the probing model (read on first use), its
+ * prober and its centroid table after it (lira.h); the cache's model bytes
  */
 static FannRelCache *
 model_cached(Relation index, const FannMetaPageData *meta)
 {
-	Size		nbytes = FannModelBytes(meta->partitions, meta->dimensions);
-	Size		pbytes = FannProberBytes(meta->partitions, meta->dimensions);
+	Size		mbytes = FannModelBytes(meta->partitions, meta->dimensions);
+	Size		nbytes = MAXALIGN(mbytes);
+	Size		pbytes = MAXALIGN(FannProberBytes(meta->partitions, meta->dimensions));
+	Size		tbytes = FannCentroidTableBytes(meta->partitions, meta->dimensions);
 	FannRelCache *cache = index->rd_amcache;
 
-	if (cache == NULL || cache->model_bytes != MAXALIGN(nbytes) + pbytes)
+	if (cache == NULL || cache->model_bytes != nbytes + pbytes + tbytes)
 	{
 		FannModel	m;
 		FannProber	p;
 
-		cache = cache_resize(index, cache ? cache->nblocks : 0, MAXALIGN(nbytes) + pbytes);
-		read_model(index, meta, cache->model, nbytes);
+		cache = cache_resize(index, cache ? cache->nblocks : 0, nbytes + pbytes + tbytes);
+		read_model(index, meta, cache->model, mbytes);
 		FannModelBind(&m, cache->model, meta->partitions, meta->dimensions);
-		FannProberBind(&p, cache->model + MAXALIGN(nbytes), meta->partitions,
-					   meta->dimensions);
+		FannModelBindTable(&m, cache->model + nbytes + pbytes, (FannMetric) meta->metric,
+						   true);
+		FannProberBind(&p, cache->model + nbytes, meta->partitions, meta->dimensions);
 		FannProberFrom(&p, &m);
-		cache->model_bytes = MAXALIGN(nbytes) + pbytes;
+		cache->model_bytes = nbytes + pbytes + tbytes;
 	}
 	return cache;
 }
 
 /*
- * The probing model, and its prober, from the relcache entry's cache.  Valid
- * until the next FannRecentBuffersReserve or relcache invalidation: not to
- * be held across a search or a lock acquisition.
+ * The probing model with its centroid table, and its prober, from the
+ * relcache entry's cache.  Valid until the next FannRecentBuffersReserve or
+ * relcache invalidation: not to be held across a search or a lock
+ * acquisition.
  */
 void
 FannModelCached(Relation index, const FannMetaPageData *meta, FannModel *m)
 {
-	FannModelBind(m, model_cached(index, meta)->model, meta->partitions, meta->dimensions);
+	FannRelCache *cache = model_cached(index, meta);
+	Size		nbytes = MAXALIGN(FannModelBytes(meta->partitions, meta->dimensions));
+
+	FannModelBind(m, cache->model, meta->partitions, meta->dimensions);
+	FannModelBindTable(m, cache->model + nbytes +
+					   MAXALIGN(FannProberBytes(meta->partitions, meta->dimensions)),
+					   (FannMetric) meta->metric, false);
 }
 
 void
