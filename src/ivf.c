@@ -273,10 +273,7 @@ assign_rows(const FannModel *m, const float *vectors, int64 nrows, bool redundan
 				const float *ds = dists + (Size) s * P;
 				int64		r = r0 + s;
 
-				own[r] = 0;
-				for (int c = 1; c < P; c++)
-					if (ds[c] < ds[own[r]])
-						own[r] = c;
+				own[r] = FannNearestOf(ds, P);
 				second[r] = -1;
 				if (redundancy && P > 1)
 					FannModelInputs(m, rows[s], ds, in_d + (Size) s * P,

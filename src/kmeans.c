@@ -61,6 +61,7 @@ FannKmeans(const float *vectors, int64 n, int dim, FannMetric metric,
 		}
 		pfree(perm);
 	}
+	FannCentroidTableBind(&table, table_bytes, k, dim, metric);
 	/* start from k distinct sample points */
 	for (int c = 0; c < k; c++)
 		memcpy(centroids + (Size) c * dim, vectors + (Size) sample[c] * dim,
@@ -69,7 +70,6 @@ FannKmeans(const float *vectors, int64 n, int dim, FannMetric metric,
 	for (int iter = 0; iter < FANN_KMEANS_ITERATIONS; iter++)
 	{
 		CHECK_FOR_INTERRUPTS();
-		FannCentroidTableBind(&table, table_bytes, k, dim, metric);
 		FannCentroidTableFill(&table, centroids);
 #pragma omp parallel for schedule(static) num_threads(nthreads)
 		for (int64 i0 = 0; i0 < nsample; i0 += FANN_LIRA_BLOCK)

@@ -475,14 +475,7 @@ FannNearestCentroids(const FannCentroidTable *ct, int nb, const float *const *ro
 
 	FannCentroidDistances(ct, nb, rows, work, dists);
 	for (int s = 0; s < nb; s++)
-	{
-		const float *ds = dists + (Size) s * ct->k;
-
-		nearest[s] = 0;
-		for (int c = 1; c < ct->k; c++)
-			if (ds[c] < ds[nearest[s]])
-				nearest[s] = c;
-	}
+		nearest[s] = FannNearestOf(dists + (Size) s * ct->k, ct->k);
 }
 
 /* One layer of either form of the model */

@@ -128,6 +128,18 @@ typedef struct FannProber
 	FannDense8	layers[FANN_NUM_LAYERS];
 } FannProber;
 
+/* The nearest of k distances, the first of equals */
+static inline int
+FannNearestOf(const float *dists, int k)
+{
+	int			best = 0;
+
+	for (int c = 1; c < k; c++)
+		if (dists[c] < dists[best])
+			best = c;
+	return best;
+}
+
 /* kmeans.c */
 extern void FannKmeans(const float *vectors, int64 n, int dim, FannMetric metric,
 					   int k, uint64 seed, int nthreads, float *centroids);

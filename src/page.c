@@ -596,31 +596,42 @@ FannModelLoad(Relation index, const FannMetaPageData *meta, FannModel *m)
 }
 
 /*
+ * The cache's model bytes: the stored model, then its prober (at
+ * *prober_at), then its centroid table (at *table_at); returns their size
+ */
+static Size
+model_layout(const FannMetaPageData *meta, Size *prober_at, Size *table_at)
+{
+	*prober_at = MAXALIGN(FannModelBytes(meta->partitions, meta->dimensions));
+	*table_at = *prober_at + MAXALIGN(FannProberBytes(meta->partitions, meta->dimensions));
+	return *table_at + FannCentroidTableBytes(meta->partitions, meta->dimensions);
+}
+
+/*
  * The relcache entry's cache of the probing model (read on first use), its
- * prober and its centroid table after it (lira.h); the cache's model bytes
+ * prober and its centroid table (model_layout)
  */
 static FannRelCache *
 model_cached(Relation index, const FannMetaPageData *meta)
 {
-	Size		mbytes = FannModelBytes(meta->partitions, meta->dimensions);
-	Size		nbytes = MAXALIGN(mbytes);
-	Size		pbytes = MAXALIGN(FannProberBytes(meta->partitions, meta->dimensions));
-	Size		tbytes = FannCentroidTableBytes(meta->partitions, meta->dimensions);
+	Size		prober_at,
+				table_at;
+	Size		nbytes = model_layout(meta, &prober_at, &table_at);
 	FannRelCache *cache = index->rd_amcache;
 
-	if (cache == NULL || cache->model_bytes != nbytes + pbytes + tbytes)
+	if (cache == NULL || cache->model_bytes != nbytes)
 	{
 		FannModel	m;
 		FannProber	p;
 
-		cache = cache_resize(index, cache ? cache->nblocks : 0, nbytes + pbytes + tbytes);
-		read_model(index, meta, cache->model, mbytes);
+		cache = cache_resize(index, cache ? cache->nblocks : 0, nbytes);
+		read_model(index, meta, cache->model,
+				   FannModelBytes(meta->partitions, meta->dimensions));
 		FannModelBind(&m, cache->model, meta->partitions, meta->dimensions);
-		FannModelBindTable(&m, cache->model + nbytes + pbytes, (FannMetric) meta->metric,
-						   true);
-		FannProberBind(&p, cache->model + nbytes, meta->partitions, meta->dimensions);
+		FannModelBindTable(&m, cache->model + table_at, (FannMetric) meta->metric, true);
+		FannProberBind(&p, cache->model + prober_at, meta->partitions, meta->dimensions);
 		FannProberFrom(&p, &m);
-		cache->model_bytes = nbytes + pbytes + tbytes;
+		cache->model_bytes = nbytes;
 	}
 	return cache;
 }
@@ -635,20 +646,21 @@ void
 FannModelCached(Relation index, const FannMetaPageData *meta, FannModel *m)
 {
 	FannRelCache *cache = model_cached(index, meta);
-	Size		nbytes = MAXALIGN(FannModelBytes(meta->partitions, meta->dimensions));
+	Size		prober_at,
+				table_at;
 
+	model_layout(meta, &prober_at, &table_at);
 	FannModelBind(m, cache->model, meta->partitions, meta->dimensions);
-	FannModelBindTable(m, cache->model + nbytes +
-					   MAXALIGN(FannProberBytes(meta->partitions, meta->dimensions)),
-					   (FannMetric) meta->metric, false);
+	FannModelBindTable(m, cache->model + table_at, (FannMetric) meta->metric, false);
 }
 
 void
 FannProberCached(Relation index, const FannMetaPageData *meta, FannProber *p)
 {
 	FannRelCache *cache = model_cached(index, meta);
+	Size		prober_at,
+				table_at;
 
-	FannProberBind(p, cache->model + MAXALIGN(FannModelBytes(meta->partitions,
-															 meta->dimensions)),
-				   meta->partitions, meta->dimensions);
+	model_layout(meta, &prober_at, &table_at);
+	FannProberBind(p, cache->model + prober_at, meta->partitions, meta->dimensions);
 }
