@@ -27,6 +27,23 @@ FannCandidateSort(FannCandidate *c, int64 n)
 	sort_candidates(c, n);
 }
 
+/* The same for the graph build's points */
+#define ST_SORT sort_near
+#define ST_ELEMENT_TYPE FannNear
+#define ST_COMPARE(a, b) \
+	((a)->dist != (b)->dist ? ((a)->dist < (b)->dist ? -1 : 1) : \
+	 ((a)->id > (b)->id) - ((a)->id < (b)->id))
+#define ST_SCOPE static
+#define ST_DEFINE
+#include "lib/sort_template.h"
+
+/* Sort c[0..n) in (distance, id) order */
+void
+FannNearSort(FannNear *c, int n)
+{
+	sort_near(c, n);
+}
+
 /* Double the heap's room */
 void
 FannHeapGrow(FannCandidateHeap *h)
@@ -172,33 +189,3 @@ FannCandidateLowest(FannCandidate *c, int64 n, int k)
 	FannCandidateSort(c, Min(k, m));
 }
 
-/*
- * Insert (dist, id) into list, sorted by distance, of *n <= cap points:
- * after the points as near, the farthest dropped when full.  Returns its
- * position, or cap if it is not nearer than all of a full list.
- */
-int
-FannNearInsert(FannNear *list, int *n, int cap, float dist, uint32 id)
-{
-	int			lo = 0,
-				hi = *n;
-
-	if (*n == cap && !(dist < list[cap - 1].dist))
-		return cap;
-	while (lo < hi)
-	{
-		int			mid = (lo + hi) / 2;
-
-		if (list[mid].dist <= dist)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	if (*n < cap)
-		(*n)++;
-	memmove(&list[lo + 1], &list[lo], sizeof(FannNear) * (*n - 1 - lo));
-	list[lo].dist = dist;
-	list[lo].id = id;
-	list[lo].expanded = false;
-	return lo;
-}

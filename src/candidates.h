@@ -194,6 +194,38 @@ typedef struct FannNear
 	bool		expanded;		/* the graph search expanded it */
 } FannNear;
 
-extern int	FannNearInsert(FannNear *list, int *n, int cap, float dist, uint32 id);
+extern void FannNearSort(FannNear *c, int n);
+
+/*
+ * Insert (dist, id) into list, sorted by distance, of *n <= cap points:
+ * after the points as near, the farthest dropped when full.  Returns its
+ * position, or cap if it is not nearer than all of a full list.  Inline: a
+ * build search calls it for every point it visits.
+ */
+static inline int
+FannNearInsert(FannNear *list, int *n, int cap, float dist, uint32 id)
+{
+	int			lo = 0,
+				hi = *n;
+
+	if (*n == cap && !(dist < list[cap - 1].dist))
+		return cap;
+	while (lo < hi)
+	{
+		int			mid = (lo + hi) / 2;
+
+		if (list[mid].dist <= dist)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (*n < cap)
+		(*n)++;
+	memmove(&list[lo + 1], &list[lo], sizeof(FannNear) * (*n - 1 - lo));
+	list[lo].dist = dist;
+	list[lo].id = id;
+	list[lo].expanded = false;
+	return lo;
+}
 
 #endif							/* FANN_CANDIDATES_H */

@@ -23,14 +23,14 @@
 Size
 VamanaScratchBytes(int max_points, int list_size, int pool_size)
 {
-	return sizeof(uint32) * max_points +
+	return sizeof(uint8) * max_points +
 		sizeof(FannNear) * (list_size * (1 + EXPANDED_PER_LIST) + pool_size);
 }
 
 void
 VamanaScratchInit(VamanaScratch *s, int max_points, int list_size, int pool_size)
 {
-	s->stamp = palloc_extended(sizeof(uint32) * Max(max_points, 1),
+	s->stamp = palloc_extended(sizeof(uint8) * Max(max_points, 1),
 							   MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
 	s->max_points = max_points;
 	s->epoch = 0;
@@ -61,17 +61,6 @@ VamanaBuildInit(VamanaBuild *b, int max_points, int max_batch, int degree)
 	b->max_batch = max_batch;
 }
 
-static int
-cmp_cand(const void *a, const void *b)
-{
-	const FannNear *x = a;
-	const FannNear *y = b;
-
-	if (x->dist != y->dist)
-		return x->dist < y->dist ? -1 : 1;
-	return (x->id > y->id) - (x->id < y->id);
-}
-
 /*
  * Greedy search (DiskANN Algorithm 1) over the intra-group edges of the
  * group whose points are [first, first + max_points of the scratch): the
@@ -94,7 +83,7 @@ VamanaSearch(const VamanaSpace *sp, const float *query, uint32 first,
 	if (++s->epoch == 0)
 	{
 		/* wrapped: clear the marks */
-		memset(s->stamp, 0, sizeof(uint32) * s->max_points);
+		memset(s->stamp, 0, sizeof(uint8) * s->max_points);
 		s->epoch = 1;
 	}
 	for (int k = 0; k < nseeds; k++)
@@ -143,6 +132,9 @@ VamanaSearch(const VamanaSpace *sp, const float *query, uint32 first,
 											 sp->distance(query, VEC(sp, fresh[k]), sp->dim),
 											 fresh[k]);
 
+			/* in the list, it may be expanded: its edges are then read */
+			if (pos < list_size)
+				FannPrefetchRange(ADJ(sp, fresh[k]), sizeof(uint32) * sp->degree);
 			lowest = Min(lowest, pos);
 		}
 		i = Min(i, lowest);
@@ -161,7 +153,7 @@ VamanaPrune(const VamanaSpace *sp, uint32 p, FannNear *cands, int n,
 {
 	int			m = 0;
 
-	qsort(cands, n, sizeof(FannNear), cmp_cand);
+	FannNearSort(cands, n);
 	for (int i = 0; i < n && m < max_degree; i++)
 	{
 		bool		keep = cands[i].id != p && (i == 0 || cands[i].id != cands[i - 1].id);

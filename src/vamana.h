@@ -30,9 +30,10 @@ typedef struct VamanaSpace
 /* Per-thread scratch, sized for the largest group it serves */
 typedef struct VamanaScratch
 {
-	uint32	   *stamp;			/* visited marks, indexed by id - first */
+	uint8	   *stamp;			/* visited marks, indexed by id - first: bytes,
+								 * so that a large group's fit the caches */
 	int			max_points;		/* size of stamp */
-	uint32		epoch;
+	uint8		epoch;
 	FannNear *list;			/* search list, list_size */
 	int			list_size;
 	FannNear *pool;			/* prune input, pool_size */
