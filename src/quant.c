@@ -154,7 +154,10 @@ FannCodeQueryInit(FannCodeQuery *cq, FannMetric metric, const float *q, int dim)
 	cq->qq = qq;
 	cq->qnorm = sqrt(qq);
 	cq->scale = maxabs / umax;
-	memset(&cq->iq, 0, sizeof(cq->iq));
+	/* the kernels read the query to a multiple of 64 dimensions */
+	memset(cq->iq.u, 0, sizeof(int16) * TYPEALIGN(64, dim));
+	memset(cq->iq.uh, 0, TYPEALIGN(64, dim));
+	memset(cq->iq.ul, 0, TYPEALIGN(64, dim));
 	for (int j = 0; j < dim; j++)
 	{
 		double		u = cq->scale > 0 ? rint(q[j] / cq->scale) : 0;
