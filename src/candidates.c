@@ -1,11 +1,12 @@
 /*
  * candidates.c
  *	  Ranking rows by distance: the heap's growth, sorting, quickselect and
- *	  the pruned buffers of the exact and ivf paths, and the bounded sorted
- *	  lists of the graph build (Vamana's search list, the nearest rows of
- *	  cross edges and of the IVF's training targets).  The heap's operations
- *	  and the id sets' lookups are inline (candidates.h): the searches run
- *	  several per row they visit.
+ *	  the pruned buffers of the exact and ivf paths, and the sort of the
+ *	  graph build's points (RobustPrune's candidates).  The heap's
+ *	  operations, the id sets' lookups and the insertion into the build's
+ *	  bounded sorted lists (Vamana's search list, the nearest rows of cross
+ *	  edges and of the IVF's training targets) are inline (candidates.h):
+ *	  the searches run several per row they visit.
  */
 #include "postgres.h"
 
