@@ -4,8 +4,8 @@
  *	  rows out, a binary heap of such rows, and the short sorted lists of the
  *	  in-memory graph build.
  *
- * Pure computation.  FannNearInsert touches only the caller's memory and may
- * run inside OpenMP regions; the heap grows with palloc.
+ * Pure computation.  FannNearInsert and FannNearSort touch only the caller's
+ * memory and may run inside OpenMP regions; the heap grows with palloc.
  */
 #ifndef FANN_CANDIDATES_H
 #define FANN_CANDIDATES_H

@@ -33,6 +33,7 @@ VamanaScratchInit(VamanaScratch *s, int max_points, int list_size, int pool_size
 	s->stamp = palloc_extended(sizeof(uint8) * Max(max_points, 1),
 							   MCXT_ALLOC_HUGE | MCXT_ALLOC_ZERO);
 	s->max_points = max_points;
+	s->marked = 0;
 	s->epoch = 0;
 	/* the list has room for the expanded nodes after it, for the prune */
 	s->list = palloc(sizeof(FannNear) * list_size * (1 + EXPANDED_PER_LIST));
@@ -82,8 +83,9 @@ VamanaSearch(const VamanaSpace *sp, const float *query, uint32 first,
 	Assert(list_size <= s->list_size && sp->degree <= FANN_MAX_GRAPH_DEGREE);
 	if (++s->epoch == 0)
 	{
-		/* wrapped: clear the marks */
-		memset(s->stamp, 0, sizeof(uint8) * s->max_points);
+		/* wrapped: clear the marks, only as far as searches set them */
+		memset(s->stamp, 0, sizeof(uint8) * s->marked);
+		s->marked = 0;
 		s->epoch = 1;
 	}
 	for (int k = 0; k < nseeds; k++)
@@ -93,6 +95,7 @@ VamanaSearch(const VamanaSpace *sp, const float *query, uint32 first,
 		if (s->stamp[idx] == s->epoch)
 			continue;
 		s->stamp[idx] = s->epoch;
+		s->marked = Max(s->marked, idx + 1);
 		FannNearInsert(list, &n, list_size, sp->distance(query, VEC(sp, seeds[k]), sp->dim), seeds[k]);
 	}
 
@@ -118,6 +121,7 @@ VamanaSearch(const VamanaSpace *sp, const float *query, uint32 first,
 			if (s->stamp[idx] == s->epoch)
 				continue;
 			s->stamp[idx] = s->epoch;
+			s->marked = Max(s->marked, idx + 1);
 			fresh[nfresh++] = nb[k];
 
 			/*

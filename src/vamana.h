@@ -33,6 +33,7 @@ typedef struct VamanaScratch
 	uint8	   *stamp;			/* visited marks, indexed by id - first: bytes,
 								 * so that a large group's fit the caches */
 	int			max_points;		/* size of stamp */
+	uint32		marked;			/* marks lie in [0, marked) */
 	uint8		epoch;
 	FannNear *list;			/* search list, list_size */
 	int			list_size;
