@@ -8,12 +8,12 @@
 -- Append of the shards' ordered streams, reads them one after another (only
 -- Append runs foreign scans asynchronously, and no release sends the LIMIT
 -- through a Merge Append).  Here each shard gets one string through a
--- dblink connection of its foreign server: the coordinator's search
--- settings, then the filtered, ordered, limited query (one transaction
--- there, which the settings do not outlive).  Every string is sent before
--- any answer is read, so the shards search concurrently, and the k nearest
--- of their k each are the k nearest of all rows (each shard's answer is
--- exactly ranked and never short).  docs/sharding.md has the recipe.
+-- dblink connection of its foreign server: the filtered, ordered, limited
+-- query, after the coordinator's search settings when the connection may
+-- not have them yet.  Every string is sent before any answer is read, so
+-- the shards search concurrently, and the k nearest of their k each are
+-- the k nearest of all rows (each shard's answer is exactly ranked and
+-- never short).  docs/sharding.md has the recipe.
 
 -- A shard's part of a search: the partition, its server, the dblink
 -- connection this session keeps to it and the statement that answers there
@@ -25,6 +25,30 @@ CREATE TYPE fann_shard_hit AS (distance float8, hit jsonb);
 CREATE FUNCTION fann_shard_settings() RETURNS text[]
 	LANGUAGE sql IMMUTABLE PARALLEL SAFE
 	AS $$ SELECT '{fann.strategy,fann.target_recall,fann.ef_search,fann.probe_threshold,fann.probing,fann.max_probes,fann.exact_threshold}'::text[] $$;
+
+-- The coordinator's values of those settings, defaults included (a call
+-- into fann's library defines them here), for a shard's connection to keep
+-- for the session: a settings statement costs a shard as much as a search's
+-- planning, so it is sent only to a connection that may have other values.
+-- The stamp is set with them, and every row a shard sends carries the
+-- stamp it searched with: what this session believes a connection has can
+-- be stale (a transaction that rolled back forgets what it sent), what
+-- the row says cannot.
+CREATE FUNCTION fann_shard_configuration(OUT stamp text, OUT statement text)
+	LANGUAGE plpgsql STABLE
+	AS $$
+DECLARE
+	pairs text;
+BEGIN
+	PERFORM l2_distance('{0}'::real[], '{0}'::real[]);
+	SELECT string_agg(format('(%L, %L)', g, current_setting(g)), ', ' ORDER BY o)
+	  INTO pairs
+	  FROM unnest(fann_shard_settings()) WITH ORDINALITY u(g, o);
+	stamp := md5(pairs);
+	statement := format('SELECT count(set_config(n, v, false)) FROM (VALUES %s, (%L, %L)) s(n, v)',
+						pairs, 'fann_shards.stamp', stamp);
+END
+$$;
 
 -- sql with each $n replaced by literals[n], in one pass (a literal that
 -- holds "$2" stays as it is); a $n without a literal is an error
@@ -51,8 +75,9 @@ END
 $$;
 
 -- Each foreign partition of parent and the statement that answers the
--- query there: the coordinator's settings, then the search ($1... bound);
--- an error for a partition that is not foreign
+-- query there ($1... bound), its rows' last column the stamp of the
+-- settings the shard searched with; an error for a partition that is not
+-- foreign
 CREATE FUNCTION fann_shard_statements(parent regclass, order_by text, filter text, k integer,
 									  literals text[], columns text[])
 	RETURNS SETOF fann_shard_statement
@@ -61,7 +86,6 @@ CREATE FUNCTION fann_shard_statements(parent regclass, order_by text, filter tex
 	SET plan_cache_mode = force_generic_plan
 	AS $$
 DECLARE
-	settings text;
 	missing text;
 	bound_order text := fann_shard_bind(order_by, literals);
 	bound_filter text := coalesce(fann_shard_bind(filter, literals), 'true');
@@ -79,20 +103,10 @@ BEGIN
 		RAISE EXCEPTION 'fann_shard_search: % has no column %', parent, missing
 			USING ERRCODE = 'undefined_column';
 	END IF;
-	-- the coordinator's values, defaults included: the shards search as it
-	-- would (a call into fann's library defines its settings here); local
-	-- to the transaction the statements of one string make on the shard, so
-	-- that nothing stays set on the connection
-	PERFORM l2_distance('{0}'::real[], '{0}'::real[]);
-	SELECT 'SELECT count(set_config(n, v, true)) FROM (VALUES '
-		   || string_agg(format('(%L, %L)', g, current_setting(g)), ', ' ORDER BY o)
-		   || ') s(n, v)'
-	  INTO settings
-	  FROM unnest(fann_shard_settings()) WITH ORDINALITY u(g, o);
 	-- ORDER BY 1: the shard's planner sees the index's ordering operator
 	FOR s.partition, s.server, s.statement IN
 		SELECT t.relid, fs.srvname,
-			   format('SELECT %s, %s FROM %I.%I WHERE %s ORDER BY 1 LIMIT %s',
+			   format('SELECT %s, %s, current_setting(''fann_shards.stamp'', true) FROM %I.%I WHERE %s ORDER BY 1 LIMIT %s',
 					  bound_order, cols.json,
 					  coalesce(o.schema_name, n.nspname), coalesce(o.table_name, c.relname),
 					  bound_filter, k)
@@ -127,7 +141,6 @@ BEGIN
 					  HINT = 'Every partition must be a postgres_fdw foreign table: a shard.';
 		END IF;
 		s.conn := 'fann:' || s.server;
-		s.statement := settings || '; ' || s.statement;
 		RETURN NEXT s;
 	END LOOP;
 	IF NOT FOUND THEN
@@ -150,11 +163,20 @@ CREATE FUNCTION fann_shard_search(parent anyelement, order_by text, query anycom
 	AS $$
 DECLARE
 	rel regclass := (SELECT typrelid FROM pg_type WHERE oid = pg_typeof(parent));
+	config record;
+	-- the stamp this session last sent each connection
+	stamps jsonb := coalesce(nullif(current_setting('fann_shards.stamps', true), ''), '{}');
 	shards fann_shard_statement[];
+	todo fann_shard_statement[];
+	stale fann_shard_statement[];
 	shard fann_shard_statement;
-	hits fann_shard_hit[];
+	configure boolean[];
+	hits fann_shard_hit[] := '{}';
+	answer fann_shard_hit[];
+	agrees boolean;
 	open text[];
 	sent text[];
+	retried boolean := false;
 	state text;
 	detail text;
 BEGIN
@@ -170,6 +192,7 @@ BEGIN
 		RAISE EXCEPTION 'fann_shard_search: the query vector is NULL'
 			USING ERRCODE = 'null_value_not_allowed';
 	END IF;
+	config := fann_shard_configuration();
 	-- the query vector with its type; a text one (an untyped literal) is
 	-- sent untyped, for the shard to read as its column's type
 	shards := ARRAY(SELECT s FROM fann_shard_statements(rel, order_by, filter, k,
@@ -177,15 +200,19 @@ BEGIN
 			 ELSE format('%L::%s', query, pg_typeof(query)) END
 		|| ARRAY(SELECT quote_nullable(p) FROM unnest(params) p),
 		columns) s);
-	-- a second attempt when a connection this session kept has gone (a
-	-- shard restarted): the first answer of a new one is an error
-	FOR attempt IN 1 .. 2 LOOP
+	-- Rounds: each sends every statement of todo before it reads any
+	-- answer.  A shard whose rows were searched with other settings than
+	-- the coordinator's is sent them in the next round; every shard is sent
+	-- its statement again, once, when a connection this session kept has
+	-- gone (a shard restarted): the first answer of a new one is an error.
+	todo := shards;
+	WHILE cardinality(todo) > 0 LOOP
 		open := coalesce(dblink_get_connections(), '{}');
-		hits := '{}';
+		configure := '{}';
 		sent := '{}';
+		stale := '{}';
 		BEGIN
-			-- every shard's statement out before any answer is read
-			FOREACH shard IN ARRAY shards LOOP
+			FOREACH shard IN ARRAY todo LOOP
 				IF NOT shard.conn = ANY (open) THEN
 					BEGIN
 						PERFORM dblink_connect(shard.conn, shard.server);
@@ -195,22 +222,42 @@ BEGIN
 							shard.server, shard.partition
 							USING ERRCODE = 'sqlclient_unable_to_establish_sqlconnection', DETAIL = detail;
 					END;
+					stamps := stamps - shard.conn;
 				END IF;
+				configure := configure || (stamps ->> shard.conn IS DISTINCT FROM config.stamp);
 				sent := sent || shard.conn;
-				IF dblink_send_query(shard.conn, shard.statement) <> 1 THEN
+				IF dblink_send_query(shard.conn,
+						CASE WHEN configure[cardinality(configure)] THEN config.statement || '; ' ELSE '' END
+						|| shard.statement) <> 1 THEN
 					RAISE EXCEPTION 'fann_shard_search: the query could not be sent to shard % (partition %)',
 						shard.server, shard.partition
 						USING ERRCODE = 'connection_failure';
 				END IF;
 			END LOOP;
 			-- the settings' count, the rows, the end of the answer
-			FOREACH shard IN ARRAY shards LOOP
+			FOR i IN 1 .. cardinality(todo) LOOP
+				shard := todo[i];
+				IF configure[i] THEN
+					PERFORM FROM dblink_get_result(shard.conn) AS s(n bigint);
+				END IF;
+				SELECT coalesce(array_agg(ROW(h.distance, h.hit)::fann_shard_hit), '{}'),
+					   coalesce(bool_and(h.stamp IS NOT DISTINCT FROM config.stamp), true)
+				  INTO answer, agrees
+				  FROM dblink_get_result(shard.conn) AS h(distance float8, hit jsonb, stamp text);
 				PERFORM FROM dblink_get_result(shard.conn) AS s(n bigint);
-				hits := hits || ARRAY(SELECT ROW(h.distance, h.hit)::fann_shard_hit
-										FROM dblink_get_result(shard.conn) AS h(distance float8, hit jsonb));
-				PERFORM FROM dblink_get_result(shard.conn) AS s(n bigint);
+				IF agrees THEN
+					hits := hits || answer;
+					stamps := stamps || jsonb_build_object(shard.conn, config.stamp);
+				ELSIF configure[i] THEN
+					RAISE EXCEPTION 'fann_shard_search: shard % (partition %) did not take the settings sent with the query',
+						shard.server, shard.partition
+						USING ERRCODE = 'internal_error';
+				ELSE
+					stale := stale || shard;
+					stamps := stamps - shard.conn;
+				END IF;
 			END LOOP;
-			EXIT;
+			todo := stale;
 		EXCEPTION WHEN OTHERS OR query_canceled THEN
 			-- a connection left with answers unread cannot take the next
 			-- query: close them (the next call opens them again)
@@ -219,12 +266,18 @@ BEGIN
 			GET STACKED DIAGNOSTICS state = RETURNED_SQLSTATE;
 			-- 08: the connection failed; 57P01, 57P02: the shard's backend
 			-- was ended (a shutdown) after the last query
-			IF attempt = 2 OR NOT (state LIKE '08%' OR state IN ('57P01', '57P02'))
+			IF retried OR NOT (state LIKE '08%' OR state IN ('57P01', '57P02'))
 				OR NOT (sent && open) THEN
 				RAISE;
 			END IF;
+			retried := true;
+			hits := '{}';
+			todo := shards;
 		END;
 	END LOOP;
+	-- what the connections have, for the next call (a hint: see
+	-- fann_shard_configuration)
+	PERFORM set_config('fann_shards.stamps', stamps::text, false);
 	RETURN QUERY SELECT r.* FROM unnest(hits) h, jsonb_populate_record(parent, h.hit) r
 				   ORDER BY h.distance LIMIT k;
 END

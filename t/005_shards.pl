@@ -166,12 +166,16 @@ for my $strategy ('exact', 'graph', 'ivf')
 			SELECT path FROM dblink('fann:shard1', 'SELECT path FROM fann_last_scan()') AS t(path text)}),
 		qr/^5\n$strategy(\+exact)?$/, "fann.strategy = $strategy reaches the shards");
 }
-# and set for that query only: the connection keeps its own (the server's
-# options above give it ivf)
-is($coord->safe_psql('postgres', qq{SET fann.strategy = graph;
-		SELECT count(*) FROM fann_shard_search(NULL::items, 'embedding <-> \$1', $qv, 5);
-		SELECT s FROM dblink('fann:shard1', 'SHOW fann.strategy') AS t(s text)}),
-	"5\nivf", 'the settings do not stay on the connection');
+# A connection keeps the settings it was sent (the server's options give
+# it ivf), and is sent them again when the coordinator's change, or when
+# what the session believes it sent was rolled back: its rows carry the
+# stamp of the settings it searched with
+my $path = q{SELECT count(*) FROM fann_shard_search(NULL::items, 'embedding <-> $1', '{0.3,0.9,0.1,0.5,0.7,0.2}'::real[], 5, 'labels @> $2', ARRAY['{3}']);
+	SELECT s || ' ' || path FROM dblink('fann:shard1', 'SELECT current_setting(''fann.strategy''), path FROM fann_last_scan()') AS t(s text, path text);};
+like($coord->safe_psql('postgres', qq{$exact SET fann.strategy = graph; $path SET fann.strategy = exact; $path
+		BEGIN; SET LOCAL fann.strategy = ivf; $path ROLLBACK; $path}),
+	qr/^5\ngraph graph(\+exact)?\n5\nexact exact\n5\nivf ivf(\+exact)?\n5\nexact exact$/,
+	'the settings stay on the connection, and reach it again when they change or a transaction forgot them');
 is($coord->safe_psql('postgres', q{SELECT string_agg(coalesce(id::text, '-') || ':' || (embedding IS NULL) || (labels IS NULL), ',')
 		FROM fann_shard_search(NULL::items, 'embedding <=> $1', '{1,0,0,0,0,0}'::real[], 2, columns => '{id}')}),
 	$coord->safe_psql('postgres', q{SELECT string_agg(id || ':truetrue', ',' ORDER BY embedding <=> '{1,0,0,0,0,0}', id)
