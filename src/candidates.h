@@ -58,7 +58,12 @@ extern void FannHeapFree(FannCandidateHeap *h);
 extern void FannCandidateSort(FannCandidate *c, int64 n);
 extern void FannCandidateSelect(FannCandidate *c, int n, int k);
 extern FannCandidate FannCandidateKeep(FannCandidate *c, int n, int keep);
-extern void FannCandidateLowest(FannCandidate *c, int64 n, int k);
+
+/* Rows a bucket of FannCandidateBuckets holds on average; most buckets */
+#define FANN_BUCKET_ROWS	4
+#define FANN_MAX_BUCKETS	256
+extern void FannCandidateBuckets(const FannCandidate *c, int64 n, FannCandidate *out,
+								 int64 *start);
 
 /* Does a come before b in heap h? */
 static inline bool

@@ -18,7 +18,7 @@
  * cut), probing more partitions, doubling, while fewer rows than that
  * match; the rows beyond it are taken by probing those partitions again,
  * only if the search gets that far.  The rows whose interval begins lowest
- * (found by FannCandidateLowest, a batch at a time) are bounded again from
+ * (in buckets by it, each sorted when the search reaches it) are bounded again from
  * their elements' 8-bit codes, a few at a time, until the lowest bound is a
  * narrow one.  Rows are handed out by that lower end and the executor ranks
  * them from the table (scan.c), so the rows of the probed partitions come
@@ -73,24 +73,22 @@ typedef struct IvfSearch
 	int			ndeferred;		/* partitions order[0, ndeferred) */
 
 	/*
-	 * Rows bounded by their 4-bit codes, an array: [0, next) handed on,
-	 * [next, sorted) the lowest of the rest in order, then the others.
+	 * Rows bounded by their 4-bit codes, an array in buckets by that bound
+	 * (FannCandidateBuckets): [0, next) handed on, [next, sorted) the rest
+	 * of the buckets before bucket, each sorted, then the others' rows.
 	 */
 	FannCandidateHeap coarse;
 	int64		next;
 	int64		sorted;
-	int			batch;			/* rows the next sort takes */
+	int			bucket;
+	int64		bucket_start[FANN_MAX_BUCKETS + 1];
+	FannCandidateHeap spare;	/* the array the buckets are made in */
 	uint32		last_id;		/* of the coarse row handed on last */
 	FannCandidateHeap fine;		/* rows bounded again, by the higher bound */
 	int64		max_candidates; /* work_mem's worth */
 } IvfSearch;
 
-/*
- * Coarse rows put in order at a time, doubling each time, so that a query
- * needing many pays a few selections over the rest; rows bounded again at
- * a time
- */
-#define IVF_SORT_BATCH		128
+/* Coarse rows bounded again at a time */
 #define IVF_FINE_BATCH		8
 #define IVF_CUT_ROWS	32	/* a LIMIT 10 and rows listed twice */
 #define IVF_PREFETCH_STEPS	3	/* prefetches spread over a block's work */
@@ -326,11 +324,13 @@ probe_rest(IvfSearch *is)
 
 /*
  * Probe the first batch, or the rest; false if none is left or memory is.
- * The coarse rows not handed on move to the front, out of order again.
+ * The coarse rows not handed on move to the front, and all go in buckets.
  */
 static bool
 probe_more(IvfSearch *is)
 {
+	FannCandidateHeap swap;
+
 	if (is->next > 0)
 	{
 		memmove(is->coarse.items, is->coarse.items + is->next,
@@ -338,32 +338,36 @@ probe_more(IvfSearch *is)
 		is->coarse.n -= is->next;
 	}
 	is->next = is->sorted = 0;
-	is->batch = IVF_SORT_BATCH;
+	is->bucket = 0;
 	if (is->nprobed == 0)
-	{
 		probe_first(is);
-		return true;
-	}
-	return probe_rest(is);
+	else if (!probe_rest(is))
+		return false;
+	while (is->spare.cap < is->coarse.n)
+		FannHeapGrow(&is->spare);
+	FannCandidateBuckets(is->coarse.items, is->coarse.n, is->spare.items, is->bucket_start);
+	is->spare.n = is->coarse.n;
+	swap = is->coarse;
+	is->coarse = is->spare;
+	is->spare = swap;
+	return true;
 }
 
 /* The coarse row with the lowest bound not handed on yet, or NULL */
 static const FannCandidate *
 coarse_first(IvfSearch *is)
 {
-	FannCandidate *rest = is->coarse.items + is->next;
-	int64		left = is->coarse.n - is->next;
-	int			take = Min(left, is->batch);
-
-	if (left == 0)
+	if (is->next == is->coarse.n)
 		return NULL;
-	if (is->next == is->sorted)
+	/* the next non-empty bucket, sorted, once the last is handed on */
+	while (is->next == is->sorted)
 	{
-		FannCandidateLowest(rest, left, take);
-		is->sorted = is->next + take;
-		is->batch *= 2;
+		int64		from = is->bucket_start[is->bucket];
+
+		is->sorted = is->bucket_start[++is->bucket];
+		FannCandidateSort(is->coarse.items + from, is->sorted - from);
 	}
-	return rest;
+	return is->coarse.items + is->next;
 }
 
 /*
@@ -455,13 +459,15 @@ ivf_begin(const FannSearchInput *in)
 	is->groups = in->groups;
 	is->stats = in->stats;
 	is->nblocks = in->nblocks;
-	is->max_candidates = Max(1024, (int64) work_mem * 1024 / sizeof(FannCandidate));
+	/* the coarse rows and the copy their buckets are made in */
+	is->max_candidates = Max(1024, (int64) work_mem * 1024 / (2 * sizeof(FannCandidate)));
 	FannCodeQueryInit(&is->cq, (FannMetric) meta->metric, in->query, meta->dimensions);
 	FannCodeLutInit(&is->lut, in->query, meta->dimensions,
 					palloc(FannCodeLutBytes(meta->dimensions)));
 	FannBlockLayoutFor(meta->dimensions, &is->layout);
 	is->cut = INFINITY;
 	is->coarse = FannHeapReuse(&last.coarse, false);
+	is->spare = FannHeapReuse(&last.spare, false);
 	is->fine = FannHeapReuse(&last.fine, false);
 	is->uppers = FannHeapReuse(&last.uppers, true);
 	/* refine reads elements through the cache; before the prober is read from it */
@@ -536,7 +542,8 @@ ivf_next(FannSearch *search, FannCandidate *row)
 			refine(is);
 		else if (is->ndeferred > 0 && beyond_cut(is->cut, is->fine.items[0].distance))
 		{
-			if (!probe_rest(is))
+			/* no coarse row is left: each was within the cut */
+			if (!probe_more(is))
 			{
 				found = false;
 				break;

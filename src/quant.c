@@ -436,6 +436,7 @@ FannCodeLutBytes(int dim)
 	return (Size) (dim + 1) / 2 * FANN_BLOCK_PAIR_BYTES * 2;
 }
 
+__attribute__((target_clones("avx512f", "avx2", "default")))
 void
 FannCodeLutInit(FannCodeLut *lut, const float *q, int dim, uint8 *mem)
 {
@@ -456,15 +457,19 @@ FannCodeLutInit(FannCodeLut *lut, const float *q, int dim, uint8 *mem)
 	memset(mem, 0, FannCodeLutBytes(dim));
 	for (int j = 0; j < dim; j++)
 	{
-		double		a = Min(0, 15 * (double) q[j]);
+		double		qj = q[j],
+					a = Min(0, 15 * qj);
 		uint8	   *t = (j % 2 ? lut->hi : lut->lo) + (Size) (j / 2) * FANN_BLOCK_PAIR_BYTES;
 		double		e = 0;
 
 		offset += a;
+		/* a per query: the levels in vector lanes, no call of rint */
+#pragma omp simd reduction(max:e)
 		for (int c = 0; c < 16; c++)
 		{
-			double		v = (double) q[j] * c - a;
-			double		l = Min(Max(rint(v * inv), 0), 255);
+			/* v >= 0, a being the least q_j c: truncation rounds it */
+			double		v = qj * c - a;
+			int			l = Min((int) (v * inv + 0.5), 255);
 
 			t[c] = t[c + 16] = (uint8) l;
 			e = Max(e, fabs(v - step * l));
