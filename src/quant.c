@@ -423,7 +423,7 @@ FannCodeBounds(const FannCodeQuery *cq, const FannCodeData *const *rows, int n,
 /*
  * A query's table for fast scans of 4-bit codes (faiss's fast scan): per
  * dimension j the 16 values q_j c (c a level), as bytes of a common step:
- * t_j[c] = rint((q_j c - a_j) / step), a_j = min(0, 15 q_j), so that
+ * t_j[c] = (q_j c - a_j) / step rounded, a_j = min(0, 15 q_j), so that
  * <q, code> = step sum_j t_j[code_j] + sum_j a_j within the rounding summed
  * over the dimensions (err, added to the bounds' width).  Each dimension's
  * 16 bytes twice (both 128-bit lanes of a shuffle), first dimensions of
@@ -463,7 +463,7 @@ FannCodeLutInit(FannCodeLut *lut, const float *q, int dim, uint8 *mem)
 		double		e = 0;
 
 		offset += a;
-		/* a per query: the levels in vector lanes, no call of rint */
+		/* the 16 levels at once, in vector lanes */
 #pragma omp simd reduction(max:e)
 		for (int c = 0; c < 16; c++)
 		{
