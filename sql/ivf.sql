@@ -74,6 +74,31 @@ SELECT ivf_recall('{}') >= 0.9 AS unfiltered_ok, ivf_recall('{1}') >= 0.9 AS fil
 RESET fann.max_probes;
 RESET fann.probing;
 
+-- the prober's int8 layers (FannInt8Gemv) agree under every kernel: the
+-- same queries probe as many partitions (a broken layer would still leave
+-- the recall above, through each output's own centroid distance)
+CREATE FUNCTION probes_total() RETURNS bigint AS $$
+DECLARE
+	total bigint := 0;
+	q record;
+BEGIN
+	FOR q IN SELECT v FROM queries LOOP
+		PERFORM count(*) FROM (SELECT id FROM spots ORDER BY embedding <-> q.v LIMIT 10) s;
+		total := total + (SELECT partitions_probed FROM fann_last_scan());
+	END LOOP;
+	RETURN total;
+END
+$$ LANGUAGE plpgsql;
+SET fann.strategy = ivf;
+SET fann.probe_threshold = 0.0003;
+SET fann.simd = generic;
+CREATE TEMP TABLE generic_probes AS SELECT probes_total() AS n;
+RESET fann.simd;
+SELECT n > 5 * (SELECT count(*) FROM queries) AS probes_many FROM generic_probes;
+SELECT fann_each_kernel($q$SELECT abs(probes_total() - n) <= n / 50 FROM generic_probes$q$) >= 2
+	AS probes_agree_every_kernel;
+RESET fann.probe_threshold;
+
 -- A filter above the scan keeps 1 row in 40: the executor wants rows far
 -- beyond the first batch's cut, and they still come in order and never
 -- short (probing more partitions a batch at a time handed out a batch's

@@ -1,7 +1,7 @@
 /*
  * distance.c
- *	  Distance kernels (AVX-512, AVX2+FMA, portable) and the SQL distance
- *	  functions on real[].
+ *	  Distance kernels (AVX-512, AVX2+FMA, portable), the prober's int8
+ *	  layer kernel, and the SQL distance functions on real[].
  *
  * The SQL functions call these kernels, and the index the integer code
  * kernels, whose bounds (quant.c) allow for the float kernels' rounding, so
@@ -52,6 +52,8 @@ static void (*code_dot_impl) (const FannIntQuery *q, const FannCodeData *const *
 							  int n, int dim, int32 *out);
 static void (*fast_scan_impl) (const uint8 *lo, const uint8 *hi, const uint8 *codes,
 							   int npairs, uint32 *sums);
+static void (*int8_gemv_impl) (const int8 *w, int nin, int nout, const float *x,
+							   float *y);
 
 /* Portable kernels: four partial sums let the compiler vectorise */
 static float
@@ -462,6 +464,42 @@ fast_scan_generic(const uint8 *lo, const uint8 *hi, const uint8 *codes, int npai
 		}
 }
 
+/*
+ * y = x W for the int8 weights W of a layer of the prober (lira.c), nin
+ * rows of nout: y[o] = sum of x[i] W[i][o] over the inputs in order,
+ * skipping those that are 0 (a ReLU zeroed them)
+ */
+static void
+int8_gemv_generic(const int8 *w, int nin, int nout, const float *x, float *y)
+{
+	memset(y, 0, sizeof(float) * nout);
+	for (int i = 0; i < nin; i++)
+	{
+		const int8 *wi = w + (Size) i * nout;
+		float		xi = x[i];
+
+		if (xi == 0)
+			continue;
+		for (int o = 0; o < nout; o++)
+			y[o] += xi * (float) wi[o];
+	}
+}
+
+/* The same for outputs [from, nout), one at a time: the wide kernels' last */
+static inline void
+int8_gemv_rest(const int8 *w, int nin, int nout, const float *x, float *y, int from)
+{
+	for (int o = from; o < nout; o++)
+	{
+		float		sum = 0;
+
+		for (int i = 0; i < nin; i++)
+			if (x[i] != 0)
+				sum += x[i] * (float) w[(Size) i * nout + o];
+		y[o] = sum;
+	}
+}
+
 #ifdef FANN_X86
 /*
  * Add a run's 16-bit sums (all: even + 256 odd rows; odd) to sums: lane i
@@ -561,6 +599,94 @@ fast_scan_avx512(const uint8 *lo, const uint8 *hi, const uint8 *codes, int npair
 }
 #endif
 
+#ifdef FANN_X86
+/*
+ * int8_gemv_generic, the sums of 32 (AVX2) or 64 (AVX-512) outputs kept in
+ * four registers through all the inputs, each input's weights widened from
+ * bytes in registers: the loop over whole rows loaded and stored every
+ * output at every input
+ */
+__attribute__((target("avx2,fma")))
+static inline __m256
+int8_widen_avx2(const int8 *p)
+{
+	return _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *) p)));
+}
+
+__attribute__((target("avx2,fma")))
+static void
+int8_gemv_avx2(const int8 *w, int nin, int nout, const float *x, float *y)
+{
+	int			o = 0;
+
+	for (; o + 32 <= nout; o += 32)
+	{
+		__m256		s[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(),
+		_mm256_setzero_ps(), _mm256_setzero_ps()};
+
+		for (int i = 0; i < nin; i++)
+		{
+			const int8 *wi = w + (Size) i * nout + o;
+			__m256		xi;
+
+			if (x[i] == 0)
+				continue;
+			xi = _mm256_set1_ps(x[i]);
+			for (int j = 0; j < 4; j++)
+				s[j] = _mm256_fmadd_ps(xi, int8_widen_avx2(wi + 8 * j), s[j]);
+		}
+		for (int j = 0; j < 4; j++)
+			_mm256_storeu_ps(y + o + 8 * j, s[j]);
+	}
+	int8_gemv_rest(w, nin, nout, x, y, o);
+}
+
+__attribute__((target("avx512f")))
+static inline __m512
+int8_widen_avx512(const int8 *p)
+{
+	return _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *) p)));
+}
+
+__attribute__((target("avx512f")))
+static void
+int8_gemv_avx512(const int8 *w, int nin, int nout, const float *x, float *y)
+{
+	int			o = 0;
+
+	for (; o + 64 <= nout; o += 64)
+	{
+		__m512		s[4] = {_mm512_setzero_ps(), _mm512_setzero_ps(),
+		_mm512_setzero_ps(), _mm512_setzero_ps()};
+
+		for (int i = 0; i < nin; i++)
+		{
+			const int8 *wi = w + (Size) i * nout + o;
+			__m512		xi;
+
+			if (x[i] == 0)
+				continue;
+			xi = _mm512_set1_ps(x[i]);
+			for (int j = 0; j < 4; j++)
+				s[j] = _mm512_fmadd_ps(xi, int8_widen_avx512(wi + 16 * j), s[j]);
+		}
+		for (int j = 0; j < 4; j++)
+			_mm512_storeu_ps(y + o + 16 * j, s[j]);
+	}
+	for (; o + 16 <= nout; o += 16)
+	{
+		__m512		s = _mm512_setzero_ps();
+
+		for (int i = 0; i < nin; i++)
+			if (x[i] != 0)
+				s = _mm512_fmadd_ps(_mm512_set1_ps(x[i]),
+									int8_widen_avx512(w + (Size) i * nout + o), s);
+		_mm512_storeu_ps(y + o, s);
+	}
+	int8_gemv_rest(w, nin, nout, x, y, o);
+}
+#endif
+
 static bool
 simd_supported(int simd)
 {
@@ -590,6 +716,7 @@ set_kernels(int simd)
 	cosine_impl = cosine_generic;
 	code_dot_impl = code_dots_generic;
 	fast_scan_impl = fast_scan_generic;
+	int8_gemv_impl = int8_gemv_generic;
 #ifdef FANN_X86
 	if (simd == FANN_SIMD_AVX512 || simd == FANN_SIMD_AVX512VNNI)
 	{
@@ -598,6 +725,7 @@ set_kernels(int simd)
 		cosine_impl = cosine_avx512;
 		code_dot_impl = code_dots_avx512;
 		fast_scan_impl = fast_scan_avx512;
+		int8_gemv_impl = int8_gemv_avx512;
 		if (simd == FANN_SIMD_AVX512VNNI)
 			code_dot_impl = code_dots_avx512vnni;
 	}
@@ -608,6 +736,7 @@ set_kernels(int simd)
 		cosine_impl = cosine_avx2;
 		code_dot_impl = code_dots_avx2;
 		fast_scan_impl = fast_scan_avx2;
+		int8_gemv_impl = int8_gemv_avx2;
 	}
 #endif
 }
@@ -648,6 +777,13 @@ FannCodeDotRows(const FannIntQuery *q, const FannCodeData *const *rows, int n,
 				int dim, int32 *out)
 {
 	code_dot_impl(q, rows, n, dim, out);
+}
+
+/* x W for the prober's int8 layers (see int8_gemv_generic) */
+void
+FannInt8Gemv(const int8 *w, int nin, int nout, const float *x, float *y)
+{
+	int8_gemv_impl(w, nin, nout, x, y);
 }
 
 /* The fast-scan kernel (see fast_scan_generic), for the ivf search */

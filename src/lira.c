@@ -306,14 +306,10 @@ dense_forward(const void *layer, int nb, const float *x, int xstride, float *y,
 }
 
 /*
- * The same with the prober's int8 weights, for one query: y = b + scale (x
- * W8), the weights read at a byte each and widened in registers, a row of
- * them at a time, skipping the inputs a ReLU zeroed.  Not dense_sums: GCC
- * widens bytes in a vector's lanes one at a time, and a query's pass keeps
- * its outputs in the first-level cache anyway (measured: the tiled form was
- * five times slower here).
+ * The same with the prober's int8 weights: y = b + scale (x W8), the sums
+ * by a kernel of distance.c (FannInt8Gemv), which widens the bytes in
+ * registers and skips the inputs a ReLU zeroed
  */
-FANN_WIDE_CLONES
 static void
 dense8_forward(const void *layer, int nb, const float *x, int xstride, float *y,
 			   int ystride, bool relu)
@@ -321,27 +317,10 @@ dense8_forward(const void *layer, int nb, const float *x, int xstride, float *y,
 	const FannDense8 *l = layer;
 
 	for (int s = 0; s < nb; s++)
-		memset(y + (Size) s * ystride, 0, sizeof(float) * l->nout);
-	for (int i = 0; i < l->nin; i++)
-	{
-		const int8 *w = l->w + (Size) i * l->nout;
-
-		for (int s = 0; s < nb; s++)
-		{
-			float		xi = x[(Size) s * xstride + i];
-			float	   *ys = y + (Size) s * ystride;
-
-			if (xi == 0)
-				continue;
-#pragma omp simd
-			for (int o = 0; o < l->nout; o++)
-				ys[o] += xi * (float) w[o];
-		}
-	}
-	for (int s = 0; s < nb; s++)
 	{
 		float	   *ys = y + (Size) s * ystride;
 
+		FannInt8Gemv(l->w, l->nin, l->nout, x + (Size) s * xstride, ys);
 		for (int o = 0; o < l->nout; o++)
 		{
 			float		v = l->b[o] + l->scale[o] * ys[o];
