@@ -37,9 +37,13 @@ $node->pgbench(
 			SELECT ARRAY[random(), random(), random(), random()]::real[], ARRAY[:l, 10 + :l % 4]
 			  FROM generate_series(1, 5);
 		},
+		# the rows locked in id order first: two deletes of overlapping rows,
+		# one planned as an index scan and one as a sequential scan, locked
+		# them in different orders and deadlocked (once, on PostgreSQL 18)
 		'fann_delete@2' => q{
 			\set i random(1, 3000)
-			DELETE FROM items WHERE id % 97 = :i % 97 AND id > :i;
+			DELETE FROM items WHERE id IN
+				(SELECT id FROM items WHERE id % 97 = :i % 97 AND id > :i ORDER BY id FOR UPDATE);
 		},
 		# a short answer or a row returned twice divides by zero
 		'fann_query@6' => q{
