@@ -601,44 +601,50 @@ fast_scan_avx512(const uint8 *lo, const uint8 *hi, const uint8 *codes, int npair
 
 #ifdef FANN_X86
 /*
- * int8_gemv_generic, the sums of 32 (AVX2) or 64 (AVX-512) outputs kept in
- * four registers through all the inputs, each input's weights widened from
- * bytes in registers: the loop over whole rows loaded and stored every
- * output at every input
+ * int8_gemv_generic, the sums of 4 nv vectors of outputs (64 with AVX-512,
+ * 32 with AVX2, or a vector's width) kept in registers through all the
+ * inputs, each input's weights widened from bytes in registers: the loop
+ * over whole rows loaded and stored every output at every input
  */
+#define INT8_GEMV_KERNEL(isa, target, vec, lanes, widen, zero, set1, fmadd, store) \
+target static inline __attribute__((always_inline)) void \
+int8_gemv_tile_##isa(const int8 *w, int nin, int nout, const float *x, float *y, \
+					 int o, int nv) \
+{ \
+	vec			s[4] = {zero(), zero(), zero(), zero()}; \
+\
+	for (int i = 0; i < nin; i++) \
+	{ \
+		const int8 *wi = w + (Size) i * nout + o; \
+		vec			xi; \
+\
+		if (x[i] == 0) \
+			continue; \
+		xi = set1(x[i]); \
+		for (int j = 0; j < nv; j++) \
+			s[j] = fmadd(xi, widen(wi + (lanes) * j), s[j]); \
+	} \
+	for (int j = 0; j < nv; j++) \
+		store(y + o + (lanes) * j, s[j]); \
+} \
+\
+target static void \
+int8_gemv_##isa(const int8 *w, int nin, int nout, const float *x, float *y) \
+{ \
+	int			o = 0; \
+\
+	for (; o + 4 * (lanes) <= nout; o += 4 * (lanes)) \
+		int8_gemv_tile_##isa(w, nin, nout, x, y, o, 4); \
+	for (; o + (lanes) <= nout; o += (lanes)) \
+		int8_gemv_tile_##isa(w, nin, nout, x, y, o, 1); \
+	int8_gemv_rest(w, nin, nout, x, y, o); \
+}
+
 __attribute__((target("avx2,fma")))
 static inline __m256
 int8_widen_avx2(const int8 *p)
 {
 	return _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *) p)));
-}
-
-__attribute__((target("avx2,fma")))
-static void
-int8_gemv_avx2(const int8 *w, int nin, int nout, const float *x, float *y)
-{
-	int			o = 0;
-
-	for (; o + 32 <= nout; o += 32)
-	{
-		__m256		s[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(),
-		_mm256_setzero_ps(), _mm256_setzero_ps()};
-
-		for (int i = 0; i < nin; i++)
-		{
-			const int8 *wi = w + (Size) i * nout + o;
-			__m256		xi;
-
-			if (x[i] == 0)
-				continue;
-			xi = _mm256_set1_ps(x[i]);
-			for (int j = 0; j < 4; j++)
-				s[j] = _mm256_fmadd_ps(xi, int8_widen_avx2(wi + 8 * j), s[j]);
-		}
-		for (int j = 0; j < 4; j++)
-			_mm256_storeu_ps(y + o + 8 * j, s[j]);
-	}
-	int8_gemv_rest(w, nin, nout, x, y, o);
 }
 
 __attribute__((target("avx512f")))
@@ -648,43 +654,10 @@ int8_widen_avx512(const int8 *p)
 	return _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *) p)));
 }
 
-__attribute__((target("avx512f")))
-static void
-int8_gemv_avx512(const int8 *w, int nin, int nout, const float *x, float *y)
-{
-	int			o = 0;
-
-	for (; o + 64 <= nout; o += 64)
-	{
-		__m512		s[4] = {_mm512_setzero_ps(), _mm512_setzero_ps(),
-		_mm512_setzero_ps(), _mm512_setzero_ps()};
-
-		for (int i = 0; i < nin; i++)
-		{
-			const int8 *wi = w + (Size) i * nout + o;
-			__m512		xi;
-
-			if (x[i] == 0)
-				continue;
-			xi = _mm512_set1_ps(x[i]);
-			for (int j = 0; j < 4; j++)
-				s[j] = _mm512_fmadd_ps(xi, int8_widen_avx512(wi + 16 * j), s[j]);
-		}
-		for (int j = 0; j < 4; j++)
-			_mm512_storeu_ps(y + o + 16 * j, s[j]);
-	}
-	for (; o + 16 <= nout; o += 16)
-	{
-		__m512		s = _mm512_setzero_ps();
-
-		for (int i = 0; i < nin; i++)
-			if (x[i] != 0)
-				s = _mm512_fmadd_ps(_mm512_set1_ps(x[i]),
-									int8_widen_avx512(w + (Size) i * nout + o), s);
-		_mm512_storeu_ps(y + o, s);
-	}
-	int8_gemv_rest(w, nin, nout, x, y, o);
-}
+INT8_GEMV_KERNEL(avx2, __attribute__((target("avx2,fma"))), __m256, 8, int8_widen_avx2,
+				 _mm256_setzero_ps, _mm256_set1_ps, _mm256_fmadd_ps, _mm256_storeu_ps)
+INT8_GEMV_KERNEL(avx512, __attribute__((target("avx512f"))), __m512, 16, int8_widen_avx512,
+				 _mm512_setzero_ps, _mm512_set1_ps, _mm512_fmadd_ps, _mm512_storeu_ps)
 #endif
 
 static bool
