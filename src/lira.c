@@ -193,9 +193,11 @@ FannModelInputs(const FannModel *m, const float *vec, const float *dists,
 }
 
 /*
- * The forward pass runs per query (a third of an ivf query's own work at one
- * probe, compiled for SSE2): clones for wider vectors, chosen when the
- * library loads
+ * The model's float layers (training) and the distances to the centroids
+ * (k-means, each row's partition, inserts, the graph path's seeds), compiled
+ * for SSE2 otherwise: clones for wider vectors, chosen when the library
+ * loads.  The prober's int8 layers, per ivf query, run on distance.c's
+ * kernels instead.
  */
 #if defined(__x86_64__) && defined(__GNUC__)
 #define FANN_WIDE_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
