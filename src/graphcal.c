@@ -23,7 +23,8 @@
  * returned once no later candidate can come before it (the executor's
  * reordering, scan.c), exactly ranked from the build's vectors.  Point i of
  * each curve gets the smallest ef whose mean recall reaches the target i
- * stands for plus the sample's error, as the probe thresholds do; the curve
+ * stands for, clear of the sample's error (FannCalibrationReaches), as the
+ * probe thresholds do; the curve
  * of predicates other than equality the larger of the two containments'
  * (one label's filter is broad, two labels' often a few small groups).
  */
@@ -36,7 +37,6 @@
 #include "search.h"
 
 #define FANN_GRAPH_CALIBRATION_QUERIES	200
-#define FANN_GRAPH_CALIBRATION_Z		1.64	/* one-sided 95 %, as ivf.c */
 #define FANN_GRAPH_CALIBRATION_K		10
 /* Candidates a calibration search reads at most for its k rows */
 #define FANN_GRAPH_CALIBRATION_PULL		4096
@@ -289,6 +289,7 @@ FannGraphCalibrate(Relation index, FannMetaPage meta, const float *vectors,
 	MemoryContext setcxt;
 	int64		min_rows;
 	double		sum[FANN_KINDS][FANN_EF_LADDER] = {{0}};
+	double		sumsq[FANN_KINDS][FANN_EF_LADDER] = {{0}};
 	double		work_sum[FANN_KINDS][FANN_EF_LADDER] = {{0}};
 	int			nmeasured[FANN_KINDS] = {0};
 
@@ -408,6 +409,7 @@ FannGraphCalibrate(Relation index, FannMetaPage meta, const float *vectors,
 					last = e;
 				}
 				sum[kind][e] += recall;
+				sumsq[kind][e] += recall * recall;
 				work_sum[kind][e] += work * ef_ladder[e] / ef_ladder[last];
 			}
 			MemoryContextSwitchTo(oldcxt);
@@ -425,14 +427,12 @@ FannGraphCalibrate(Relation index, FannMetaPage meta, const float *vectors,
 	for (int kind = 0; kind < FANN_KINDS; kind++)
 		for (int i = 0; i < FANN_CALIBRATION_POINTS; i++)
 		{
-			double		target = FANN_MIN_TARGET_RECALL + (double) i / FANN_CALIBRATION_STEPS;
-			double		margin = FANN_GRAPH_CALIBRATION_Z *
-				sqrt(target * (1 - target) / Max(nmeasured[kind] * K, 1));
+			double		target = FannCalibrationTarget(i);
 			int			e = 0;
 			int			curve = kind == FANN_KIND_EQUAL ? 0 : 1;
 
 			while (e < (int) FANN_EF_LADDER - 1 &&
-				   sum[kind][e] < (Min(target + margin, 1) - 1e-9) * nmeasured[kind])
+				   !FannCalibrationReaches(sum[kind][e], sumsq[kind][e], nmeasured[kind], target))
 				e++;
 			if (kind != FANN_KIND_CONTAINS2 || ef_ladder[e] > meta->graph_ef[curve][i])
 			{

@@ -40,7 +40,13 @@
 #define FANN_IVF_SEED			UINT64CONST(0x4C495241)
 /* Sample rows the probe thresholds are measured on */
 #define FANN_CALIBRATION_QUERIES	500
-#define FANN_CALIBRATION_Z		1.64	/* one-sided 95 % */
+
+/* A true neighbour of a calibration query: its partitions' largest logit */
+typedef struct CalibrationKey
+{
+	float		key;
+	int			query;
+} CalibrationKey;
 
 /*
  * Partitions for nrows rows: the partitions reloption, or when that is 0,
@@ -324,10 +330,10 @@ group_by_partition(int P, int64 nrows, const int32 *own, const int32 *second,
 }
 
 static int
-cmp_float_desc(const void *a, const void *b)
+cmp_key_desc(const void *a, const void *b)
 {
-	float		x = *(const float *) a;
-	float		y = *(const float *) b;
+	float		x = ((const CalibrationKey *) a)->key;
+	float		y = ((const CalibrationKey *) b)->key;
 
 	return (x < y) - (x > y);
 }
@@ -363,30 +369,58 @@ probed_shares(FannMetaPage meta, const float *logits, const int64 *sizes, int P,
 	}
 }
 
+/* The probe threshold whose cut keeps a key: just below its probability */
+static float4
+threshold_below(float key)
+{
+	return key == INFINITY ? FANN_MAX_PROBE_THRESHOLD :
+		key == -INFINITY ? FANN_MIN_PROBE_THRESHOLD :
+		1 / (1 + exp(-(key - 1e-3)));
+}
+
 /*
- * The probe threshold of each recall target (fann.h) from the keys of the
- * true neighbours (nkeys of them, in any order; sorted here): point i gets
- * the threshold whose cut keeps the fraction i stands for, plus the
- * sample's error (FANN_CALIBRATION_Z standard errors of a fraction of this
- * many neighbours), so that new queries reach the target rather than
- * straddle it
+ * The probe threshold of each recall target (fann.h) from the keys of nq
+ * queries' true neighbours (nkeys of them, in any order; sorted here): cuts
+ * are tried from the highest key down, each query's recall being the share
+ * of its own keys above the cut, and point i gets the first cut whose mean
+ * recall reaches the target i stands for, clear of the sample's error
+ * (FannCalibrationReaches), so that new queries reach the target rather
+ * than straddle it
  */
 static void
-thresholds_from_keys(float *keys, int nkeys, float4 *thresholds)
+thresholds_from_keys(CalibrationKey *keys, int nkeys, int nq, float4 *thresholds)
 {
-	qsort(keys, nkeys, sizeof(float), cmp_float_desc);
-	for (int i = 0; i < FANN_CALIBRATION_POINTS; i++)
-	{
-		double		recall = FANN_MIN_TARGET_RECALL + (double) i / FANN_CALIBRATION_STEPS;
-		double		margin = FANN_CALIBRATION_Z * sqrt(recall * (1 - recall) / Max(nkeys, 1));
-		int			need = (int) Min(nkeys, ceil((recall + margin) * nkeys - 1e-9));
-		float		key = need > 0 ? keys[need - 1] : INFINITY;
+	int		   *total = palloc0(sizeof(int) * nq);
+	int		   *found = palloc0(sizeof(int) * nq);
+	int			nqueries = 0,
+				i = 0;
+	double		sum = 0,
+				sumsq = 0;
 
-		/* just below the key's probability: the cut must stay under it */
-		thresholds[i] = key == INFINITY ? FANN_MAX_PROBE_THRESHOLD :
-			key == -INFINITY ? FANN_MIN_PROBE_THRESHOLD :
-			1 / (1 + exp(-(key - 1e-3)));
+	qsort(keys, nkeys, sizeof(CalibrationKey), cmp_key_desc);
+	for (int j = 0; j < nkeys; j++)
+		nqueries += total[keys[j].query]++ == 0;
+	while (i < FANN_CALIBRATION_POINTS &&
+		   FannCalibrationReaches(0, 0, nqueries, FannCalibrationTarget(i)))
+		thresholds[i++] = FANN_MAX_PROBE_THRESHOLD;
+	for (int j = 0; j < nkeys && i < FANN_CALIBRATION_POINTS; j++)
+	{
+		int			q = keys[j].query;
+		double		n = total[q];
+
+		/* the query's recall rises from found / n to (found + 1) / n */
+		sum += 1 / n;
+		sumsq += (2 * found[q]++ + 1) / (n * n);
+		if (j + 1 < nkeys && keys[j + 1].key == keys[j].key)
+			continue;			/* a cut keeps ties together */
+		while (i < FANN_CALIBRATION_POINTS &&
+			   FannCalibrationReaches(sum, sumsq, nqueries, FannCalibrationTarget(i)))
+			thresholds[i++] = threshold_below(keys[j].key);
 	}
+	while (i < FANN_CALIBRATION_POINTS)
+		thresholds[i++] = FANN_MIN_PROBE_THRESHOLD;
+	pfree(total);
+	pfree(found);
 }
 
 /*
@@ -422,7 +456,7 @@ calibrate(FannMetaPage meta, const FannProber *p, const float *vectors, int64 nr
 	int64	   *queries;
 	FannNear   *near;
 	int		   *nnear;
-	float	   *keys;
+	CalibrationKey *keys;
 	int64	   *sizes;			/* rows listed in each partition */
 	FannCandidate *order;
 
@@ -459,7 +493,7 @@ calibrate(FannMetaPage meta, const FannProber *p, const float *vectors, int64 nr
 	}
 
 	/* the queries' logits, as searches compute them, and each nearest row's key */
-	keys = palloc(sizeof(float) * nq * FANN_LIRA_TARGET_K * FANN_SELECTIVITY_LEVELS);
+	keys = palloc(sizeof(CalibrationKey) * nq * FANN_LIRA_TARGET_K * FANN_SELECTIVITY_LEVELS);
 	nkeys = palloc0(sizeof(int) * FANN_SELECTIVITY_LEVELS);
 	sizes = palloc0(sizeof(int64) * P);
 	order = palloc(sizeof(FannCandidate) * P);
@@ -510,15 +544,16 @@ calibrate(FannMetaPage meta, const FannProber *p, const float *vectors, int64 nr
 			for (int l = 0; l < FANN_SELECTIVITY_LEVELS; l++)
 				if ((h & ((1u << l) - 1)) == 0 && kept[l] < FANN_LIRA_TARGET_K)
 				{
-					keys[(Size) l * nq * FANN_LIRA_TARGET_K + nkeys[l]++] = key;
+					keys[(Size) l * nq * FANN_LIRA_TARGET_K + nkeys[l]++] =
+						(CalibrationKey) {key, q};
 					kept[l]++;
 				}
 		}
 	}
 
-	thresholds_from_keys(keys, nkeys[0], meta->probe_thresholds);
+	thresholds_from_keys(keys, nkeys[0], nq, meta->probe_thresholds);
 	for (int l = 1; l < FANN_SELECTIVITY_LEVELS; l++)
-		thresholds_from_keys(keys + (Size) l * nq * FANN_LIRA_TARGET_K, nkeys[l],
+		thresholds_from_keys(keys + (Size) l * nq * FANN_LIRA_TARGET_K, nkeys[l], nq,
 							 meta->filtered_thresholds[l - 1]);
 	for (int l = 0; l < FANN_PROBE_LADDER; l++)
 		meta->ivf_share[l] /= nq;

@@ -599,7 +599,7 @@ fann_calibration(PG_FUNCTION_ARGS)
 		bool		ivf = meta.calibration_queries > 0;
 		bool		graph = meta.graph_calibration_queries > 0;
 
-		values[0] = Float8GetDatum(FANN_MIN_TARGET_RECALL + (double) i / FANN_CALIBRATION_STEPS);
+		values[0] = Float8GetDatum(FannCalibrationTarget(i));
 		values[1] = Float8GetDatum(meta.probe_thresholds[i]);
 		values[2] = Float8GetDatum(FannIvfShare(&meta, meta.probe_thresholds[i]));
 		values[3] = Int32GetDatum(meta.calibration_queries);
