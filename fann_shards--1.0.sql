@@ -103,35 +103,35 @@ BEGIN
 		RAISE EXCEPTION 'fann_shard_search: % has no column %', parent, missing
 			USING ERRCODE = 'undefined_column';
 	END IF;
-	-- ORDER BY 1: the shard's planner sees the index's ordering operator
+	-- ORDER BY 1: the shard's planner sees the index's ordering operator.
+	-- The row goes as jsonb under the coordinator's column names (their
+	-- names there may differ: column_name).  The lateral subqueries are
+	-- fenced (OFFSET 0) so that each reads its catalog by index, not by a
+	-- hash of the whole catalog: this runs with every search.
 	FOR s.partition, s.server, s.statement IN
-		SELECT t.relid, fs.srvname,
-			   format('SELECT %s, %s, current_setting(''fann_shards.stamp'', true) FROM %I.%I WHERE %s ORDER BY 1 LIMIT %s',
-					  bound_order, cols.json,
-					  coalesce(o.schema_name, n.nspname), coalesce(o.table_name, c.relname),
-					  bound_filter, k)
+		SELECT t.relid, r.srvname,
+			   format('SELECT s."fann_shards.distance", to_jsonb(s) - ''fann_shards.distance'', current_setting(''fann_shards.stamp'', true) FROM (SELECT %s AS "fann_shards.distance"%s FROM %I.%I WHERE %s ORDER BY 1 LIMIT %s) s',
+					  bound_order, ', ' || cols.list, r.schema_name, r.table_name, bound_filter, k)
 		  FROM pg_partition_tree(parent) t
-		  JOIN pg_class c ON c.oid = t.relid
-		  JOIN pg_namespace n ON n.oid = c.relnamespace
-		  LEFT JOIN pg_foreign_table f ON f.ftrelid = t.relid
-		  LEFT JOIN pg_foreign_server fs ON fs.oid = f.ftserver
 		  LEFT JOIN LATERAL (
-			  SELECT max(option_value) FILTER (WHERE option_name = 'schema_name') AS schema_name,
-					 max(option_value) FILTER (WHERE option_name = 'table_name') AS table_name
-				FROM pg_options_to_table(f.ftoptions)) o ON true
-		  -- the row as jsonb, its columns under their names here (their
-		  -- names there may differ: column_name), 50 a call
+			  SELECT fs.srvname,
+					 coalesce((SELECT option_value FROM pg_options_to_table(f.ftoptions)
+								WHERE option_name = 'schema_name'), n.nspname) AS schema_name,
+					 coalesce((SELECT option_value FROM pg_options_to_table(f.ftoptions)
+								WHERE option_name = 'table_name'), c.relname) AS table_name
+				FROM pg_class c
+				JOIN pg_namespace n ON n.oid = c.relnamespace
+				LEFT JOIN pg_foreign_table f ON f.ftrelid = c.oid
+				LEFT JOIN pg_foreign_server fs ON fs.oid = f.ftserver
+			   WHERE c.oid = t.relid OFFSET 0) r ON true
 		  LEFT JOIN LATERAL (
-			  SELECT string_agg(part, ' || ' ORDER BY g) AS json
-				FROM (SELECT a.g, 'jsonb_build_object(' || string_agg(a.pair, ', ' ORDER BY a.attnum) || ')' AS part
-						FROM (SELECT a.attnum, (row_number() OVER (ORDER BY a.attnum) - 1) / 50 AS g,
-									 format('%L, %I', a.attname,
-											coalesce((SELECT option_value FROM pg_options_to_table(a.attfdwoptions)
-													   WHERE option_name = 'column_name'), a.attname)) AS pair
-								FROM pg_attribute a
-							   WHERE a.attrelid = t.relid AND a.attnum > 0 AND NOT a.attisdropped
-								 AND (columns IS NULL OR a.attname = ANY (columns))) a
-					   GROUP BY a.g) parts) cols ON true
+			  SELECT string_agg(format('%I AS %I',
+									   coalesce((SELECT option_value FROM pg_options_to_table(a.attfdwoptions)
+												  WHERE option_name = 'column_name'), a.attname),
+									   a.attname), ', ' ORDER BY a.attnum) AS list
+				FROM pg_attribute a
+			   WHERE a.attrelid = t.relid AND a.attnum > 0 AND NOT a.attisdropped
+				 AND (columns IS NULL OR a.attname = ANY (columns)) OFFSET 0) cols ON true
 		 WHERE t.isleaf
 		 ORDER BY t.relid::regclass::text
 	LOOP

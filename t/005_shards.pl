@@ -189,6 +189,33 @@ is($coord->safe_psql('postgres', q{SELECT string_agg(id::text, ',')
 		FROM (SELECT * FROM items_all ORDER BY embedding <-> '{1,0,0,0,0,0}' LIMIT 3) s}),
 	'an untyped query vector');
 
+# Columns named otherwise on the shards (column_name) come back under the
+# coordinator's names, and a row wider than one jsonb_build_object call
+# (50 columns) whole
+my $ncols = 60;
+my $remote_cols = join(', ', map { "r$_ int" } 1 .. $ncols);
+my $local_cols = join(', ', map { "c$_ int OPTIONS (column_name 'r$_')" } 1 .. $ncols);
+for my $i (0 .. $nshards - 1)
+{
+	$shards[$i]->safe_psql('postgres', qq{
+		CREATE TABLE wide_remote (id int, emb real[], $remote_cols);
+		INSERT INTO wide_remote SELECT id, embedding, } . join(', ', map { "id * $_" } 1 .. $ncols) . qq{
+		  FROM items;
+		CREATE INDEX ON wide_remote USING fann (emb);});
+}
+$coord->safe_psql('postgres', "CREATE TABLE wide (id int, embedding real[], "
+	  . join(', ', map { "c$_ int" } 1 .. $ncols) . ") PARTITION BY HASH (id)");
+$coord->safe_psql('postgres', qq{
+		CREATE FOREIGN TABLE wide_$_ (id int, embedding real[] OPTIONS (column_name 'emb'), $local_cols)
+			SERVER shard$_ OPTIONS (table_name 'wide_remote');
+		ALTER TABLE wide ATTACH PARTITION wide_$_ FOR VALUES WITH (MODULUS $nshards, REMAINDER $_)})
+  for 0 .. $nshards - 1;
+is($coord->safe_psql('postgres', qq{$exact SELECT string_agg(id || ':' || c1 || ':' || c50 || ':' || c60, ',')
+		FROM fann_shard_search(NULL::wide, 'emb <-> \$1', '{1,0,0,0,0,0}'::real[], 4)}),
+	$coord->safe_psql('postgres', q{SELECT string_agg(id || ':' || id || ':' || id * 50 || ':' || id * 60, ',' ORDER BY embedding <-> '{1,0,0,0,0,0}', id)
+		FROM (SELECT * FROM items_all ORDER BY embedding <-> '{1,0,0,0,0,0}' LIMIT 4) s}),
+	'columns renamed on the shards, 60 of them, come back under their names');
+
 # Bad calls: clear errors
 for my $bad (
 	[q{NULL::items_all, 'embedding <-> $1', '{1,0,0,0,0,0}'::real[], 5}, qr/items_all is not a partitioned table/],
