@@ -39,7 +39,7 @@ sort_unique_uint32(uint32 *v, int n)
 
 	if (n == 0)
 		return 0;
-	/* the sorted pages' postings come in order: only inserts' are not */
+	/* the sorted pages' postings come first, in order */
 	for (int i = 1; i < n && sorted; i++)
 		sorted = v[i - 1] <= v[i];
 	if (!sorted)
@@ -94,9 +94,52 @@ read_pair_page(Relation index, BlockNumber blkno, FannPair *pairs,
 }
 
 /*
+ * Sorted pair page i, pinned and share-locked in *buf: its pairs in place,
+ * *np of them (a damaged page's count is capped to a page's worth)
+ */
+static const FannPair *
+lock_sorted_pairs(Relation index, const FannMetaPageData *meta, uint32 i,
+				  Buffer *buf, int *np)
+{
+	BlockNumber blkno = meta->pair_start + i;
+	Page		page;
+	Size		bytes;
+
+	*buf = FannReadBuffer(index, blkno);
+	LockBuffer(*buf, BUFFER_LOCK_SHARE);
+	page = BufferGetPage(*buf);
+	FannCheckPage(page, FANN_PAGE_PAIR, index, blkno);
+	bytes = ((PageHeader) page)->pd_lower - (PageGetContents(page) - (char *) page);
+	*np = (int) Min(bytes / sizeof(FannPair), FANN_PAIRS_PER_PAGE);
+	return (const FannPair *) PageGetContents(page);
+}
+
+/* The first of pairs[0..np) whose label is at least label (np if none) */
+static int
+pairs_lower_bound(const FannPair *pairs, int np, int32 label)
+{
+	int			lo = 0,
+				hi = np;
+
+	while (lo < hi)
+	{
+		int			mid = (lo + hi) / 2;
+
+		if (pairs[mid].label < label)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+/*
  * The postings of each of labels[0..n-1] (sorted), as sorted group id lists.
- * The sorted pairs are binary searched per label; the delta pages written by
- * inserts are read once for all labels.
+ * The sorted pairs are binary searched per label, over the pages by their
+ * last pair, then within them, in place (a query's group lookup was 20 % of
+ * an equality query's backend time when each step copied a page and
+ * scanned it); the delta pages written by inserts are read once for all
+ * labels.
  */
 static void
 fetch_postings(Relation index, FannMetaPage meta, const int32 *labels, int n,
@@ -122,31 +165,39 @@ fetch_postings(Relation index, FannMetaPage meta, const int32 *labels, int n,
 		while (lo < hi)
 		{
 			uint32		mid = (lo + hi) / 2;
-			int			np = read_pair_page(index, meta->pair_start + mid, pairs, NULL);
+			Buffer		buf;
+			int			np;
+			const FannPair *page = lock_sorted_pairs(index, meta, mid, &buf, &np);
+			bool		before = np > 0 && page[np - 1].label < labels[i];
 
-			if (np > 0 && pairs[np - 1].label < labels[i])
+			UnlockReleaseBuffer(buf);
+			if (before)
 				lo = mid + 1;
 			else
 				hi = mid;
 		}
 		for (; lo < meta->pair_npages; lo++)
 		{
-			int			np = read_pair_page(index, meta->pair_start + lo, pairs, NULL);
-			int			j = 0,
-						k;
+			Buffer		buf;
+			int			np;
+			const FannPair *page = lock_sorted_pairs(index, meta, lo, &buf, &np);
+			int			j = pairs_lower_bound(page, np, labels[i]),
+						k = pairs_lower_bound(page, np, labels[i] + 1);
 
-			while (j < np && pairs[j].label < labels[i])
-				j++;
-			for (k = j; k < np && pairs[k].label == labels[i]; k++)
-				;
+			/* labels[i] + 1 overflows only for PG_INT32_MAX, the last label */
+			if (labels[i] == PG_INT32_MAX)
+				k = np;
 			reserve_groups(&lists[i], &caps[i], lens[i] + k - j);
-			for (; j < k; j++)
-				lists[i][lens[i]++] = pairs[j].group;
+			for (int m = j; m < k; m++)
+				lists[i][lens[i] + m - j] = page[m].group;
+			lens[i] += k - j;
+			UnlockReleaseBuffer(buf);
 			if (k < np)
 				break;
 		}
 	}
 
+	/* the sorted pages' postings are sorted and distinct; inserts' are not */
 	for (blkno = meta->delta_first; blkno != InvalidBlockNumber;)
 	{
 		int			np = read_pair_page(index, blkno, pairs, &blkno);
@@ -160,9 +211,9 @@ fetch_postings(Relation index, FannMetaPage meta, const int32 *labels, int n,
 							 &caps[hit - labels], pairs[j].group);
 		}
 	}
-
-	for (int i = 0; i < n; i++)
-		lens[i] = sort_unique_uint32(lists[i], lens[i]);
+	if (meta->delta_first != InvalidBlockNumber)
+		for (int i = 0; i < n; i++)
+			lens[i] = sort_unique_uint32(lists[i], lens[i]);
 	pfree(pairs);
 	pfree(caps);
 }
@@ -401,6 +452,8 @@ groups_equal(Relation index, FannMetaPage meta, const int32 *labels, int n,
 }
 
 /* The group of rows whose normalised label set is labels, or InvalidFannId */
+#define FIND_GROUP_BATCH	32
+
 uint32
 FannFindGroup(Relation index, FannMetaPage meta, const int32 *labels, int n)
 {
@@ -410,12 +463,16 @@ FannFindGroup(Relation index, FannMetaPage meta, const int32 *labels, int n)
 	if (n == 0)
 		return meta->empty_group;
 	ncand = groups_containing(index, meta, labels, n, &cand);
-	for (int i = 0; i < ncand; i++)
+	/* a batch of entries at a time: each call reads the index's size */
+	for (int first = 0; first < ncand; first += FIND_GROUP_BATCH)
 	{
-		FannGroupData group;
+		int			nbatch = Min(FIND_GROUP_BATCH, ncand - first);
+		FannGroupData *group = read_groups(index, cand + first, nbatch);
 
-		if (FannReadGroups(index, &cand[i], 1, &group) && group.nlabels == (uint32) n)
-			return cand[i];
+		for (int i = 0; i < nbatch; i++)
+			if (group[i].nlabels == (uint32) n)
+				return cand[first + i];
+		pfree(group);
 	}
 	return InvalidFannId;
 }
