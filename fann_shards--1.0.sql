@@ -8,16 +8,20 @@
 -- Append of the shards' ordered streams, reads them one after another (only
 -- Append runs foreign scans asynchronously, and no release sends the LIMIT
 -- through a Merge Append).  Here each shard gets one string through a
--- dblink connection of its foreign server: the filtered, ordered, limited
--- query, after the coordinator's search settings when the connection may
--- not have them yet.  Every string is sent before any answer is read, so
+-- dblink connection of its foreign server: the EXECUTE of the filtered,
+-- ordered, limited query, prepared there once per connection, after the
+-- coordinator's search settings when the connection may not have them
+-- yet.  Every string is sent before any answer is read, so
 -- the shards search concurrently, and the k nearest of their k each are
 -- the k nearest of all rows (each shard's answer is exactly ranked and
 -- never short).  docs/sharding.md has the recipe.
 
 -- A shard's part of a search: the partition, its server, the dblink
--- connection this session keeps to it and the statement that answers there
-CREATE TYPE fann_shard_statement AS (partition regclass, server name, conn text, statement text);
+-- connection this session keeps to it, the statement that answers there
+-- ($1 the query vector, $2... the parameters) and the name it is prepared
+-- under on the connection
+CREATE TYPE fann_shard_statement AS (partition regclass, server name, conn text, statement text,
+									 name text);
 -- A row a shard sent: its distance and its columns
 CREATE TYPE fann_shard_hit AS (distance float8, hit jsonb);
 
@@ -50,36 +54,38 @@ BEGIN
 END
 $$;
 
--- sql with each $n replaced by literals[n], in one pass (a literal that
--- holds "$2" stays as it is); a $n without a literal is an error
-CREATE FUNCTION fann_shard_bind(sql text, literals text[]) RETURNS text
+-- The highest $n that sql (order_by and filter) uses: each shard prepares
+-- the statement, so every $n up to it must be used (for the shard to know
+-- its type) and have a value ($1 the query vector, $2... the nparams
+-- elements of params); an error otherwise
+CREATE FUNCTION fann_shard_parameters(sql text, nparams integer) RETURNS integer
 	LANGUAGE plpgsql IMMUTABLE STRICT PARALLEL SAFE
 	AS $$
 DECLARE
-	bound text := '';
-	m text[];
+	used int[] := ARRAY(SELECT DISTINCT m[1]::int FROM regexp_matches(sql, '\$([0-9]+)', 'g') m
+						 ORDER BY 1);
+	top int := coalesce(used[cardinality(used)], 0);
 BEGIN
-	FOR m IN SELECT regexp_matches(sql, '(\$[0-9]+)|([^$]+|\$)', 'g') LOOP
-		IF m[1] IS NULL THEN
-			bound := bound || m[2];
-		ELSIF substr(m[1], 2)::int BETWEEN 1 AND coalesce(array_length(literals, 1), 0) THEN
-			bound := bound || literals[substr(m[1], 2)::int];
-		ELSE
-			RAISE EXCEPTION 'fann_shard_search: % has no value', m[1]
-				USING ERRCODE = 'undefined_parameter',
-					  HINT = '$1 is the query vector, $2 and on the elements of params.';
-		END IF;
-	END LOOP;
-	RETURN bound;
+	IF top > nparams + 1 THEN
+		RAISE EXCEPTION 'fann_shard_search: $% has no value', top
+			USING ERRCODE = 'undefined_parameter',
+				  HINT = '$1 is the query vector, $2 and on the elements of params.';
+	END IF;
+	IF EXISTS (SELECT FROM generate_series(1, top) i WHERE i <> ALL (used)) THEN
+		RAISE EXCEPTION 'fann_shard_search: $% is not used',
+			(SELECT min(i) FROM generate_series(1, top) i WHERE i <> ALL (used))
+			USING ERRCODE = 'undefined_parameter',
+				  HINT = 'The shards prepare the statement: every $n up to the highest one used must appear in order_by or filter.';
+	END IF;
+	RETURN top;
 END
 $$;
 
 -- Each foreign partition of parent and the statement that answers the
--- query there ($1... bound), its rows' last column the stamp of the
--- settings the shard searched with; an error for a partition that is not
--- foreign
+-- query there, its rows' last column the stamp of the settings the shard
+-- searched with; an error for a partition that is not foreign
 CREATE FUNCTION fann_shard_statements(parent regclass, order_by text, filter text, k integer,
-									  literals text[], columns text[])
+									  columns text[])
 	RETURNS SETOF fann_shard_statement
 	LANGUAGE plpgsql STABLE
 	-- its catalog queries planned once per session, not once per call
@@ -87,8 +93,6 @@ CREATE FUNCTION fann_shard_statements(parent regclass, order_by text, filter tex
 	AS $$
 DECLARE
 	missing text;
-	bound_order text := fann_shard_bind(order_by, literals);
-	bound_filter text := coalesce(fann_shard_bind(filter, literals), 'true');
 	s fann_shard_statement;
 BEGIN
 	IF (SELECT relkind FROM pg_class WHERE oid = parent) IS DISTINCT FROM 'p' THEN
@@ -111,7 +115,7 @@ BEGIN
 	FOR s.partition, s.server, s.statement IN
 		SELECT t.relid, r.srvname,
 			   format('SELECT s."fann_shards.distance", to_jsonb(s) - ''fann_shards.distance'', current_setting(''fann_shards.stamp'', true) FROM (SELECT %s AS "fann_shards.distance"%s FROM %I.%I WHERE %s ORDER BY 1 LIMIT %s) s',
-					  bound_order, ', ' || cols.list, r.schema_name, r.table_name, bound_filter, k)
+					  order_by, ', ' || cols.list, r.schema_name, r.table_name, coalesce(filter, 'true'), k)
 		  FROM pg_partition_tree(parent) t
 		  LEFT JOIN LATERAL (
 			  SELECT fs.srvname,
@@ -141,6 +145,7 @@ BEGIN
 					  HINT = 'Every partition must be a postgres_fdw foreign table: a shard.';
 		END IF;
 		s.conn := 'fann:' || s.server;
+		s.name := 'fann_shards_' || md5(s.statement);
 		RETURN NEXT s;
 	END LOOP;
 	IF NOT FOUND THEN
@@ -153,7 +158,10 @@ $$;
 -- The k rows of parent's type (pass NULL::table) nearest by order_by (an
 -- ORDER BY expression of the shards' table, $1 the query vector) among those
 -- that satisfy filter ($2, $3, ... the elements of params, as literals), in
--- order; columns limits the columns the shards send (the others are NULL)
+-- order; columns limits the columns the shards send (the others are NULL).
+-- A connection prepares each statement once (a DO that prepares it unless
+-- it exists: a rolled-back transaction can make the session forget it
+-- did); it keeps at most max_prepared, then is opened afresh.
 CREATE FUNCTION fann_shard_search(parent anyelement, order_by text, query anycompatible,
 								  k integer, filter text DEFAULT NULL, params text[] DEFAULT NULL,
 								  columns text[] DEFAULT NULL)
@@ -166,11 +174,18 @@ DECLARE
 	config record;
 	-- the stamp this session last sent each connection
 	stamps jsonb := coalesce(nullif(current_setting('fann_shards.stamps', true), ''), '{}');
+	-- the statements it prepared on each (a subset of what each has)
+	prepared jsonb := coalesce(nullif(current_setting('fann_shards.prepared', true), ''), '{}');
+	prepared_before jsonb := prepared;
+	max_prepared constant integer := 100;
+	nparams integer;
+	args text;
 	shards fann_shard_statement[];
 	todo fann_shard_statement[];
 	stale fann_shard_statement[];
 	shard fann_shard_statement;
 	configure boolean[];
+	prepare boolean[];
 	hits fann_shard_hit[] := '{}';
 	answer fann_shard_hit[];
 	agrees boolean;
@@ -193,13 +208,16 @@ BEGIN
 			USING ERRCODE = 'null_value_not_allowed';
 	END IF;
 	config := fann_shard_configuration();
-	-- the query vector with its type; a text one (an untyped literal) is
-	-- sent untyped, for the shard to read as its column's type
-	shards := ARRAY(SELECT s FROM fann_shard_statements(rel, order_by, filter, k,
+	nparams := fann_shard_parameters(order_by || ' ' || coalesce(filter, ''),
+									 coalesce(cardinality(params), 0));
+	-- the EXECUTE's arguments: the query vector with its type (a text one,
+	-- an untyped literal, is sent untyped, for the shard to read as its
+	-- column's type), then the parameters
+	args := CASE WHEN nparams = 0 THEN '' ELSE '(' || array_to_string((ARRAY[
 		CASE WHEN pg_typeof(query) IN ('text'::regtype, 'unknown'::regtype) THEN quote_literal(query)
-			 ELSE format('%L::%s', query, pg_typeof(query)) END
-		|| ARRAY(SELECT quote_nullable(p) FROM unnest(params) p),
-		columns) s);
+			 ELSE format('%L::%s', query, pg_typeof(query)) END]
+		|| ARRAY(SELECT quote_nullable(p) FROM unnest(params) p))[1:nparams], ', ') || ')' END;
+	shards := ARRAY(SELECT s FROM fann_shard_statements(rel, order_by, filter, k, columns) s);
 	-- Rounds: each sends every statement of todo before it reads any
 	-- answer.  A shard whose rows were searched with other settings than
 	-- the coordinator's is sent them in the next round; every shard is sent
@@ -209,10 +227,18 @@ BEGIN
 	WHILE cardinality(todo) > 0 LOOP
 		open := coalesce(dblink_get_connections(), '{}');
 		configure := '{}';
+		prepare := '{}';
 		sent := '{}';
 		stale := '{}';
 		BEGIN
 			FOREACH shard IN ARRAY todo LOOP
+				-- a connection holding its share of prepared statements
+				-- starts afresh before it takes another
+				IF shard.conn = ANY (open) AND NOT coalesce(prepared -> shard.conn ? shard.name, false)
+					AND jsonb_array_length(coalesce(prepared -> shard.conn, '[]')) >= max_prepared THEN
+					PERFORM dblink_disconnect(shard.conn);
+					open := array_remove(open, shard.conn);
+				END IF;
 				IF NOT shard.conn = ANY (open) THEN
 					BEGIN
 						PERFORM dblink_connect(shard.conn, shard.server);
@@ -223,22 +249,34 @@ BEGIN
 							USING ERRCODE = 'sqlclient_unable_to_establish_sqlconnection', DETAIL = detail;
 					END;
 					stamps := stamps - shard.conn;
+					prepared := prepared - shard.conn;
 				END IF;
 				configure := configure || (stamps ->> shard.conn IS DISTINCT FROM config.stamp);
+				prepare := prepare || NOT coalesce(prepared -> shard.conn ? shard.name, false);
 				sent := sent || shard.conn;
 				IF dblink_send_query(shard.conn,
 						CASE WHEN configure[cardinality(configure)] THEN config.statement || '; ' ELSE '' END
-						|| shard.statement) <> 1 THEN
+						|| CASE WHEN prepare[cardinality(prepare)] THEN
+							format('DO %L; ', format('BEGIN IF NOT EXISTS (SELECT FROM pg_prepared_statements WHERE name = %L) THEN EXECUTE %L; END IF; END',
+													 shard.name, format('PREPARE %I AS %s', shard.name, shard.statement)))
+							ELSE '' END
+						|| format('EXECUTE %I%s', shard.name, args)) <> 1 THEN
 					RAISE EXCEPTION 'fann_shard_search: the query could not be sent to shard % (partition %)',
 						shard.server, shard.partition
 						USING ERRCODE = 'connection_failure';
 				END IF;
 			END LOOP;
-			-- the settings' count, the rows, the end of the answer
+			-- the settings' count, the DO's status, the rows, the end of
+			-- the answer
 			FOR i IN 1 .. cardinality(todo) LOOP
 				shard := todo[i];
 				IF configure[i] THEN
 					PERFORM FROM dblink_get_result(shard.conn) AS s(n bigint);
+				END IF;
+				IF prepare[i] THEN
+					PERFORM FROM dblink_get_result(shard.conn) AS s(status text);
+					prepared := jsonb_set(prepared, ARRAY[shard.conn],
+										  coalesce(prepared -> shard.conn, '[]') || to_jsonb(shard.name));
 				END IF;
 				SELECT coalesce(array_agg(ROW(h.distance, h.hit)::fann_shard_hit), '{}'),
 					   coalesce(bool_and(h.stamp IS NOT DISTINCT FROM config.stamp), true)
@@ -278,6 +316,9 @@ BEGIN
 	-- what the connections have, for the next call (a hint: see
 	-- fann_shard_configuration)
 	PERFORM set_config('fann_shards.stamps', stamps::text, false);
+	IF prepared IS DISTINCT FROM prepared_before THEN
+		PERFORM set_config('fann_shards.prepared', prepared::text, false);
+	END IF;
 	RETURN QUERY SELECT r.* FROM unnest(hits) h, jsonb_populate_record(parent, h.hit) r
 				   ORDER BY h.distance LIMIT k;
 END

@@ -176,6 +176,21 @@ like($coord->safe_psql('postgres', qq{$exact SET fann.strategy = graph; $path SE
 		BEGIN; SET LOCAL fann.strategy = ivf; $path ROLLBACK; $path}),
 	qr/^5\ngraph graph(\+exact)?\n5\nexact exact\n5\nivf ivf(\+exact)?\n5\nexact exact$/,
 	'the settings stay on the connection, and reach it again when they change or a transaction forgot them');
+# Each connection prepares a statement once; a transaction that rolled back
+# forgets it did, and the next call finds it there rather than fails; a
+# connection holding 100 opens afresh before it takes another
+my ($near7, $near8) = map { qq{SELECT string_agg(id::text, ',') FROM fann_shard_search(NULL::items, 'embedding <-> \$1', '{0.3,0.9,0.1,0.5,0.7,0.2}'::real[], $_, 'labels && \$2', ARRAY['{1,12}']);} } (7, 8);
+my ($all7, $all8) = map { $coord->safe_psql('postgres', qq{SELECT string_agg(id::text, ',') FROM (SELECT id FROM items_all WHERE labels && '{1,12}'
+		ORDER BY embedding <-> '{0.3,0.9,0.1,0.5,0.7,0.2}' LIMIT $_) s}) } (7, 8);
+my $prepared = q{SELECT n FROM dblink('fann:shard1', 'SELECT count(*) FROM pg_prepared_statements') AS t(n bigint);};
+is($coord->safe_psql('postgres', qq{$exact $near7 $prepared $near7 $prepared BEGIN; $near8 ROLLBACK; $near8 $prepared}),
+	"$all7\n1\n$all7\n1\n$all8\n$all8\n2",
+	'a statement prepared once per connection, found again after a rollback forgot it');
+is($coord->safe_psql('postgres', qq{$exact
+		SELECT count(*) FROM generate_series(1, 101) k,
+			fann_shard_search(NULL::items, 'embedding <-> \$1', '{0.3,0.9,0.1,0.5,0.7,0.2}'::real[], k, columns => '{id}');
+		$prepared}),
+	"5151\n1", 'a connection with 100 prepared statements opens afresh');
 is($coord->safe_psql('postgres', q{SELECT string_agg(coalesce(id::text, '-') || ':' || (embedding IS NULL) || (labels IS NULL), ',')
 		FROM fann_shard_search(NULL::items, 'embedding <=> $1', '{1,0,0,0,0,0}'::real[], 2, columns => '{id}')}),
 	$coord->safe_psql('postgres', q{SELECT string_agg(id || ':truetrue', ',' ORDER BY embedding <=> '{1,0,0,0,0,0}', id)
@@ -221,6 +236,7 @@ for my $bad (
 	[q{NULL::items_all, 'embedding <-> $1', '{1,0,0,0,0,0}'::real[], 5}, qr/items_all is not a partitioned table/],
 	[q{NULL::items, 'embedding <-> $1', '{1,0,0,0,0,0}'::real[], 0}, qr/k must be at least 1/],
 	[q{NULL::items, 'embedding <-> $1', '{1,0,0,0,0,0}'::real[], 5, 'labels @> $3', ARRAY['{3}']}, qr/\$3 has no value/],
+	[q{NULL::items, 'embedding <-> $1', '{1,0,0,0,0,0}'::real[], 5, 'labels @> $3', ARRAY['{3}', '{4}']}, qr/\$2 is not used/],
 	[q{NULL::items, 'embedding <-> $1', '{1,0,0,0,0,0}'::real[], 5, columns => '{id,title}'}, qr/items has no column title/],
 	[q{NULL::items, 'embedding <-> $1', '{1,0,0}'::real[], 5}, qr/dimension/])
 {
