@@ -54,38 +54,38 @@ BEGIN
 END
 $$;
 
--- The highest $n that sql (order_by and filter) uses: each shard prepares
--- the statement, so every $n up to it must be used (for the shard to know
--- its type) and have a value ($1 the query vector, $2... the nparams
--- elements of params); an error otherwise
-CREATE FUNCTION fann_shard_parameters(sql text, nparams integer) RETURNS integer
-	LANGUAGE plpgsql IMMUTABLE STRICT PARALLEL SAFE
+-- The parameter list each shard prepares the statement with: $1, the
+-- query vector, of type query_type (NULL: unknown, the shard infers it from
+-- where it appears), then the nparams elements of params, each unknown where
+-- sql (order_by and filter) uses it and text where it does not (a shard
+-- cannot infer the type of a parameter nothing uses); an error for a $n
+-- without a value
+CREATE FUNCTION fann_shard_parameters(sql text, query_type text, nparams integer)
+	RETURNS text
+	LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
 	AS $$
 DECLARE
-	used int[] := ARRAY(SELECT DISTINCT m[1]::int FROM regexp_matches(sql, '\$([0-9]+)', 'g') m
-						 ORDER BY 1);
-	top int := coalesce(used[cardinality(used)], 0);
+	used int[] := ARRAY(SELECT DISTINCT m[1]::int FROM regexp_matches(sql, '\$([0-9]+)', 'g') m);
+	top int := (SELECT max(u) FROM unnest(used) u);
 BEGIN
 	IF top > nparams + 1 THEN
 		RAISE EXCEPTION 'fann_shard_search: $% has no value', top
 			USING ERRCODE = 'undefined_parameter',
 				  HINT = '$1 is the query vector, $2 and on the elements of params.';
 	END IF;
-	IF EXISTS (SELECT FROM generate_series(1, top) i WHERE i <> ALL (used)) THEN
-		RAISE EXCEPTION 'fann_shard_search: $% is not used',
-			(SELECT min(i) FROM generate_series(1, top) i WHERE i <> ALL (used))
-			USING ERRCODE = 'undefined_parameter',
-				  HINT = 'The shards prepare the statement: every $n up to the highest one used must appear in order_by or filter.';
-	END IF;
-	RETURN top;
+	RETURN '(' || array_to_string(ARRAY(
+		SELECT CASE WHEN i = 1 AND query_type IS NOT NULL THEN query_type
+					WHEN i = ANY (used) THEN 'unknown' ELSE 'text' END
+		  FROM generate_series(1, nparams + 1) i ORDER BY i), ', ') || ')';
 END
 $$;
 
 -- Each foreign partition of parent and the statement that answers the
 -- query there, its rows' last column the stamp of the settings the shard
--- searched with; an error for a partition that is not foreign
+-- searched with, and the name it is prepared under with parameters (their
+-- types); an error for a partition that is not foreign
 CREATE FUNCTION fann_shard_statements(parent regclass, order_by text, filter text, k integer,
-									  columns text[])
+									  columns text[], parameters text)
 	RETURNS SETOF fann_shard_statement
 	LANGUAGE plpgsql STABLE
 	-- its catalog queries planned once per session, not once per call
@@ -114,7 +114,7 @@ BEGIN
 	-- hash of the whole catalog: this runs with every search.
 	FOR s.partition, s.server, s.statement IN
 		SELECT t.relid, r.srvname,
-			   format('SELECT s."fann_shards.distance", to_jsonb(s) - ''fann_shards.distance'', current_setting(''fann_shards.stamp'', true) FROM (SELECT %s AS "fann_shards.distance"%s FROM %I.%I WHERE %s ORDER BY 1 LIMIT %s) s',
+			   format('SELECT s."fann_shards.distance", to_jsonb(s.*) - ''fann_shards.distance'', current_setting(''fann_shards.stamp'', true) FROM (SELECT %s AS "fann_shards.distance"%s FROM %I.%I WHERE %s ORDER BY 1 LIMIT %s) s',
 					  order_by, ', ' || cols.list, r.schema_name, r.table_name, coalesce(filter, 'true'), k)
 		  FROM pg_partition_tree(parent) t
 		  LEFT JOIN LATERAL (
@@ -145,7 +145,7 @@ BEGIN
 					  HINT = 'Every partition must be a postgres_fdw foreign table: a shard.';
 		END IF;
 		s.conn := 'fann:' || s.server;
-		s.name := 'fann_shards_' || md5(s.statement);
+		s.name := 'fann_shards_' || md5(parameters || s.statement);
 		RETURN NEXT s;
 	END LOOP;
 	IF NOT FOUND THEN
@@ -178,7 +178,7 @@ DECLARE
 	prepared jsonb := coalesce(nullif(current_setting('fann_shards.prepared', true), ''), '{}');
 	prepared_before jsonb := prepared;
 	max_prepared constant integer := 100;
-	nparams integer;
+	parameters text;
 	args text;
 	shards fann_shard_statement[];
 	todo fann_shard_statement[];
@@ -208,16 +208,21 @@ BEGIN
 			USING ERRCODE = 'null_value_not_allowed';
 	END IF;
 	config := fann_shard_configuration();
-	nparams := fann_shard_parameters(order_by || ' ' || coalesce(filter, ''),
-									 coalesce(cardinality(params), 0));
-	-- the EXECUTE's arguments: the query vector with its type (a text one,
-	-- an untyped literal, is sent untyped, for the shard to read as its
-	-- column's type), then the parameters
-	args := CASE WHEN nparams = 0 THEN '' ELSE '(' || array_to_string((ARRAY[
-		CASE WHEN pg_typeof(query) IN ('text'::regtype, 'unknown'::regtype) THEN quote_literal(query)
-			 ELSE format('%L::%s', query, pg_typeof(query)) END]
-		|| ARRAY(SELECT quote_nullable(p) FROM unnest(params) p))[1:nparams], ', ') || ')' END;
-	shards := ARRAY(SELECT s FROM fann_shard_statements(rel, order_by, filter, k, columns) s);
+	IF order_by IS NULL THEN
+		RAISE EXCEPTION 'fann_shard_search: order_by is NULL'
+			USING ERRCODE = 'null_value_not_allowed',
+				  HINT = 'order_by is the ORDER BY expression, such as ''embedding <-> $1''.';
+	END IF;
+	-- the query vector with its type (a text one, an untyped literal, is
+	-- sent untyped, for the shard to read as its column's type), then the
+	-- parameters: the EXECUTE's arguments
+	parameters := fann_shard_parameters(order_by || ' ' || coalesce(filter, ''),
+		CASE WHEN pg_typeof(query) NOT IN ('text'::regtype, 'unknown'::regtype)
+			 THEN pg_typeof(query)::text END,
+		coalesce(cardinality(params), 0));
+	args := '(' || array_to_string(ARRAY[quote_literal(query)]
+								   || ARRAY(SELECT quote_nullable(p) FROM unnest(params) p), ', ') || ')';
+	shards := ARRAY(SELECT s FROM fann_shard_statements(rel, order_by, filter, k, columns, parameters) s);
 	-- Rounds: each sends every statement of todo before it reads any
 	-- answer.  A shard whose rows were searched with other settings than
 	-- the coordinator's is sent them in the next round; every shard is sent
@@ -258,7 +263,7 @@ BEGIN
 						CASE WHEN configure[cardinality(configure)] THEN config.statement || '; ' ELSE '' END
 						|| CASE WHEN prepare[cardinality(prepare)] THEN
 							format('DO %L; ', format('BEGIN IF NOT EXISTS (SELECT FROM pg_prepared_statements WHERE name = %L) THEN EXECUTE %L; END IF; END',
-													 shard.name, format('PREPARE %I AS %s', shard.name, shard.statement)))
+													 shard.name, format('PREPARE %I%s AS %s', shard.name, parameters, shard.statement)))
 							ELSE '' END
 						|| format('EXECUTE %I%s', shard.name, args)) <> 1 THEN
 					RAISE EXCEPTION 'fann_shard_search: the query could not be sent to shard % (partition %)',
@@ -303,8 +308,11 @@ BEGIN
 			  WHERE c = ANY (coalesce(dblink_get_connections(), '{}'));
 			GET STACKED DIAGNOSTICS state = RETURNED_SQLSTATE;
 			-- 08: the connection failed; 57P01, 57P02: the shard's backend
-			-- was ended (a shutdown) after the last query
-			IF retried OR NOT (state LIKE '08%' OR state IN ('57P01', '57P02'))
+			-- was ended (a shutdown) after the last query; 26000: a kept
+			-- connection lacks a statement the session believes it
+			-- prepared (a connection opened afresh in a transaction that
+			-- rolled back): the connections opened again are told anew
+			IF retried OR NOT (state LIKE '08%' OR state IN ('57P01', '57P02', '26000'))
 				OR NOT (sent && open) THEN
 				RAISE;
 			END IF;

@@ -565,7 +565,8 @@ FannCalibrationReaches(double sum, double sumsq, int n, double target)
 		return true;
 	mean = sum / n;
 	var = n > 1 ? Max(sumsq - sum * mean, 0) / (n - 1) : 0;
-	return mean - FANN_CALIBRATION_Z * sqrt(var / n) >= target - 1e-9;
+	/* 1e-6: sums of 1/n round, and a recall of 1 must still reach 1 */
+	return mean - FANN_CALIBRATION_Z * sqrt(var / n) >= target - 1e-6;
 }
 
 /*

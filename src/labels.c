@@ -181,12 +181,10 @@ fetch_postings(Relation index, FannMetaPage meta, const int32 *labels, int n,
 			Buffer		buf;
 			int			np;
 			const FannPair *page = lock_sorted_pairs(index, meta, lo, &buf, &np);
-			int			j = pairs_lower_bound(page, np, labels[i]),
-						k = pairs_lower_bound(page, np, labels[i] + 1);
+			int			j = pairs_lower_bound(page, np, labels[i]);
+			int			k = labels[i] == PG_INT32_MAX ? np :	/* the largest label */
+				pairs_lower_bound(page, np, labels[i] + 1);
 
-			/* labels[i] + 1 overflows only for PG_INT32_MAX, the last label */
-			if (labels[i] == PG_INT32_MAX)
-				k = np;
 			reserve_groups(&lists[i], &caps[i], lens[i] + k - j);
 			for (int m = j; m < k; m++)
 				lists[i][lens[i] + m - j] = page[m].group;

@@ -197,6 +197,17 @@ is($coord->safe_psql('postgres', q{SELECT string_agg(coalesce(id::text, '-') || 
 		FROM (SELECT * FROM items_all ORDER BY embedding <=> '{1,0,0,0,0,0}' LIMIT 2) s}),
 	'columns: the others come back NULL');
 
+# a parameter the filter does not use is prepared as text and ignored
+is($coord->safe_psql('postgres', qq{$exact SELECT string_agg(id::text, ',')
+		FROM fann_shard_search(NULL::items, 'embedding <-> \$1', '{1,0,0,0,0,0}'::real[], 4, 'labels @> \$3', ARRAY['{3}', '{4}'])}),
+	$coord->safe_psql('postgres', q{SELECT string_agg(id::text, ',' ORDER BY embedding <-> '{1,0,0,0,0,0}', id)
+		FROM (SELECT * FROM items_all WHERE labels @> '{4}' ORDER BY embedding <-> '{1,0,0,0,0,0}' LIMIT 4) s}),
+	'a parameter left unused');
+# a kept connection that lost the statements the session prepared there (as
+# one opened afresh inside a transaction that rolled back): sent anew
+is($coord->safe_psql('postgres', qq{$exact $near7 SELECT dblink_exec('fann:shard1', 'DEALLOCATE ALL'); $near7}),
+	"$all7\nDEALLOCATE ALL\n$all7", 'a connection that lost its prepared statements is told anew');
+
 # a query vector given as an untyped literal: read as the column's type
 is($coord->safe_psql('postgres', q{SELECT string_agg(id::text, ',')
 		FROM fann_shard_search(NULL::items, 'embedding <-> $1', '{1,0,0,0,0,0}', 3, columns => '{id}')}),
@@ -209,7 +220,9 @@ is($coord->safe_psql('postgres', q{SELECT string_agg(id::text, ',')
 # (50 columns) whole
 my $ncols = 60;
 my $remote_cols = join(', ', map { "r$_ int" } 1 .. $ncols);
-my $local_cols = join(', ', map { "c$_ int OPTIONS (column_name 'r$_')" } 1 .. $ncols);
+# the last one named s, as the shards' statement names its subquery
+my @local = ((map { "c$_" } 1 .. $ncols - 1), 's');
+my $local_cols = join(', ', map { "$local[$_ - 1] int OPTIONS (column_name 'r$_')" } 1 .. $ncols);
 for my $i (0 .. $nshards - 1)
 {
 	$shards[$i]->safe_psql('postgres', qq{
@@ -219,24 +232,23 @@ for my $i (0 .. $nshards - 1)
 		CREATE INDEX ON wide_remote USING fann (emb);});
 }
 $coord->safe_psql('postgres', "CREATE TABLE wide (id int, embedding real[], "
-	  . join(', ', map { "c$_ int" } 1 .. $ncols) . ") PARTITION BY HASH (id)");
+	  . join(', ', map { "$_ int" } @local) . ") PARTITION BY HASH (id)");
 $coord->safe_psql('postgres', qq{
 		CREATE FOREIGN TABLE wide_$_ (id int, embedding real[] OPTIONS (column_name 'emb'), $local_cols)
 			SERVER shard$_ OPTIONS (table_name 'wide_remote');
 		ALTER TABLE wide ATTACH PARTITION wide_$_ FOR VALUES WITH (MODULUS $nshards, REMAINDER $_)})
   for 0 .. $nshards - 1;
-is($coord->safe_psql('postgres', qq{$exact SELECT string_agg(id || ':' || c1 || ':' || c50 || ':' || c60, ',')
+is($coord->safe_psql('postgres', qq{$exact SELECT string_agg(id || ':' || c1 || ':' || c50 || ':' || s, ',')
 		FROM fann_shard_search(NULL::wide, 'emb <-> \$1', '{1,0,0,0,0,0}'::real[], 4)}),
 	$coord->safe_psql('postgres', q{SELECT string_agg(id || ':' || id || ':' || id * 50 || ':' || id * 60, ',' ORDER BY embedding <-> '{1,0,0,0,0,0}', id)
 		FROM (SELECT * FROM items_all ORDER BY embedding <-> '{1,0,0,0,0,0}' LIMIT 4) s}),
-	'columns renamed on the shards, 60 of them, come back under their names');
+	'columns renamed on the shards, 60 of them (one named s), come back under their names');
 
 # Bad calls: clear errors
 for my $bad (
 	[q{NULL::items_all, 'embedding <-> $1', '{1,0,0,0,0,0}'::real[], 5}, qr/items_all is not a partitioned table/],
 	[q{NULL::items, 'embedding <-> $1', '{1,0,0,0,0,0}'::real[], 0}, qr/k must be at least 1/],
 	[q{NULL::items, 'embedding <-> $1', '{1,0,0,0,0,0}'::real[], 5, 'labels @> $3', ARRAY['{3}']}, qr/\$3 has no value/],
-	[q{NULL::items, 'embedding <-> $1', '{1,0,0,0,0,0}'::real[], 5, 'labels @> $3', ARRAY['{3}', '{4}']}, qr/\$2 is not used/],
 	[q{NULL::items, 'embedding <-> $1', '{1,0,0,0,0,0}'::real[], 5, columns => '{id,title}'}, qr/items has no column title/],
 	[q{NULL::items, 'embedding <-> $1', '{1,0,0}'::real[], 5}, qr/dimension/])
 {
