@@ -948,6 +948,8 @@ extern Buffer FannReadBuffer(Relation index, BlockNumber blkno);
 extern void FannCheckPage(Page page, uint16 type, Relation index, BlockNumber blkno);
 extern BlockNumber FannWriteArrayPages(Relation index, uint16 type, const void *items,
 									   int64 n, Size size);
+extern const void *FannLockArrayPage(Relation index, BlockNumber blkno, uint16 type,
+									 Buffer *buf, Size *bytes);
 extern Size FannReadArrayPage(Relation index, BlockNumber blkno, uint16 type,
 							  void *dest, Size room, BlockNumber *next);
 

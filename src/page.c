@@ -518,26 +518,41 @@ FannWriteArrayPages(Relation index, uint16 type, const void *items, int64 n,
 }
 
 /*
- * Copy the raw array of a page of a type (FannWriteArrayPages, or grown by
- * inserts up to pd_lower) into dest, at most room bytes, under a share lock;
- * returns the array's size in bytes, which may exceed room on a damaged
- * page.  *next, if given, gets the page's chain link.
+ * The raw array of a page of a type (FannWriteArrayPages, or grown by
+ * inserts up to pd_lower), in place: the page pinned and share-locked in
+ * *buf, which the caller releases; *bytes gets the array's size, which may
+ * exceed a page's room on a damaged page
+ */
+const void *
+FannLockArrayPage(Relation index, BlockNumber blkno, uint16 type, Buffer *buf,
+				  Size *bytes)
+{
+	Page		page;
+
+	*buf = FannReadBuffer(index, blkno);
+	LockBuffer(*buf, BUFFER_LOCK_SHARE);
+	page = BufferGetPage(*buf);
+	FannCheckPage(page, type, index, blkno);
+	*bytes = ((PageHeader) page)->pd_lower - (PageGetContents(page) - (char *) page);
+	return PageGetContents(page);
+}
+
+/*
+ * Copy the raw array of a page of a type (FannLockArrayPage) into dest, at
+ * most room bytes; returns the array's size in bytes, which may exceed room
+ * on a damaged page.  *next, if given, gets the page's chain link.
  */
 Size
 FannReadArrayPage(Relation index, BlockNumber blkno, uint16 type, void *dest,
 				  Size room, BlockNumber *next)
 {
-	Buffer		buf = FannReadBuffer(index, blkno);
-	Page		page;
+	Buffer		buf;
 	Size		n;
+	const void *array = FannLockArrayPage(index, blkno, type, &buf, &n);
 
-	LockBuffer(buf, BUFFER_LOCK_SHARE);
-	page = BufferGetPage(buf);
-	FannCheckPage(page, type, index, blkno);
-	n = ((PageHeader) page)->pd_lower - (PageGetContents(page) - (char *) page);
-	memcpy(dest, PageGetContents(page), Min(n, room));
+	memcpy(dest, array, Min(n, room));
 	if (next)
-		*next = FannPageGetOpaque(page)->next;
+		*next = FannPageGetOpaque(BufferGetPage(buf))->next;
 	UnlockReleaseBuffer(buf);
 	return n;
 }
