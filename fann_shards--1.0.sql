@@ -174,6 +174,7 @@ DECLARE
 	config record;
 	-- the stamp this session last sent each connection
 	stamps jsonb := coalesce(nullif(current_setting('fann_shards.stamps', true), ''), '{}');
+	stamps_before jsonb := stamps;
 	-- the statements it prepared on each (a subset of what each has)
 	prepared jsonb := coalesce(nullif(current_setting('fann_shards.prepared', true), ''), '{}');
 	prepared_before jsonb := prepared;
@@ -186,6 +187,7 @@ DECLARE
 	shard fann_shard_statement;
 	configure boolean[];
 	prepare boolean[];
+	known boolean;
 	hits fann_shard_hit[] := '{}';
 	answer fann_shard_hit[];
 	agrees boolean;
@@ -213,9 +215,9 @@ BEGIN
 			USING ERRCODE = 'null_value_not_allowed',
 				  HINT = 'order_by is the ORDER BY expression, such as ''embedding <-> $1''.';
 	END IF;
-	-- the query vector with its type (a text one, an untyped literal, is
-	-- sent untyped, for the shard to read as its column's type), then the
-	-- parameters: the EXECUTE's arguments
+	-- the statement's parameters: the query vector of its type (a text one,
+	-- an untyped literal, of the type the shard infers, its column's), then
+	-- params; the EXECUTE's arguments, their values as literals
 	parameters := fann_shard_parameters(order_by || ' ' || coalesce(filter, ''),
 		CASE WHEN pg_typeof(query) NOT IN ('text'::regtype, 'unknown'::regtype)
 			 THEN pg_typeof(query)::text END,
@@ -239,7 +241,8 @@ BEGIN
 			FOREACH shard IN ARRAY todo LOOP
 				-- a connection holding its share of prepared statements
 				-- starts afresh before it takes another
-				IF shard.conn = ANY (open) AND NOT coalesce(prepared -> shard.conn ? shard.name, false)
+				known := coalesce(prepared -> shard.conn ? shard.name, false);
+				IF shard.conn = ANY (open) AND NOT known
 					AND jsonb_array_length(coalesce(prepared -> shard.conn, '[]')) >= max_prepared THEN
 					PERFORM dblink_disconnect(shard.conn);
 					open := array_remove(open, shard.conn);
@@ -255,9 +258,10 @@ BEGIN
 					END;
 					stamps := stamps - shard.conn;
 					prepared := prepared - shard.conn;
+					known := false;
 				END IF;
 				configure := configure || (stamps ->> shard.conn IS DISTINCT FROM config.stamp);
-				prepare := prepare || NOT coalesce(prepared -> shard.conn ? shard.name, false);
+				prepare := prepare || NOT known;
 				sent := sent || shard.conn;
 				IF dblink_send_query(shard.conn,
 						CASE WHEN configure[cardinality(configure)] THEN config.statement || '; ' ELSE '' END
@@ -323,7 +327,9 @@ BEGIN
 	END LOOP;
 	-- what the connections have, for the next call (a hint: see
 	-- fann_shard_configuration)
-	PERFORM set_config('fann_shards.stamps', stamps::text, false);
+	IF stamps IS DISTINCT FROM stamps_before THEN
+		PERFORM set_config('fann_shards.stamps', stamps::text, false);
+	END IF;
 	IF prepared IS DISTINCT FROM prepared_before THEN
 		PERFORM set_config('fann_shards.prepared', prepared::text, false);
 	END IF;
