@@ -74,7 +74,7 @@ SELECT ivf_recall('{}') >= 0.9 AS unfiltered_ok, ivf_recall('{1}') >= 0.9 AS fil
 RESET fann.max_probes;
 RESET fann.probing;
 
--- the prober's int8 layers (FannInt8Gemv) agree under every kernel: the
+-- the prober's int8 layers (FannInt8Dots) agree under every kernel: the
 -- same queries probe as many partitions (a broken layer would still leave
 -- the recall above, through each output's own centroid distance)
 CREATE FUNCTION probes_total() RETURNS bigint AS $$

@@ -52,8 +52,8 @@ static void (*code_dot_impl) (const FannIntQuery *q, const FannCodeData *const *
 							  int n, int dim, int32 *out);
 static void (*fast_scan_impl) (const uint8 *lo, const uint8 *hi, const uint8 *codes,
 							   int npairs, uint32 *sums);
-static void (*int8_gemv_impl) (const int8 *w, int nin, int nout, const float *x,
-							   float *y);
+static void (*int8_dots_impl) (const int8 *w, int ngroups, int nout, const uint8 *x,
+							   int32 *y);
 
 /* Portable kernels: four partial sums let the compiler vectorise */
 static float
@@ -465,39 +465,38 @@ fast_scan_generic(const uint8 *lo, const uint8 *hi, const uint8 *codes, int npai
 }
 
 /*
- * y = x W for the int8 weights W of a layer of the prober (lira.c), nin
- * rows of nout: y[o] = sum of x[i] W[i][o] over the inputs in order,
- * skipping those that are 0 (a ReLU zeroed them)
+ * The sums y = x W of a layer of the prober (lira.c) in integers: unsigned
+ * byte inputs x (ngroups fours) times signed byte weights packed in fours of
+ * inputs, as vpdpbusd takes them: group g's four weights of output o at
+ * w[4 (g nout + o)], nout a multiple of 16.  Exact, so every kernel gives
+ * the same sums; a group of inputs that are all 0 (a ReLU zeroed them) is
+ * skipped.
  */
 static void
-int8_gemv_generic(const int8 *w, int nin, int nout, const float *x, float *y)
+int8_dots_generic(const int8 *w, int ngroups, int nout, const uint8 *x, int32 *y)
 {
-	memset(y, 0, sizeof(float) * nout);
-	for (int i = 0; i < nin; i++)
+	memset(y, 0, sizeof(int32) * nout);
+	for (int g = 0; g < ngroups; g++)
 	{
-		const int8 *wi = w + (Size) i * nout;
-		float		xi = x[i];
+		const int8 *wg = w + (Size) g * nout * 4;
+		const uint8 *xg = x + 4 * g;
 
-		if (xi == 0)
+		if ((xg[0] | xg[1] | xg[2] | xg[3]) == 0)
 			continue;
 		for (int o = 0; o < nout; o++)
-			y[o] += xi * (float) wi[o];
+			for (int j = 0; j < 4; j++)
+				y[o] += xg[j] * wg[4 * o + j];
 	}
 }
 
-/* The same for outputs [from, nout), one at a time: the wide kernels' last */
-static inline void
-int8_gemv_rest(const int8 *w, int nin, int nout, const float *x, float *y, int from)
+/* A group's four input bytes as one word, and whether they are all 0 */
+static inline uint32
+int8_group(const uint8 *x, int g)
 {
-	for (int o = from; o < nout; o++)
-	{
-		float		sum = 0;
+	uint32		v;
 
-		for (int i = 0; i < nin; i++)
-			if (x[i] != 0)
-				sum += x[i] * (float) w[(Size) i * nout + o];
-		y[o] = sum;
-	}
+	memcpy(&v, x + 4 * g, sizeof(v));
+	return v;
 }
 
 #ifdef FANN_X86
@@ -601,63 +600,92 @@ fast_scan_avx512(const uint8 *lo, const uint8 *hi, const uint8 *codes, int npair
 
 #ifdef FANN_X86
 /*
- * int8_gemv_generic, the sums of 4 nv vectors of outputs (64 with AVX-512,
- * 32 with AVX2, or a vector's width) kept in registers through all the
- * inputs, each input's weights widened from bytes in registers: the loop
- * over whole rows loaded and stored every output at every input
+ * int8_dots_generic with AVX2: a group's 16 weight bytes of four outputs
+ * widened to 16 bits and multiplied by the four inputs in pairs (vpmaddwd,
+ * exact where vpmaddubsw would saturate), 32 outputs' pair sums in
+ * registers through all the groups, the pairs added at the end
  */
-#define INT8_GEMV_KERNEL(isa, target, vec, lanes, widen, zero, set1, fmadd, store) \
-target static inline __attribute__((always_inline)) void \
-int8_gemv_tile_##isa(const int8 *w, int nin, int nout, const float *x, float *y, \
-					 int o, int nv) \
-{ \
-	vec			s[4] = {zero(), zero(), zero(), zero()}; \
-\
-	for (int i = 0; i < nin; i++) \
-	{ \
-		const int8 *wi = w + (Size) i * nout + o; \
-		vec			xi; \
-\
-		if (x[i] == 0) \
-			continue; \
-		xi = set1(x[i]); \
-		for (int j = 0; j < nv; j++) \
-			s[j] = fmadd(xi, widen(wi + (lanes) * j), s[j]); \
-	} \
-	for (int j = 0; j < nv; j++) \
-		store(y + o + (lanes) * j, s[j]); \
-} \
-\
-target static void \
-int8_gemv_##isa(const int8 *w, int nin, int nout, const float *x, float *y) \
-{ \
-	int			o = 0; \
-\
-	for (; o + 4 * (lanes) <= nout; o += 4 * (lanes)) \
-		int8_gemv_tile_##isa(w, nin, nout, x, y, o, 4); \
-	for (; o + (lanes) <= nout; o += (lanes)) \
-		int8_gemv_tile_##isa(w, nin, nout, x, y, o, 1); \
-	int8_gemv_rest(w, nin, nout, x, y, o); \
-}
-
-__attribute__((target("avx2,fma")))
-static inline __m256
-int8_widen_avx2(const int8 *p)
+__attribute__((target("avx2")))
+static inline __attribute__((always_inline)) void
+int8_dots_tile_avx2(const int8 *w, int ngroups, int nout, const uint8 *x, int32 *y,
+					int o, int nv)
 {
-	return _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *) p)));
+	__m256i		s[8];
+
+	for (int j = 0; j < nv; j++)
+		s[j] = _mm256_setzero_si256();
+	for (int g = 0; g < ngroups; g++)
+	{
+		uint32		v = int8_group(x, g);
+		const int8 *wg = w + ((Size) g * nout + o) * 4;
+		__m256i		xw;
+
+		if (v == 0)
+			continue;
+		xw = _mm256_set1_epi64x((int64) (v & 0xff) | (int64) ((v >> 8) & 0xff) << 16 |
+								(int64) ((v >> 16) & 0xff) << 32 | (int64) (v >> 24) << 48);
+		for (int j = 0; j < nv; j++)
+			s[j] = _mm256_add_epi32(s[j], _mm256_madd_epi16(_mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *) (wg + 16 * j))), xw));
+	}
+	for (int j = 0; j < nv; j++)
+	{
+		/* lanes 2 i and 2 i + 1 hold output i's two pair sums */
+		__m256i		t = _mm256_add_epi32(s[j], _mm256_srli_epi64(s[j], 32));
+
+		t = _mm256_permutevar8x32_epi32(t, _mm256_setr_epi32(0, 2, 4, 6, 0, 2, 4, 6));
+		_mm_storeu_si128((__m128i *) (y + o + 4 * j), _mm256_castsi256_si128(t));
+	}
 }
 
-__attribute__((target("avx512f")))
-static inline __m512
-int8_widen_avx512(const int8 *p)
+__attribute__((target("avx2")))
+static void
+int8_dots_avx2(const int8 *w, int ngroups, int nout, const uint8 *x, int32 *y)
 {
-	return _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *) p)));
+	int			o = 0;
+
+	for (; o + 32 <= nout; o += 32)
+		int8_dots_tile_avx2(w, ngroups, nout, x, y, o, 8);
+	for (; o < nout; o += 16)
+		int8_dots_tile_avx2(w, ngroups, nout, x, y, o, 4);
 }
 
-INT8_GEMV_KERNEL(avx2, __attribute__((target("avx2,fma"))), __m256, 8, int8_widen_avx2,
-				 _mm256_setzero_ps, _mm256_set1_ps, _mm256_fmadd_ps, _mm256_storeu_ps)
-INT8_GEMV_KERNEL(avx512, __attribute__((target("avx512f"))), __m512, 16, int8_widen_avx512,
-				 _mm512_setzero_ps, _mm512_set1_ps, _mm512_fmadd_ps, _mm512_storeu_ps)
+/* With VNNI: 16 outputs' four products summed in one vpdpbusd, 64 in flight */
+__attribute__((target("avx512f,avx512bw,avx512vnni")))
+static inline __attribute__((always_inline)) void
+int8_dots_tile_avx512vnni(const int8 *w, int ngroups, int nout, const uint8 *x, int32 *y,
+						  int o, int nv)
+{
+	__m512i		s[4];
+
+	for (int j = 0; j < nv; j++)
+		s[j] = _mm512_setzero_si512();
+	for (int g = 0; g < ngroups; g++)
+	{
+		uint32		v = int8_group(x, g);
+		const int8 *wg = w + ((Size) g * nout + o) * 4;
+		__m512i		xb;
+
+		if (v == 0)
+			continue;
+		xb = _mm512_set1_epi32((int32) v);
+		for (int j = 0; j < nv; j++)
+			s[j] = _mm512_dpbusd_epi32(s[j], xb, _mm512_loadu_si512(wg + 64 * j));
+	}
+	for (int j = 0; j < nv; j++)
+		_mm512_storeu_si512(y + o + 16 * j, s[j]);
+}
+
+__attribute__((target("avx512f,avx512bw,avx512vnni")))
+static void
+int8_dots_avx512vnni(const int8 *w, int ngroups, int nout, const uint8 *x, int32 *y)
+{
+	int			o = 0;
+
+	for (; o + 64 <= nout; o += 64)
+		int8_dots_tile_avx512vnni(w, ngroups, nout, x, y, o, 4);
+	for (; o < nout; o += 16)
+		int8_dots_tile_avx512vnni(w, ngroups, nout, x, y, o, 1);
+}
 #endif
 
 static bool
@@ -689,7 +717,7 @@ set_kernels(int simd)
 	cosine_impl = cosine_generic;
 	code_dot_impl = code_dots_generic;
 	fast_scan_impl = fast_scan_generic;
-	int8_gemv_impl = int8_gemv_generic;
+	int8_dots_impl = int8_dots_generic;
 #ifdef FANN_X86
 	if (simd == FANN_SIMD_AVX512 || simd == FANN_SIMD_AVX512VNNI)
 	{
@@ -698,9 +726,13 @@ set_kernels(int simd)
 		cosine_impl = cosine_avx512;
 		code_dot_impl = code_dots_avx512;
 		fast_scan_impl = fast_scan_avx512;
-		int8_gemv_impl = int8_gemv_avx512;
+		/* without VNNI, AVX-512 has no faster way to the exact sums */
+		int8_dots_impl = int8_dots_avx2;
 		if (simd == FANN_SIMD_AVX512VNNI)
+		{
 			code_dot_impl = code_dots_avx512vnni;
+			int8_dots_impl = int8_dots_avx512vnni;
+		}
 	}
 	else if (simd == FANN_SIMD_AVX2)
 	{
@@ -709,7 +741,7 @@ set_kernels(int simd)
 		cosine_impl = cosine_avx2;
 		code_dot_impl = code_dots_avx2;
 		fast_scan_impl = fast_scan_avx2;
-		int8_gemv_impl = int8_gemv_avx2;
+		int8_dots_impl = int8_dots_avx2;
 	}
 #endif
 }
@@ -752,11 +784,11 @@ FannCodeDotRows(const FannIntQuery *q, const FannCodeData *const *rows, int n,
 	code_dot_impl(q, rows, n, dim, out);
 }
 
-/* x W for the prober's int8 layers (see int8_gemv_generic) */
+/* x W for the prober's int8 layers (see int8_dots_generic) */
 void
-FannInt8Gemv(const int8 *w, int nin, int nout, const float *x, float *y)
+FannInt8Dots(const int8 *w, int ngroups, int nout, const uint8 *x, int32 *y)
 {
-	int8_gemv_impl(w, nin, nout, x, y);
+	int8_dots_impl(w, ngroups, nout, x, y);
 }
 
 /* The fast-scan kernel (see fast_scan_generic), for the ivf search */

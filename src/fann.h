@@ -912,7 +912,7 @@ extern void FannCodeDotRows(const FannIntQuery *q, const FannCodeData *const *ro
 							int n, int dim, int32 *out);
 extern void FannFastScanSums(const uint8 *lo, const uint8 *hi, const uint8 *codes,
 							 int npairs, uint32 *sums);
-extern void FannInt8Gemv(const int8 *w, int nin, int nout, const float *x, float *y);
+extern void FannInt8Dots(const int8 *w, int ngroups, int nout, const uint8 *x, int32 *y);
 
 /* page.c */
 extern Buffer FannNewBuffer(Relation index, ForkNumber fork);

@@ -446,8 +446,6 @@ calibrate(FannMetaPage meta, const FannProber *p, const float *vectors, int64 nr
 	int			P = p->partitions,
 				dim = p->dim,
 				K = FANN_LIRA_TARGET_K << (FANN_SELECTIVITY_LEVELS - 1);
-	FannMetric	metric = (FannMetric) meta->metric;
-	FannCodeQuery *cq;
 	float	   *dists;
 	float	   *logits;
 	void	   *scratch;
@@ -504,7 +502,6 @@ calibrate(FannMetaPage meta, const FannProber *p, const float *vectors, int64 nr
 			sizes[second[r]]++;
 	}
 	MemSet(meta->ivf_share, 0, sizeof(meta->ivf_share));
-	cq = palloc(sizeof(FannCodeQuery));
 	scratch = palloc(FannProberScratchBytes(p));
 	dists = palloc(sizeof(float) * P);
 	logits = palloc(sizeof(float) * P);
@@ -514,8 +511,7 @@ calibrate(FannMetaPage meta, const FannProber *p, const float *vectors, int64 nr
 		int			top = 0;
 
 		CHECK_FOR_INTERRUPTS();
-		FannCodeQueryInit(cq, metric, qv, dim);
-		FannProberLogits(p, cq, qv, scratch, dists, logits);
+		FannProberLogits(p, qv, scratch, dists, logits);
 		for (int c = 1; c < P; c++)
 			if (logits[c] > logits[top])
 				top = c;
@@ -565,7 +561,6 @@ calibrate(FannMetaPage meta, const FannProber *p, const float *vectors, int64 nr
 	pfree(nnear);
 	pfree(keys);
 	pfree(nkeys);
-	pfree(cq);
 	pfree(scratch);
 	pfree(dists);
 	pfree(logits);
@@ -740,7 +735,7 @@ FannIvfBuild(Relation index, FannMetaPage meta, const float *vectors, int64 nrow
 	if (redundancy)
 		assign_rows(&m, vectors, nrows, true, nthreads, own, second);
 	pbytes = palloc(FannProberBytes(P, dim));
-	FannProberBind(&prober, pbytes, P, dim);
+	FannProberBind(&prober, pbytes, P, dim, (FannMetric) meta->metric);
 	FannProberFrom(&prober, &m);
 	INSTR_TIME_SET_CURRENT(assigned);
 	calibrate(meta, &prober, vectors, nrows, in_training, own, second, distance, nthreads, seed);

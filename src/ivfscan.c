@@ -474,7 +474,7 @@ ivf_begin(const FannSearchInput *in)
 	FannRecentBuffersReserve(in->index, in->nblocks);
 
 	FannProberCached(in->index, meta, &p);
-	FannProberLogits(&p, &is->cq, in->query, palloc(FannProberScratchBytes(&p)), dists,
+	FannProberLogits(&p, in->query, palloc(FannProberScratchBytes(&p)), dists,
 					 fann_probing == FANN_PROBING_LEARNED ? logits : NULL);
 	if (fann_probing == FANN_PROBING_LEARNED)
 	{

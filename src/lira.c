@@ -196,8 +196,8 @@ FannModelInputs(const FannModel *m, const float *vec, const float *dists,
  * The model's float layers (training) and the distances to the centroids
  * (k-means, each row's partition, inserts, the graph path's seeds), compiled
  * for SSE2 otherwise: clones for wider vectors, chosen when the library
- * loads.  The prober's int8 layers, per ivf query, run on distance.c's
- * kernels instead.
+ * loads.  The prober's int8 layers (per ivf query) too, for their inputs'
+ * bytes and their outputs; their sums run on distance.c's integer kernel.
  */
 #if defined(__x86_64__) && defined(__GNUC__)
 #define FANN_WIDE_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
@@ -296,7 +296,7 @@ dense_sums(const float *w, const float *init, int nin, int nout, int nb,
 FANN_WIDE_CLONES
 static void
 dense_forward(const void *layer, int nb, const float *x, int xstride, float *y,
-			  int ystride, bool relu)
+			  int ystride, bool relu, void *work)
 {
 	const FannDense *l = layer;
 
@@ -308,24 +308,53 @@ dense_forward(const void *layer, int nb, const float *x, int xstride, float *y,
 }
 
 /*
- * The same with the prober's int8 weights: y = b + scale (x W8), the sums
- * by a kernel of distance.c (FannInt8Gemv), which widens the bytes in
- * registers and skips the inputs a ReLU zeroed
+ * The same with the prober's int8 weights, in integers: a sample's inputs
+ * as bytes of one step (from 0 when none is negative, else about 128), so
+ * that x W = step (x8 W - offset colsum) within the inputs' rounding, the
+ * sums by a kernel of distance.c (FannInt8Dots).  work: FannProberScratch
+ * of the widest layer.
  */
+FANN_WIDE_CLONES
 static void
 dense8_forward(const void *layer, int nb, const float *x, int xstride, float *y,
-			   int ystride, bool relu)
+			   int ystride, bool relu, void *work)
 {
 	const FannDense8 *l = layer;
+	const float *b = l->b,
+			   *scale = l->scale;
+	const int32 *colsum = l->colsum;
+	int32	   *dots = work;
+	uint8	   *x8 = (uint8 *) (dots + l->nout16);
 
 	for (int s = 0; s < nb; s++)
 	{
+		const float *xs = x + (Size) s * xstride;
 		float	   *ys = y + (Size) s * ystride;
+		float		lo = 0,
+					hi = 0,
+					step,
+					inv;
+		int			offset;
 
-		FannInt8Gemv(l->w, l->nin, l->nout, x + (Size) s * xstride, ys);
+#pragma omp simd reduction(min:lo) reduction(max:hi)
+		for (int i = 0; i < l->nin; i++)
+		{
+			lo = Min(lo, xs[i]);
+			hi = Max(hi, xs[i]);
+		}
+		offset = lo < 0 ? 128 : 0;
+		step = lo < 0 ? Max(-lo, hi) / 127 : hi / 255;
+		inv = step > 0 ? 1 / step : 0;
+		/* at least 0.5 before the truncation: rounds half up */
+#pragma omp simd
+		for (int i = 0; i < l->nin; i++)
+			x8[i] = (uint8) Min((int) (xs[i] * inv + offset + 0.5f), 255);
+		memset(x8 + l->nin, 0, 4 * l->ngroups - l->nin);
+		FannInt8Dots(l->w, l->ngroups, l->nout16, x8, dots);
+#pragma omp simd
 		for (int o = 0; o < l->nout; o++)
 		{
-			float		v = l->b[o] + l->scale[o] * ys[o];
+			float		v = b[o] + scale[o] * step * (float) (dots[o] - offset * colsum[o]);
 
 			ys[o] = relu ? Max(v, 0.0f) : v;
 		}
@@ -394,6 +423,37 @@ FannCentroidWorkBytes(int nb, int k, int dim)
 }
 
 /*
+ * Distances under metric, as distance.c's kernels define them, from a row
+ * (squared norm xnorm) to k centroids (squared norms cnorms) given its dot
+ * products with them, in place: both centred on the centroids' mean under
+ * L2
+ */
+static void
+distances_from_dots(FannMetric metric, int k, const float *cnorms, float xnorm, float *o)
+{
+	switch (metric)
+	{
+		case FANN_METRIC_L2:
+			for (int c = 0; c < k; c++)
+				o[c] = sqrtf(Max(xnorm + cnorms[c] - 2 * o[c], 0.0f));
+			break;
+		case FANN_METRIC_IP:
+			for (int c = 0; c < k; c++)
+				o[c] = -o[c];
+			break;
+		case FANN_METRIC_COSINE:
+			for (int c = 0; c < k; c++)
+			{
+				/* NaN for a zero vector, as cosine_distance gives */
+				double		sim = o[c] / sqrt((double) xnorm * cnorms[c]);
+
+				o[c] = isnan(sim) ? sim : 1.0 - Max(-1.0, Min(1.0, sim));
+			}
+			break;
+	}
+}
+
+/*
  * Distances under the table's metric, as distance.c's kernels define them,
  * from nb rows to each centroid: out[s * k + c].  work: FannCentroidWorkBytes
  * of nb rows.  No palloc: runs in parallel loops.
@@ -421,30 +481,7 @@ FannCentroidDistances(const FannCentroidTable *ct, int nb, const float *const *r
 	}
 	dense_sums(ct->t, NULL, dim, k, nb, work, dim, out, k);
 	for (int s = 0; s < nb; s++)
-	{
-		float	   *o = out + (Size) s * k;
-
-		switch (ct->metric)
-		{
-			case FANN_METRIC_L2:
-				for (int c = 0; c < k; c++)
-					o[c] = sqrtf(Max(norms[s] + ct->norms[c] - 2 * o[c], 0.0f));
-				break;
-			case FANN_METRIC_IP:
-				for (int c = 0; c < k; c++)
-					o[c] = -o[c];
-				break;
-			case FANN_METRIC_COSINE:
-				for (int c = 0; c < k; c++)
-				{
-					/* NaN for a zero vector, as cosine_distance gives */
-					double		sim = o[c] / sqrt((double) norms[s] * ct->norms[c]);
-
-					o[c] = isnan(sim) ? sim : 1.0 - Max(-1.0, Min(1.0, sim));
-				}
-				break;
-		}
-	}
+		distances_from_dots(ct->metric, k, ct->norms, norms[s], out + (Size) s * k);
 }
 
 /* Each row's nearest centroid, the first of equals (work: as above) */
@@ -461,27 +498,28 @@ FannNearestCentroids(const FannCentroidTable *ct, int nb, const float *const *ro
 
 /* One layer of either form of the model */
 typedef void (*DenseForward) (const void *layer, int nb, const float *x, int xstride,
-							  float *y, int ystride, bool relu);
+							  float *y, int ystride, bool relu, void *work);
 
 /*
  * The network (lira.h) over nb samples (inputs at s * partitions and s *
  * dim) into act (FannModelActivations floats per sample): layer l is
- * layers + l * layer_size, run by dense
+ * layers + l * layer_size, run by dense with work
  */
 static void
-forward(DenseForward dense, const char *layers, Size layer_size, const float *skip,
-		int P, int dim, int nb, const float *in_d, const float *in_v, float *act)
+forward(DenseForward dense, const char *layers, Size layer_size, void *work,
+		const float *skip, int P, int dim, int nb, const float *in_d,
+		const float *in_v, float *act)
 {
 	int			n = ACT_LOGITS + P;
 
 #define LAYER(l) (layers + (l) * layer_size)
-	dense(LAYER(FANN_LAYER_DIST1), nb, in_d, P, act + ACT_DIST1, n, true);
-	dense(LAYER(FANN_LAYER_DIST2), nb, act + ACT_DIST1, n, act + ACT_CONCAT, n, true);
-	dense(LAYER(FANN_LAYER_VEC1), nb, in_v, dim, act + ACT_VEC1, n, true);
+	dense(LAYER(FANN_LAYER_DIST1), nb, in_d, P, act + ACT_DIST1, n, true, work);
+	dense(LAYER(FANN_LAYER_DIST2), nb, act + ACT_DIST1, n, act + ACT_CONCAT, n, true, work);
+	dense(LAYER(FANN_LAYER_VEC1), nb, in_v, dim, act + ACT_VEC1, n, true, work);
 	dense(LAYER(FANN_LAYER_VEC2), nb, act + ACT_VEC1, n,
-		  act + ACT_CONCAT + FANN_LIRA_HIDDEN2, n, true);
-	dense(LAYER(FANN_LAYER_JOINT), nb, act + ACT_CONCAT, n, act + ACT_JOINT, n, true);
-	dense(LAYER(FANN_LAYER_OUT), nb, act + ACT_JOINT, n, act + ACT_LOGITS, n, false);
+		  act + ACT_CONCAT + FANN_LIRA_HIDDEN2, n, true, work);
+	dense(LAYER(FANN_LAYER_JOINT), nb, act + ACT_CONCAT, n, act + ACT_JOINT, n, true, work);
+	dense(LAYER(FANN_LAYER_OUT), nb, act + ACT_JOINT, n, act + ACT_LOGITS, n, false, work);
 #undef LAYER
 	for (int s = 0; s < nb; s++)
 		for (int c = 0; c < P; c++)
@@ -493,7 +531,7 @@ void
 FannModelForward(const FannModel *m, int nb, const float *in_d, const float *in_v,
 				 float *act)
 {
-	forward(dense_forward, (const char *) m->layers, sizeof(FannDense),
+	forward(dense_forward, (const char *) m->layers, sizeof(FannDense), NULL,
 			m->skip, m->partitions, m->dim, nb, in_d, in_v, act);
 }
 
@@ -507,16 +545,32 @@ take(char *bytes, Size *at, Size n)
 	return p;
 }
 
+/* Point an int8 layer of nin inputs and nout outputs into bytes at *at */
+static void
+layer8_layout(FannDense8 *d, char *bytes, Size *at, int nin, int nout)
+{
+	d->nin = nin;
+	d->nout = nout;
+	d->ngroups = (nin + 3) / 4;
+	d->nout16 = TYPEALIGN(16, nout);
+	d->scale = (float *) take(bytes, at, sizeof(float) * nout);
+	d->b = (float *) take(bytes, at, sizeof(float) * nout);
+	d->colsum = (int32 *) take(bytes, at, sizeof(int32) * nout);
+	d->w = (int8 *) take(bytes, at, (Size) d->ngroups * d->nout16 * 4);
+}
+
 /* Point p's arrays into bytes (NULL: only size them); returns the size */
 static Size
-prober_layout(FannProber *p, char *bytes, int partitions, int dim)
+prober_layout(FannProber *p, char *bytes, int partitions, int dim, FannMetric metric)
 {
 	Size		at = 0;
 
 	p->partitions = partitions;
 	p->dim = dim;
-	p->code_size = TYPEALIGN(sizeof(float4), FANN_CODE_SIZE(dim));
-	p->centroids = take(bytes, &at, p->code_size * partitions);
+	p->metric = metric;
+	layer8_layout(&p->centroids, bytes, &at, dim, partitions);
+	p->mean = (float *) take(bytes, &at, sizeof(float) * dim);
+	p->norms = (float *) take(bytes, &at, sizeof(float) * partitions);
 	p->dist_mean = (float *) take(bytes, &at, sizeof(float) * partitions);
 	p->dist_std = (float *) take(bytes, &at, sizeof(float) * partitions);
 	p->vec_mean = (float *) take(bytes, &at, sizeof(float) * dim);
@@ -524,12 +578,11 @@ prober_layout(FannProber *p, char *bytes, int partitions, int dim)
 	p->skip = (float *) take(bytes, &at, sizeof(float) * partitions);
 	for (int l = 0; l < FANN_NUM_LAYERS; l++)
 	{
-		FannDense8 *d = &p->layers[l];
+		int			nin,
+					nout;
 
-		layer_shape(partitions, dim, l, &d->nin, &d->nout);
-		d->scale = (float *) take(bytes, &at, sizeof(float) * d->nout);
-		d->b = (float *) take(bytes, &at, sizeof(float) * d->nout);
-		d->w = (int8 *) take(bytes, &at, (Size) d->nin * d->nout);
+		layer_shape(partitions, dim, l, &nin, &nout);
+		layer8_layout(&p->layers[l], bytes, &at, nin, nout);
 	}
 	return at;
 }
@@ -539,82 +592,98 @@ FannProberBytes(int partitions, int dim)
 {
 	FannProber	p;
 
-	return prober_layout(&p, NULL, partitions, dim);
+	return prober_layout(&p, NULL, partitions, dim, FANN_METRIC_L2);
 }
 
 void
-FannProberBind(FannProber *p, char *bytes, int partitions, int dim)
+FannProberBind(FannProber *p, char *bytes, int partitions, int dim, FannMetric metric)
 {
-	prober_layout(p, bytes, partitions, dim);
+	prober_layout(p, bytes, partitions, dim, metric);
 }
 
-/* Fill the bound prober p from the model m of its shape */
+/*
+ * Fill the int8 layer q from the float weights w (input-major, as q's
+ * shape) and biases b (NULL: zero): each output's column over its largest
+ * weight's 127th
+ */
+static void
+layer8_from(FannDense8 *q, const float *w, const float *b)
+{
+	memset(q->w, 0, (Size) q->ngroups * q->nout16 * 4);
+	for (int o = 0; o < q->nout; o++)
+	{
+		float		top = 0;
+
+		for (int i = 0; i < q->nin; i++)
+			top = Max(top, fabsf(w[(Size) i * q->nout + o]));
+		q->scale[o] = top / 127;
+		q->b[o] = b ? b[o] : 0;
+		q->colsum[o] = 0;
+		for (int i = 0; i < q->nin; i++)
+		{
+			int8		v = top > 0 ? (int8) rint(w[(Size) i * q->nout + o] / q->scale[o]) : 0;
+
+			q->w[((Size) (i / 4) * q->nout16 + o) * 4 + i % 4] = v;
+			q->colsum[o] += v;
+		}
+	}
+}
+
+/* Fill the bound prober p from the model m of its shape, its table filled */
 void
 FannProberFrom(FannProber *p, const FannModel *m)
 {
-	for (int c = 0; c < m->partitions; c++)
-		FannEncode(m->centroids + (Size) c * m->dim, m->dim,
-				   (FannCode) (p->centroids + p->code_size * c));
+	layer8_from(&p->centroids, m->table.t, NULL);
+	memcpy(p->mean, m->table.mean, sizeof(float) * m->dim);
+	memcpy(p->norms, m->table.norms, sizeof(float) * m->partitions);
 	memcpy(p->dist_mean, m->dist_mean, sizeof(float) * m->partitions);
 	memcpy(p->dist_std, m->dist_std, sizeof(float) * m->partitions);
 	memcpy(p->vec_mean, m->vec_mean, sizeof(float) * m->dim);
 	memcpy(p->vec_std, m->vec_std, sizeof(float) * m->dim);
 	memcpy(p->skip, m->skip, sizeof(float) * m->partitions);
 	for (int l = 0; l < FANN_NUM_LAYERS; l++)
-	{
-		const FannDense *d = &m->layers[l];
-		FannDense8 *q = &p->layers[l];
-
-		memcpy(q->b, d->b, sizeof(float) * d->nout);
-		for (int o = 0; o < d->nout; o++)
-		{
-			float		top = 0;
-
-			for (int i = 0; i < d->nin; i++)
-				top = Max(top, fabsf(d->w[(Size) i * d->nout + o]));
-			q->scale[o] = top / 127;
-			for (int i = 0; i < d->nin; i++)
-				q->w[(Size) i * d->nout + o] = top > 0 ?
-					(int8) rint(d->w[(Size) i * d->nout + o] / q->scale[o]) : 0;
-		}
-	}
+		layer8_from(&p->layers[l], m->layers[l].w, m->layers[l].b);
 }
 
 /* Bytes of scratch memory that FannProberLogits needs */
 Size
 FannProberScratchBytes(const FannProber *p)
 {
-	return (sizeof(FannCodeData *) + 2 * sizeof(double) + sizeof(float)) * p->partitions +
-		sizeof(float) * (p->dim + ACT_LOGITS + p->partitions);
+	int			widest = Max(Max(p->partitions, p->dim), ACT_CONCAT);
+
+	return sizeof(float) * (2 * p->dim + ACT_LOGITS + 2 * p->partitions) +
+		(sizeof(int32) + 1) * TYPEALIGN(16, widest);
 }
 
 /*
- * A query's distances to the centroids, estimated from their codes (dists,
+ * A query's distances to the centroids, from the int8 centroids (dists,
  * partitions floats), and its logits per partition (logits, unless NULL),
- * through the prober; cq is the query's (quant.h)
+ * through the prober
  */
 void
-FannProberLogits(const FannProber *p, const FannCodeQuery *cq, const float *vec,
-				 void *scratch, float *dists, float *logits)
+FannProberLogits(const FannProber *p, const float *vec, void *scratch, float *dists,
+				 float *logits)
 {
 	int			P = p->partitions;
-	const FannCodeData **rows = scratch;
-	double	   *estimate = (double *) (rows + P);
-	double	   *lower = estimate + P;
-	float	   *in_d = (float *) (lower + P);
+	float	   *x = scratch;
+	float	   *in_d = x + p->dim;
 	float	   *in_v = in_d + P;
 	float	   *act = in_v + p->dim;
+	void	   *work = act + ACT_LOGITS + P;
+	float		norm = 0;
 
-	for (int c = 0; c < P; c++)
-		rows[c] = (const FannCodeData *) (p->centroids + p->code_size * c);
-	FannCodeBounds(cq, rows, P, estimate, lower);
-	for (int c = 0; c < P; c++)
-		dists[c] = estimate[c];
+	for (int d = 0; d < p->dim; d++)
+	{
+		x[d] = vec[d] - p->mean[d];
+		norm += x[d] * x[d];
+	}
+	dense8_forward(&p->centroids, 1, x, p->dim, dists, P, false, work);
+	distances_from_dots(p->metric, P, p->norms, norm, dists);
 	if (logits == NULL)
 		return;
 	standardise(P, p->dim, p->dist_mean, p->dist_std, p->vec_mean, p->vec_std, vec,
 				dists, in_d, in_v);
-	forward(dense8_forward, (const char *) p->layers, sizeof(FannDense8),
+	forward(dense8_forward, (const char *) p->layers, sizeof(FannDense8), work,
 			p->skip, P, p->dim, 1, in_d, in_v, act);
 	memcpy(logits, act + ACT_LOGITS, sizeof(float) * P);
 }

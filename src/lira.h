@@ -56,14 +56,19 @@ typedef struct FannDense
 } FannDense;
 
 /*
- * A layer as the prober holds it: int8 weights, input-major, each output's
- * column scaled by its own factor (its largest weight over 127)
+ * A layer as the prober holds it: int8 weights, each output's column scaled
+ * by its own factor (its largest weight over 127), packed for the integer
+ * kernel (FannInt8Dots): inputs in groups of four, outputs padded to 16,
+ * the padding's weights 0
  */
 typedef struct FannDense8
 {
 	int			nin;
 	int			nout;
-	int8	   *w;				/* nin x nout */
+	int			ngroups;		/* nin / 4, rounded up */
+	int			nout16;			/* nout rounded up to 16 */
+	int8	   *w;				/* ngroups x nout16 x 4 */
+	int32	   *colsum;			/* nout: each column's sum of weights */
 	float	   *scale;			/* nout */
 	float	   *b;				/* nout */
 } FannDense8;
@@ -106,20 +111,22 @@ typedef struct FannModel
 } FannModel;
 
 /*
- * The model as searches run it (FannProberFrom): the centroids as 8-bit
- * codes (quant.h) and the layers in int8, about a quarter of the stored
- * floats' bytes, so that a query's pass reads its weights from the CPU's
- * cache rather than memory (LIRA's model is most of an ivf query's fixed
- * cost).  Calibration uses it too, so that the probe thresholds hold for
- * the logits searches compute.  Laid out in one allocation
- * (FannProberBytes), bound like the model.
+ * The model as searches run it (FannProberFrom): the centroids (centred as
+ * the centroid table centres them) and the layers as int8 layers, a quarter
+ * of the stored floats' bytes, each pass one integer kernel (FannInt8Dots)
+ * so that a query's model stays a small part of its search (LIRA's model is
+ * most of an ivf query's fixed cost).  Calibration uses it too, so that the
+ * probe thresholds hold for the logits searches compute.  Laid out in one
+ * allocation (FannProberBytes), bound like the model.
  */
 typedef struct FannProber
 {
 	int			partitions;
 	int			dim;
-	Size		code_size;		/* a centroid code's stride */
-	char	   *centroids;		/* partitions codes */
+	FannMetric	metric;
+	FannDense8	centroids;		/* dim inputs, one output per centroid */
+	float	   *mean;			/* the centroids' mean (0 but under L2) */
+	float	   *norms;			/* each centred centroid's squared norm */
 	float	   *dist_mean;
 	float	   *dist_std;
 	float	   *vec_mean;
@@ -171,12 +178,12 @@ extern void FannModelTrain(FannModel *m, const float *in_d, const float *in_v,
 						   int nthreads, uint64 seed);
 
 extern Size FannProberBytes(int partitions, int dim);
-extern void FannProberBind(FannProber *p, char *bytes, int partitions, int dim);
+extern void FannProberBind(FannProber *p, char *bytes, int partitions, int dim,
+						   FannMetric metric);
 extern void FannProberFrom(FannProber *p, const FannModel *m);
 extern Size FannProberScratchBytes(const FannProber *p);
-extern void FannProberLogits(const FannProber *p, const FannCodeQuery *cq,
-							 const float *vec, void *scratch, float *dists,
-							 float *logits);
+extern void FannProberLogits(const FannProber *p, const float *vec, void *scratch,
+							 float *dists, float *logits);
 
 /* page.c: the stored model */
 extern void FannModelLoad(Relation index, const FannMetaPageData *meta, FannModel *m);

@@ -644,7 +644,8 @@ model_cached(Relation index, const FannMetaPageData *meta)
 				   FannModelBytes(meta->partitions, meta->dimensions));
 		FannModelBind(&m, cache->model, meta->partitions, meta->dimensions);
 		FannModelBindTable(&m, cache->model + table_at, (FannMetric) meta->metric, true);
-		FannProberBind(&p, cache->model + prober_at, meta->partitions, meta->dimensions);
+		FannProberBind(&p, cache->model + prober_at, meta->partitions, meta->dimensions,
+					   (FannMetric) meta->metric);
 		FannProberFrom(&p, &m);
 		cache->model_bytes = nbytes;
 	}
@@ -677,5 +678,6 @@ FannProberCached(Relation index, const FannMetaPageData *meta, FannProber *p)
 				table_at;
 
 	model_layout(meta, &prober_at, &table_at);
-	FannProberBind(p, cache->model + prober_at, meta->partitions, meta->dimensions);
+	FannProberBind(p, cache->model + prober_at, meta->partitions, meta->dimensions,
+				   (FannMetric) meta->metric);
 }
