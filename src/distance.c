@@ -481,11 +481,15 @@ int8_dots_generic(const int8 *w, int ngroups, int nout, const uint8 *x, int32 *y
 		const int8 *wg = w + (Size) g * nout * 4;
 		const uint8 *xg = x + 4 * g;
 
-		if ((xg[0] | xg[1] | xg[2] | xg[3]) == 0)
+		int32		x0 = xg[0],
+					x1 = xg[1],
+					x2 = xg[2],
+					x3 = xg[3];
+
+		if ((x0 | x1 | x2 | x3) == 0)
 			continue;
 		for (int o = 0; o < nout; o++)
-			for (int j = 0; j < 4; j++)
-				y[o] += xg[j] * wg[4 * o + j];
+			y[o] += x0 * wg[4 * o] + x1 * wg[4 * o + 1] + x2 * wg[4 * o + 2] + x3 * wg[4 * o + 3];
 	}
 }
 
