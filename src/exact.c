@@ -9,8 +9,9 @@
  * only the rows whose bounds reach the answers are read in full.
  * Candidates are kept in a buffer: when it fills, the better half is kept
  * and everything worse is dropped for this pass, so most rows cost one code
- * bound and one comparison.  The first pass keeps FANN_FIRST_PASS_ROWS rows
- * (LIMITs are usually small); each later pass keeps four times more, up to
+ * bound and one vectorised compare.  The first pass keeps
+ * FANN_FIRST_PASS_ROWS rows (LIMITs are usually small: it vouches for at
+ * least half of them); each later pass keeps four times more, up to
  * work_mem.  A pass vouches for the rows up to the worst one it kept: if the
  * executor wants more (other WHERE clauses, LIMIT beyond the buffer), the
  * next pass collects the rows strictly after the last one returned.  The
@@ -26,8 +27,9 @@
 #include "search.h"
 #include "utils/memutils.h"
 
-#define FANN_FIRST_PASS_ROWS	1024
-#define FANN_EXACT_CHUNK		8	/* rows bounded between prefetches */
+#define FANN_FIRST_PASS_ROWS	256
+#define FANN_EXACT_CHUNK		32	/* rows bounded between prefetches: a
+										 * FannCodeTake's */
 
 typedef struct ExactSearch
 {
@@ -80,7 +82,10 @@ offer(ExactSearch *es, const FannCandidate *c)
 /*
  * Bound the n rows taken (es->rows: their codes, es->taken: their ids and
  * TIDs) and offer them, a chunk at a time; without a query every row ranks
- * 0.  Meanwhile the CPU fetches pf, the next page's items.
+ * 0.  Once a pass has dropped candidates, the rows whose bounds lie beyond
+ * the worst one it kept are known from the chunk's vectorised screen
+ * (FannCodeTake) and not offered.  Meanwhile the CPU fetches pf, the next
+ * page's items.
  */
 static void
 offer_taken(ExactSearch *es, int n, FannPrefetch *pf)
@@ -91,11 +96,23 @@ offer_taken(ExactSearch *es, int n, FannPrefetch *pf)
 		int			m = Min(FANN_EXACT_CHUNK, n - i);
 
 		FannPrefetchStep(pf);
-		if (es->query)
-			FannCodeBounds(&es->cq, es->rows + i, m, NULL, es->lower + i);
-		for (int k = i; k < i + m; k++)
+		if (es->query == NULL)
 		{
-			es->taken[k].distance = es->query ? es->lower[k] : 0;
+			for (int k = i; k < i + m; k++)
+			{
+				es->taken[k].distance = 0;
+				offer(es, &es->taken[k]);
+			}
+			continue;
+		}
+		for (uint32 taken = FannCodeTake(&es->cq, es->rows + i, m,
+										 es->pruned ? es->bound.distance : INFINITY,
+										 es->lower + i);
+			 taken != 0; taken &= taken - 1)
+		{
+			int			k = i + pg_rightmost_one_pos32(taken);
+
+			es->taken[k].distance = es->lower[k];
 			offer(es, &es->taken[k]);
 		}
 	}

@@ -384,11 +384,9 @@ bounds(const FannCodeQuery *cq, double rerr, int m, const double *qc,
  * multiply past FANN_FLOAT_SAFE_MAX, a cosine with a vector outside the safe
  * range), the bound is the lowest value: true whatever the kernel computes.
  */
-void
-FannCodeBounds(const FannCodeQuery *cq, const FannCodeData *const *rows, int n,
-			   double *estimate, double *lower)
+/* Room for m rows' code fields as columns */
+typedef struct CodeGather
 {
-	int32		dots[FANN_CODE_BOUNDS_CHUNK];
 	double		qc[FANN_CODE_BOUNDS_CHUNK];
 	float4		lo[FANN_CODE_BOUNDS_CHUNK],
 				step[FANN_CODE_BOUNDS_CHUNK],
@@ -396,26 +394,48 @@ FannCodeBounds(const FannCodeQuery *cq, const FannCodeData *const *rows, int n,
 				norm[FANN_CODE_BOUNDS_CHUNK];
 	uint32		sum[FANN_CODE_BOUNDS_CHUNK],
 				sumsq[FANN_CODE_BOUNDS_CHUNK];
-	CodeColumns cols = {lo, step, eps, norm, sum, sumsq};
+} CodeGather;
+
+/*
+ * <q, code> of m rows by the integer kernel, and their codes' fields, into
+ * g; cols points at g's columns
+ */
+static void
+gather_rows(const FannCodeQuery *cq, const FannCodeData *const *rows, int m,
+			CodeGather *g, CodeColumns *cols)
+{
+	int32		dots[FANN_CODE_BOUNDS_CHUNK];
+
+	Assert(m <= FANN_CODE_BOUNDS_CHUNK);
+	FannCodeDotRows(&cq->iq, rows, m, cq->dim, dots);
+	for (int k = 0; k < m; k++)
+	{
+		const FannCodeData *c = rows[k];
+
+		g->qc[k] = cq->scale * dots[k];
+		g->lo[k] = c->lo;
+		g->step[k] = c->step;
+		g->sum[k] = c->sum;
+		g->sumsq[k] = c->sumsq;
+		g->eps[k] = c->eps;
+		g->norm[k] = c->norm;
+	}
+	*cols = (CodeColumns) {g->lo, g->step, g->eps, g->norm, g->sum, g->sumsq};
+}
+
+void
+FannCodeBounds(const FannCodeQuery *cq, const FannCodeData *const *rows, int n,
+			   double *estimate, double *lower)
+{
+	CodeGather	g;
+	CodeColumns cols;
 
 	for (int from = 0; from < n; from += FANN_CODE_BOUNDS_CHUNK)
 	{
 		int			m = Min(n - from, FANN_CODE_BOUNDS_CHUNK);
 
-		FannCodeDotRows(&cq->iq, rows + from, m, cq->dim, dots);
-		for (int k = 0; k < m; k++)
-		{
-			const FannCodeData *c = rows[from + k];
-
-			qc[k] = cq->scale * dots[k];
-			lo[k] = c->lo;
-			step[k] = c->step;
-			sum[k] = c->sum;
-			sumsq[k] = c->sumsq;
-			eps[k] = c->eps;
-			norm[k] = c->norm;
-		}
-		bounds(cq, cq->rerr, m, qc, &cols, estimate ? estimate + from : NULL,
+		gather_rows(cq, rows + from, m, &g, &cols);
+		bounds(cq, cq->rerr, m, g.qc, &cols, estimate ? estimate + from : NULL,
 			   lower + from, NULL);
 	}
 }
@@ -483,14 +503,54 @@ FannCodeLutInit(FannCodeLut *lut, const float *q, int dim, uint8 *mem)
 }
 
 /*
- * The rows of a block that a probe takes (match, a bit a row) and their
- * bounds, from their table sums (sums, the fast-scan kernel's): the rows
- * whose lower bound is not beyond cut (FANN_TAKE_WITHIN), is beyond it
- * (FANN_TAKE_BEYOND), or all (FANN_TAKE_ALL), as bits; lower and upper,
- * indexed by row, the ends of the taken rows' distance intervals as
- * FannCodeBounds gives them for their 4-bit codes, wider by the table's
- * rounding.  Most rows of a probe lie beyond its cut: under L2 those are
+ * Which of m (at most 32) rows, given their <q, code> (qc, each within
+ * rerr) and code fields, a search takes (match, a bit a row): those whose
+ * lower bound is not beyond cut (FANN_TAKE_WITHIN), is beyond it
+ * (FANN_TAKE_BEYOND), or all (FANN_TAKE_ALL), as bits; lower and upper (if
+ * not NULL), indexed by row, the ends of the matched rows' distance
+ * intervals.  Most rows of a search lie beyond its cut: under L2 those are
  * known from the squares, without a square root (l2_within).
+ */
+static uint32
+take_rows(const FannCodeQuery *cq, double rerr, int m, const double *qc,
+		  const CodeColumns *cols, uint32 match, FannTake take, double cut,
+		  double *lower, double *upper)
+{
+	double		d2[FANN_BLOCK_ROWS],
+				width2[FANN_BLOCK_ROWS],
+				width[FANN_BLOCK_ROWS];
+	uint32		taken = 0;
+
+	Assert(m <= FANN_BLOCK_ROWS);
+	if (cq->metric != FANN_METRIC_L2)
+		bounds(cq, rerr, m, qc, cols, NULL, lower, upper);
+	else
+	{
+		l2_squares(cq, rerr, m, qc, cols, d2, width2, width);
+		if (take == FANN_TAKE_WITHIN && isfinite(cut) && cut >= 0)
+			match &= l2_within(m, d2, width2, width, cut);
+	}
+	for (uint32 bits = match; bits != 0; bits &= bits - 1)
+	{
+		int			r = pg_rightmost_one_pos32(bits);
+
+		if (cq->metric == FANN_METRIC_L2)
+		{
+			lower[r] = l2_lower(d2[r], width2[r], width[r]);
+			if (upper)
+				upper[r] = l2_upper(d2[r], width2[r], width[r]);
+		}
+		if (take == FANN_TAKE_ALL ||
+			FannDistanceLess(cut, lower[r]) == (take == FANN_TAKE_BEYOND))
+			taken |= (uint32) 1 << r;
+	}
+	return taken;
+}
+
+/*
+ * The rows of a block that a probe takes, from their table sums (sums, the
+ * fast-scan kernel's), as take_rows decides: their bounds are those
+ * FannCodeBounds gives for their 4-bit codes, wider by the table's rounding
  */
 uint32
 FannBlockTake(const FannCodeQuery *cq, const FannCodeLut *lut, const FannBlockData *b,
@@ -498,34 +558,29 @@ FannBlockTake(const FannCodeQuery *cq, const FannCodeLut *lut, const FannBlockDa
 			  double *lower, double *upper)
 {
 	CodeColumns cols = {b->lo, b->step, b->eps, b->norm, b->sum, b->sumsq};
-	double		qc[FANN_BLOCK_ROWS],
-				d2[FANN_BLOCK_ROWS],
-				width2[FANN_BLOCK_ROWS],
-				width[FANN_BLOCK_ROWS];
-	uint32		taken = 0;
+	double		qc[FANN_BLOCK_ROWS];
 
 	for (int r = 0; r < FANN_BLOCK_ROWS; r++)
 		qc[r] = lut->step * sums[r] + lut->offset;
-	if (cq->metric != FANN_METRIC_L2)
-		bounds(cq, lut->err, FANN_BLOCK_ROWS, qc, &cols, NULL, lower, upper);
-	else
-	{
-		l2_squares(cq, lut->err, FANN_BLOCK_ROWS, qc, &cols, d2, width2, width);
-		if (take == FANN_TAKE_WITHIN && isfinite(cut) && cut >= 0)
-			match &= l2_within(FANN_BLOCK_ROWS, d2, width2, width, cut);
-	}
-	for (uint32 m = match; m != 0; m &= m - 1)
-	{
-		int			r = pg_rightmost_one_pos32(m);
+	return take_rows(cq, lut->err, FANN_BLOCK_ROWS, qc, &cols, match, take, cut,
+					 lower, upper);
+}
 
-		if (cq->metric == FANN_METRIC_L2)
-		{
-			lower[r] = l2_lower(d2[r], width2[r], width[r]);
-			upper[r] = l2_upper(d2[r], width2[r], width[r]);
-		}
-		if (take == FANN_TAKE_ALL ||
-			FannDistanceLess(cut, lower[r]) == (take == FANN_TAKE_BEYOND))
-			taken |= (uint32) 1 << r;
-	}
-	return taken;
+/*
+ * Which of n (at most 32) rows, by their 8-bit codes, may have a lower
+ * bound within cut (all of them with an infinite cut), as bits; lower, for
+ * those, as FannCodeBounds gives it
+ */
+uint32
+FannCodeTake(const FannCodeQuery *cq, const FannCodeData *const *rows, int n,
+			 double cut, double *lower)
+{
+	CodeGather	g;
+	CodeColumns cols;
+	uint32		all = n == 32 ? ~(uint32) 0 : ((uint32) 1 << n) - 1;
+
+	gather_rows(cq, rows, n, &g, &cols);
+	return take_rows(cq, cq->rerr, n, g.qc, &cols, all,
+					 isinf(cut) && cut > 0 ? FANN_TAKE_ALL : FANN_TAKE_WITHIN, cut,
+					 lower, NULL);
 }

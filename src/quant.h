@@ -47,6 +47,8 @@ extern void FannCodeQueryInit(FannCodeQuery *cq, FannMetric metric, const float 
 							  int dim);
 extern void FannCodeBounds(const FannCodeQuery *cq, const FannCodeData *const *rows,
 						   int n, double *estimate, double *lower);
+extern uint32 FannCodeTake(const FannCodeQuery *cq, const FannCodeData *const *rows,
+						   int n, double cut, double *lower);
 extern Size FannCodeLutBytes(int dim);
 extern void FannCodeLutInit(FannCodeLut *lut, const float *q, int dim, uint8 *mem);
 extern uint32 FannBlockTake(const FannCodeQuery *cq, const FannCodeLut *lut,
