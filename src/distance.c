@@ -51,7 +51,7 @@ static void (*cosine_impl) (const float *a, const float *b, int n,
 static void (*code_dot_impl) (const FannIntQuery *q, const FannCodeData *const *rows,
 							  int n, int dim, int32 *out);
 static void (*fast_scan_impl) (const uint8 *lo, const uint8 *hi, const uint8 *codes,
-							   int npairs, uint32 *sums);
+							   int npairs, uint32 *sums, bool add);
 static void (*int8_dots_impl) (const int8 *w, int ngroups, int nout, const uint8 *x,
 							   int32 *y);
 
@@ -440,7 +440,8 @@ code_dots_avx512vnni(const FannIntQuery *q, const FannCodeData *const *rows, int
 
 /*
  * Fast scan (faiss's 4-bit fast-scan kernels): the table sums of a block's
- * 32 rows over npairs pairs of dimensions, added to sums: row r gets
+ * 32 rows over npairs pairs of dimensions, added to sums (with add, else
+ * stored: zeroing them first cost a rep stos a block): row r gets
  * lo[32 p + its first level] + hi[32 p + its second level] of each pair p,
  * its levels the halves of byte codes[32 p + r] (fann.h, partition pages;
  * quant.c, the tables).  The SIMD kernels look the bytes up 32 (AVX2) or 64
@@ -453,8 +454,10 @@ code_dots_avx512vnni(const FannIntQuery *q, const FannCodeData *const *rows, int
 
 static void
 fast_scan_generic(const uint8 *lo, const uint8 *hi, const uint8 *codes, int npairs,
-				  uint32 *sums)
+				  uint32 *sums, bool add)
 {
+	if (!add)
+		memset(sums, 0, sizeof(uint32) * FANN_BLOCK_ROWS);
 	for (int p = 0; p < npairs; p++)
 		for (int r = 0; r < FANN_BLOCK_ROWS; r++)
 		{
@@ -505,12 +508,13 @@ int8_group(const uint8 *x, int g)
 
 #ifdef FANN_X86
 /*
- * Add a run's 16-bit sums (all: even + 256 odd rows; odd) to sums: lane i
- * of each 128-bit half holds rows 2 i and 2 i + 1 of its 16
+ * Add a run's 16-bit sums (all: even + 256 odd rows; odd) to sums, or
+ * store them: lane i of each 128-bit half holds rows 2 i and 2 i + 1 of its
+ * 16
  */
 __attribute__((target("avx2")))
 static inline void
-fast_scan_add(__m256i all, __m256i odd, uint32 *sums)
+fast_scan_add(__m256i all, __m256i odd, uint32 *sums, bool add)
 {
 	__m256i		even = _mm256_sub_epi16(all, _mm256_slli_epi16(odd, 8));
 	__m256i		lo = _mm256_unpacklo_epi16(even, odd);	/* rows 0-7, 16-23 */
@@ -526,7 +530,7 @@ fast_scan_add(__m256i all, __m256i odd, uint32 *sums)
 	{
 		__m256i    *s = (__m256i *) (sums + 8 * i);
 
-		_mm256_storeu_si256(s, _mm256_add_epi32(_mm256_loadu_si256(s), rows[i]));
+		_mm256_storeu_si256(s, add ? _mm256_add_epi32(_mm256_loadu_si256(s), rows[i]) : rows[i]);
 	}
 }
 
@@ -551,7 +555,7 @@ fast_scan_pair_avx2(const uint8 *lo, const uint8 *hi, const uint8 *codes,
 __attribute__((target("avx2")))
 static void
 fast_scan_avx2(const uint8 *lo, const uint8 *hi, const uint8 *codes, int npairs,
-			   uint32 *sums)
+			   uint32 *sums, bool add)
 {
 	for (int from = 0; from < npairs; from += FANN_FAST_SCAN_RUN)
 	{
@@ -560,14 +564,14 @@ fast_scan_avx2(const uint8 *lo, const uint8 *hi, const uint8 *codes, int npairs,
 
 		for (int p = from; p < Min(npairs, from + FANN_FAST_SCAN_RUN); p++)
 			fast_scan_pair_avx2(lo + p * 32, hi + p * 32, codes + p * FANN_BLOCK_ROWS, &all, &odd);
-		fast_scan_add(all, odd, sums);
+		fast_scan_add(all, odd, sums, add || from > 0);
 	}
 }
 
 __attribute__((target("avx2,avx512f,avx512bw")))
 static void
 fast_scan_avx512(const uint8 *lo, const uint8 *hi, const uint8 *codes, int npairs,
-				 uint32 *sums)
+				 uint32 *sums, bool add)
 {
 	__m512i		mask = _mm512_set1_epi8(15);
 
@@ -597,7 +601,7 @@ fast_scan_avx512(const uint8 *lo, const uint8 *hi, const uint8 *codes, int npair
 		odd = _mm256_add_epi16(_mm512_castsi512_si256(odd2), _mm512_extracti64x4_epi64(odd2, 1));
 		if (p < to)
 			fast_scan_pair_avx2(lo + p * 32, hi + p * 32, codes + p * FANN_BLOCK_ROWS, &all, &odd);
-		fast_scan_add(all, odd, sums);
+		fast_scan_add(all, odd, sums, add || from > 0);
 	}
 }
 #endif
@@ -798,9 +802,11 @@ FannInt8Dots(const int8 *w, int ngroups, int nout, const uint8 *x, int32 *y)
 /* The fast-scan kernel (see fast_scan_generic), for the ivf search */
 void
 FannFastScanSums(const uint8 *lo, const uint8 *hi, const uint8 *codes, int npairs,
-				 uint32 *sums)
+				 uint32 *sums, bool add)
 {
-	fast_scan_impl(lo, hi, codes, npairs, sums);
+	if (npairs == 0 && !add)
+		memset(sums, 0, sizeof(uint32) * FANN_BLOCK_ROWS);
+	fast_scan_impl(lo, hi, codes, npairs, sums, add);
 }
 
 /* The metric functions: final ORDER BY values, as float8 */

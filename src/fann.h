@@ -911,7 +911,7 @@ extern FannDistanceFunction FannGetDistance(FannMetric metric);
 extern void FannCodeDotRows(const FannIntQuery *q, const FannCodeData *const *rows,
 							int n, int dim, int32 *out);
 extern void FannFastScanSums(const uint8 *lo, const uint8 *hi, const uint8 *codes,
-							 int npairs, uint32 *sums);
+							 int npairs, uint32 *sums, bool add);
 extern void FannInt8Dots(const int8 *w, int ngroups, int nout, const uint8 *x, int32 *y);
 
 /* page.c */

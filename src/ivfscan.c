@@ -167,7 +167,7 @@ probe_block(IvfSearch *is, const FannBlockData *b, ProbeRows take, FannPrefetch 
 {
 	Buffer		more[FANN_BLOCK_MAX_MORE];
 	const FannBlockLayout *l = &is->layout;
-	uint32		sums[FANN_BLOCK_ROWS] = {0};
+	uint32		sums[FANN_BLOCK_ROWS];
 	double		lower[FANN_BLOCK_ROWS],
 				upper[FANN_BLOCK_ROWS];
 	uint32		match = 0,
@@ -176,10 +176,17 @@ probe_block(IvfSearch *is, const FannBlockData *b, ProbeRows take, FannPrefetch 
 				pair = 0;
 
 	StaticAssertStmt(FANN_BLOCK_ROWS == 32, "a block's rows are a uint32's bits");
+	/* the live rows, then (with a label predicate) those in its groups */
 	for (int r = 0; r < nrows; r++)
-		if (b->ids[r] != InvalidFannId &&
-			FannGroupSetContains(is->groups, is->meta, b->groups[r]))
-			match |= (uint32) 1 << r;
+		match |= (uint32) (b->ids[r] != InvalidFannId) << r;
+	if (is->groups->selection != FANN_SELECT_ALL)
+		for (uint32 bits = match; bits != 0; bits &= bits - 1)
+		{
+			int			r = pg_rightmost_one_pos32(bits);
+
+			if (!FannGroupSetContains(is->groups, is->meta, b->groups[r]))
+				match &= ~((uint32) 1 << r);
+		}
 	is->stats->elements_visited += nrows;
 	FannPrefetchStep(pf);
 	if (take != PROBE_DEFERRED)
@@ -194,7 +201,7 @@ probe_block(IvfSearch *is, const FannBlockData *b, ProbeRows take, FannPrefetch 
 		FannFastScanSums(is->lut.lo + pair * FANN_BLOCK_PAIR_BYTES,
 						 is->lut.hi + pair * FANN_BLOCK_PAIR_BYTES,
 						 k == 0 ? b->codes : (const uint8 *) PageGetContents(BufferGetPage(more[k - 1])),
-						 npairs, sums);
+						 npairs, sums, k > 0);
 		pair += npairs;
 	}
 	for (int m = 0; m < l->npages - 1; m++)
