@@ -633,7 +633,11 @@ int8_dots_tile_avx2(const int8 *w, int ngroups, int nout, const uint8 *x, int32 
 		xw = _mm256_set1_epi64x((int64) (v & 0xff) | (int64) ((v >> 8) & 0xff) << 16 |
 								(int64) ((v >> 16) & 0xff) << 32 | (int64) (v >> 24) << 48);
 		for (int j = 0; j < nv; j++)
-			s[j] = _mm256_add_epi32(s[j], _mm256_madd_epi16(_mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *) (wg + 16 * j))), xw));
+		{
+			__m256i		w16 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *) (wg + 16 * j)));
+
+			s[j] = _mm256_add_epi32(s[j], _mm256_madd_epi16(w16, xw));
+		}
 	}
 	for (int j = 0; j < nv; j++)
 	{

@@ -311,8 +311,8 @@ dense_forward(const void *layer, int nb, const float *x, int xstride, float *y,
  * The same with the prober's int8 weights, in integers: a sample's inputs
  * as bytes of one step (from 0 when none is negative, else about 128), so
  * that x W = step (x8 W - offset colsum) within the inputs' rounding, the
- * sums by a kernel of distance.c (FannInt8Dots).  work: FannProberScratch
- * of the widest layer.
+ * sums by a kernel of distance.c (FannInt8Dots).  work: room for the
+ * widest layer's sums and input bytes (FannProberScratchBytes).
  */
 FANN_WIDE_CLONES
 static void
