@@ -58,7 +58,7 @@
  */
 #define FANN_COST_REFERENCE_DIMS	128.0
 #define FANN_COST_DIM_SHARE			0.5
-#define FANN_COST_EXACT_ROW			45.0	/* a matching row's bound */
+#define FANN_COST_EXACT_ROW			40.0	/* a matching row's bound */
 #define FANN_COST_GRAPH_VISIT		350.0	/* a distance: a random element */
 #define FANN_COST_GRAPH_GROUP		400.0	/* a matching label set's entry */
 #define FANN_COST_IVF_START			150000.0
