@@ -9,12 +9,13 @@
  * only the rows whose bounds reach the answers are read in full.
  * Candidates are kept in a buffer: when it fills, the better half is kept
  * and everything worse is dropped for this pass, so most rows cost one code
- * bound and one vectorised compare.  The first pass keeps
- * FANN_FIRST_PASS_ROWS rows (LIMITs are usually small: it vouches for at
- * least half of them); each later pass keeps four times more, up to
- * work_mem.  A pass vouches for the rows up to the worst one it kept: if the
- * executor wants more (other WHERE clauses, LIMIT beyond the buffer), the
- * next pass collects the rows strictly after the last one returned.  The
+ * bound and one compare (vectorised under L2).  The first pass keeps
+ * FANN_FIRST_PASS_ROWS rows (LIMITs are usually small, and the executor
+ * reads a little past its LIMIT: one pass serves LIMITs up to a couple of
+ * hundred); each later pass keeps four times more, up to work_mem.  A pass
+ * vouches for the rows up to the worst one it kept: if the executor wants
+ * more (other WHERE clauses, LIMIT beyond the buffer), the next pass
+ * collects the rows strictly after the last one returned.  The
  * order is total, so no row is returned twice or skipped.
  *
  * After an approximate search, scan.c starts exact searches after the last

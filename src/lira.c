@@ -13,6 +13,7 @@
  */
 #include "postgres.h"
 
+#include <float.h>
 #include <math.h>
 
 #include "lira.h"
@@ -344,11 +345,13 @@ dense8_forward(const void *layer, int nb, const float *x, int xstride, float *y,
 		}
 		offset = lo < 0 ? 128 : 0;
 		step = lo < 0 ? Max(-lo, hi) / 127 : hi / 255;
+		if (!(step >= FLT_MIN))
+			step = 0;			/* all 0, a subnormal step or NaN inputs */
 		inv = step > 0 ? 1 / step : 0;
-		/* at least 0.5 before the truncation: rounds half up */
+		/* clamped before the cast (a NaN input becomes 0); rounds half up */
 #pragma omp simd
 		for (int i = 0; i < l->nin; i++)
-			x8[i] = (uint8) Min((int) (xs[i] * inv + offset + 0.5f), 255);
+			x8[i] = (uint8) Min(Max(xs[i] * inv + offset + 0.5f, 0.0f), 255.0f);
 		memset(x8 + l->nin, 0, 4 * l->ngroups - l->nin);
 		FannInt8Dots(l->w, l->ngroups, l->nout16, x8, dots);
 #pragma omp simd
@@ -604,29 +607,33 @@ FannProberBind(FannProber *p, char *bytes, int partitions, int dim, FannMetric m
 /*
  * Fill the int8 layer q from the float weights w (input-major, as q's
  * shape) and biases b (NULL: zero): each output's column over its largest
- * weight's 127th
+ * weight's 127th.  Read a row of w at a time: the centroid layer's columns
+ * lie partitions floats apart.
  */
 static void
 layer8_from(FannDense8 *q, const float *w, const float *b)
 {
+	float	   *top = palloc0(sizeof(float) * q->nout);
+
+	for (int i = 0; i < q->nin; i++)
+		for (int o = 0; o < q->nout; o++)
+			top[o] = Max(top[o], fabsf(w[(Size) i * q->nout + o]));
 	memset(q->w, 0, (Size) q->ngroups * q->nout16 * 4);
 	for (int o = 0; o < q->nout; o++)
 	{
-		float		top = 0;
-
-		for (int i = 0; i < q->nin; i++)
-			top = Max(top, fabsf(w[(Size) i * q->nout + o]));
-		q->scale[o] = top / 127;
+		q->scale[o] = top[o] / 127;
 		q->b[o] = b ? b[o] : 0;
 		q->colsum[o] = 0;
-		for (int i = 0; i < q->nin; i++)
+	}
+	for (int i = 0; i < q->nin; i++)
+		for (int o = 0; o < q->nout; o++)
 		{
-			int8		v = top > 0 ? (int8) rint(w[(Size) i * q->nout + o] / q->scale[o]) : 0;
+			int8		v = top[o] > 0 ? (int8) rint(w[(Size) i * q->nout + o] / q->scale[o]) : 0;
 
 			q->w[((Size) (i / 4) * q->nout16 + o) * 4 + i % 4] = v;
 			q->colsum[o] += v;
 		}
-	}
+	pfree(top);
 }
 
 /* Fill the bound prober p from the model m of its shape, its table filled */
@@ -649,7 +656,8 @@ FannProberFrom(FannProber *p, const FannModel *m)
 Size
 FannProberScratchBytes(const FannProber *p)
 {
-	int			widest = Max(Max(p->partitions, p->dim), ACT_CONCAT);
+	int			widest = Max(Max(p->partitions, p->dim),
+							 Max(Max(FANN_LIRA_HIDDEN1, FANN_LIRA_HIDDEN3), 2 * FANN_LIRA_HIDDEN2));
 
 	return sizeof(float) * (2 * p->dim + ACT_LOGITS + 2 * p->partitions) +
 		(sizeof(int32) + 1) * TYPEALIGN(16, widest);

@@ -370,20 +370,6 @@ bounds(const FannCodeQuery *cq, double rerr, int m, const double *qc,
 	}
 }
 
-/*
- * The metric's distance (as the exact kernel computes it) between the query
- * and each of n rows by their 8-bit codes: its
- * estimate from x^ (if estimate is not NULL) and a lower bound; NaN where
- * that distance is NaN (cosine with a zero vector).  The distances come
- * from one integer dot product per row (the kernel, exact) and the code's
- * stored sums: |q - x^|^2 expanded, or <q, x^> = lo sum(q) + step <q, code>,
- * in double.  The width covers eps, the query's rounding r, the double
- * rounding of the terms' magnitudes, and the exact kernel's float rounding
- * (slack) and subnormal products (tiny).  Where the exact kernel may
- * overflow or underflow beyond that (an inner product of vectors whose norms
- * multiply past FANN_FLOAT_SAFE_MAX, a cosine with a vector outside the safe
- * range), the bound is the lowest value: true whatever the kernel computes.
- */
 /* Room for m rows' code fields as columns */
 typedef struct CodeGather
 {
@@ -423,6 +409,20 @@ gather_rows(const FannCodeQuery *cq, const FannCodeData *const *rows, int m,
 	*cols = (CodeColumns) {g->lo, g->step, g->eps, g->norm, g->sum, g->sumsq};
 }
 
+/*
+ * The metric's distance (as the exact kernel computes it) between the query
+ * and each of n rows by their 8-bit codes: its
+ * estimate from x^ (if estimate is not NULL) and a lower bound; NaN where
+ * that distance is NaN (cosine with a zero vector).  The distances come
+ * from one integer dot product per row (the kernel, exact) and the code's
+ * stored sums: |q - x^|^2 expanded, or <q, x^> = lo sum(q) + step <q, code>,
+ * in double.  The width covers eps, the query's rounding r, the double
+ * rounding of the terms' magnitudes, and the exact kernel's float rounding
+ * (slack) and subnormal products (tiny).  Where the exact kernel may
+ * overflow or underflow beyond that (an inner product of vectors whose norms
+ * multiply past FANN_FLOAT_SAFE_MAX, a cosine with a vector outside the safe
+ * range), the bound is the lowest value: true whatever the kernel computes.
+ */
 void
 FannCodeBounds(const FannCodeQuery *cq, const FannCodeData *const *rows, int n,
 			   double *estimate, double *lower)
@@ -507,9 +507,10 @@ FannCodeLutInit(FannCodeLut *lut, const float *q, int dim, uint8 *mem)
  * rerr) and code fields, a search takes (match, a bit a row): those whose
  * lower bound is not beyond cut (FANN_TAKE_WITHIN), is beyond it
  * (FANN_TAKE_BEYOND), or all (FANN_TAKE_ALL), as bits; lower and upper (if
- * not NULL), indexed by row, the ends of the matched rows' distance
- * intervals.  Most rows of a search lie beyond its cut: under L2 those are
- * known from the squares, without a square root (l2_within).
+ * not NULL), indexed by row, the ends of the taken rows' distance intervals
+ * (under L2, of no row that l2_within passed over).  Most rows of a search
+ * lie beyond its cut: under L2 those are known from the squares, without a
+ * square root (l2_within).
  */
 static uint32
 take_rows(const FannCodeQuery *cq, double rerr, int m, const double *qc,
@@ -568,8 +569,8 @@ FannBlockTake(const FannCodeQuery *cq, const FannCodeLut *lut, const FannBlockDa
 
 /*
  * Which of n (at most 32) rows, by their 8-bit codes, may have a lower
- * bound within cut (all of them with an infinite cut), as bits; lower, for
- * those, as FannCodeBounds gives it
+ * bound not beyond cut, as bits (all of them when cut is +Infinity or NaN);
+ * lower, for those, as FannCodeBounds gives it
  */
 uint32
 FannCodeTake(const FannCodeQuery *cq, const FannCodeData *const *rows, int n,
