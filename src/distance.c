@@ -630,8 +630,8 @@ int8_dots_tile_avx2(const int8 *w, int ngroups, int nout, const uint8 *x, int32 
 
 		if (v == 0)
 			continue;
-		xw = _mm256_set1_epi64x((int64) (v & 0xff) | (int64) ((v >> 8) & 0xff) << 16 |
-								(int64) ((v >> 16) & 0xff) << 32 | (int64) (v >> 24) << 48);
+		/* the four bytes as 16-bit lanes, in every 64 bits */
+		xw = _mm256_broadcastq_epi64(_mm_cvtepu8_epi16(_mm_cvtsi32_si128((int) v)));
 		for (int j = 0; j < nv; j++)
 		{
 			__m256i		w16 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *) (wg + 16 * j)));
