@@ -95,27 +95,18 @@ offer_taken(ExactSearch *es, int n, FannPrefetch *pf)
 	for (int i = 0; i < n; i += FANN_EXACT_CHUNK)
 	{
 		int			m = Min(FANN_EXACT_CHUNK, n - i);
+		uint32		taken;
 
 		FannPrefetchStep(pf);
-		if (es->query == NULL)
-		{
-			for (int k = i; k < i + m; k++)
+		taken = es->query == NULL ? ~(uint32) 0 :
+			FannCodeTake(&es->cq, es->rows + i, m,
+						 es->pruned ? es->bound.distance : INFINITY, es->lower + i);
+		for (int k = i; k < i + m; k++)
+			if (taken & ((uint32) 1 << (k - i)))
 			{
-				es->taken[k].distance = 0;
+				es->taken[k].distance = es->query ? es->lower[k] : 0;
 				offer(es, &es->taken[k]);
 			}
-			continue;
-		}
-		for (uint32 taken = FannCodeTake(&es->cq, es->rows + i, m,
-										 es->pruned ? es->bound.distance : INFINITY,
-										 es->lower + i);
-			 taken != 0; taken &= taken - 1)
-		{
-			int			k = i + pg_rightmost_one_pos32(taken);
-
-			es->taken[k].distance = es->lower[k];
-			offer(es, &es->taken[k]);
-		}
 	}
 	FannPrefetchRest(pf);
 	if (es->query)

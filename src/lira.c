@@ -456,6 +456,20 @@ distances_from_dots(FannMetric metric, int k, const float *cnorms, float xnorm, 
 	}
 }
 
+/* x = row - mean (the centroids' mean); returns |x|^2 */
+static inline float
+centred(const float *row, const float *mean, int dim, float *x)
+{
+	float		norm = 0;
+
+	for (int d = 0; d < dim; d++)
+	{
+		x[d] = row[d] - mean[d];
+		norm += x[d] * x[d];
+	}
+	return norm;
+}
+
 /*
  * Distances under the table's metric, as distance.c's kernels define them,
  * from nb rows to each centroid: out[s * k + c].  work: FannCentroidWorkBytes
@@ -471,17 +485,7 @@ FannCentroidDistances(const FannCentroidTable *ct, int nb, const float *const *r
 	float	   *norms = work + (Size) nb * dim;
 
 	for (int s = 0; s < nb; s++)
-	{
-		float	   *x = work + (Size) s * dim;
-		float		norm = 0;
-
-		for (int d = 0; d < dim; d++)
-		{
-			x[d] = rows[s][d] - ct->mean[d];
-			norm += x[d] * x[d];
-		}
-		norms[s] = norm;
-	}
+		norms[s] = centred(rows[s], ct->mean, dim, work + (Size) s * dim);
 	dense_sums(ct->t, NULL, dim, k, nb, work, dim, out, k);
 	for (int s = 0; s < nb; s++)
 		distances_from_dots(ct->metric, k, ct->norms, norms[s], out + (Size) s * k);
@@ -678,13 +682,8 @@ FannProberLogits(const FannProber *p, const float *vec, void *scratch, float *di
 	float	   *in_v = in_d + P;
 	float	   *act = in_v + p->dim;
 	void	   *work = act + ACT_LOGITS + P;
-	float		norm = 0;
+	float		norm = centred(vec, p->mean, p->dim, x);
 
-	for (int d = 0; d < p->dim; d++)
-	{
-		x[d] = vec[d] - p->mean[d];
-		norm += x[d] * x[d];
-	}
 	dense8_forward(&p->centroids, 1, x, p->dim, dists, P, false, work);
 	distances_from_dots(p->metric, P, p->norms, norm, dists);
 	if (logits == NULL)
