@@ -5,7 +5,7 @@ MODULE_big = fann
 OBJS = src/fann.o src/options.o src/values.o src/filters.o src/distance.o src/quant.o src/page.o src/labels.o \
 	src/candidates.o src/keep.o src/exact.o src/graphscan.o src/ivfscan.o src/scan.o \
 	src/vamana.o src/ung.o src/kmeans.o src/lira.o \
-	src/build.o src/buildstream.o src/graphcal.o src/insert.o src/graph.o src/ivf.o src/vacuum.o \
+	src/build.o src/buildstream.o src/graphcal.o src/insert.o src/graph.o src/ivf.o src/ivfcal.o src/vacuum.o \
 	src/cost.o src/planner.o src/validate.o src/verify.o
 HEADERS = src/fann.h
 

@@ -15,7 +15,7 @@
  * its calibration counted at the ef it takes (graphcal.c), each a random
  * element read.  The ivf path runs the prober (lira.h) and bounds every row
  * of the partitions it probes, the share of the rows that its calibration
- * counted at the query's threshold (ivf.c): a threshold lowered for a
+ * counted at the query's threshold (ivfcal.c): a threshold lowered for a
  * filter's selectivity probes more.
  *
  * An index that fits in effective_cache_size (the planner's idea of what

@@ -7,7 +7,7 @@
  * The ef a recall needs depends on the data and the filter (SIFT: ef 20 for
  * 0.95 under equality, 384 under containment), so a fixed default holds on
  * the data it was chosen on only; the ivf path measures its probe thresholds for the
- * same reason (ivf.c).  Sample rows are the queries, each three times,
+ * same reason (ivfcal.c).  Sample rows are the queries, each three times,
  * under filters drawn from other random rows as UNG's workloads draw them (a
  * query's vector says nothing of its filter): an equality with that row's
  * label set (one group, intra-group edges) and containments of one and of

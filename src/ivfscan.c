@@ -8,7 +8,7 @@
  * exceeds the probe threshold (times the filter's selectivity) are probed,
  * at least one and at most fann.max_probes: fann.probe_threshold if set,
  * else the threshold that reached fann.target_recall on the index's own rows
- * when it was built (ivf.c, calibrate); with nearest, the
+ * when it was built (ivfcal.c); with nearest, the
  * fann.max_probes partitions with the nearest centroids (plain IVF, for
  * comparison).  The lists hold 4-bit codes (quant.h) in blocks of 32 rows
  * laid out for fast scans (faiss's 4-bit fast scan, fann.h): a byte-shuffle

@@ -573,7 +573,7 @@ fann_verify(PG_FUNCTION_ARGS)
 
 /*
  * fann_calibration(regclass): the probe threshold the ivf path uses for
- * each fann.target_recall, as CREATE INDEX measured it (ivf.c), with the
+ * each fann.target_recall, as CREATE INDEX measured it (ivfcal.c), with the
  * share of the rows it probes unfiltered, and the ef_search of the graph
  * path for equality and for other predicates (graphcal.c) with the
  * distances it computed, each with the number of sample rows measured
