@@ -187,10 +187,18 @@ CREATE FUNCTION fann_calibration(index regclass, OUT target_recall float8,
 	RETURNS SETOF record
 	AS 'MODULE_PATHNAME' LANGUAGE C STRICT PARALLEL RESTRICTED;
 
+-- Measure the ivf path's probe thresholds again, as CREATE INDEX measured
+-- them on sample rows, on the query vectors a SELECT returns (10 to 500 of
+-- them, of the index's vector type): for queries unlike the table's rows.
+-- Returns how many it used.
+CREATE FUNCTION fann_calibrate(index regclass, queries text) RETURNS integer
+	AS 'MODULE_PATHNAME' LANGUAGE C STRICT VOLATILE PARALLEL UNSAFE;
+
 -- Functions that read a whole index, as amcheck's and pgstattuple's do, are
 -- not for everyone: its pages can quote stored values, and reading a large
 -- index is work.  Superusers run them; others once granted EXECUTE.
 -- fann_last_scan() describes the caller's own scans and stays public.
 REVOKE ALL ON FUNCTION fann_verify(regclass) FROM PUBLIC;
 REVOKE ALL ON FUNCTION fann_calibration(regclass) FROM PUBLIC;
+REVOKE ALL ON FUNCTION fann_calibrate(regclass, text) FROM PUBLIC;
 REVOKE ALL ON FUNCTION fann_label_sets(regclass) FROM PUBLIC;

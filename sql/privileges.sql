@@ -1,6 +1,7 @@
--- The functions that read an index are not public (as amcheck's): a role
--- without EXECUTE gets "permission denied", one granted it gets answers;
--- fann_last_scan() is everyone's
+-- The functions that read an index are not public (as amcheck's), nor
+-- fann_calibrate, which rewrites its thresholds: a role without EXECUTE
+-- gets "permission denied", one granted it gets answers; fann_last_scan()
+-- is everyone's
 CREATE TABLE priv (id int, embedding real[], labels int4[]);
 INSERT INTO priv SELECT i, fann_random_vector(4), ARRAY[i % 3] FROM generate_series(1, 300) i;
 CREATE INDEX priv_idx ON priv USING fann (embedding, labels);
@@ -10,6 +11,7 @@ SET ROLE regress_fann_reader;
 SELECT fann_error('SELECT count(*) FROM fann_verify(''priv_idx'')') AS verify;
 SELECT fann_error('SELECT count(*) FROM fann_calibration(''priv_idx'')') AS calibration;
 SELECT fann_error('SELECT label_sets FROM fann_label_sets(''priv_idx'')') AS label_sets;
+SELECT fann_error('SELECT fann_calibrate(''priv_idx'', ''SELECT embedding FROM priv'')') AS calibrate;
 SELECT count(*) AS rows FROM (SELECT id FROM priv ORDER BY embedding <-> '{0,0,0,0}' LIMIT 5) s;
 SELECT path IS NOT NULL AS own_scan_described FROM fann_last_scan();
 RESET ROLE;

@@ -145,6 +145,43 @@ WITH r AS (SELECT target, c.* FROM (VALUES (0.8), (0.9), (0.95), (0.99)) t(targe
 SELECT target, recall >= target - 0.02 AS reaches_target,
 	   target = 0.99 OR probed < (SELECT probed FROM r WHERE target = 0.99) AS probes_fewer
   FROM r ORDER BY target;
+-- fann_calibrate: queries unlike the rows (each between two of the
+-- clusters) get fewer of their neighbours at the rows' thresholds; measured
+-- again on 200 such queries, the thresholds take 40 others to the targets
+CREATE FUNCTION between_centres(c int) RETURNS real[] AS $$
+	SELECT array_agg((a.x + b.x) / 2 + 1.5 * (random()::real - 0.5))
+	  FROM centres ca, unnest(ca.v) WITH ORDINALITY a(x, d), centres cb, unnest(cb.v) WITH ORDINALITY b(x, d)
+	 WHERE ca.c = $1 AND cb.c = ($1 + 1) % 40 AND a.d = b.d
+$$ LANGUAGE sql VOLATILE;
+CREATE TEMP TABLE between_sample AS SELECT q, between_centres(q % 40) AS v FROM generate_series(1, 200) q;
+CREATE TEMP TABLE rows_queries AS SELECT * FROM calib_queries;
+TRUNCATE calib_queries;
+INSERT INTO calib_queries (q, v) SELECT q, between_centres(q % 40) FROM generate_series(1, 40) q;
+UPDATE calib_queries SET truth = ARRAY(SELECT id FROM calib ORDER BY l2_distance(embedding, v) LIMIT 10);
+SELECT (calib_recall(0.9)).recall < 0.88 AS short_at_rows_thresholds;
+SELECT fann_calibrate('calib_idx', 'SELECT v FROM between_sample ORDER BY q') AS queries;
+SELECT count(*) AS points, min(sample_queries) AS sample_queries,
+	   bool_and(prev IS NULL OR probe_threshold <= prev) AS falls_as_recall_rises
+  FROM (SELECT *, lag(probe_threshold) OVER (ORDER BY target_recall) AS prev
+		  FROM fann_calibration('calib_idx')) c;
+WITH r AS (SELECT target, c.* FROM (VALUES (0.8), (0.9), (0.95), (0.99)) t(target),
+					 calib_recall(target) c)
+SELECT target, recall >= target - 0.02 AS reaches_target
+  FROM r ORDER BY target;
+-- what it takes: 10 to 500 vectors of the index's type and dimensions
+SELECT fann_error($$SELECT fann_calibrate('calib_idx', 'SELECT v FROM between_sample LIMIT 9')$$);
+SELECT fann_error($$SELECT fann_calibrate('calib_idx', 'SELECT q FROM between_sample')$$);
+SELECT fann_error($$SELECT fann_calibrate('calib_idx', 'SELECT NULL::real[] FROM between_sample')$$);
+SELECT fann_error($$SELECT fann_calibrate('calib_idx', 'SELECT ''{1,2}''::real[] FROM between_sample')$$);
+SELECT fann_error($$SELECT fann_calibrate('calib_idx', 'DELETE FROM between_sample')$$);
+SELECT fann_error($$SELECT fann_calibrate('calib', 'SELECT v FROM between_sample')$$);
+CREATE TABLE calib_empty (LIKE calib);
+CREATE INDEX calib_empty_idx ON calib_empty USING fann (embedding);
+SELECT fann_error($$SELECT fann_calibrate('calib_empty_idx', 'SELECT v FROM between_sample')$$);
+DROP TABLE calib_empty;
+TRUNCATE calib_queries;
+INSERT INTO calib_queries SELECT * FROM rows_queries;
+
 -- and the ef_search of the graph path (fann.ef_search = 0, the default):
 -- its answers to new queries under each filter reach the target too, and a
 -- lower target visits less; an ef_search set above 0 overrides it

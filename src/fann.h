@@ -1011,4 +1011,8 @@ extern void fanncostestimate(PlannerInfo *root, IndexPath *path,
 							 double *indexCorrelation, double *indexPages);
 extern bool fannvalidate(Oid opclassoid);
 
+/* verify.c */
+extern Relation FannOpenIndex(Oid indexoid, LOCKMODE heaplock, LOCKMODE indexlock,
+							  Relation *heap);
+
 #endif							/* FANN_H */

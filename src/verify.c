@@ -505,9 +505,9 @@ check_listing(VerifyState *vs)
 					id, vs->listed[id]);
 }
 
-/* Open a fann index and its table with AccessShareLock */
-static Relation
-open_fann_index(Oid indexoid, Relation *heap)
+/* Open a fann index and its table, each with the lock mode given */
+Relation
+FannOpenIndex(Oid indexoid, LOCKMODE heaplock, LOCKMODE indexlock, Relation *heap)
 {
 	Relation	index;
 
@@ -515,8 +515,8 @@ open_fann_index(Oid indexoid, Relation *heap)
 		ereport(ERROR,
 				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
 				 errmsg("\"%s\" is not an index", get_rel_name(indexoid))));
-	*heap = table_open(IndexGetRelation(indexoid, false), AccessShareLock);
-	index = index_open(indexoid, AccessShareLock);
+	*heap = table_open(IndexGetRelation(indexoid, false), heaplock);
+	index = index_open(indexoid, indexlock);
 	if (index->rd_indam->ambuild != fannbuild)
 		ereport(ERROR,
 				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
@@ -539,7 +539,7 @@ fann_verify(PG_FUNCTION_ARGS)
 	vs.out = rsinfo->setResult;
 	vs.desc = rsinfo->setDesc;
 
-	vs.index = open_fann_index(indexoid, &heap);
+	vs.index = FannOpenIndex(indexoid, AccessShareLock, AccessShareLock, &heap);
 	FannGetMetaSnapshot(vs.index, &vs.meta);
 	nblocks = RelationGetNumberOfBlocks(vs.index);
 	if (vs.meta.elements_per_page > 0)
@@ -589,7 +589,7 @@ fann_calibration(PG_FUNCTION_ARGS)
 	FannMetaPageData meta;
 
 	InitMaterializedSRF(fcinfo, 0);
-	index = open_fann_index(PG_GETARG_OID(0), &heap);
+	index = FannOpenIndex(PG_GETARG_OID(0), AccessShareLock, AccessShareLock, &heap);
 	FannGetMetaSnapshot(index, &meta);
 	for (int i = 0; i < FANN_CALIBRATION_POINTS &&
 		 (meta.calibration_queries > 0 || meta.graph_calibration_queries > 0); i++)
@@ -641,7 +641,7 @@ fann_label_sets(PG_FUNCTION_ARGS)
 
 	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
 		elog(ERROR, "return type must be a row type");
-	index = open_fann_index(PG_GETARG_OID(0), &heap);
+	index = FannOpenIndex(PG_GETARG_OID(0), AccessShareLock, AccessShareLock, &heap);
 	FannGetMetaSnapshot(index, &meta);
 	for (BlockNumber blkno = meta.group_first; blkno != InvalidBlockNumber;)
 	{

@@ -75,7 +75,16 @@ sub answer
 		FROM $table WHERE $pred ORDER BY embedding <-> array_fill(0.5::real, ARRAY[$dim]) LIMIT 40) s;});
 }
 
+# fann_calibrate rewrites the metapage's thresholds: the standby has them
+my $calibration = q{SELECT min(sample_queries) || ':' ||
+	string_agg(probe_threshold::text, ',' ORDER BY target_recall) FROM fann_calibration('items_idx')};
+$primary->safe_psql('postgres',
+	q{SELECT fann_calibrate('items_idx', 'SELECT embedding FROM items ORDER BY id DESC LIMIT 50')});
+like($primary->safe_psql('postgres', $calibration), qr/^50:/, 'fann_calibrate measured 50 queries');
+
 $primary->wait_for_catchup($standby);
+is($standby->safe_psql('postgres', $calibration), $primary->safe_psql('postgres', $calibration),
+	"the standby has fann_calibrate's thresholds");
 for my $pred (@predicates)
 {
 	my $exact = answer($primary, $pred, 0);
