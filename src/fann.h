@@ -728,6 +728,37 @@ FannIdSetContains(const uint64 *set, uint32 nids, uint32 id)
 	return id < nids && (set[id / 64] & (UINT64CONST(1) << (id % 64))) != 0;
 }
 
+/*
+ * Ids ordered by the heap TIDs tids[] (qsort_arg's arg) holds for them, and
+ * where tid's id is among n ids so ordered (-1: not there)
+ */
+static inline int
+FannCompareIdTids(const void *a, const void *b, void *arg)
+{
+	const ItemPointerData *tids = arg;
+
+	return ItemPointerCompare((ItemPointer) &tids[*(const uint32 *) a],
+							  (ItemPointer) &tids[*(const uint32 *) b]);
+}
+
+static inline int64
+FannFindIdByTid(const uint32 *ids, int64 n, const ItemPointerData *tids, ItemPointer tid)
+{
+	int64		lo = 0,
+				hi = n;
+
+	while (lo < hi)
+	{
+		int64		mid = (lo + hi) / 2;
+
+		if (ItemPointerCompare((ItemPointer) &tids[ids[mid]], tid) < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo < n && ItemPointerEquals((ItemPointer) &tids[ids[lo]], tid) ? lo : -1;
+}
+
 static inline void
 FannIdSetAdd(uint64 *set, uint32 nids, uint32 id)
 {

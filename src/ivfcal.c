@@ -251,8 +251,8 @@ calibration_finish(Calibration *cal, FannMetaPage meta)
 
 /*
  * Offer rows [first, first + n) of rows (dim floats each) to the nq
- * queries' lists of their K nearest, by distance; a query skips its own
- * row (self[q], -1 for none).  Pure computation, in parallel over queries.
+ * queries' lists of their K nearest, by distance; with self, query q skips
+ * its own row self[q].  Pure computation, in parallel over queries.
  */
 static void
 nearest_rows(const float *queries, int nq, const int64 *self, const float *rows, int64 first,
@@ -265,7 +265,7 @@ nearest_rows(const float *queries, int nq, const int64 *self, const float *rows,
 		const float *qv = queries + (Size) q * dim;
 
 		for (int64 r = 0; r < n; r++)
-			if (first + r != self[q])
+			if (self == NULL || first + r != self[q])
 				FannNearInsert(near + (Size) q * FANN_CALIBRATION_NEAR, &nnear[q],
 							   FANN_CALIBRATION_NEAR, distance(qv, rows + (Size) r * dim, dim),
 							   (uint32) (first + r));
@@ -368,7 +368,6 @@ typedef struct CalibrateScan
 	int			dim;
 	int			nq;
 	const float *queries;
-	const int64 *self;			/* -1 each: no query is a row */
 	FannDistanceFunction distance;
 	int			nthreads;
 	MemoryContext rowcxt;		/* a row's values, reset after each */
@@ -385,7 +384,7 @@ static void
 scan_flush(CalibrateScan *cs)
 {
 	CHECK_FOR_INTERRUPTS();
-	nearest_rows(cs->queries, cs->nq, cs->self, cs->chunk, cs->nrows - cs->nchunk,
+	nearest_rows(cs->queries, cs->nq, NULL, cs->chunk, cs->nrows - cs->nchunk,
 				 cs->nchunk, cs->dim, cs->distance, cs->nthreads, cs->near, cs->nnear);
 	cs->nchunk = 0;
 }
@@ -425,41 +424,13 @@ scan_callback(Relation index, ItemPointer tid, Datum *values, bool *isnull,
 		scan_flush(cs);
 }
 
-static int
-cmp_row_tid(const void *a, const void *b, void *arg)
-{
-	const ItemPointerData *tids = arg;
-
-	return ItemPointerCompare((ItemPointer) &tids[*(const int64 *) a],
-							  (ItemPointer) &tids[*(const int64 *) b]);
-}
-
-/* Where tid's row is among rows[0..n) (sorted by TID, tids[] by row number); -1: not there */
-static int64
-find_row(const int64 *rows, int64 n, const ItemPointerData *tids, ItemPointer tid)
-{
-	int64		lo = 0,
-				hi = n;
-
-	while (lo < hi)
-	{
-		int64		mid = (lo + hi) / 2;
-
-		if (ItemPointerCompare((ItemPointer) &tids[rows[mid]], tid) < 0)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return lo < n && ItemPointerEquals((ItemPointer) &tids[rows[lo]], tid) ? lo : -1;
-}
-
 /*
- * The partitions listing each of rows[0..n) (sorted by TID, tids[] by row
- * number): parts[i] gets up to two, -1 for none; sizes[c] the rows listed
- * in partition c
+ * The partitions listing each of rows[0..n) (row numbers in the order of
+ * their TIDs, tids[] by row number): parts[i] gets up to two, -1 for none;
+ * sizes[c] the rows listed in partition c
  */
 static void
-listing_partitions(Relation index, const FannMetaPageData *meta, const int64 *rows, int64 n,
+listing_partitions(Relation index, const FannMetaPageData *meta, const uint32 *rows, int64 n,
 				   const ItemPointerData *tids, int32 (*parts)[2], int64 *sizes)
 {
 	FannBlockLayout l;
@@ -493,7 +464,7 @@ listing_partitions(Relation index, const FannMetaPageData *meta, const int64 *ro
 					if (blk->ids[r] == InvalidFannId)
 						continue;
 					sizes[c]++;
-					if ((i = find_row(rows, n, tids, &blk->tids[r])) >= 0)
+					if ((i = FannFindIdByTid(rows, n, tids, &blk->tids[r])) >= 0)
 						parts[i][parts[i][0] < 0 ? 0 : 1] = c;
 				}
 			}
@@ -576,8 +547,7 @@ fann_calibrate(PG_FUNCTION_ARGS)
 	IndexInfo  *info;
 	TableScanDesc scan;
 	Snapshot	snapshot;
-	int64	   *self;
-	int64	   *rows;
+	uint32	   *rows;
 	int64		nrows = 0;
 	int32		(*parts)[2];
 	int64	   *sizes;
@@ -600,10 +570,6 @@ fann_calibrate(PG_FUNCTION_ARGS)
 	cs.dim = meta.dimensions;
 	cs.queries = query_vectors(index, &meta, sql, &cs.nq);
 	nq = cs.nq;
-	self = palloc(sizeof(int64) * nq);
-	for (int q = 0; q < nq; q++)
-		self[q] = -1;
-	cs.self = self;
 	cs.distance = FannGetDistance((FannMetric) meta.metric);
 	cs.nthreads = fann_build_threads;
 	cs.rowcxt = AllocSetContextCreate(CurrentMemoryContext, "fann calibrate row",
@@ -626,12 +592,12 @@ fann_calibrate(PG_FUNCTION_ARGS)
 		scan_flush(&cs);
 
 	/* the partitions listing each of those rows (each once) */
-	rows = palloc(sizeof(int64) * nq * FANN_CALIBRATION_NEAR);
+	rows = palloc(sizeof(uint32) * nq * FANN_CALIBRATION_NEAR);
 	for (int q = 0; q < nq; q++)
 		for (int i = 0; i < cs.nnear[q]; i++)
 			rows[nrows++] = cs.near[(Size) q * FANN_CALIBRATION_NEAR + i].id;
-	qsort_arg(rows, nrows, sizeof(int64), cmp_row_tid, cs.tids);
-	nrows = qunique_arg(rows, nrows, sizeof(int64), cmp_row_tid, cs.tids);
+	qsort_arg(rows, nrows, sizeof(uint32), FannCompareIdTids, cs.tids);
+	nrows = qunique_arg(rows, nrows, sizeof(uint32), FannCompareIdTids, cs.tids);
 	parts = palloc(sizeof(int32) * 2 * Max(nrows, 1));
 	sizes = palloc0(sizeof(int64) * meta.partitions);
 	listing_partitions(index, &meta, rows, nrows, cs.tids, parts, sizes);
@@ -644,12 +610,12 @@ fann_calibrate(PG_FUNCTION_ARGS)
 		CHECK_FOR_INTERRUPTS();
 		for (int i = 0; i < cs.nnear[q]; i++)
 		{
-			int64		r = cs.near[(Size) q * FANN_CALIBRATION_NEAR + i].id;
-			int64		u = find_row(rows, nrows, cs.tids, &cs.tids[r]);
+			uint32		r = cs.near[(Size) q * FANN_CALIBRATION_NEAR + i].id;
+			int64		u = FannFindIdByTid(rows, nrows, cs.tids, &cs.tids[r]);
 
 			qparts[i][0] = parts[u][0];
 			qparts[i][1] = parts[u][1];
-			hashes[i] = murmurhash32((uint32) r);
+			hashes[i] = murmurhash32(r);
 		}
 		calibration_add(&cal, cs.queries + (Size) q * cs.dim, cs.nnear[q], qparts, hashes);
 	}

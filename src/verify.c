@@ -87,15 +87,6 @@ problem(VerifyState *vs, const char *check, const char *fmt,...)
 	put_row(vs, check, detail);
 }
 
-/* Live element ids by their heap TIDs (qsort_arg: arg is the state) */
-static int
-cmp_live_tid(const void *a, const void *b, void *arg)
-{
-	VerifyState *vs = arg;
-
-	return ItemPointerCompare(&vs->tids[*(const uint32 *) a], &vs->tids[*(const uint32 *) b]);
-}
-
 static int
 cmp_pair_by_group(const void *a, const void *b)
 {
@@ -434,23 +425,12 @@ heap_callback(Relation index, ItemPointer tid, Datum *values, bool *isnull,
 	int			dim;
 	int32	   *labels = NULL;
 	int			n;
-
-	int64		lo = 0,
-				hi = vs->nlive;
+	int64		at;
 
 	if (FannRowValues(index, values, isnull, &dim, &labels, &n) == NULL)
 		return;
-	while (lo < hi)
-	{
-		int64		mid = (lo + hi) / 2;
-
-		if (ItemPointerCompare(&vs->tids[vs->live[mid]], tid) < 0)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	if (lo < vs->nlive && ItemPointerEquals(&vs->tids[vs->live[lo]], tid))
-		vs->heaplive[vs->live[lo]] = 1;
+	if ((at = FannFindIdByTid(vs->live, vs->nlive, vs->tids, tid)) >= 0)
+		vs->heaplive[vs->live[at]] = 1;
 	else
 		problem(vs, "heap", "heap row (%u,%u) is not indexed",
 				ItemPointerGetBlockNumber(tid), ItemPointerGetOffsetNumber(tid));
@@ -469,7 +449,7 @@ check_heap(VerifyState *vs, Relation heap)
 	for (uint32 id = 0; id < vs->nids; id++)
 		if (vs->state[id] == 1)
 			vs->live[vs->nlive++] = id;
-	qsort_arg(vs->live, vs->nlive, sizeof(uint32), cmp_live_tid, vs);
+	qsort_arg(vs->live, vs->nlive, sizeof(uint32), FannCompareIdTids, vs->tids);
 	for (int64 i = 1; i < vs->nlive; i++)
 	{
 		ItemPointer tid = &vs->tids[vs->live[i]];
